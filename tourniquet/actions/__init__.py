@@ -1,0 +1,1 @@
+"""Playbook actions, one module per connector namespace; importing a module registers its actions."""

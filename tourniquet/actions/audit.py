@@ -1,0 +1,1 @@
+"""``audit.*`` actions (none yet: they come with the audit issue)."""

@@ -1,0 +1,1 @@
+"""``identity.*`` actions (none yet: they come with the identity issue)."""

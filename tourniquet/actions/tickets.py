@@ -1,0 +1,1 @@
+"""``tickets.*`` actions (none yet: they come with the tickets issue)."""

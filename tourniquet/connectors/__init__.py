@@ -1,0 +1,1 @@
+"""One module per outside system. Flows and actions never speak LDAP or HTTP themselves."""

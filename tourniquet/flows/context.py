@@ -1,0 +1,122 @@
+"""What an action gets besides its arguments: who it runs for, and one way to change things.
+
+Every change an action makes goes through :meth:`ActionContext.change`, which is the
+single place where dry-run, idempotence, the journal, read-back verification and undo
+records are handled — so no action can forget one of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import structlog
+
+from tourniquet.errors import VerificationFailed
+from tourniquet.journal import Journal
+from tourniquet.site import Site
+
+__all__ = ["ActionContext", "Outcome", "PlannedChange"]
+
+Outcome = Literal["applied", "noop", "planned"]
+log = structlog.get_logger("tourniquet")
+
+
+@dataclass(frozen=True)
+class PlannedChange:
+    """One change, as a dry-run plan lists it and a report shows it."""
+
+    step: str
+    action: str
+    system: str
+    target: str
+    operation: str
+    before: dict[str, Any]
+    after: dict[str, Any]
+    outcome: str
+
+
+@dataclass
+class ActionContext:
+    incident: str
+    playbook: str
+    step: str
+    action: str
+    dry_run: bool
+    site: Site
+    journal: Journal
+    undo_action: str | None = None
+    changes: list[PlannedChange] = field(default_factory=list)
+
+    def undo_call(self, arguments: dict[str, Any]) -> dict[str, Any] | None:
+        """The journal's undo record for this step: which action, called with what."""
+        if self.undo_action is None:
+            return None
+        from tourniquet import registry
+
+        spec = registry.get(self.undo_action)
+        accepted = spec.parameters.model_fields if spec is not None else arguments
+        return {"action": self.undo_action, "arguments": {k: v for k, v in arguments.items() if k in accepted}}
+
+    def change(
+        self,
+        *,
+        system: str,
+        target: str,
+        operation: str,
+        before: dict[str, Any],
+        after: dict[str, Any],
+        apply: Callable[[], None],
+        read_back: Callable[[], dict[str, Any]] | None = None,
+        undo: dict[str, Any] | None = None,
+        account: str | None = None,
+    ) -> Outcome:
+        """Make one change the safe way.
+
+        ``before`` and ``after`` are the target's state for the keys the change touches.
+        Equal: nothing to do (``noop``). Dry-run: recorded as ``planned``, nothing sent.
+        Otherwise an ``intent`` record is written, the change sent, read back and compared
+        with ``after``, and the outcome recorded with the undo call that reverses it.
+        """
+        record = {
+            "step": self.step, "action": self.action, "system": system, "target": target,
+            "account": account or target, "operation": operation, "before": before, "after": after,
+        }
+        bound = log.bind(step=self.step, account=account or target, operation=operation)
+        if before == after:
+            self.journal.write("change", **record, outcome="noop")
+            self._note(record, "noop")
+            bound.info("change.noop", system=system)
+            return "noop"
+        if self.dry_run:
+            self.journal.write("change", **record, outcome="planned")
+            self._note(record, "planned")
+            bound.info("change.planned", system=system, before=before, after=after)
+            return "planned"
+        self.journal.write("intent", **record)
+        try:
+            apply()
+        except Exception as exc:
+            self.journal.write("change", **record, outcome="failed", error=str(exc))
+            bound.error("change.failed", system=system, error=str(exc))
+            raise
+        if read_back is not None:
+            observed = read_back()
+            if observed != after:
+                self.journal.write("change", **record, outcome="failed", observed=observed,
+                                   error="read back does not match")
+                raise VerificationFailed(
+                    f"{operation} on {target}: sent, but reading it back gives {observed} instead of {after}",
+                    system=system,
+                )
+        self.journal.write("change", **record, outcome="applied", undo=undo)
+        self._note(record, "applied")
+        bound.info("change.applied", system=system, before=before, after=after)
+        return "applied"
+
+    def _note(self, record: dict[str, Any], outcome: str) -> None:
+        self.changes.append(PlannedChange(
+            step=record["step"], action=record["action"], system=record["system"], target=record["target"],
+            operation=record["operation"], before=record["before"], after=record["after"], outcome=outcome,
+        ))
