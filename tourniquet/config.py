@@ -8,6 +8,7 @@ it are relative to the file. Secrets are references (:class:`~tourniquet.secrets
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from tourniquet.connectors.directory import DirectoryConfig
 from tourniquet.connectors.identity import IdentityConfig
 from tourniquet.connectors.tickets import TicketsConfig
 from tourniquet.errors import ConfigError
+from tourniquet.secrets import SecretRef
 
 __all__ = ["SiteConfig", "SiteLimits", "load_site", "site_path", "ENV_VAR"]
 
@@ -57,10 +59,27 @@ def site_path(explicit: str | os.PathLike[str] | None = None) -> Path:
     return Path(os.environ.get(ENV_VAR) or "tourniquet.yaml")
 
 
+_VARIABLE = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _expand(text: str) -> str:
+    """``${NAME}`` / ``${NAME:-default}`` from the environment, for non-secret values like URLs."""
+
+    def value(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in os.environ:
+            return os.environ[name]
+        if default is not None:
+            return default
+        raise ConfigError(f"environment variable {name} is not set and has no default")
+
+    return _VARIABLE.sub(value, text)
+
+
 def load_site(path: str | os.PathLike[str] | None = None) -> SiteConfig:
     file = site_path(path)
     try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+        data = yaml.safe_load(_expand(file.read_text(encoding="utf-8")))
     except FileNotFoundError:
         raise ConfigError(
             f"site configuration {file} not found (pass --site or set {ENV_VAR})"
@@ -98,3 +117,5 @@ def _resolve_paths(config: SiteConfig, base: Path) -> None:
             if (name.endswith("_file") or name in ("path", "directory")) and isinstance(value, (str, Path)) and value:
                 resolved = _absolute(base, Path(value))
                 setattr(section, name, type(value)(resolved) if isinstance(value, Path) else str(resolved))
+            elif isinstance(value, SecretRef) and value.file:
+                setattr(section, name, value.model_copy(update={"file": str(_absolute(base, Path(value.file)))}))

@@ -122,6 +122,7 @@ class ConnectorError(TourniquetError):
 
     def __init__(self, message: str, *, system: str = "") -> None:
         self.system = system
+        self.detail = message
         super().__init__(f"{system}: {message}" if system else message)
 
 

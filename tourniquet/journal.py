@@ -86,7 +86,7 @@ class Journal:
         with self.path.open("r+b") as handle:
             handle.truncate(cut)
 
-    def write(self, kind: str, **fields: Any) -> dict[str, Any]:
+    def write(self, record_type: str, /, **fields: Any) -> dict[str, Any]:
         """Append one record and return it (with its seq and hash)."""
         with self._lock:
             record: dict[str, Any] = {
@@ -94,7 +94,7 @@ class Journal:
                 "time": datetime.now(timezone.utc).isoformat(),
                 "incident": self.incident,
                 "run": self.run,
-                "type": kind,
+                "type": record_type,
                 **fields,
                 "prev": self._tail.hash,
             }

@@ -50,13 +50,13 @@ def resolve(
         try:
             account = ctx.site.directory.resolve(identifier)
         except AmbiguousAccount as exc:
-            problems.append(str(exc))
+            problems.append(exc.detail)
             continue
         except NotFound as exc:
             if missing == "skip":
                 not_found.append(identifier)
                 continue
-            problems.append(str(exc))
+            problems.append(exc.detail)
             continue
         accounts.setdefault(account.dn.lower(), account)
     if problems:

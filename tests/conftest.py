@@ -1,0 +1,114 @@
+"""Shared fixtures: a real slapd seeded with practitioners, a site pointing at it, a Prefect harness.
+
+One slapd per test session (seeded once with slapadd); each test gets a fresh site
+configuration and evidence folder in its tmp_path, and the directory's lock state is
+put back after each test that asks for ``site``. Missing slapd skips locally but fails
+in CI (``CI`` set), so CI never passes by skipping.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.helpers import LdapAdmin
+from tourniquet.config import load_site
+from tourniquet.site import Site
+from tourniquet.testbed.practitioners import Directory, generate, write_ldif
+from tourniquet.testbed.slapd import SLAPD_BINARIES, Slapd
+
+SUFFIX = "dc=sante,dc=example"
+PRACTITIONERS = 60
+
+
+def _require_slapd() -> None:
+    missing = [b for b in SLAPD_BINARIES if not Path(b).exists()]
+    if missing:
+        message = f"{', '.join(missing)} missing: apt-get install slapd ldap-utils"
+        if os.environ.get("CI"):
+            pytest.fail(message + " (CI must not skip directory tests)")
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def practitioners() -> Directory:
+    return generate(PRACTITIONERS, SUFFIX)
+
+
+@pytest.fixture(scope="session")
+def slapd(practitioners: Directory, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Slapd]:
+    _require_slapd()
+    folder = tmp_path_factory.mktemp("slapd")
+    server = Slapd(SUFFIX, "root-secret-for-tests", directory=folder)
+    server.configure(write_ldif(practitioners, folder / "data.ldif"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def ldap_admin(slapd: Slapd) -> Iterator[LdapAdmin]:
+    admin = LdapAdmin(slapd)
+    yield admin
+    admin.close()
+
+
+def write_site(tmp_path: Path, slapd: Slapd, practitioners: Directory, **overrides: object) -> Path:
+    secret = tmp_path / "secrets" / "ldap"
+    secret.parent.mkdir(parents=True, exist_ok=True)
+    secret.write_text(slapd.root_password + "\n")
+    secret.chmod(0o600)
+    config: dict[str, object] = {
+        "site": "test",
+        "state_dir": str(tmp_path / "state"),
+        "evidence_dir": str(tmp_path / "evidence"),
+        "directory": {
+            "url": slapd.url,
+            "allow_plaintext": True,
+            "bind_dn": slapd.root_dn,
+            "bind_password": {"file": str(secret)},
+            "base_dn": practitioners.people_dn,
+            "default_policy_dn": slapd.policy_dn,
+            "timeout": 5,
+        },
+        "tickets": {"kind": "file", "path": str(tmp_path / "tickets")},
+        "limits": {"max_accounts_ceiling": 50, "protected": ["uid=breakglass-*"]},
+    }
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(config.get(key), dict):
+            config[key] = {**config[key], **value}  # type: ignore[dict-item]
+        else:
+            config[key] = value
+    path = tmp_path / "tourniquet.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def site_file(tmp_path: Path, slapd: Slapd, practitioners: Directory, ldap_admin: LdapAdmin) -> Iterator[Path]:
+    """A site configuration for this test; the directory's lock state is restored afterwards."""
+    path = write_site(tmp_path, slapd, practitioners)
+    yield path
+    ldap_admin.reset_all(practitioners)
+
+
+@pytest.fixture
+def site(site_file: Path) -> Iterator[Site]:
+    runtime = Site(load_site(site_file))
+    yield runtime
+    runtime.close()
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """One temporary Prefect server for the whole session, heartbeat off (see the Prefect reference)."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        with prefect_test_harness(server_startup_timeout=90):
+            yield

@@ -1,0 +1,82 @@
+"""Test helpers that speak LDAP directly, as an administrator checking the directory would."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ldap3
+
+from tourniquet.testbed.practitioners import Directory
+from tourniquet.testbed.slapd import Slapd
+
+#: Operational attributes that change on every write and say nothing about the account.
+VOLATILE = {"modifyTimestamp", "modifiersName", "entryCSN", "contextCSN", "createTimestamp", "creatorsName",
+            "entryUUID", "structuralObjectClass", "subschemaSubentry", "hasSubordinates", "entryDN"}
+
+
+def bind_result(slapd: Slapd, dn: str, password: str) -> str:
+    """'success', 'invalidCredentials', …: what a practitioner trying to log in gets."""
+    connection = ldap3.Connection(ldap3.Server(slapd.url, connect_timeout=5), dn, password, receive_timeout=5)
+    connection.bind()
+    description = str(connection.result.get("description"))
+    connection.unbind()
+    return description
+
+
+class LdapAdmin:
+    """The directory administrator's view: read everything, put lock state back."""
+
+    def __init__(self, slapd: Slapd) -> None:
+        self.slapd = slapd
+        self.connection = ldap3.Connection(
+            ldap3.Server(slapd.url, connect_timeout=5), slapd.root_dn, slapd.root_password,
+            auto_bind=True, receive_timeout=10,
+        )
+
+    def close(self) -> None:
+        self.connection.unbind()
+
+    def attributes(self, dn: str, names: list[str] | None = None) -> dict[str, list[str]]:
+        self.connection.search(dn, "(objectClass=*)", ldap3.BASE, attributes=names or ["*", "+"])
+        raw = self.connection.response[0]["attributes"]
+        return {k: sorted(_text(v) for v in (vs if isinstance(vs, list) else [vs])) for k, vs in raw.items() if vs not in ([], None)}
+
+    def dump(self) -> dict[str, dict[str, list[str]]]:
+        """Every entry with every attribute except the volatile ones: diff two dumps to see changes."""
+        entries = self.connection.extend.standard.paged_search(
+            self.slapd.suffix, "(objectClass=*)", attributes=["*", "+"], paged_size=500, generator=True
+        )
+        result = {}
+        for entry in entries:
+            if entry.get("type") != "searchResEntry":
+                continue
+            attributes = {
+                k: sorted(_text(v) for v in (vs if isinstance(vs, list) else [vs]))
+                for k, vs in entry["attributes"].items() if k not in VOLATILE and vs not in ([], None)
+            }
+            result[entry["dn"].lower()] = attributes
+        return result
+
+    def set(self, dn: str, changes: dict[str, list[str]]) -> None:
+        self.connection.modify(dn, {k: [(ldap3.MODIFY_REPLACE, v)] for k, v in changes.items()})
+
+    def reset_all(self, directory: Directory) -> None:
+        """Unlock and un-reset every practitioner (tests share one slapd)."""
+        for person in directory.practitioners + [_Breakglass(directory.breakglass_dn)]:
+            current = self.attributes(person.dn, ["pwdAccountLockedTime", "pwdReset", "pwdPolicySubentry"])
+            stale = {k: [] for k in ("pwdAccountLockedTime", "pwdReset", "pwdPolicySubentry") if k in current}
+            if stale:
+                self.set(person.dn, stale)
+
+
+class _Breakglass:
+    def __init__(self, dn: str) -> None:
+        self.dn = dn
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if hasattr(value, "strftime"):
+        return value.strftime("%Y%m%d%H%M%SZ")
+    return str(value)

@@ -1,0 +1,107 @@
+"""``tourniquet demo``: a simulated incident on a local demo directory, end to end.
+
+Starts a throwaway slapd seeded with 50 generated practitioners, shows the dry-run
+plan, runs ``playbooks/credential-misuse.yaml`` as a Prefect flow on three
+"impersonated" accounts (named by uid, RPPS number and e-mail, as alerts name them),
+then proves the containment: each account's own password no longer binds.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+from pathlib import Path
+
+import ldap3
+
+from tourniquet.testbed.practitioners import generate, write_ldif
+from tourniquet.testbed.slapd import Slapd, find_free_port
+
+__all__ = ["run_demo", "REPO", "DEMO_SITE", "DEMO_STATE"]
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO_SITE = REPO / "sites" / "demo" / "tourniquet.yaml"
+DEMO_STATE = REPO / "var" / "demo"
+SUFFIX = "dc=sante,dc=example"
+COMPROMISED = (3, 11, 27)  # indexes into the generated practitioners
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+def start_demo_directory() -> tuple[Slapd, list]:
+    """A fresh demo state folder and slapd; returns the server and the practitioners."""
+    shutil.rmtree(DEMO_STATE, ignore_errors=True)
+    (DEMO_STATE / "secrets").mkdir(parents=True)
+    password = secrets.token_urlsafe(18)
+    secret_file = DEMO_STATE / "secrets" / "ldap-admin-password"
+    secret_file.write_text(password + "\n", encoding="utf-8")
+    secret_file.chmod(0o600)
+    port = int(os.environ.get("TOURNIQUET_DEMO_PORT", "3890"))
+    if not _port_free(port):
+        port = find_free_port()
+    os.environ["TOURNIQUET_DEMO_LDAP_URL"] = f"ldap://127.0.0.1:{port}"
+    directory = generate(50, SUFFIX)
+    server = Slapd(SUFFIX, password, directory=DEMO_STATE / "slapd", port=port)
+    server.path.mkdir(parents=True, exist_ok=True)
+    server.configure(write_ldif(directory, DEMO_STATE / "directory.ldif"))
+    server.start()
+    return server, directory.practitioners
+
+
+def bind_result(url: str, dn: str, password: str) -> str:
+    connection = ldap3.Connection(ldap3.Server(url, connect_timeout=5), dn, password, receive_timeout=5)
+    connection.bind()
+    description = connection.result.get("description", "")
+    connection.unbind()
+    return str(description)
+
+
+def run_demo(keep_running: bool = False, accounts: list[str] | None = None) -> int:
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    from tourniquet.flows.respond import execute_playbook, run_playbook
+
+    os.environ["TOURNIQUET_SITE"] = str(DEMO_SITE)
+    server, practitioners = start_demo_directory()
+    try:
+        chosen = [practitioners[i] for i in COMPROMISED]
+        ids = accounts or [chosen[0].uid, chosen[1].rpps, chosen[2].mail]
+        targets = [p for p in practitioners if p.uid in ids or p.rpps in ids or p.mail in ids]
+        print(f"Demo directory: {server.url} ({len(practitioners)} practitioners, suffix {SUFFIX})")
+        print(f"Simulated alert: accounts {', '.join(ids)} used by someone else\n")
+        for person in targets:
+            print(f"  before: bind as {person.uid} -> {bind_result(server.url, person.dn, person.password)}")
+        inputs = {"accounts": ids, "reason": "demo: impersonated practitioners scraping patient identities"}
+
+        plan = execute_playbook("credential-misuse", inputs, dry_run=True)
+        print(f"\n1. Dry-run plan ({plan.status}): {sum(c.outcome == 'planned' for c in plan.changes)} changes planned")
+        for change in plan.changes:
+            if change.outcome == "planned":
+                print(f"   would {change.operation:22} {change.target}: {change.before} -> {change.after}")
+
+        print("\n2. Running the playbook as a Prefect flow …")
+        with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+            result = run_playbook("credential-misuse", inputs)
+        print(f"   incident {result['incident']}: {result['status']}")
+        for step, status in result["steps"].items():
+            print(f"   step {step:10} {status}")
+
+        print("\n3. Proof: each contained account's own password no longer opens a session")
+        contained = True
+        for person in targets:
+            outcome = bind_result(server.url, person.dn, person.password)
+            contained &= outcome == "invalidCredentials"
+            print(f"   after: bind as {person.uid} -> {outcome}")
+        print(f"\nJournal: {result['journal']}\nReport:  {result['report']}")
+        print("CONTAINED" if contained else "NOT CONTAINED: see the report")
+        if keep_running:
+            print(f"\nDemo slapd left running on {server.url} (pid {server.process.pid if server.process else '?'})")
+        return 0 if contained else 1
+    finally:
+        if not keep_running:
+            server.stop()
