@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any, Callable
 
 from tourniquet.config import SiteConfig
 from tourniquet.connectors.directory import DirectoryClient
@@ -13,23 +14,52 @@ __all__ = ["Site"]
 
 
 class Site:
-    """Build each connector the first time a step needs it; close them all at the end of a run."""
+    """Build each connector the first time a step needs it; close them all at the end of a run.
+
+    Connector modules provide ``connect(config, site) -> client``; clients with a ``close()``
+    are closed by :meth:`close`.
+    """
 
     def __init__(self, config: SiteConfig) -> None:
         self.config = config
-        self._lock = threading.Lock()
-        self._directory: DirectoryClient | None = None
+        self._lock = threading.RLock()
+        self._clients: dict[str, Any] = {}
 
     @property
     def name(self) -> str:
         return self.config.site
 
+    def _client(self, name: str, build: Callable[[], Any]) -> Any:
+        with self._lock:
+            if name not in self._clients:
+                self._clients[name] = build()
+            return self._clients[name]
+
     @property
     def directory(self) -> DirectoryClient:
-        with self._lock:
-            if self._directory is None:
-                self._directory = DirectoryClient(self.config.directory)
-            return self._directory
+        return self._client("directory", lambda: DirectoryClient(self.config.directory))  # type: ignore[no-any-return]
+
+    @property
+    def identity(self) -> Any:
+        """The identity provider client, or None when the site has none (the demo)."""
+        if self.config.identity is None:
+            return None
+        from tourniquet.connectors import identity
+
+        return self._client("identity", lambda: identity.connect(self.config.identity, self))
+
+    @property
+    def tickets(self) -> Any:
+        from tourniquet.connectors import tickets
+
+        return self._client("tickets", lambda: tickets.connect(self.config.tickets, self))
+
+    @property
+    def audit(self) -> Any:
+        self.require("audit")
+        from tourniquet.connectors import audit
+
+        return self._client("audit", lambda: audit.connect(self.config.audit, self))
 
     def incident_dir(self, incident: str) -> Path:
         return self.config.evidence_dir / incident
@@ -43,6 +73,8 @@ class Site:
 
     def close(self) -> None:
         with self._lock:
-            if self._directory is not None:
-                self._directory.close()
-                self._directory = None
+            for client in self._clients.values():
+                close = getattr(client, "close", None)
+                if callable(close):
+                    close()
+            self._clients.clear()
