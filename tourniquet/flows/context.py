@@ -48,6 +48,8 @@ class ActionContext:
     journal: Journal
     undo_action: str | None = None
     changes: list[PlannedChange] = field(default_factory=list)
+    #: Intents an earlier run of this incident wrote without an outcome (it died): see :meth:`change`.
+    unconfirmed: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
 
     def undo_call(self, arguments: dict[str, Any]) -> dict[str, Any] | None:
         """The journal's undo record for this step: which action, called with what."""
@@ -85,6 +87,17 @@ class ActionContext:
         }
         bound = log.bind(step=self.step, account=account or target, operation=operation)
         if before == after:
+            earlier = self.unconfirmed.get((system, target, operation))
+            if not self.dry_run and earlier is not None and earlier.get("after") == after:
+                # An earlier run sent this change and died before recording it: record it now, once,
+                # with that run's "before" and undo call, so the journal and `undo` stay exact.
+                self.unconfirmed.pop((system, target, operation), None)
+                recovered = {**record, "before": earlier.get("before", before)}
+                self.journal.write("change", **recovered, outcome="applied", recovered=earlier.get("hash"),
+                                   undo=earlier.get("undo", undo))
+                self._note(recovered, "applied")
+                bound.info("change.recovered", system=system)
+                return "applied"
             self.journal.write("change", **record, outcome="noop")
             self._note(record, "noop")
             bound.info("change.noop", system=system)
@@ -94,7 +107,7 @@ class ActionContext:
             self._note(record, "planned")
             bound.info("change.planned", system=system, before=before, after=after)
             return "planned"
-        self.journal.write("intent", **record)
+        self.journal.write("intent", **record, undo=undo)
         try:
             apply()
         except Exception as exc:

@@ -8,12 +8,16 @@ delegated to an :class:`Executor` — a Prefect task per call in a flow run
 
 from __future__ import annotations
 
-import fnmatch
+import contextvars
 import hashlib
 import json
+import threading
+import time
 import traceback
+import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,9 +34,11 @@ from tourniquet.errors import (
     ExpressionError,
     GuardrailError,
     TourniquetError,
+    TransientError,
 )
 from tourniquet.flows import expressions
 from tourniquet.flows.context import ActionContext, PlannedChange
+from tourniquet.flows.guardrails import canonical_dn, identity_of, is_protected
 from tourniquet.flows.inputs import resolve_inputs
 from tourniquet.flows.loader import LoadedPlaybook
 from tourniquet.flows.playbook import Step
@@ -50,8 +56,11 @@ __all__ = [
     "RunSummary",
     "PlaybookRun",
     "StepFailed",
+    "StepTimeout",
     "default_incident_id",
     "is_protected",
+    "ask_with_timeout",
+    "unconfirmed_intents",
 ]
 
 log = structlog.get_logger("tourniquet")
@@ -90,20 +99,54 @@ class Executor(Protocol):
     def run(self, step: Step, invocations: Sequence[Invocation]) -> list[ItemOutcome]: ...
 
 
+class StepTimeout(TourniquetError):
+    """A step ran past its timeout; what it had done so far is in the journal."""
+
+
 class ThreadExecutor:
-    """Runs calls on plain threads, no Prefect: for local plans and engine tests."""
+    """Runs calls on plain threads, no Prefect: for local plans, resumes and engine tests.
+
+    Like the Prefect executor it retries only transient failures (``step.retries`` times,
+    ``step.retry_delay`` apart) and gives up at the step's ``timeout``: a call still
+    running then is reported as timed out and left behind (a thread cannot be killed;
+    every connector has its own network timeout, and a late change still journals itself).
+    """
 
     def run(self, step: Step, invocations: Sequence[Invocation]) -> list[ItemOutcome]:
-        def call(invocation: Invocation) -> ItemOutcome:
-            try:
-                return ItemOutcome(invocation, result=invocation())
-            except Exception as exc:  # the engine decides what a failure means
-                return ItemOutcome(invocation, error=exc)
+        deadline = time.monotonic() + step.timeout
+        stop = threading.Event()
 
-        if len(invocations) == 1:
-            return [call(invocations[0])]
-        with ThreadPoolExecutor(max_workers=step.concurrency) as pool:
-            return list(pool.map(call, invocations))
+        def call(invocation: Invocation) -> ItemOutcome:
+            attempt = 0
+            while True:
+                try:
+                    return ItemOutcome(invocation, result=invocation())
+                except TransientError as exc:
+                    attempt += 1
+                    wait = step.retry_delay
+                    if attempt > step.retries or time.monotonic() + wait >= deadline or stop.is_set():
+                        return ItemOutcome(invocation, error=exc)
+                    log.warning("step.retry", item=invocation.label, attempt=attempt, error=str(exc))
+                    if stop.wait(wait):
+                        return ItemOutcome(invocation, error=exc)
+                except Exception as exc:  # the engine decides what a failure means
+                    return ItemOutcome(invocation, error=exc)
+
+        pool = ThreadPoolExecutor(max_workers=min(step.concurrency, max(1, len(invocations))),
+                                  thread_name_prefix=f"step-{step.id}")
+        futures = [pool.submit(contextvars.copy_context().run, call, i) for i in invocations]
+        wait_futures(futures, timeout=max(0.0, deadline - time.monotonic()))
+        stop.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        outcomes: list[ItemOutcome] = []
+        for invocation, future in zip(invocations, futures):
+            if future.done() and not future.cancelled():
+                outcomes.append(future.result())
+            else:
+                outcomes.append(ItemOutcome(invocation, error=StepTimeout(
+                    f"step {step.id} did not finish within {step.timeout:g}s ({invocation.label} "
+                    f"{'never started' if future.cancelled() else 'still running'})")))
+        return outcomes
 
 
 @dataclass(frozen=True)
@@ -187,35 +230,6 @@ def _label_of(value: Any) -> str:
     return str(value)
 
 
-def is_protected(account: Any, patterns: Sequence[str]) -> str | None:
-    """The first protected pattern the account matches, or None.
-
-    Patterns: a DN glob (``uid=breakglass-*,*``, ``*,ou=services,*``), a uid glob, or
-    ``memberOf=<group DN glob>``. Matching is case-insensitive.
-    """
-    if isinstance(account, BaseModel):
-        account = account.model_dump()
-    if isinstance(account, str):
-        account = {"dn": account if "=" in account else "", "uid": account}
-    dn = str(account.get("dn") or "").lower()
-    uid = str(account.get("uid") or "").lower()
-    groups = [str(g).lower() for g in account.get("groups") or []]
-    for pattern in patterns:
-        wanted = pattern.strip().lower()
-        if wanted.startswith("memberof="):
-            group = wanted.split("=", 1)[1]
-            if any(fnmatch.fnmatchcase(g, group) for g in groups):
-                return pattern
-        elif "=" in wanted:
-            if dn and (fnmatch.fnmatchcase(dn, wanted) or fnmatch.fnmatchcase(dn, wanted + ",*")):
-                return pattern
-            if wanted.startswith("uid=") and uid and fnmatch.fnmatchcase(uid, wanted[4:].split(",")[0]):
-                return pattern
-        elif uid and fnmatch.fnmatchcase(uid, wanted):
-            return pattern
-    return None
-
-
 class PlaybookRun:
     """One execution (or dry-run plan) of a loaded playbook for one incident."""
 
@@ -238,7 +252,8 @@ class PlaybookRun:
         self.site = site
         self.dry_run = dry_run
         self.incident = incident or default_incident_id(self.playbook.playbook, self.inputs)
-        self.run_id = run_id
+        # A run id even outside Prefect: rollback must undo this run's changes, not an earlier run's.
+        self.run_id = run_id or f"local-{uuid.uuid4().hex[:12]}"
         self.executor = executor or ThreadExecutor()
         self.approver = approver
         self.on_step = on_step
@@ -247,10 +262,16 @@ class PlaybookRun:
         self.approved_up_to = 0
         folder = site.plan_dir(self.incident) if dry_run else site.incident_dir(self.incident)
         name = f"plan-{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}.jsonl" if dry_run else "journal.jsonl"
-        self.journal = Journal(folder / name, incident=self.incident, run=run_id)
+        self.journal = Journal(folder / name, incident=self.incident, run=self.run_id)
+        # Changes an earlier run of this incident sent but died before recording (resume).
+        self.unconfirmed = {} if dry_run else unconfirmed_intents(self.journal.records())
         self.summary = RunSummary(self.incident, self.playbook.playbook, dry_run, journal=self.journal.path)
         self.limit = min(self.playbook.limits.max_accounts, site.config.limits.max_accounts_ceiling)
         self.protected = list(self.playbook.limits.protected) + list(site.config.limits.protected)
+        self.approval_timeout = min(
+            expressions.parse_duration(self.playbook.limits.approval_timeout).total_seconds(),
+            expressions.parse_duration(site.config.limits.approval_timeout_ceiling).total_seconds(),
+        )
 
     # -- scope
 
@@ -328,6 +349,7 @@ class PlaybookRun:
         context = ActionContext(
             incident=self.incident, playbook=self.playbook.playbook, step=step.id, action=spec.name,
             dry_run=self.dry_run, site=self.site, journal=self.journal, undo_action=step.undo or spec.undo,
+            unconfirmed=self.unconfirmed,
         )
         label = step.id if not with_item else f"{step.id}[{_label_of(item) or '?'}]"
         return Invocation(label=label, step=step, spec=spec, arguments=arguments, context=context, item=item)
@@ -335,12 +357,20 @@ class PlaybookRun:
     # -- guardrails
 
     def _guard(self, step: Step, spec: registry.ActionSpec, invocations: list[Invocation]) -> list[Invocation]:
+        """Drop protected targets, then ask for approval when the blast radius exceeds the limit.
+
+        Protection is checked against the account as the step names it *and* as the directory
+        has it now (DN, uid, groups), so a hand-written or stale account cannot slip through.
+        Nothing has been sent for this step when this runs.
+        """
         if not spec.changes or spec.target is None:
             return invocations
         allowed: list[Invocation] = []
+        keys: set[str] = set()
         for invocation in invocations:
             account = invocation.arguments.get(spec.target)
-            pattern = is_protected(account, self.protected)
+            live = self._live_identity(account)
+            pattern = is_protected(account, self.protected, also=[live] if live else ())
             if pattern is not None:
                 label = _label_of(account)
                 reason = f"protected by {pattern!r}"
@@ -349,12 +379,31 @@ class PlaybookRun:
                 log.warning("account.protected", account=label, pattern=pattern)
                 continue
             allowed.append(invocation)
-        targets = {_label_of(i.arguments.get(spec.target)) for i in allowed}
-        wanted = self.touched | targets
+            keys.add(_account_key(live or account))
+        wanted = self.touched | keys
         if len(wanted) > max(self.limit, self.approved_up_to):
             self._approve(step, sorted(wanted))
         self.touched = wanted
         return allowed
+
+    def _live_identity(self, account: Any) -> dict[str, Any] | None:
+        """The account's DN, uid and groups as the directory has them now (None if it cannot say)."""
+        claimed = identity_of(account)
+        if not claimed["dn"] or self.site.config.directory is None:
+            return None
+        config = self.site.config.directory
+        try:
+            attributes = self.site.directory.read(claimed["dn"], [config.uid_attribute, "memberOf", "entryDN"])
+        except ConnectorError as exc:
+            log.warning("guard.live_read_failed", dn=claimed["dn"], error=str(exc))
+            return None  # the claimed identity is still checked; the action itself will meet the same error
+        if attributes is None:
+            return None
+        return {
+            "dn": (attributes.get("entryDN") or [claimed["dn"]])[0],
+            "uid": (attributes.get(config.uid_attribute) or [""])[0],
+            "groups": attributes.get("memberOf", []),
+        }
 
     def _approve(self, step: Step, accounts: list[str]) -> None:
         reason = f"{len(accounts)} accounts exceed the limit of {self.limit}"
@@ -364,11 +413,11 @@ class PlaybookRun:
             return
         request = ApprovalRequest(
             incident=self.incident, playbook=self.playbook.playbook, step=step.id, reason=reason,
-            accounts=accounts, limit=self.limit,
-            timeout_seconds=expressions.parse_duration(self.playbook.limits.approval_timeout).total_seconds(),
+            accounts=accounts, limit=self.limit, timeout_seconds=self.approval_timeout,
         )
-        self.journal.write("approval", step=step.id, status="requested", reason=reason, accounts=accounts)
-        decision = self.approver(request)
+        self.journal.write("approval", step=step.id, status="requested", reason=reason, accounts=accounts,
+                           timeout_seconds=self.approval_timeout)
+        decision = ask_with_timeout(self.approver, request)
         record = {"step": step.id, "status": "approved" if decision.approved else "rejected",
                   "approver": decision.approver, "comment": decision.comment, "reason": reason}
         self.journal.write("approval", **record)
@@ -423,6 +472,57 @@ class PlaybookRun:
         log.warning("run.rollback", changes=len(mine))
         self.summary.rolled_back = undo_records(mine, self.site, self.journal, self.playbook.playbook)
         self.summary.status = "rolled back"
+
+
+def _account_key(account: Any) -> str:
+    """One key per directory entry (canonical DN), so two spellings of an account count once."""
+    identity = identity_of(account)
+    return canonical_dn(identity["dn"]) if identity["dn"] else "uid=" + identity["uid"].strip().lower()
+
+
+#: Extra seconds an approver gets past the request's own timeout before the engine stops waiting.
+APPROVAL_GRACE_SECONDS = 30.0
+
+
+def ask_with_timeout(approver: Approver, request: ApprovalRequest, grace: float = APPROVAL_GRACE_SECONDS) -> ApprovalDecision:
+    """Ask the approver; no answer in time, or an approver that fails, counts as a rejection.
+
+    The approver runs in a thread with this context (Prefect's run context included) so the
+    engine never waits longer than the request's timeout plus a grace period.
+    """
+    box: dict[str, Any] = {}
+
+    def ask() -> None:
+        try:
+            box["decision"] = approver(request)
+        except BaseException as exc:  # noqa: BLE001 - any failure of the approver is a "no"
+            box["error"] = exc
+
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(ask,), daemon=True,
+                              name=f"approval-{request.incident}")
+    thread.start()
+    thread.join(request.timeout_seconds + grace)
+    if thread.is_alive():
+        return ApprovalDecision(False, "", f"no answer within {request.timeout_seconds:g}s")
+    if "error" in box:
+        error = box["error"]
+        return ApprovalDecision(False, "", f"approval failed: {type(error).__name__}: {error}")
+    decision = box.get("decision")
+    if not isinstance(decision, ApprovalDecision):
+        return ApprovalDecision(False, "", f"approver gave {type(decision).__name__}, not a decision")
+    return decision
+
+
+def unconfirmed_intents(records: list[dict[str, Any]]) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """Intents with no later applied/noop outcome: the change may have been sent before the run died."""
+    pending: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for record in records:
+        key = (str(record.get("system")), str(record.get("target")), str(record.get("operation")))
+        if record.get("type") == "intent":
+            pending[key] = record
+        elif record.get("type") == "change" and record.get("outcome") in ("applied", "noop"):
+            pending.pop(key, None)
+    return pending
 
 
 def _plain(value: Any) -> Any:

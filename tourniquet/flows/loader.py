@@ -50,9 +50,13 @@ class LoadedPlaybook:
 class _Builder:
     """Turns a composed YAML node tree into plain data, remembering each node's position."""
 
+    #: More nodes than any real playbook has: an alias bomb ("billion laughs") stops here, not after hours.
+    MAX_NODES = 20_000
+
     def __init__(self, file: str, loader: yaml.SafeLoader) -> None:
         self.file = file
         self.loader = loader
+        self.count = 0
         self.marks: dict[Path_, Location] = {}
         self.key_marks: dict[Path_, Location] = {}
         self.errors: list[PlaybookError] = []
@@ -60,12 +64,30 @@ class _Builder:
     def mark(self, node: yaml.Node) -> Location:
         return Location(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
 
+    def construct(self, node: yaml.Node, path: Path_) -> Any:
+        """A scalar's value; a tag that cannot read it (``!!int abc``, ``!!timestamp x``) is an error here."""
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except yaml.YAMLError:
+            raise
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError, RecursionError) as exc:
+            shown = node.value if isinstance(node, yaml.ScalarNode) else node.id
+            tag = node.tag.rsplit(":", 1)[-1]
+            self.errors.append(PlaybookError(
+                f"cannot read {str(shown)[:60]!r} as {tag} ({type(exc).__name__}: {str(exc)[:80]})",
+                self.mark(node), _dotted(path)))
+            return None
+
     def build(self, node: yaml.Node, path: Path_) -> Any:
+        self.count += 1
+        if self.count > self.MAX_NODES:
+            raise PlaybookErrors([PlaybookError(
+                f"more than {self.MAX_NODES} YAML nodes (aliases expanding too much?)", self.mark(node), _dotted(path))])
         self.marks[path] = self.mark(node)
         if isinstance(node, yaml.MappingNode):
             result: dict[str, Any] = {}
             for key_node, value_node in node.value:
-                key = self.loader.construct_object(key_node, deep=True)
+                key = self.construct(key_node, path)
                 if not isinstance(key, str):
                     key = str(key)
                 if key in result:
@@ -78,7 +100,7 @@ class _Builder:
             return result
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, path + (index,)) for index, item in enumerate(node.value)]
-        return self.loader.construct_object(node, deep=True)
+        return self.construct(node, path)
 
 
 def _dotted(path: Path_) -> str:
