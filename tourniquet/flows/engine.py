@@ -484,7 +484,7 @@ def _account_key(account: Any) -> str:
 APPROVAL_GRACE_SECONDS = 30.0
 
 
-def ask_with_timeout(approver: Approver, request: ApprovalRequest, grace: float = APPROVAL_GRACE_SECONDS) -> ApprovalDecision:
+def ask_with_timeout(approver: Approver, request: ApprovalRequest, grace: float | None = None) -> ApprovalDecision:
     """Ask the approver; no answer in time, or an approver that fails, counts as a rejection.
 
     The approver runs in a thread with this context (Prefect's run context included) so the
@@ -501,7 +501,7 @@ def ask_with_timeout(approver: Approver, request: ApprovalRequest, grace: float 
     thread = threading.Thread(target=contextvars.copy_context().run, args=(ask,), daemon=True,
                               name=f"approval-{request.incident}")
     thread.start()
-    thread.join(request.timeout_seconds + grace)
+    thread.join(request.timeout_seconds + (APPROVAL_GRACE_SECONDS if grace is None else grace))
     if thread.is_alive():
         return ApprovalDecision(False, "", f"no answer within {request.timeout_seconds:g}s")
     if "error" in box:
