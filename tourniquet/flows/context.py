@@ -86,12 +86,13 @@ class ActionContext:
             "account": account or target, "operation": operation, "before": before, "after": after,
         }
         bound = log.bind(step=self.step, account=account or target, operation=operation)
+        key = (system, target, operation)
         if before == after:
-            earlier = self.unconfirmed.get((system, target, operation))
-            if not self.dry_run and earlier is not None and earlier.get("after") == after:
-                # An earlier run sent this change and died before recording it: record it now, once,
-                # with that run's "before" and undo call, so the journal and `undo` stay exact.
-                self.unconfirmed.pop((system, target, operation), None)
+            earlier = self.unconfirmed.get(key) if not self.dry_run else None
+            if earlier is not None and earlier.get("after") == after and self.unconfirmed.pop(key, None):
+                # This change was sent earlier (by a run that died, or by an attempt whose answer was
+                # lost) but never confirmed: the state shows it took. Record it now, once, with that
+                # attempt's "before" and undo call, so the journal and `undo` stay exact.
                 recovered = {**record, "before": earlier.get("before", before)}
                 self.journal.write("change", **recovered, outcome="applied", recovered=earlier.get("hash"),
                                    undo=earlier.get("undo", undo))
@@ -107,7 +108,9 @@ class ActionContext:
             self._note(record, "planned")
             bound.info("change.planned", system=system, before=before, after=after)
             return "planned"
-        self.journal.write("intent", **record, undo=undo)
+        # Until its outcome is recorded, a sent change is "unconfirmed": a retry or a re-run that finds
+        # the target already in the "after" state records it as applied instead of as a no-op.
+        self.unconfirmed[key] = self.journal.write("intent", **record, undo=undo)
         try:
             apply()
         except Exception as exc:
@@ -115,7 +118,17 @@ class ActionContext:
             bound.error("change.failed", system=system, error=str(exc))
             raise
         if read_back is not None:
-            observed = read_back()
+            try:
+                observed = read_back()
+            except Exception as exc:
+                # The system accepted the change, then could not be read: it counts as applied (and
+                # undoable); the error still fails this attempt, and a retry's no-op confirms it.
+                self.unconfirmed.pop(key, None)
+                self.journal.write("change", **record, outcome="applied", undo=undo,
+                                   unverified=f"read back failed: {exc}")
+                self._note(record, "applied")
+                bound.error("change.unverified", system=system, error=str(exc))
+                raise
             if observed != after:
                 self.journal.write("change", **record, outcome="failed", observed=observed,
                                    error="read back does not match")
@@ -123,6 +136,7 @@ class ActionContext:
                     f"{operation} on {target}: sent, but reading it back gives {observed} instead of {after}",
                     system=system,
                 )
+        self.unconfirmed.pop(key, None)
         self.journal.write("change", **record, outcome="applied", undo=undo)
         self._note(record, "applied")
         bound.info("change.applied", system=system, before=before, after=after)
