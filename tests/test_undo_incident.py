@@ -1,0 +1,102 @@
+"""False alarm: the accounts were not misused after all. Undo must put the directory back exactly.
+
+Also the automatic kind of undo: a playbook with ``on_failure: rollback`` that fails after
+locking undoes its own changes, newest first, and only its own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from tests.guardrails_testbed import (  # noqa: F401 - fixtures
+    Testbed,
+    applied_counts,
+    locked_uids,
+    private_slapd,
+    testbed,
+)
+from tests.helpers import bind_result
+from tourniquet import registry
+from tourniquet.cli import main
+from tourniquet.journal import verify_chain
+
+
+def _failing_after_changes(testbed: Testbed) -> Path:
+    """credential-misuse with rollback and a last step that fails: the alert named an account that does not exist."""
+    playbook = testbed.playbook(on_failure="rollback")
+    data = yaml.safe_load(playbook.read_text())
+    data["steps"].append({"id": "confirm", "action": "directory.resolve", "with": {"ids": ["no-such-account"]}})
+    playbook.write_text(yaml.safe_dump(data, sort_keys=False))
+    return playbook
+
+
+def test_every_changing_action_declares_an_inverse() -> None:
+    for spec in registry.all_actions():
+        if not spec.changes:
+            continue
+        assert spec.undo, f"{spec.name} changes something but declares no undo"
+        inverse = registry.get(spec.undo)
+        assert inverse is not None and inverse.changes, f"{spec.name}: undo {spec.undo} is not a changing action"
+        assert spec.target and spec.target in spec.parameters.model_fields, f"{spec.name}: guardrails need a target"
+
+
+def test_undo_after_a_full_credential_misuse_run_restores_the_exact_directory(
+    prefect_harness: None, testbed: Testbed, capsys
+) -> None:
+    from tourniquet.flows.respond import run_playbook
+
+    suspects = [testbed.people[i] for i in (3, 11, 27)]
+    result = run_playbook(str(testbed.playbook()), {"accounts": [suspects[0].uid, suspects[1].rpps, suspects[2].mail]},
+                          site=str(testbed.site_file))
+    assert result["status"] == "completed"
+    assert bind_result(testbed.slapd, suspects[0].dn, suspects[0].password) == "invalidCredentials"
+    assert set(testbed.changed()) == {p.dn.lower() for p in suspects}
+
+    code = main(["undo", result["incident"], "--site", str(testbed.site_file)])
+
+    assert code == 0
+    assert testbed.changed() == {}, "whole-directory diff after undo is empty"
+    assert bind_result(testbed.slapd, suspects[0].dn, suspects[0].password) == "success"
+    records = testbed.journal(result["incident"])
+    undone = [r for r in records if r["type"] == "undo"]
+    assert len(undone) == 6 and {r["status"] for r in undone} == {"done"}
+    applied = [r["hash"] for r in records if r["type"] == "change" and r["outcome"] == "applied"
+               and not r["step"].startswith("undo:")]
+    assert [r["undoes"] for r in undone] == list(reversed(applied)), "newest change undone first"
+    assert [r["status"] for r in records if r["type"] == "run"][-2:] == ["undo started", "undo finished"]
+    assert verify_chain(Path(result["journal"])) == len(records)
+    assert "6 reversed" in capsys.readouterr().out
+
+    again = main(["undo", result["incident"], "--site", str(testbed.site_file)])
+
+    assert again == 0 and testbed.changed() == {}
+    assert len([r for r in testbed.journal(result["incident"]) if r["type"] == "undo"]) == 6, "nothing left to undo"
+
+
+def test_a_failed_run_with_rollback_undoes_its_changes_newest_first(testbed: Testbed) -> None:
+    people = testbed.people[:4]
+    summary = testbed.run([p.uid for p in people], playbook=_failing_after_changes(testbed))
+
+    assert summary.status == "rolled back"
+    assert "no-such-account" in (summary.error or "")
+    assert testbed.changed() == {}, "rollback leaves the directory as it was"
+    records = testbed.journal(summary.incident)
+    applied = [r["hash"] for r in records if r["type"] == "change" and r["outcome"] == "applied"
+               and not r["step"].startswith("undo:")]
+    assert len(applied) == 8
+    assert [r["undoes"] for r in records if r["type"] == "undo"] == list(reversed(applied))
+
+
+def test_rollback_undoes_only_the_failing_runs_changes(testbed: Testbed) -> None:
+    first, second = testbed.people[0], testbed.people[1]
+    incident = "inc-two-runs"
+    done = testbed.run([first.uid], incident=incident)
+    assert done.status == "completed"
+
+    failed = testbed.run([second.uid], playbook=_failing_after_changes(testbed), incident=incident)
+
+    assert failed.status == "rolled back"
+    assert locked_uids(testbed) == {first.uid}, "the earlier run's lock stays"
+    assert applied_counts(testbed.journal(incident), "lock") == {first.uid: 1, second.uid: 1}
