@@ -212,3 +212,17 @@ def test_a_step_that_hangs_fails_at_its_timeout_instead_of_hanging_the_run(
     assert summary.status == "failed"
     assert "did not finish within 2s" in (summary.error or "")
     assert stuck.uid not in locked_uids(testbed)
+
+
+def test_two_spellings_of_one_account_in_one_step_change_it_once(testbed: Testbed) -> None:
+    person = testbed.people[2]
+    spellings = [{"dn": person.dn, "uid": person.uid},
+                 {"dn": person.dn.upper().replace("-", "\\2d"), "uid": person.uid.upper()}]
+    playbook = testbed.playbook(steps={"lock": {"for_each": spellings}, "reset": {"for_each": spellings}})
+
+    summary = testbed.run([person.uid], playbook=playbook)
+
+    assert summary.status == "completed", summary.error
+    records = testbed.journal(summary.incident)
+    assert applied_counts(records, "lock") == {person.uid: 1}
+    assert len([r for r in records if r["type"] == "duplicate"]) == 2

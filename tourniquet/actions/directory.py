@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from tourniquet.connectors.directory import Account
 from tourniquet.errors import AccountNotFound, AmbiguousAccount, NotFound
 from tourniquet.flows.context import ActionContext
+from tourniquet.flows.guardrails import canonical_dn
 from tourniquet.registry import action
 
 SYSTEM = "directory"
@@ -58,7 +59,7 @@ def resolve(
                 continue
             problems.append(exc.detail)
             continue
-        accounts.setdefault(account.dn.lower(), account)
+        accounts.setdefault(canonical_dn(account.dn), account)  # one entry, however its DN was spelled
     if problems:
         raise AccountNotFound("; ".join(problems), system=SYSTEM)
     ctx.journal.write("resolved", step=ctx.step, accounts=[a.model_dump() for a in accounts.values()],

@@ -378,8 +378,15 @@ class PlaybookRun:
                 self.journal.write("refused", step=step.id, action=spec.name, account=label, reason=reason)
                 log.warning("account.protected", account=label, pattern=pattern)
                 continue
+            key = _account_key(live or account)
+            if key in keys:
+                # Two spellings of one entry in one step: change it once (two concurrent changes of the
+                # same entry would both read "before" and both be recorded as applied).
+                self.journal.write("duplicate", step=step.id, account=_label_of(account), key=key)
+                log.warning("account.duplicate", account=_label_of(account))
+                continue
             allowed.append(invocation)
-            keys.add(_account_key(live or account))
+            keys.add(key)
         wanted = self.touched | keys
         if len(wanted) > max(self.limit, self.approved_up_to):
             self._approve(step, sorted(wanted))
