@@ -59,6 +59,25 @@ def test_plan_lists_each_change_and_changes_nothing_anywhere(testbed: Testbed) -
     assert not [r for r in read_journal(plan) if r["type"] == "intent"], "a plan sends nothing"
 
 
+def test_tourniquet_plan_prints_before_and_after_and_changes_nothing(testbed: Testbed, capsys) -> None:
+    from tourniquet.cli import main
+
+    suspects = testbed.people[:2]
+
+    code = main(["plan", str(testbed.playbook()), "--site", str(testbed.site_file),
+                 "-i", "accounts=" + ",".join(p.uid for p in suspects) + ",breakglass-ward"])
+
+    out = capsys.readouterr().out
+    assert code == 0
+    for person in suspects:
+        assert (f'planned  {person.uid}: lock {{"pwdAccountLockedTime": []}} -> '
+                f'{{"pwdAccountLockedTime": ["000001010000Z"]}}') in out
+        assert f'planned  {person.uid}: force_password_reset {{"pwdReset": []}} -> {{"pwdReset": ["TRUE"]}}' in out
+    assert "refused  breakglass-ward: protected by 'uid=breakglass-*'" in out
+    assert testbed.changed() == {}
+    assert not (testbed.tmp_path / "evidence").exists()
+
+
 # --------------------------------------------------------------------------- protected accounts
 
 
