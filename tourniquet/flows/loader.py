@@ -136,8 +136,36 @@ def load_playbook(path: str | Path) -> LoadedPlaybook:
     return load_text(text, file)
 
 
+#: Deeper ``[``/``{`` nesting than any playbook needs; PyYAML's scanner slows down quadratically past it.
+MAX_FLOW_DEPTH = 64
+
+
+def _check_flow_depth(text: str, file: str) -> None:
+    """Refuse absurd ``[[[[…`` nesting before PyYAML spends seconds on it (quoted text and comments skipped)."""
+    depth = 0
+    for number, line in enumerate(text.splitlines(), start=1):
+        quote = ""
+        for column, char in enumerate(line, start=1):
+            if quote:
+                if char == quote:
+                    quote = ""
+            elif char in "'\"":
+                quote = char
+            elif char == "#" and (column == 1 or line[column - 2] in " \t"):
+                break
+            elif char in "[{":
+                depth += 1
+                if depth > MAX_FLOW_DEPTH:
+                    raise PlaybookErrors([PlaybookError(
+                        f"invalid YAML: brackets nested more than {MAX_FLOW_DEPTH} levels deep",
+                        Location(file, number, column))])
+            elif char in "]}":
+                depth = max(0, depth - 1)
+
+
 def load_text(text: str, file: str = "<playbook>") -> LoadedPlaybook:
     """Parse, validate and cross-check; raise :class:`PlaybookErrors` listing every problem."""
+    _check_flow_depth(text, file)
     try:
         loader = yaml.SafeLoader(text)
         try:
