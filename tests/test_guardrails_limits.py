@@ -245,3 +245,16 @@ def test_two_spellings_of_one_account_in_one_step_change_it_once(testbed: Testbe
     records = testbed.journal(summary.incident)
     assert applied_counts(records, "lock") == {person.uid: 1}
     assert len([r for r in records if r["type"] == "duplicate"]) == 2
+
+
+def test_an_entry_outside_the_sites_base_dn_is_never_changed(testbed: Testbed) -> None:
+    """A playbook cannot aim a change at the password policy, the admin or the services subtree."""
+    forged = [{"dn": testbed.slapd.policy_dn, "uid": "policy"},
+              {"dn": f"uid=breakglass-admin,ou=services,{testbed.directory.suffix}", "uid": "innocent"},
+              {"dn": testbed.slapd.root_dn, "uid": "root"}]
+    playbook = testbed.playbook(steps={"lock": {"for_each": forged}, "reset": {"for_each": forged}})
+
+    summary = testbed.run([testbed.people[0].uid], playbook=playbook)
+
+    assert {r["account"] for r in summary.refused} == {"policy", "innocent", "root"}
+    assert testbed.changed() == {}

@@ -371,9 +371,10 @@ class PlaybookRun:
             account = invocation.arguments.get(spec.target)
             live = self._live_identity(account)
             pattern = is_protected(account, self.protected, also=[live] if live else ())
-            if pattern is not None:
+            outside = self._outside_base(account, live)
+            if pattern is not None or outside:
                 label = _label_of(account)
-                reason = f"protected by {pattern!r}"
+                reason = f"protected by {pattern!r}" if pattern is not None else outside
                 self.summary.refused.append({"step": step.id, "account": label, "reason": reason})
                 self.journal.write("refused", step=step.id, action=spec.name, account=label, reason=reason)
                 log.warning("account.protected", account=label, pattern=pattern)
@@ -392,6 +393,15 @@ class PlaybookRun:
             self._approve(step, sorted(wanted))
         self.touched = wanted
         return allowed
+
+    def _outside_base(self, account: Any, live: dict[str, Any] | None) -> str:
+        """A reason when the entry is not under the site's base_dn (playbooks only change accounts there)."""
+        base = canonical_dn(self.site.config.directory.base_dn)
+        for identity in (identity_of(account), live or {}):
+            dn = identity.get("dn") or ""
+            if dn and not (canonical_dn(dn) == base or canonical_dn(dn).endswith("," + base)):
+                return f"outside {self.site.config.directory.base_dn}"
+        return ""
 
     def _live_identity(self, account: Any) -> dict[str, Any] | None:
         """The account's DN, uid and groups as the directory has them now (None if it cannot say)."""
