@@ -100,3 +100,25 @@ def test_rollback_undoes_only_the_failing_runs_changes(testbed: Testbed) -> None
     assert failed.status == "rolled back"
     assert locked_uids(testbed) == {first.uid}, "the earlier run's lock stays"
     assert applied_counts(testbed.journal(incident), "lock") == {first.uid: 1, second.uid: 1}
+
+
+def test_undo_with_the_directory_down_fails_clearly_and_can_be_run_again(testbed: Testbed) -> None:
+    people = testbed.people[:3]
+    summary = testbed.run([p.uid for p in people])
+    assert summary.status == "completed"
+    site_file = str(testbed.site_file)
+
+    testbed.slapd.stop()
+    try:
+        failed = main(["undo", summary.incident, "--site", site_file])
+    finally:
+        testbed.slapd.start()
+
+    assert failed == 1
+    records = testbed.journal(summary.incident)
+    assert {r["status"] for r in records if r["type"] == "undo"} == {"failed"}
+    assert all("unreachable" in r["error"] for r in records if r["type"] == "undo")
+    assert set(testbed.changed()) == {p.dn.lower() for p in people}, "nothing was undone yet"
+
+    assert main(["undo", summary.incident, "--site", site_file]) == 0
+    assert testbed.changed() == {}
