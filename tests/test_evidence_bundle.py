@@ -203,3 +203,27 @@ def test_dry_run_computes_the_scope_and_writes_no_evidence(audit_site: Path, pra
     assert summary.status == "planned"
     assert summary.results["scope"]["people"] == 105 and summary.results["scope"]["folder"] is None
     assert not (audit_site.parent / "evidence").exists()
+
+
+def test_flow_run_publishes_the_scope_table_and_the_notification(
+    prefect_harness: None, audit_site: Path, practitioners: Directory
+) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    from tourniquet.flows.respond import run_playbook
+
+    result = run_playbook(PLAYBOOK, {"accounts": _suspects(practitioners), "reason": "ARS alert"},
+                          site=str(audit_site))
+
+    key = f"tourniquet-{result['incident']}"
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(
+            key=ArtifactFilterKey(any_=[f"{key}-scope", f"{key}-notification"])))
+    by_key = {a.key: a for a in artifacts}
+    table = by_key[f"{key}-scope"].data
+    rows = json.loads(table) if isinstance(table, str) else table
+    assert {r["account"]: r["people"] for r in rows} == {
+        **{uid: n for uid, n in zip(_suspects(practitioners), (60, 60, 5))}, "TOTAL (people counted once)": 105}
+    assert "**105 patients**" in by_key[f"{key}-notification"].data
+    assert verify(Path(result["journal"]).parent)[0] == []
