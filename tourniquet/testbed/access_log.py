@@ -122,7 +122,7 @@ def demo_log(
     """The demo's log: normal traffic for every account; the compromised ones also scraped patients
     (overlapping sets, so some people were seen by several of them), a few with their NIR."""
     start = (end - timedelta(days=days)).replace(hour=0, minute=0, second=0, microsecond=0)
-    log = list(normal_traffic(accounts, start=start, days=days, per_day=25, patients=patients, seed=seed))
+    log = list(normal_traffic(accounts, start=start, days=days, per_day=8, patients=patients, seed=seed))
     for index, account in enumerate(compromised):
         first = 1000 + index * 150
         log.extend(scraping(account, patients=range(first, first + 300), start=start + timedelta(days=3 + index,
