@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tourniquet.connectors.audit import AuditConfig, ColumnMapping, connect
+from tourniquet.errors import ConfigError, PermanentError
 from tourniquet.nir import is_nir, nir_key
 from tourniquet.scope import AffectedSubject
 from tourniquet.testbed.access_log import (
@@ -160,3 +161,15 @@ def test_classifier_recognises_real_nir_shapes(value: str) -> None:
 @pytest.mark.parametrize("value", NOT_NIRS + ["", "2A", make_nir("5", 85, 5, "78"), make_nir("1", 85, 15, "78")])
 def test_classifier_refuses_what_is_not_a_nir(value: str) -> None:
     assert not is_nir(value)
+
+
+def test_source_problems_are_domain_errors(tmp_path: Path) -> None:
+    with pytest.raises(PermanentError, match="does not exist"):
+        connect(_config("sqlite", tmp_path / "missing.sqlite"))
+    write_sqlite(incident_log()[:5], tmp_path / "log.sqlite")
+    client = connect(AuditConfig(kind="sqlite", path=str(tmp_path / "log.sqlite"), table="other_table"))  # type: ignore[call-arg]
+    with pytest.raises(PermanentError, match="other_table"):
+        client.snapshot_scope(["adupont"], SINCE, UNTIL)
+    with pytest.raises(ConfigError, match="not a plain column"):
+        connect(AuditConfig(kind="sqlite", path=str(tmp_path / "log.sqlite"),  # type: ignore[call-arg]
+                            columns=ColumnMapping(account="account) OR (1=1")))

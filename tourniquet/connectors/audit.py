@@ -181,6 +181,18 @@ class _Mapper:
     def __init__(self, config: AuditConfig) -> None:
         self.config = config
         self._categories: dict[tuple[str, ...], frozenset[str]] = {}
+        self._fields: dict[str, tuple[str, ...]] = {}
+
+    def fields(self, value: Any) -> tuple[str, ...]:
+        """parse_fields, remembered: a log has few distinct field lists and millions of rows."""
+        if not isinstance(value, str):
+            return parse_fields(value)
+        known = self._fields.get(value)
+        if known is None:
+            known = parse_fields(value)
+            if len(self._fields) < 10_000:
+                self._fields[value] = known
+        return known
 
     def action(self, code: Any) -> str:
         text = "" if code is None else str(code)
@@ -202,7 +214,7 @@ class _Mapper:
               nir_values: Iterable[Any]) -> AuditEvent:
         return AuditEvent(
             timestamp=parse_time(ts), account=str(account), subject=None if subject in (None, "") else str(subject),
-            action=self.action(action), fields=parse_fields(fields), source_ip=None if ip in (None, "") else str(ip),
+            action=self.action(action), fields=self.fields(fields), source_ip=None if ip in (None, "") else str(ip),
             nir_shown=self.nir_shown(nir_values),
         )
 
@@ -276,10 +288,11 @@ class _SqlSource:
             subject, account, ip, fields = row[0], row[1], row[2], row[3]
             nir_shown = self.mapper.nir_shown(row[4:4 + n])
             count, first, last = row[4 + n], row[5 + n], row[6 + n]
+            first_time = parse_time(first)
             yield Group(account=str(account), subject=None if subject in (None, "") else str(subject),
                         source_ip=None if ip in (None, "") else str(ip),
-                        categories=self.mapper.categories(parse_fields(fields), nir_shown),
-                        count=int(count), first=parse_time(first), last=parse_time(last))
+                        categories=self.mapper.categories(self.mapper.fields(fields), nir_shown),
+                        count=int(count), first=first_time, last=first_time if last == first else parse_time(last))
 
     def events(self, accounts: Sequence[str], since: datetime, until: datetime) -> Iterator[AuditEvent]:
         if not accounts:
