@@ -197,6 +197,12 @@ def test_a_second_run_reseals_cleanly_and_a_removed_manifest_is_seen(
     assert any(str(f).startswith("manifests/0002.json: does not follow") for f in verify(bundle)[0])
 
 
+def test_removing_the_newest_manifest_is_seen_through_the_journal(bundle: Path) -> None:
+    (bundle / "manifests" / "0001.json").unlink()
+
+    assert any(str(f).startswith("manifests/0001.json: missing") for f in verify(bundle)[0])
+
+
 def test_dry_run_computes_the_scope_and_writes_no_evidence(audit_site: Path, practitioners: Directory) -> None:
     summary = execute_playbook(PLAYBOOK, {"accounts": _suspects(practitioners)}, dry_run=True, site=str(audit_site))
 
@@ -227,3 +233,13 @@ def test_flow_run_publishes_the_scope_table_and_the_notification(
         **{uid: n for uid, n in zip(_suspects(practitioners), (60, 60, 5))}, "TOTAL (people counted once)": 105}
     assert "**105 patients**" in by_key[f"{key}-notification"].data
     assert verify(Path(result["journal"]).parent)[0] == []
+
+
+def test_journal_records_after_the_seal_are_reported_not_tampering(bundle: Path) -> None:
+    """An undo or a note after the run appends to the journal: still intact, counted as unsealed."""
+    from tourniquet.journal import Journal
+
+    Journal(bundle / "journal.jsonl", incident=bundle.name).write("note", message="owner called back")
+
+    findings, facts = verify(bundle)
+    assert findings == [] and facts["unsealed_records"] == 1

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from tourniquet.errors import TourniquetError
-from tourniquet.journal import GENESIS, JournalDamaged, read_journal, verify_chain
+from tourniquet.journal import GENESIS, Journal, JournalDamaged, read_journal, verify_chain
 
 __all__ = ["Finding", "EvidenceTampered", "seal", "verify", "file_digests", "MANIFESTS", "JOURNAL"]
 
@@ -111,6 +111,10 @@ def seal(folder: str | Path, *, incident: str = "", note: str = "") -> dict[str,
     target = folder / MANIFESTS / f"{manifest['sequence']:04d}.json"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    if (folder / JOURNAL).exists():
+        # The journal names each manifest's root: a removed or rewritten manifest no longer matches it.
+        Journal(folder / JOURNAL, incident=manifest["incident"]).write(
+            "sealed", manifest=f"{MANIFESTS}/{target.name}", sequence=manifest["sequence"], root=manifest["root"])
     return manifest
 
 
@@ -165,8 +169,10 @@ def verify(folder: str | Path) -> tuple[list[Finding], dict[str, Any]]:
         return [Finding(str(folder), "no such evidence folder")], facts
     paths = _manifests(folder)
     if not paths:
-        return [Finding(f"{MANIFESTS}/", "no manifest: the bundle was never sealed")], facts
+        named = _seals_named_by_journal(list(read_journal(folder / JOURNAL)), {})
+        return named or [Finding(f"{MANIFESTS}/", "no manifest: the bundle was never sealed")], facts
     previous_hash, previous = GENESIS, None
+    roots: dict[int, str] = {}
     for index, path in enumerate(paths, start=1):
         label = f"{MANIFESTS}/{path.name}"
         raw = path.read_bytes()
@@ -185,6 +191,7 @@ def verify(folder: str | Path) -> tuple[list[Finding], dict[str, Any]]:
             findings += _between(previous, manifest, path.name)
         previous_hash, previous = hashlib.sha256(raw).hexdigest(), manifest
         facts["root"] = manifest.get("root")
+        roots[index] = str(manifest.get("root"))
     facts["manifests"] = len(paths)
     if previous is not None:
         findings += _check_against_latest(folder, paths, growth_allowed=False)
@@ -195,8 +202,26 @@ def verify(folder: str | Path) -> tuple[list[Finding], dict[str, Any]]:
             except JournalDamaged as exc:
                 findings.append(Finding(JOURNAL, f"line {exc.line}: {exc.reason}"))
             sealed = int((previous.get("journal") or {}).get("records", 0))
-            facts["unsealed_records"] = max(0, facts["journal_records"] - sealed)
+            records = list(read_journal(journal))
+            facts["unsealed_records"] = sum(1 for r in records if int(r.get("seq", 0)) > sealed
+                                            and r.get("type") != "sealed")
+            findings += _seals_named_by_journal(records, roots)
     return list(dict.fromkeys(findings)), facts
+
+
+def _seals_named_by_journal(records: list[dict[str, Any]], roots: dict[int, str]) -> list[Finding]:
+    """Each ``sealed`` journal record must find its manifest, with the same root."""
+    findings = []
+    for record in records:
+        if record.get("type") != "sealed":
+            continue
+        sequence = int(record.get("sequence", 0))
+        name = f"{MANIFESTS}/{sequence:04d}.json"
+        if sequence not in roots:
+            findings.append(Finding(name, f"missing, though journal record {record.get('seq')} says it was sealed"))
+        elif roots[sequence] != record.get("root"):
+            findings.append(Finding(name, f"root differs from the one journal record {record.get('seq')} recorded"))
+    return findings
 
 
 def _between(older: dict[str, Any], newer: dict[str, Any], newer_name: str) -> list[Finding]:
