@@ -17,7 +17,7 @@ from pathlib import Path
 import ldap3
 
 from tourniquet.testbed.access_log import demo_log, write_sqlite
-from tourniquet.testbed.practitioners import generate, write_ldif
+from tourniquet.testbed.practitioners import Practitioner, generate, write_ldif
 from tourniquet.testbed.slapd import Slapd, find_free_port
 
 __all__ = ["run_demo", "REPO", "DEMO_SITE", "DEMO_STATE"]
@@ -55,7 +55,7 @@ def start_demo_directory() -> tuple[Slapd, list]:
     return server, directory.practitioners
 
 
-def write_demo_access_log(practitioners: list) -> Path:
+def write_demo_access_log(practitioners: list[Practitioner]) -> Path:
     """The platform's access log: 30 days of care, and the compromised accounts scraping patients."""
     from datetime import datetime, timezone
 
@@ -121,6 +121,9 @@ def run_demo(keep_running: bool = False, accounts: list[str] | None = None) -> i
         for change in plan.changes:
             if change.outcome == "planned":
                 print(f"   would {change.operation:22} {change.target}: {change.before} -> {change.after}")
+        scope = plan.results.get("scope") or {}
+        if scope.get("people"):
+            print(f"   would freeze the data scope: {scope['people']} patients, {scope['records']} accesses")
 
         print("\n2. Running the playbook as a Prefect flow …")
         with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):

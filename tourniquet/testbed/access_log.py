@@ -166,7 +166,7 @@ def write_jsonl(accesses: Iterable[Access], path: str | Path) -> int:
     path = Path(path)
     count = 0
     opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "wt", encoding="utf-8") as handle:  # type: ignore[operator]
+    with opener(path, "wt", encoding="utf-8") as handle:
         for access in accesses:
             row = access.row()
             handle.write(json.dumps({**row, "fields": list(access.fields)}) + "\n")
