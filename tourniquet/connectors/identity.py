@@ -92,7 +92,7 @@ class IdentityConfig(BaseModel):
         description="lemonldap: the lemonldap-ng-sessions command, e.g. [ssh, llng-host, sudo, /usr/share/…].",
     )
     run_as: str | None = Field(
-        None, description="lemonldap: --user/--group for the CLI (it reads the session store as this account)."
+        None, description="lemonldap: 'user' or 'user:group' for the CLI's --user/--group (the session store's owner)."
     )
     ini_file: str | None = Field(None, description="lemonldap: lemonldap-ng.ini to use (LLNG_DEFAULTCONFFILE).")
     session_key: str = Field("uid", pattern=r"^\w+$", description="lemonldap: session field holding the login.")

@@ -76,7 +76,8 @@ class LemonLdapClient(_NotSupported):
     def _run(self, arguments: list[str], what: str) -> CommandResult:
         argv = list(self.config.sessions_command)
         if self.config.run_as:
-            argv += ["--user", self.config.run_as, "--group", self.config.run_as]
+            user, _, group = self.config.run_as.partition(":")
+            argv += ["--user", user, "--group", group or user]
         argv += arguments
         env = {"LLNG_DEFAULTCONFFILE": self.config.ini_file} if self.config.ini_file else {}
         budget = self.config.connect_timeout + self.config.timeout
