@@ -50,6 +50,7 @@ class FakeKeycloak:
     now: float = 1_000.0
     down: bool = False
     sticky_sessions: bool = False  # logout answers 204 but the sessions stay (to test verification)
+    unavailable_for: int = 0  # answer this many admin requests with 503, as during a restart
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     sessions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     offline: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)  # user → clientId → sessions
@@ -107,6 +108,9 @@ class FakeKeycloak:
         prefix = f"/admin/realms/{self.realm}"
         if not path.startswith("/admin/realms/"):
             return _json(404, {"error": "Unable to find matching target resource method"})
+        if self.unavailable_for > 0:
+            self.unavailable_for -= 1
+            return httpx.Response(503, text="<html>Service Unavailable</html>")
         token = request.headers.get("Authorization", "").removeprefix("Bearer ")
         if self.tokens.get(token, 0) <= self.now:
             return _json(401, {"error": "HTTP 401 Unauthorized"})

@@ -21,7 +21,7 @@ from tests.identity_fakes import CLIENT_SECRET, FakeKeycloak
 from tourniquet import journal as journal_module
 from tourniquet import logs as logs_module
 from tourniquet.connectors import identity
-from tourniquet.flows.respond import execute_playbook
+from tourniquet.flows.respond import execute_playbook, run_playbook
 from tourniquet.journal import read_journal
 from tourniquet.testbed.practitioners import Directory
 from tourniquet.testbed.slapd import Slapd
@@ -111,6 +111,21 @@ def test_sessions_that_survive_the_logout_fail_the_run(
     assert summary.status == "failed"
     assert "still alive" in (summary.error or "")
     assert summary.steps["end_sessions"] == "failed" and "reset" not in summary.steps
+
+
+def test_prefect_run_retries_a_keycloak_restart(
+    prefect_harness: None, keycloak_site: Path, keycloak: FakeKeycloak, practitioners: Directory
+) -> None:
+    """Keycloak answers 503 while it restarts: the step's retries (Prefect task retries) get through."""
+    suspect = _suspects(practitioners)[0]
+    keycloak.add_user(suspect.uid, sessions=2)
+    keycloak.unavailable_for = 1
+
+    result = run_playbook(PLAYBOOK, {"accounts": [suspect.uid]}, site=str(keycloak_site))
+
+    assert result["status"] == "completed"
+    assert keycloak.session_count(suspect.uid) == 0 and keycloak.unavailable_for == 0
+    assert '{"sessions": 2, "offline_sessions": 0}' in Path(result["report"]).read_text()
 
 
 def test_no_client_secret_or_token_is_written_anywhere(
