@@ -24,6 +24,7 @@ from tests.guardrails_testbed import (  # noqa: F401 - fixtures
     testbed,
 )
 from tourniquet.flows.engine import reject_all
+from tourniquet.flows.guardrails import canonical_dn
 from tourniquet.testbed.practitioners import generate
 from tests.conftest import SUFFIX
 
@@ -92,7 +93,7 @@ def _check(testbed: Testbed, ids: list[str], dry_run: bool, approves: bool) -> N
     resolved: set[str] = set()
     resolve = summary.results.get("resolve")
     if isinstance(resolve, dict):
-        resolved = {a["dn"].lower() for a in resolve.get("accounts", [])}
+        resolved = {canonical_dn(a["dn"]) for a in resolve.get("accounts", [])}
     assert set(changed) <= resolved, f"changed outside the resolved set: {set(changed) - resolved}"
     assert set(changed) <= _literally_named(ids), "changed an account the input did not name"
     assert not set(changed) & PROTECTED_DNS, "a protected account changed"
