@@ -362,6 +362,8 @@ def reinstate(
     current_groups = {g.lower(): g for g in directory.groups_of(account.dn)}
     unexplained: list[str] = []
     for key in flavor.state_attributes:
+        if key in flavor.extra_restore_keys:  # e.g. AD lockoutTime: set by failed logins, not by people
+            continue
         now, then = current_state.get(key, []), snap_state.get(key, [])
         if now != then and now not in written.get(key, []) and not (scrambled and key in flavor.set_by_password_change):
             unexplained.append(f"{key} is {now or 'absent'} (snapshot: {then or 'absent'}) and this incident did not set it")
