@@ -123,12 +123,13 @@ def _ldap_errors(what: str) -> Iterator[None]:
                              f"{getattr(exc, 'message', '') or exc})", system=SYSTEM) from exc
     except ldap_exc.LDAPStrongerAuthRequiredResult as exc:
         raise PermanentError(f"{what}: the server requires an encrypted connection ({exc})", system=SYSTEM) from exc
-    except (ldap_exc.LDAPSocketOpenError, ldap_exc.LDAPStartTLSError, ldap_exc.LDAPSSLConfigurationError) as exc:
+    except (ldap_exc.LDAPSocketOpenError, ldap_exc.LDAPStartTLSError, ldap_exc.LDAPSSLConfigurationError,
+            ldap_exc.LDAPCertificateError, ssl.SSLError) as exc:
         text = str(exc)
         if isinstance(exc, ldap_exc.LDAPSocketOpenError) and not any(w in text.lower() for w in _TLS_WORDS):
             raise TransientError(f"{what}: directory unreachable ({text})", system=SYSTEM) from exc
-        raise PermanentError(f"{what}: TLS failed — the server certificate is not trusted by the CA file, does not "
-                             f"name this host, or TLS is misconfigured ({text})", system=SYSTEM) from exc
+        raise PermanentError(f"{what}: TLS failed: the server certificate is not trusted by the CA file, does not "
+                             f"name this host, or TLS is misconfigured ({text[:300]})", system=SYSTEM) from exc
     except (ldap_exc.LDAPSocketReceiveError, ldap_exc.LDAPSocketSendError,
             ldap_exc.LDAPSessionTerminatedByServerError, ldap_exc.LDAPResponseTimeoutError,
             ldap_exc.LDAPBusyResult, ldap_exc.LDAPUnavailableResult, ldap_exc.LDAPTimeLimitExceededResult,
@@ -138,6 +139,8 @@ def _ldap_errors(what: str) -> Iterator[None]:
         raise AccountNotFound(f"{what}: no such entry", system=SYSTEM) from exc
     except ldap_exc.LDAPException as exc:
         raise PermanentError(f"{what}: {exc}", system=SYSTEM) from exc
+    except OSError as exc:  # a socket error ldap3 did not wrap
+        raise TransientError(f"{what}: directory unreachable ({exc})", system=SYSTEM) from exc
 
 
 def _text(value: Any) -> str:
