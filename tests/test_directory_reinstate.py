@@ -60,3 +60,20 @@ def test_reinstate_refuses_an_account_someone_else_changed_and_reports_it(
         assert [r["account"] for r in refused] == [touched.uid]
     finally:
         ldap_admin.connection.modify(other_group, {"member": [(ldap3.MODIFY_DELETE, [touched.dn])]})
+
+
+def test_the_reinstate_playbook_restores_named_accounts_from_another_incident(
+    site_file: Path, tmp_path: Path, slapd: Slapd, practitioners: Directory, ldap_admin: LdapAdmin,
+    restore_groups: None,  # noqa: F811
+) -> None:
+    suspect = practitioners.practitioners[34]
+    before = ldap_admin.dump()
+    contained = execute_playbook(str(containment_playbook(tmp_path)), {"accounts": [suspect.uid]}, dry_run=False,
+                                 site=str(site_file))
+
+    summary = execute_playbook("reinstate", {"incident": contained.incident, "accounts": [suspect.rpps]},
+                               dry_run=False, site=str(site_file))
+
+    assert summary.status == "completed", summary.failures
+    assert ldap_admin.dump() == before
+    assert bind_result(slapd, suspect.dn, suspect.password) == "success"
