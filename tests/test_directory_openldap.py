@@ -16,7 +16,7 @@ from tests.directory_helpers import call, containment_playbook
 from tests.helpers import VOLATILE, LdapAdmin, bind_result
 from tourniquet.config import load_site
 from tourniquet.connectors.directory import DirectoryClient
-from tourniquet.errors import ConfigError, PermanentError, TransientError, UnsafeToChange
+from tourniquet.errors import AccountNotFound, ConfigError, PermanentError, TransientError, UnsafeToChange
 from tourniquet.flows.respond import execute_playbook
 from tourniquet.flows.undo import undo_incident
 from tourniquet.journal import read_journal
@@ -275,3 +275,11 @@ def test_connection_errors_say_what_to_fix(tmp_path: Path, slapd: Slapd, practit
             practitioners.practitioners[21].dn, {"pwdAccountLockedTime": ["000001010000Z"]})
     with pytest.raises(ConfigError, match="in clear"):
         client(allow_plaintext=False)
+
+
+@pytest.mark.parametrize("hostile", ["*@sante.example", "x*)(mail=*@sante.example", "uid=*,ou=people,dc=sante,dc=example",
+                                     "1010*", "*)(employeeNumber=*"])
+def test_hostile_ids_of_every_kind_match_nothing(hostile: str, site: Site) -> None:
+    """Each id kind (mail, DN, RPPS-like, uid) reaches the directory escaped: no wildcard, no extra clause."""
+    with pytest.raises(AccountNotFound):
+        site.directory.resolve(hostile)

@@ -458,7 +458,8 @@ class ActiveDirectoryFlavor(Flavor):
                     raise UnsafeToChange("userAccountControl cannot be deleted", system=SYSTEM)
                 request.append(Modification("userAccountControl", "replace", tuple(values)))
             else:
-                request.extend(super().requests({name: current.get(name, [])}, {name: values})[0] if values or current.get(name) else [])
+                for generic in super().requests({name: current.get(name, [])}, {name: values}):
+                    request.extend(generic)
         return [request] if request else []
 
     def password_request(self, dn: str, password: str) -> Request:
