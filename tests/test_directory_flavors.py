@@ -66,7 +66,7 @@ class VendorServer:
             self.password_writes += 1
             if self.vendor == "389ds":
                 entry["pwdReset"] = ["TRUE"]  # passwordMustChange: on, admin reset
-                entry["modifyTimestamp"] = [str(self.clock)]
+                entry["pwdUpdateTime"] = [str(self.clock)]  # passwordTrackUpdateTime: on
             else:
                 entry["pwdLastSet"] = [str(self.clock)]
             self.clock += 1

@@ -222,6 +222,8 @@ def scramble_password(ctx: ActionContext, account: AccountArg) -> ChangeResult:
     directory = ctx.site.directory
     label = _label(account)
     done = bool(_applied(ctx, label, "scramble_password"))
+    if not done:
+        directory.flavor.check_password_write(directory, account.dn)
     stamp = directory.password_stamp(account.dn)
 
     def apply() -> None:
@@ -230,7 +232,10 @@ def scramble_password(ctx: ActionContext, account: AccountArg) -> ChangeResult:
         directory.set_password(account.dn, password)
 
     def read_back() -> dict[str, str]:
-        return {"password": SCRAMBLED if directory.password_stamp(account.dn) != stamp else "unchanged"}
+        now = directory.password_stamp(account.dn)
+        if not any(now.values()):
+            return {"password": f"cannot be verified: the server keeps no {'/'.join(now)} (see the flavor's notes)"}
+        return {"password": SCRAMBLED if now != stamp else "unchanged"}
 
     outcome = ctx.change(
         system=SYSTEM, target=label, account=label, operation="scramble_password",

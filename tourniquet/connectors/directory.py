@@ -275,6 +275,9 @@ class Flavor:
     def check_lock_effective(self, client: "DirectoryClient", dn: str, view: Attributes) -> None:
         """Raise UnsafeToChange when a lock written to this entry would be ignored."""
 
+    def check_password_write(self, client: "DirectoryClient", dn: str) -> None:
+        """Raise UnsafeToChange when a password written to this entry could not be verified."""
+
 
 class OpenLdapFlavor(Flavor):
     """OpenLDAP 2.5 with the ppolicy overlay (slapo-ppolicy(5), draft-behera-ldap-password-policy).
@@ -345,7 +348,9 @@ class Ds389Flavor(Flavor):
     """389 Directory Server 2.x (Red Hat Directory Server 12/13 "Configuration and schema reference").
 
     Lock: ``nsAccountLock: true`` (operational; checked before the password, so a bind is refused
-    with 53 unwillingToPerform "Account inactivated"). Unlock: delete ``nsAccountLock``. The server
+    with 53 unwillingToPerform "Account inactivated"). Unlock: delete ``nsAccountLock``. The site's
+    password policy needs ``passwordMustChange: on`` and ``passwordTrackUpdateTime: on`` (the latter
+    so that a scrambled password can be verified through ``pwdUpdateTime``). The server
     sets ``pwdReset: TRUE`` itself when an administrator changes the password and the policy has
     ``passwordMustChange: on``; an administrator cannot write ``pwdReset`` (53). So forcing a new
     password on 389-DS *is* ``directory.scramble_password``: ``force_password_reset`` refuses and
@@ -360,7 +365,9 @@ class Ds389Flavor(Flavor):
                            "passwordRetryCount", "retryCountResetTime", "accountUnlockTime", "passwordExpirationTime",
                            "pwdUpdateTime", "lastLoginTime", "createTimestamp", "modifyTimestamp", "nsUniqueId")
     activity_attributes = ("passwordRetryCount", "retryCountResetTime", "accountUnlockTime", "lastLoginTime")
-    password_stamp_attributes = ("pwdUpdateTime", "passwordExpirationTime", "modifyTimestamp")
+    #: pwdUpdateTime is kept only with passwordTrackUpdateTime: on (modifyTimestamp has 1 s resolution and
+    #: moves with any change, so it cannot prove a password write).
+    password_stamp_attributes = ("pwdUpdateTime",)
     set_by_password_change = ("pwdReset",)
     read_only_keys = ("pwdReset",)
 
@@ -368,6 +375,23 @@ class Ds389Flavor(Flavor):
         lock = [v.lower() for v in raw.get("nsAccountLock", [])]
         reset = [v.upper() for v in raw.get("pwdReset", [])]
         return {"nsAccountLock": ["true"] if "true" in lock else lock, "pwdReset": [] if reset == ["FALSE"] else reset}
+
+    def check_password_write(self, client: "DirectoryClient", dn: str) -> None:
+        """Check the global policy tracks password writes (and, as observed on 389-DS 2.3.1, reading it
+        also matters: the first password write after a server start was not tracked — no pwdUpdateTime,
+        no pwdReset — unless cn=config had been read before)."""
+        try:
+            policy = client.read("cn=config", ["passwordTrackUpdateTime", "passwordMustChange"])
+        except PermanentError:
+            policy = None  # the service identity may not read cn=config: the read-back still checks
+        if policy is None:
+            return
+        if _first(policy.get("passwordTrackUpdateTime"), "off").lower() != "on":
+            raise UnsafeToChange("389-DS keeps no pwdUpdateTime (passwordTrackUpdateTime is off in cn=config), so a "
+                                 "scrambled password could not be verified; turn it on first", system=SYSTEM)
+        if _first(policy.get("passwordMustChange"), "off").lower() != "on":
+            log.warning("directory.389ds_no_must_change", dn=dn,
+                        hint="passwordMustChange is off: the server will not set pwdReset after the scramble")
 
     def locked(self, view: Attributes) -> Attributes:
         return {"nsAccountLock": ["true"]}
