@@ -233,8 +233,9 @@ def scramble_password(ctx: ActionContext, account: AccountArg) -> ChangeResult:
 
     def read_back() -> dict[str, str]:
         now = directory.password_stamp(account.dn)
-        if not any(now.values()):
-            return {"password": f"cannot be verified: the server keeps no {'/'.join(now)} (see the flavor's notes)"}
+        if not now:
+            return {"password": "cannot be verified: this identity sees neither the password hash nor "
+                                f"{'/'.join(directory.flavor.password_stamp_attributes)}"}
         return {"password": SCRAMBLED if now != stamp else "unchanged"}
 
     outcome = ctx.change(

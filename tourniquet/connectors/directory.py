@@ -9,6 +9,7 @@ holds those differences.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import ssl
 import threading
@@ -349,8 +350,8 @@ class Ds389Flavor(Flavor):
 
     Lock: ``nsAccountLock: true`` (operational; checked before the password, so a bind is refused
     with 53 unwillingToPerform "Account inactivated"). Unlock: delete ``nsAccountLock``. The site's
-    password policy needs ``passwordMustChange: on`` and ``passwordTrackUpdateTime: on`` (the latter
-    so that a scrambled password can be verified through ``pwdUpdateTime``). The server
+    password policy should have ``passwordMustChange: on`` (and ``passwordTrackUpdateTime: on`` when the
+    service identity may not read password hashes: ``pwdUpdateTime`` then proves a password write). The server
     sets ``pwdReset: TRUE`` itself when an administrator changes the password and the policy has
     ``passwordMustChange: on``; an administrator cannot write ``pwdReset`` (53). So forcing a new
     password on 389-DS *is* ``directory.scramble_password``: ``force_password_reset`` refuses and
@@ -366,7 +367,7 @@ class Ds389Flavor(Flavor):
                            "pwdUpdateTime", "lastLoginTime", "createTimestamp", "modifyTimestamp", "nsUniqueId")
     activity_attributes = ("passwordRetryCount", "retryCountResetTime", "accountUnlockTime", "lastLoginTime")
     #: pwdUpdateTime is kept only with passwordTrackUpdateTime: on (modifyTimestamp has 1 s resolution and
-    #: moves with any change, so it cannot prove a password write).
+    #: moves with any change, so it cannot prove a password write); the userPassword hash, when readable, does.
     password_stamp_attributes = ("pwdUpdateTime",)
     set_by_password_change = ("pwdReset",)
     read_only_keys = ("pwdReset",)
@@ -377,18 +378,18 @@ class Ds389Flavor(Flavor):
         return {"nsAccountLock": ["true"] if "true" in lock else lock, "pwdReset": [] if reset == ["FALSE"] else reset}
 
     def check_password_write(self, client: "DirectoryClient", dn: str) -> None:
-        """Check the global policy tracks password writes (and, as observed on 389-DS 2.3.1, reading it
-        also matters: the first password write after a server start was not tracked — no pwdUpdateTime,
-        no pwdReset — unless cn=config had been read before)."""
+        """Warn when the global policy will not demand a new password after the scramble.
+
+        Observed on 389-DS 2.3.1: the first password write after a server start is sometimes not
+        handled by the password policy (no pwdUpdateTime, no pwdReset), so a scramble is verified by
+        the stored hash changing (:meth:`DirectoryClient.password_stamp`), not by those attributes.
+        """
         try:
-            policy = client.read("cn=config", ["passwordTrackUpdateTime", "passwordMustChange"])
+            policy = client.read("cn=config", ["passwordMustChange"])
         except PermanentError:
             policy = None  # the service identity may not read cn=config: the read-back still checks
         if policy is None:
             return
-        if _first(policy.get("passwordTrackUpdateTime"), "off").lower() != "on":
-            raise UnsafeToChange("389-DS keeps no pwdUpdateTime (passwordTrackUpdateTime is off in cn=config), so a "
-                                 "scrambled password could not be verified; turn it on first", system=SYSTEM)
         if _first(policy.get("passwordMustChange"), "off").lower() != "on":
             log.warning("directory.389ds_no_must_change", dn=dn,
                         hint="passwordMustChange is off: the server will not set pwdReset after the scramble")
@@ -697,10 +698,17 @@ class DirectoryClient:
         """The flavor's view of the lock and reset attributes as they are now (absent ones as [])."""
         return self.flavor.view(self.raw_state(dn))
 
-    def password_stamp(self, dn: str) -> Attributes:
-        """What the server updates when a password is set (to verify a scramble without reading it)."""
-        attributes = self.read(dn, list(self.flavor.password_stamp_attributes)) or {}
-        return {name: attributes.get(name, []) for name in self.flavor.password_stamp_attributes}
+    def password_stamp(self, dn: str) -> str:
+        """A fingerprint of the stored password (its hash, when this identity may read it) and of the time
+        stamps the server keeps for password changes: it changes when a password write took effect.
+
+        Only a SHA-256 of those values leaves this method — never the hash itself — and it is only
+        compared, never journaled or logged. "" when the server shows none of them.
+        """
+        names = ["userPassword", *self.flavor.password_stamp_attributes]
+        attributes = self.read(dn, names) or {}
+        found = [f"{name}\0" + "\0".join(sorted(attributes[name])) for name in names if attributes.get(name)]
+        return hashlib.sha256("\n".join(found).encode()).hexdigest() if found else ""
 
     def groups_of(self, dn: str) -> list[str]:
         """DNs of the groups that list ``dn`` as a member (searched, so it works without memberOf)."""
