@@ -78,17 +78,17 @@ def test_directory_down_around_the_lock_step_then_rerun(
             testbed.slapd.stop()
 
     if when == "during":
-        original, count, guard = DirectoryClient.replace, [0], threading.Lock()
+        original, count, guard = DirectoryClient.apply, [0], threading.Lock()
 
-        def replace(self: DirectoryClient, dn: str, changes: dict) -> None:
-            original(self, dn, changes)
-            if changes.get("pwdAccountLockedTime") == [ADMIN_LOCK]:
+        def apply(self: DirectoryClient, dn: str, current: dict, wanted: dict) -> None:
+            original(self, dn, current, wanted)
+            if wanted.get("pwdAccountLockedTime") == [ADMIN_LOCK]:
                 with guard:
                     count[0] += 1
                     if count[0] == 20:
                         testbed.slapd.stop()
 
-        monkeypatch.setattr(DirectoryClient, "replace", replace)
+        monkeypatch.setattr(DirectoryClient, "apply", apply)
 
     first = testbed.run([p.uid for p in people], playbook=playbook, incident=incident, approver=approve,
                         on_step=on_step)
@@ -96,7 +96,7 @@ def test_directory_down_around_the_lock_step_then_rerun(
     assert first.status == "failed"
     failing = "reset" if when == "after" else "lock"
     assert first.error and first.error.startswith(f"step {failing} failed for ")
-    assert "directory unreachable or busy" in first.error
+    assert "directory unreachable" in first.error
     testbed.slapd.start()
     monkeypatch.undo()
     applied, uncertain = _journal_view(testbed.journal(incident))
@@ -115,18 +115,18 @@ def test_directory_down_around_the_lock_step_then_rerun(
 @pytest.mark.slow
 def test_a_short_directory_outage_is_retried_through(testbed: Testbed, monkeypatch: pytest.MonkeyPatch) -> None:
     playbook = testbed.playbook(steps={"lock": {"retries": 3, "retry_delay": 1.0}})
-    original, count, guard = DirectoryClient.replace, [0], threading.Lock()
+    original, count, guard = DirectoryClient.apply, [0], threading.Lock()
 
-    def replace(self: DirectoryClient, dn: str, changes: dict) -> None:
-        original(self, dn, changes)
-        if changes.get("pwdAccountLockedTime") == [ADMIN_LOCK]:
+    def apply(self: DirectoryClient, dn: str, current: dict, wanted: dict) -> None:
+        original(self, dn, current, wanted)
+        if wanted.get("pwdAccountLockedTime") == [ADMIN_LOCK]:
             with guard:
                 count[0] += 1
                 if count[0] == 10:
                     testbed.slapd.stop()
                     threading.Timer(0.3, testbed.slapd.start).start()
 
-    monkeypatch.setattr(DirectoryClient, "replace", replace)
+    monkeypatch.setattr(DirectoryClient, "apply", apply)
     people = testbed.people[:ACCOUNTS]
 
     summary = testbed.run([p.uid for p in people], playbook=playbook, approver=approve)
@@ -146,22 +146,22 @@ _KILLED_RUN = textwrap.dedent("""
     from tourniquet.site import Site
 
     site_file, playbook, incident, marker, *accounts = sys.argv[1:]
-    original, count, guard = DirectoryClient.replace, [0], threading.Lock()
+    original, count, guard = DirectoryClient.apply, [0], threading.Lock()
 
-    def replace(self, dn, changes):
-        if changes.get("pwdAccountLockedTime") != [ADMIN_LOCK]:
-            return original(self, dn, changes)
+    def apply(self, dn, current, wanted):
+        if wanted.get("pwdAccountLockedTime") != [ADMIN_LOCK]:
+            return original(self, dn, current, wanted)
         with guard:
             count[0] += 1
             mine = count[0]
         if mine > 20:
             time.sleep(3600)          # held before sending: these were never changed
-        original(self, dn, changes)
+        original(self, dn, current, wanted)
         if mine == 20:                # sent, not yet journaled: the worst moment to die
             Path(marker).write_text(dn)
             time.sleep(3600)
 
-    DirectoryClient.replace = replace
+    DirectoryClient.apply = apply
     approve = lambda request: ApprovalDecision(True, "incident-lead", "ok")
     run = PlaybookRun(load_playbook(playbook), {"accounts": accounts}, Site(load_site(site_file)),
                       incident=incident, approver=approve)
@@ -189,7 +189,8 @@ def test_a_run_killed_mid_lock_resumes_without_repeating_changes_and_undoes_exac
             assert time.monotonic() < deadline, "the run never reached the 20th lock"
             time.sleep(0.05)
     finally:
-        os.kill(process.pid, signal.SIGKILL)
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
         process.wait(30)
         process.stderr.close()
 

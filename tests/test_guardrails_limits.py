@@ -213,15 +213,15 @@ def test_a_step_that_hangs_fails_at_its_timeout_instead_of_hanging_the_run(
 ) -> None:
     stuck = testbed.people[1]
     release = threading.Event()
-    original = DirectoryClient.replace
+    original = DirectoryClient.apply
 
-    def replace(self: DirectoryClient, dn: str, changes: dict) -> None:
+    def apply(self: DirectoryClient, dn: str, current: dict, wanted: dict) -> None:
         if dn == stuck.dn:
             release.wait(60)  # a call that never returns (a dead TCP peer without RST)
             raise TransientError("connection reset", system="directory")
-        original(self, dn, changes)
+        original(self, dn, current, wanted)
 
-    monkeypatch.setattr(DirectoryClient, "replace", replace)
+    monkeypatch.setattr(DirectoryClient, "apply", apply)
     playbook = testbed.playbook(steps={"lock": {"timeout": 2}})
     try:
         summary = testbed.run([p.uid for p in testbed.people[:3]], playbook=playbook)
