@@ -32,10 +32,10 @@ def _failing_after_changes(testbed: Testbed) -> Path:
     return playbook
 
 
-def test_every_changing_action_declares_its_inverse_or_that_it_has_none() -> None:
+def test_every_account_changing_action_declares_its_inverse_or_that_it_has_none() -> None:
     for spec in registry.all_actions():
-        if not spec.changes:
-            continue
+        if not spec.changes or spec.target is None:
+            continue  # e.g. ticket comments: not an account, nothing a false alarm must give back
         if spec.undo is None:
             # Some changes cannot be reversed (ended sessions are gone): the action must say so where
             # `tourniquet actions` shows it, so nobody expects undo to bring them back.
@@ -43,7 +43,7 @@ def test_every_changing_action_declares_its_inverse_or_that_it_has_none() -> Non
             continue
         inverse = registry.get(spec.undo)
         assert inverse is not None and inverse.changes, f"{spec.name}: undo {spec.undo} is not a changing action"
-        assert spec.target and spec.target in spec.parameters.model_fields, f"{spec.name}: guardrails need a target"
+        assert spec.target in spec.parameters.model_fields, f"{spec.name}: guardrails need a target"
 
 
 def test_undo_after_a_full_credential_misuse_run_restores_the_exact_directory(
@@ -126,3 +126,14 @@ def test_undo_with_the_directory_down_fails_clearly_and_can_be_run_again(testbed
 
     assert main(["undo", summary.incident, "--site", site_file]) == 0
     assert testbed.changed() == {}
+
+
+def test_every_changing_action_that_takes_an_account_names_it_as_its_target() -> None:
+    """Without ``target`` the protected-account and blast-radius guards would not see the account."""
+    from tourniquet.connectors.directory import Account
+
+    for spec in registry.all_actions():
+        takes_account = [name for name, info in spec.parameters.model_fields.items()
+                         if info.annotation is Account or "Account" in str(info.annotation)]
+        if spec.changes and takes_account:
+            assert spec.target in takes_account, f"{spec.name} changes {takes_account} but declares target={spec.target}"
