@@ -332,6 +332,8 @@ def reinstate(
 ) -> ReinstateResult:
     """Put the account back exactly as the snapshot recorded it (lock, reset flag, groups).
 
+    No undo of its own: it is the undo of an incident (a new incident locks again if needed).
+
     Refuses, changing nothing, when the entry changed since the snapshot in a way the incident's
     journal does not explain (someone else edited it): a person must look first.
     """
