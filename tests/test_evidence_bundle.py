@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -108,7 +109,7 @@ def test_untouched_bundle_verifies(bundle: Path, audit_site: Path, capsys: pytes
 
 def _edit_journal_line(bundle: Path) -> str:
     lines = (bundle / "journal.jsonl").read_text().splitlines(keepends=True)
-    lines[3] = lines[3].replace('"run":""', '"run":"forged"', 1) if '"run":""' in lines[3] else lines[3][:-2] + " }\n"
+    lines[3] = re.sub(r'"run":"[^"]*"', '"run":"forged"', lines[3], count=1)
     (bundle / "journal.jsonl").write_text("".join(lines))
     return "journal.jsonl: line 4"
 
