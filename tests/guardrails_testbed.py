@@ -24,7 +24,7 @@ from tourniquet.flows.loader import load_playbook
 from tourniquet.config import load_site
 from tourniquet.journal import read_journal
 from tourniquet.site import Site
-from tourniquet.testbed.practitioners import Directory, generate, write_ldif
+from tourniquet.testbed.practitioners import Directory, generate, luhn_check_digit, write_ldif
 from tourniquet.testbed.slapd import SLAPD_BINARIES, Slapd
 
 PLAYBOOK = Path(__file__).resolve().parents[1] / "playbooks" / "credential-misuse.yaml"
@@ -32,6 +32,8 @@ PEOPLE = f"ou=people,{SUFFIX}"
 ADMINS = f"cn=admins,ou=groups,{SUFFIX}"
 #: Protected look-alikes in the people subtree: uid → extra LDIF lines.
 PROTECTED_UIDS = ("breakglass-ward", "dr-admin", "vip.director")
+#: breakglass-ward's RPPS number: an alert may name a protected account by RPPS too.
+PROTECTED_RPPS = "1099999999" + luhn_check_digit("1099999999")
 SITE_PROTECTED = ["uid=breakglass-*", "memberOf=CN=Admins , ou=groups,*", "UID=VIP.Director , OU=People,DC=sante,DC=example"]
 
 
@@ -48,6 +50,7 @@ def _extra_ldif() -> str:
     entries = []
     for uid in PROTECTED_UIDS:
         member = f"memberOf: {ADMINS}\n" if uid == "dr-admin" else ""
+        member += f"employeeNumber: {PROTECTED_RPPS}\n" if uid == "breakglass-ward" else ""
         entries.append(f"dn: uid={uid},{PEOPLE}\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: {uid}\nsn: {uid}\n"
                        f"mail: {uid}@sante.example\nuserPassword: pw-{uid}\n{member}")
     entries.append(f"dn: {ADMINS}\nobjectClass: groupOfNames\ncn: admins\nmember: uid=dr-admin,{PEOPLE}\n")

@@ -39,8 +39,8 @@ ACCOUNTS = 50
 
 
 def _fast_retries(testbed: Testbed) -> Path:
-    """The playbook as shipped, with retries 0.2 s apart so the test does not wait on real back-off."""
-    fast = {"retries": 2, "retry_delay": 0.2}
+    """The playbook as shipped, with retries 0.05 s apart so the test does not wait on real back-off."""
+    fast = {"retries": 2, "retry_delay": 0.05}
     return testbed.playbook(steps={"lock": fast, "reset": fast})
 
 

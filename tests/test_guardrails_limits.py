@@ -14,6 +14,7 @@ import pytest
 
 from tests.guardrails_testbed import (  # noqa: F401 - fixtures
     PEOPLE,
+    PROTECTED_RPPS,
     Testbed,
     applied_counts,
     approve,
@@ -86,6 +87,8 @@ def test_tourniquet_plan_prints_before_and_after_and_changes_nothing(testbed: Te
     " BREAKGLASS-WARD ",                                 # case and spaces: the directory still finds it
     "ｂｒｅａｋｇｌａｓｓ-ward",                              # full-width letters: LDAP matching folds them
     "breakglass-ward@SANTE.example",                     # by mail
+    PROTECTED_RPPS,                                      # by RPPS number
+    "8" + PROTECTED_RPPS,                                # by national id (8 + RPPS)
     f"uid=breakglass-ward,{PEOPLE}",                     # by DN
     f"UID=BreakGlass-Ward,OU=People,DC=sante,DC=example",
     r"uid=breakglass\2dward,ou=people,dc=sante,dc=example",  # hex-escaped DN
