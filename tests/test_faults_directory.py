@@ -211,3 +211,44 @@ def test_a_run_killed_mid_lock_resumes_without_repeating_changes_and_undoes_exac
         site.close()
     assert {r["status"] for r in result} == {"done"} and len(result) == 2 * ACCOUNTS
     assert testbed.changed() == {}, "undo returns every entry to its exact prior state"
+
+
+@pytest.mark.slow
+def test_directory_down_during_the_lock_step_of_a_prefect_run_then_rerun(
+    prefect_harness: None, testbed: Testbed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same fault through the Prefect flow (one task run per account, Prefect's own retries)."""
+    from tourniquet.flows.respond import RunFailed, run_playbook
+
+    people = testbed.people[:20]  # at the playbook's limit: no approval needed
+    playbook = _fast_retries(testbed)
+    original, count, guard = DirectoryClient.apply, [0], threading.Lock()
+
+    def apply(self: DirectoryClient, dn: str, current: dict, wanted: dict) -> None:
+        original(self, dn, current, wanted)
+        if wanted.get("pwdAccountLockedTime") == [ADMIN_LOCK]:
+            with guard:
+                count[0] += 1
+                if count[0] == 8:
+                    testbed.slapd.stop()
+
+    monkeypatch.setattr(DirectoryClient, "apply", apply)
+    arguments = dict(playbook=str(playbook), inputs={"accounts": [p.uid for p in people]},
+                     incident="inc-fault-prefect", site=str(testbed.site_file))
+
+    state = run_playbook(**arguments, return_state=True)
+
+    with pytest.raises(RunFailed, match="step lock failed for .* directory unreachable"):
+        state.result()
+    testbed.slapd.start()
+    monkeypatch.undo()
+    applied, uncertain = _journal_view(testbed.journal("inc-fault-prefect"))
+    assert applied <= locked_uids(testbed) <= applied | uncertain and len(applied) >= 8
+
+    result = run_playbook(**arguments)
+
+    assert result["status"] == "completed"
+    records = testbed.journal("inc-fault-prefect")
+    for operation in ("lock", "force_password_reset"):
+        assert applied_counts(records, operation) == {p.uid: 1 for p in people}, operation
+    assert locked_uids(testbed) == {p.uid for p in people}
