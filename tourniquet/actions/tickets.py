@@ -129,3 +129,19 @@ def close(
     key, client, state = _prepare(ctx, incident_key)
     before = {"ticket": "closed" if state.closed or not (state.ticket_id or state.queued_open) else "open"}
     return _run(ctx, key, "close_ticket", before, {"ticket": "closed"}, lambda c: c.resolve(key, comment), state)
+
+
+def report_links(results: dict[str, Any]) -> dict[str, str]:
+    """Ticket lines for the run report's evidence section, from the ticket steps' results."""
+    links: dict[str, str] = {}
+    for step, result in results.items():
+        if not (isinstance(result, dict) and "incident_key" in result and "outcome" in result):
+            continue
+        if result.get("ticket_id"):
+            where = f"{result['system']} ticket {result['ticket_id']}" + (f" {result['url']}" if result.get("url") else "")
+        else:
+            where = f"{result['system']} ticket for {result['incident_key']}"
+        note = {"queued": " (waiting in the outbox: the ticket system was unreachable)",
+                "planned": " (dry-run: nothing sent)"}.get(str(result["outcome"]), "")
+        links[f"ticket ({step})"] = where + note
+    return links
