@@ -107,3 +107,33 @@ def test_containment_opens_the_ticket_and_reruns_keep_it(site_file: Path, practi
     assert ticket["links"]["journal"] == str(first.journal)
     assert len(ticket["comments"]) == 1 and "2 account(s) locked" in ticket["comments"][0]["text"]
     assert f"ticket (ticket): file ticket {ticket['id']}" in Path(str(first.report)).read_text()
+
+
+def test_losing_the_create_race_updates_the_winner(tmp_path: Path) -> None:
+    """A run that looked before another created (no shared state_dir) finds the winner under the store's lock."""
+    store = FileStore(tmp_path / "tickets")
+    winner = store.create("inc-3", TicketDraft(title="first"))
+
+    loser = store.create("inc-3", TicketDraft(title="second"))
+
+    assert loser.id == winner.id
+    assert [t["title"] for t in store.tickets("inc-3")] == ["second"]
+
+
+def test_undo_of_a_false_alarm_closes_the_ticket(site_file: Path, practitioners: Directory) -> None:
+    from tourniquet.config import load_site
+    from tourniquet.flows.undo import undo_incident
+    from tourniquet.site import Site
+
+    summary = execute_playbook(PLAYBOOK, {"accounts": [practitioners.practitioners[6].uid]}, dry_run=False,
+                               site=str(site_file))
+    site = Site(load_site(site_file))
+    try:
+        undone = undo_incident(summary.incident, site)
+    finally:
+        site.close()
+
+    [ticket] = FileStore(site_file.parent / "tickets").tickets(summary.incident)
+    assert ticket["status"] == "closed"
+    assert ticket["comments"][-1]["text"] == "False alarm: the containment was undone."
+    assert {u["action"] for u in undone if u["status"] == "done"} >= {"tickets.close", "directory.unlock"}

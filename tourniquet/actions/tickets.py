@@ -64,9 +64,9 @@ def _run(
     ticket_id, url, pending = state.ticket_id, state.url, state.pending
     if delivery is not None:
         ticket_id, url, pending = delivery.ticket_id or ticket_id, delivery.url or url, delivery.pending
-        if delivery.status == "queued":
-            outcome = "queued"  # type: ignore[assignment]
-            ctx.changes[-1] = dataclasses.replace(ctx.changes[-1], outcome="queued")
+        if delivery.status in ("queued", "noop"):  # noop: a concurrent run of the incident already did it
+            outcome = delivery.status  # type: ignore[assignment]
+            ctx.changes[-1] = dataclasses.replace(ctx.changes[-1], outcome=delivery.status)
         ctx.journal.write("ticket", step=ctx.step, operation=operation, key=key, system=client.system,
                           status=delivery.status, ticket=ticket_id, url=url, pending=pending, error=delivery.error)
     return TicketResult(incident_key=key, system=client.system, outcome=outcome, ticket_id=ticket_id, url=url,

@@ -75,7 +75,7 @@ class FileStore:
         with self._lock():
             existing = self.find_open(key)  # checked again under the lock: a concurrent run may have won
             if existing is not None:
-                self.update(existing, draft)
+                self._update(existing, draft)
                 return existing
             number = len(self.tickets(key)) + 1
             record = {
@@ -87,9 +87,13 @@ class FileStore:
 
     def update(self, ref: TicketRef, draft: TicketDraft) -> None:
         with self._lock():
-            record = self.read(ref.id)
-            record.update(draft.model_dump(mode="json"))
-            self._write(record)
+            self._update(ref, draft)
+
+    def _update(self, ref: TicketRef, draft: TicketDraft) -> None:
+        """Under the folder lock (flock is not re-entrant across file descriptors)."""
+        record = self.read(ref.id)
+        record.update(draft.model_dump(mode="json"))
+        self._write(record)
 
     def comment(self, ref: TicketRef, text: str) -> None:
         with self._lock():
