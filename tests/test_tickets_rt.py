@@ -184,7 +184,7 @@ def test_ticket_system_down_during_the_playbook(
     assert len(tickets) == 1
     texts = rt.texts(tickets[0]["id"])
     assert texts[0].startswith(f"Suspected accounts: {suspects[0].uid}, {suspects[1].uid}")
-    assert texts[1].startswith(f"Containment steps finished for incident {summary.incident}")
+    assert texts[1].startswith(f"Data scope for incident {summary.incident}")
     assert texts[2] == "Data scope: 31 patient records viewed since 1 Nov"
     assert len(texts) == 3
     assert rt.tickets(summary.incident)[0]["Subject"] == "Credential misuse: 2 practitioner account(s) contained"

@@ -127,6 +127,10 @@ def execute_playbook(
         summary = run.execute()
         markdown = render_markdown(summary, run.inputs, links=ticket_links(summary.results))
         write_report(summary, markdown)
+        if not dry_run and summary.journal is not None and summary.journal.exists():
+            from tourniquet.evidence import seal  # the bundle's manifest, last: it covers the report too
+
+            seal(summary.journal.parent, incident=summary.incident, note=f"{summary.playbook}: {summary.status}")
         if run_id:
             _publish(summary, markdown)
         return summary
