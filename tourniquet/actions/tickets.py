@@ -143,5 +143,6 @@ def report_links(results: dict[str, Any]) -> dict[str, str]:
             where = f"{result['system']} ticket for {result['incident_key']}"
         note = {"queued": " (waiting in the outbox: the ticket system was unreachable)",
                 "planned": " (dry-run: nothing sent)"}.get(str(result["outcome"]), "")
-        links[f"ticket ({step})"] = where + note
+        if where + note not in links.values():  # the comment steps name the same ticket again
+            links[f"ticket ({step})"] = where + note
     return links

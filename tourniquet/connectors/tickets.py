@@ -209,7 +209,7 @@ class TicketClient:
         self.system = backend.system
         self.use_outbox = use_outbox
         self.outbox = Outbox(state_dir, f"tickets-{backend.system}")
-        self.ledger = Ledger(Path(state_dir) / "tickets" / safe_name(backend.system))
+        self.ledger = Ledger(Path(state_dir) / "ticket-ledger" / safe_name(backend.system))
         self._swept = False
 
     # -- reading (no side effects: dry-runs use this)
