@@ -181,3 +181,28 @@ def test_deliver_outbox_flow(prefect_harness: None, tmp_path: Path, slapd: Slapd
     result = deliver_outbox(site=str(site_file))
 
     assert result == {"delivered": 0, "pending": 1}
+
+
+def test_outbox_command_lists_what_waits(tmp_path: Path, slapd: Slapd, practitioners: Directory,
+                                         unused_port: int, monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """`tourniquet outbox` shows each incident's waiting writes; `--deliver` exits 1 while the system is down."""
+    from tourniquet.cli import main
+    from tourniquet.connectors.ticketing.rt import RequestTracker
+    from tourniquet.connectors.tickets import TicketsConfig
+
+    monkeypatch.setenv("RT_TOKEN_TEST", "token-for-test")
+    tickets = {"kind": "rt", "url": f"http://127.0.0.1:{unused_port}/rt", "token": {"env": "RT_TOKEN_TEST"},
+               "timeout": 2}
+    site_file = write_site(tmp_path, slapd, practitioners, tickets=tickets)
+    client = TicketClient(RequestTracker(TicketsConfig.model_validate(tickets)), tmp_path / "state")
+    client.open("inc-cli", TicketDraft(title="t"))
+    client.comment("inc-cli", "c")
+
+    listed = main(["outbox", "--site", str(site_file)])
+    out = capsys.readouterr().out
+    delivered = main(["outbox", "--deliver", "--site", str(site_file)])
+
+    assert listed == 0 and delivered == 1
+    assert "inc-cli: 2 waiting for rt" in out
+    assert "   1 open" in out and "   2 comment" in out
