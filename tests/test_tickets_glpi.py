@@ -92,7 +92,7 @@ def glpi(monkeypatch: pytest.MonkeyPatch) -> FakeGlpi:
 def _client(fake: FakeGlpi, tmp_path: Path, user_token_env: str = "GLPI_USER_TOKEN") -> TicketClient:
     config = TicketsConfig.model_validate({"kind": "glpi", "url": "https://glpi.example/glpi/apirest.php",
                                            "token": {"env": user_token_env}, "app_token": {"env": "GLPI_APP_TOKEN"}})
-    return TicketClient(Glpi(config, transport=httpx.MockTransport(fake)), tmp_path / "state")
+    return TicketClient(Glpi(config, transport=httpx.MockTransport(fake)), tmp_path / "state", retry_after=0)
 
 
 def test_open_rerun_comment_close(glpi: FakeGlpi, tmp_path: Path) -> None:

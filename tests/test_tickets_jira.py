@@ -84,7 +84,7 @@ def _client(fake: FakeJira, state: Path, monkeypatch: pytest.MonkeyPatch, token:
     config = TicketsConfig.model_validate({
         "kind": "jira", "url": "https://jira.example", "user": "soc@example.org", "token": {"env": "JIRA_TOKEN"},
         "project": "SEC", "deployment": "cloud" if fake.cloud else "datacenter"})
-    return TicketClient(Jira(config, transport=httpx.MockTransport(fake)), state)
+    return TicketClient(Jira(config, transport=httpx.MockTransport(fake)), state, retry_after=0)
 
 
 def test_cloud_search_lag_does_not_make_a_second_issue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

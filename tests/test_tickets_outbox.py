@@ -50,7 +50,7 @@ class Flaky(FileStore):
 
 def test_writes_wait_and_are_delivered_in_order_by_the_next_operation(tmp_path: Path) -> None:
     backend = Flaky(tmp_path / "tickets")
-    client = TicketClient(backend, tmp_path / "state")
+    client = TicketClient(backend, tmp_path / "state", retry_after=0)
     backend.down = True
 
     queued = [client.open("inc-9", TicketDraft(title="Credential misuse", body="Locked: x")),
@@ -68,7 +68,7 @@ def test_writes_wait_and_are_delivered_in_order_by_the_next_operation(tmp_path: 
 
 def test_delivery_stops_at_the_first_write_that_still_fails(tmp_path: Path) -> None:
     backend = Flaky(tmp_path / "tickets")
-    client = TicketClient(backend, tmp_path / "state")
+    client = TicketClient(backend, tmp_path / "state", retry_after=0)
     backend.down = True
     client.open("inc-10", TicketDraft(title="t"))
     client.comment("inc-10", "a")
@@ -82,7 +82,7 @@ def test_delivery_stops_at_the_first_write_that_still_fails(tmp_path: Path) -> N
 def test_an_entry_delivered_just_before_a_crash_is_not_delivered_twice(tmp_path: Path) -> None:
     """Delivered, then the process died before removing the outbox file: the ledger's op id stops a repeat."""
     backend = Flaky(tmp_path / "tickets")
-    client = TicketClient(backend, tmp_path / "state")
+    client = TicketClient(backend, tmp_path / "state", retry_after=0)
     backend.down = True
     client.open("inc-11", TicketDraft(title="t"))
     client.comment("inc-11", "only once")
@@ -206,3 +206,26 @@ def test_outbox_command_lists_what_waits(tmp_path: Path, slapd: Slapd, practitio
     assert listed == 0 and delivered == 1
     assert "inc-cli: 2 waiting for rt" in out
     assert "   1 open" in out and "   2 comment" in out
+
+
+def test_a_run_stops_knocking_once_the_system_is_down(tmp_path: Path) -> None:
+    """After one transient failure the client queues without calling the system again for retry_after
+    seconds: a run's later ticket steps do not each wait for a network timeout."""
+    backend = Flaky(tmp_path / "tickets")
+    calls: list[str] = []
+    original = backend._check
+
+    def counting() -> None:
+        calls.append("call")
+        original()
+
+    backend._check = counting  # type: ignore[method-assign]
+    client = TicketClient(backend, tmp_path / "state", retry_after=3600)
+    backend.down = True
+
+    client.open("inc-12", TicketDraft(title="t"))
+    client.comment("inc-12", "b")
+    client.comment("inc-12", "c")
+
+    assert len(calls) == 1
+    assert [e.operation for e in client.outbox.pending("inc-12")] == ["open", "comment", "comment"]

@@ -65,7 +65,7 @@ def _client(fake: FakeHive, state: Path, monkeypatch: pytest.MonkeyPatch, key: s
     monkeypatch.setenv("HIVE_KEY", key)
     config = TicketsConfig.model_validate({"kind": "thehive", "url": "https://hive.example",
                                            "token": {"env": "HIVE_KEY"}})
-    return TicketClient(TheHive(config, transport=httpx.MockTransport(fake)), state)
+    return TicketClient(TheHive(config, transport=httpx.MockTransport(fake)), state, retry_after=0)
 
 
 def test_open_rerun_comment_close(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -109,14 +109,18 @@ class Outbox:
     def append(self, key: str, operation: str, payload: dict[str, Any], *, op_id: str | None = None,
                reason: str = "") -> OutboxEntry:
         """Queue one operation after every entry already pending for ``key`` (call under :meth:`lock`)."""
-        pending = self.pending(key)
-        seq = (pending[-1].seq + 1) if pending else 1
+        seq = self._last_seq(key) + 1
         op_id = op_id or uuid.uuid4().hex
         path = self._folder(key) / f"{seq:010d}-{op_id}.json"
         entry = OutboxEntry(path, key, seq, op_id, operation, payload,
                             datetime.now(timezone.utc).isoformat(), reason)
         atomic_write(path, json.dumps(entry.as_dict(), sort_keys=True, ensure_ascii=False).encode("utf-8"))
         return entry
+
+    def _last_seq(self, key: str) -> int:
+        """Highest sequence number pending, from file names only (appending stays cheap when many wait)."""
+        numbers = [int(p.name[:10]) for p in self._folder(key).glob("*.json") if p.name[:10].isdigit()]
+        return max(numbers, default=0)
 
     def pending(self, key: str) -> list[OutboxEntry]:
         """Entries still to deliver for ``key``, oldest first."""

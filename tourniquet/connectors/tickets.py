@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -204,8 +205,13 @@ class Ledger:
 class TicketClient:
     """The incident's ticket: open / comment / close by incident key, through the outbox."""
 
-    def __init__(self, backend: Backend, state_dir: Path, *, use_outbox: bool = True) -> None:
+    def __init__(self, backend: Backend, state_dir: Path, *, use_outbox: bool = True,
+                 retry_after: float = 30.0) -> None:
+        """``retry_after``: once the system failed transiently, queue without trying it again for this
+        long (seconds), so a run's ticket steps do not each wait for a network timeout."""
         self.backend = backend
+        self.retry_after = retry_after
+        self._down: tuple[float, str] | None = None
         self.system = backend.system
         self.use_outbox = use_outbox
         self.outbox = Outbox(state_dir, f"tickets-{backend.system}")
@@ -276,11 +282,20 @@ class TicketClient:
         with self.outbox.lock(key):
             _, left = self._flush(key)
             if left:
-                return self._queue(key, operation, payload, op_id, "earlier entries still pending")
+                return self._queue(key, operation, payload, op_id, self._down_reason() or "earlier entries pending")
+            if self._down_reason():
+                return self._queue(key, operation, payload, op_id, self._down_reason() or "")
             try:
                 return self._apply(key, operation, payload, op_id)
             except TransientError as exc:
+                self._down = (time.monotonic(), str(exc))
                 return self._queue(key, operation, payload, op_id, str(exc))
+
+    def _down_reason(self) -> str | None:
+        """Why the system counts as down right now (a transient failure less than retry_after ago)."""
+        if self._down is None or time.monotonic() - self._down[0] >= self.retry_after:
+            return None
+        return self._down[1]
 
     def _queue(self, key: str, operation: str, payload: dict[str, Any], op_id: str, reason: str) -> Delivery:
         if not self.use_outbox:
@@ -295,11 +310,14 @@ class TicketClient:
     def _flush(self, key: str) -> tuple[int, int]:
         """Deliver pending entries in order; stop at the first that still fails transiently."""
         entries = self.outbox.pending(key)
+        if entries and self._down_reason():
+            return 0, len(entries)
         done = 0
         for index, entry in enumerate(entries):
             try:
                 self._apply(key, entry.operation, entry.payload, entry.op_id)
             except TransientError as exc:
+                self._down = (time.monotonic(), str(exc))
                 log.info("tickets.outbox_waiting", system=self.system, key=key, error=str(exc))
                 return done, len(entries) - index
             self.outbox.remove(entry)
