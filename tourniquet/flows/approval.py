@@ -104,7 +104,7 @@ def ask(description: str, timeout_seconds: float, key: str | None = None) -> App
         answer: Any = pause_flow_run(
             wait_for_input=ApprovalInput.with_initial_data(description=description),
             timeout=timeout,
-            poll_interval=min(10, max(1, timeout // 10)),
+            poll_interval=max(1, min(5, timeout // 20)),
             key=key,
         )
     except FlowPauseTimeout:
