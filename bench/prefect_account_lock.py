@@ -1,0 +1,36 @@
+"""What the per-account lock costs: acquiring a Prefect global concurrency slot per changing call.
+
+Runs N sequential `with account_lock(uid)` around an empty body against a temporary Prefect
+server, then the same body N times without it, and prints the per-call cost and the ratio.
+Usage: .venv/bin/python bench/prefect_account_lock.py [N]
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from prefect.testing.utilities import prefect_test_harness
+
+from tourniquet.flows.locks import account_lock
+
+
+def main(count: int) -> None:
+    with prefect_test_harness(server_startup_timeout=90):
+        with account_lock("warmup"):
+            pass
+        start = time.perf_counter()
+        for index in range(count):
+            with account_lock(f"user{index % 10}"):
+                pass
+        locked = time.perf_counter() - start
+        start = time.perf_counter()
+        for _ in range(count):
+            pass
+        plain = max(time.perf_counter() - start, 1e-9)
+    print(f"prefect: account lock {count} acquisitions {locked:.2f}s = {1000 * locked / count:.1f} ms per changing call "
+          f"(plain call {1e6 * plain / count:.2f} us; ratio {locked / plain:,.0f}x)")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 50)
