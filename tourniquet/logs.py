@@ -101,6 +101,14 @@ def _attach_prefect_handlers(logger: logging.Logger) -> None:
             logger.addHandler(handler)
 
 
+class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stdout`` is at the time (pytest and the CLI swap it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stdout
+        super().emit(record)
+
+
 def _stdout_level() -> str:
     default = "WARNING" if sys.stdout.isatty() else "INFO"
     return os.environ.get("TOURNIQUET_LOG_LEVEL", default).upper()
@@ -131,7 +139,7 @@ def configure_logging(level: int = logging.INFO, *, json: bool | None = None) ->
             )
             _install_record_factory()
             # Our own line on stdout (Prefect's console handler, on the root logger, writes to stderr).
-            handler = logging.StreamHandler(sys.stdout)
+            handler = _StdoutHandler(sys.stdout)
             handler.setFormatter(logging.Formatter("%(message)s"))
             handler.setLevel(_stdout_level())
             handler.addFilter(MaskSecretsFilter())

@@ -204,3 +204,40 @@ def test_an_alert_event_starts_a_dry_run_that_changes_nothing(
     run = stack.wait_for_run(found[0]["id"])
     assert run["state_type"] == "COMPLETED", stack.logs(run["id"])
     assert bind_result(slapd, suspect.dn, suspect.password) == "success", "a dry run changes nothing"
+
+
+def test_a_run_over_the_limit_waits_for_tourniquet_approve(
+    stack: Stack, slapd: Slapd, practitioners: Directory
+) -> None:
+    """The worker's run pauses on the blast-radius limit; ``tourniquet approve`` (another process) answers."""
+    import yaml
+
+    suspects = [practitioners.practitioners[i] for i in (35, 36)]
+    playbook = yaml.safe_load((REPO / "playbooks" / "credential-misuse.yaml").read_text())
+    playbook["limits"].update(max_accounts=1, approval_timeout="40s")
+    path = stack.folder / "one-account-limit.yaml"
+    path.write_text(yaml.safe_dump(playbook, sort_keys=False))
+    incident = "inc-e2e-approval"
+
+    output = stack.prefect("deployment", "run", "respond/respond", "--param", f"playbook={json.dumps(str(path))}",
+                           "--param", f"accounts={json.dumps([p.uid for p in suspects])}",
+                           "--param", "dry_run=false", "--param", f"incident={incident}")
+    run_id = _run_id(output)
+    end = time.monotonic() + 90
+    while stack.http.get(f"{stack.api}/flow_runs/{run_id}").json()["state_type"] != "PAUSED":
+        assert time.monotonic() < end, f"the run never paused: {stack.logs(run_id)}"
+        time.sleep(0.5)
+    assert bind_result(slapd, suspects[0].dn, suspects[0].password) == "success", "nothing changes while paused"
+
+    approve = subprocess.run([str(Path(sys.executable).parent / "tourniquet"), "approve", run_id,
+                              "--approver", "Dr Laurent", "--comment", "confirmed with the ARS"],
+                             env=stack.env, capture_output=True, text=True, timeout=60)
+    assert approve.returncode == 0, approve.stderr
+    run = stack.wait_for_run(run_id)
+
+    assert run["state_type"] == "COMPLETED", stack.logs(run_id)
+    for person in suspects:
+        assert bind_result(slapd, person.dn, person.password) == "invalidCredentials"
+    journal = stack.folder / "evidence" / incident / "journal.jsonl"
+    decisions = [json.loads(line) for line in journal.read_text().splitlines() if '"approval"' in line]
+    assert [(d["status"], d.get("approver", "")) for d in decisions] == [("requested", ""), ("approved", "Dr Laurent")]
