@@ -17,8 +17,13 @@ __all__ = ["register", "cmd_approve"]
 def cmd_approve(args: argparse.Namespace) -> int:
     from prefect.exceptions import FlowPauseTimeout, ObjectNotFound
     from prefect.flow_runs import NotPausedError
+    from prefect.settings import PREFECT_API_URL
 
     from tourniquet.flows.approval import resume
+
+    if not PREFECT_API_URL.value():
+        print("error: set PREFECT_API_URL to the Prefect server that runs the paused flow", file=sys.stderr)
+        return 2
 
     try:
         resume(args.run_id, args.approver, approve=not args.reject, comment=args.comment or "")
