@@ -33,10 +33,15 @@ class MarkResult(BaseModel):
 
 
 def slow_mark(ctx: ActionContext, account: Annotated[str, Field(description="Account to mark.")]) -> MarkResult:
-    """Test action: a change that takes a moment, recording when it starts and ends."""
+    """Test action: a change that lasts until the other run's change has started too (at most 3 s)."""
     with _events_guard:
         EVENTS.append(("start", ctx.incident))
-    time.sleep(1.0)
+    end = time.monotonic() + 3.0
+    while time.monotonic() < end:
+        with _events_guard:
+            if sum(kind == "start" for kind, _ in EVENTS) >= 2:
+                break
+        time.sleep(0.05)
     with _events_guard:
         EVENTS.append(("end", ctx.incident))
     return MarkResult(account=account)
@@ -100,7 +105,7 @@ def test_two_runs_on_the_same_account_take_turns(
 def test_without_the_lock_the_same_scenario_interleaves(
     prefect_harness: None, slow_action: None, tmp_path: Path, site_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(respond, "account_lock", lambda *a, **k: contextlib.nullcontext())
+    monkeypatch.setattr(respond, "account_locks", lambda *a, **k: contextlib.nullcontext())
 
     _two_runs_at_once(_playbook(tmp_path), site_file)
 

@@ -44,7 +44,7 @@ from tourniquet.flows.engine import (
 )
 from tourniquet.flows.events import emit_change, emit_incident
 from tourniquet.flows.loader import LoadedPlaybook, load_playbook
-from tourniquet.flows.locks import account_lock
+from tourniquet.flows.locks import account_locks
 from tourniquet.flows.playbook import Step
 from tourniquet.flows.report import account_rows, render_markdown, write_report
 from tourniquet.logs import configure_logging
@@ -86,15 +86,11 @@ def _changed_account(invocation: Invocation) -> str | None:
 
 @task(name="action", task_run_name="{label}", cache_policy=NO_CACHE, persist_result=False)
 def run_action(label: str, invocation: Invocation) -> Any:
-    """One call; a changing call holds its account's lock, and each applied change becomes an event."""
+    """One call; each change it applies becomes an event."""
     seen = len(invocation.context.changes)  # a retry must not announce earlier attempts' changes again
     try:
         with step_timeout(invocation.step.timeout):
-            account = _changed_account(invocation)
-            if account is None:
-                return invocation()
-            with account_lock(account, timeout_seconds=invocation.step.timeout):
-                return invocation()
+            return invocation()
     finally:
         context = invocation.context
         for change in context.changes[seen:]:
@@ -102,7 +98,11 @@ def run_action(label: str, invocation: Invocation) -> Any:
 
 
 class PrefectExecutor:
-    """One Prefect task run per action call; for_each items at most ``concurrency`` at a time."""
+    """One Prefect task run per action call; for_each items at most ``concurrency`` at a time.
+
+    While a batch of changing calls runs, this run holds the accounts' locks
+    (:mod:`tourniquet.flows.locks`): no other run changes those accounts meanwhile.
+    """
 
     def __init__(self) -> None:
         #: called with (step, calls done, calls in the step) after each batch: the progress artifact
@@ -120,18 +120,29 @@ class PrefectExecutor:
         outcomes: list[ItemOutcome] = []
         for start in range(0, len(invocations), step.concurrency):
             batch = invocations[start:start + step.concurrency]
-            futures = [configured.submit(i.label, quote(i)) for i in batch]
-            for invocation, future in zip(batch, futures):
-                try:
-                    remaining = max(0.0, deadline - time.monotonic())
-                    outcomes.append(ItemOutcome(invocation, result=future.result(timeout=remaining)))
-                except TimeoutError:
-                    outcomes.append(ItemOutcome(invocation, error=StepTimeout(
-                        f"step {step.id} did not finish within {step.timeout:g}s")))
-                except Exception as exc:  # the engine decides what a failure means
-                    outcomes.append(ItemOutcome(invocation, error=exc))
+            accounts = [a for a in (_changed_account(i) for i in batch) if a]
+            try:
+                with account_locks(accounts, timeout_seconds=max(1.0, deadline - time.monotonic())):
+                    outcomes.extend(self._run_batch(step, batch, configured, deadline))
+            except TransientError as exc:  # the accounts stayed busy: these calls never started
+                outcomes.extend(ItemOutcome(i, error=exc) for i in batch[len(outcomes) - start:])
             if self.on_batch is not None:
                 self.on_batch(step, len(outcomes), len(invocations))
+        return outcomes
+
+    @staticmethod
+    def _run_batch(step: Step, batch: Sequence[Invocation], configured: Any, deadline: float) -> list[ItemOutcome]:
+        futures = [configured.submit(i.label, quote(i)) for i in batch]
+        outcomes: list[ItemOutcome] = []
+        for invocation, future in zip(batch, futures):
+            try:
+                remaining = max(0.0, deadline - time.monotonic())
+                outcomes.append(ItemOutcome(invocation, result=future.result(timeout=remaining)))
+            except TimeoutError:
+                outcomes.append(ItemOutcome(invocation, error=StepTimeout(
+                    f"step {step.id} did not finish within {step.timeout:g}s")))
+            except Exception as exc:  # the engine decides what a failure means
+                outcomes.append(ItemOutcome(invocation, error=exc))
         return outcomes
 
 
