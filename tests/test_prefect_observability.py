@@ -89,6 +89,15 @@ def test_a_contained_account_leaves_artifacts_events_and_bound_logs(
     assert events[0].payload["incident"] == incident
     assert any(r.id == f"tourniquet.incident.{incident}" for r in events[0].related)
 
+    def incident_events() -> list[str]:
+        with get_client(sync_client=True) as client:
+            page = client.read_events(EventFilter(resource=EventResourceFilter(id=[f"tourniquet.incident.{incident}"])),
+                                      limit=50)
+        return sorted(e.event for e in page.events)
+
+    assert _eventually(incident_events, lambda names: len(names) == 2) == [
+        "tourniquet.incident.completed", "tourniquet.incident.opened"]
+
     messages = _eventually(lambda: _logs(flow_run_id), lambda m: any("change.applied" in x for x in m))
     applied = [json.loads(m) for m in messages if m.startswith("{") and '"change.applied"' in m]
     assert {(e["incident"], e["step"], e["account"]) for e in applied} == {
