@@ -69,7 +69,8 @@ class Stack:
         raise AssertionError(f"flow run {run_id} did not finish: {self.logs(run_id)}")
 
     def logs(self, run_id: str) -> str:
-        logs = self.post("/logs/filter", {"logs": {"flow_run_id": {"any_": [run_id]}}, "limit": 200})
+        logs = self.post("/logs/filter", {"logs": {"flow_run_id": {"any_": [run_id]}}, "limit": 200,
+                                          "sort": "TIMESTAMP_ASC"})
         return "\n".join(log["message"] for log in logs)
 
 
@@ -180,6 +181,9 @@ def test_responder_runs_the_deployment_and_the_account_is_locked(
     assert suspect.uid in by_key[artifact_key(incident, "report")]["data"]
     rows = json.loads(by_key[artifact_key(incident, "accounts")]["data"])
     assert rows[0]["lock"] == "applied"
+    end = time.monotonic() + 20  # the run's logs reach the server in batches, after the run may have ended
+    while '"change.applied"' not in stack.logs(run["id"]) and time.monotonic() < end:
+        time.sleep(0.5)
     assert '"change.applied"' in stack.logs(run["id"]), "our structlog events reach the run's logs"
 
 
