@@ -9,6 +9,8 @@ of taking it (``strict=True`` then makes a missing limit an error rather than no
 A slot costs an acquire and a release round trip (≈0.2 s on a SQLite server), so the executor
 takes the slots of a whole for_each batch in one acquisition (:func:`account_locks`): Prefect
 acquires several limits all or nothing, so two runs wanting overlapping batches cannot deadlock.
+Limit: a call that outlives its step's timeout keeps running in its thread (Prefect cannot
+interrupt it) after the slot is released; each connector's own network timeout bounds that.
 """
 
 from __future__ import annotations
