@@ -173,6 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
     undo.add_argument("--site")
     undo.set_defaults(func=cmd_undo)
 
+    __import__("tourniquet.flows.reinstate", fromlist=["add_parser"]).add_parser(sub)
+    __import__("tourniquet.evidence_cli").evidence_cli.register(sub)  # tourniquet evidence verify|seal
+
     demo = sub.add_parser("demo", help="start a local demo directory and contain a simulated incident")
     demo.add_argument("--keep-running", action="store_true", help="leave the demo slapd running afterwards")
     demo.add_argument("--accounts", nargs="*", help="uids to contain (default: the demo's compromised ones)")

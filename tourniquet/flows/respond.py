@@ -196,6 +196,10 @@ def execute_playbook(
         links = _links(summary, loaded)
         markdown = render_markdown(summary, run.inputs, links=links)
         write_report(summary, markdown)
+        if not dry_run and summary.journal is not None and summary.journal.exists():
+            from tourniquet.evidence import seal  # the bundle's manifest, last: it covers the report too
+
+            seal(summary.journal.parent, incident=summary.incident, note=f"{summary.playbook}: {summary.status}")
         if run_id:
             _publish(summary, markdown, links)
             emit_incident(summary.status, summary.incident, summary.playbook, dry_run=summary.dry_run,
