@@ -175,11 +175,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     __import__("tourniquet.flows.reinstate", fromlist=["add_parser"]).add_parser(sub)
     __import__("tourniquet.evidence_cli").evidence_cli.register(sub)  # tourniquet evidence verify|seal
+    __import__("tourniquet.outbox_cli").outbox_cli.register(sub)  # tourniquet outbox [--deliver]
 
     demo = sub.add_parser("demo", help="start a local demo directory and contain a simulated incident")
     demo.add_argument("--keep-running", action="store_true", help="leave the demo slapd running afterwards")
     demo.add_argument("--accounts", nargs="*", help="uids to contain (default: the demo's compromised ones)")
     demo.set_defaults(func=cmd_demo)
+
+    from tourniquet import approve_cli
+
+    approve_cli.register(sub)
     return parser
 
 
