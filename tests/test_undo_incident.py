@@ -7,6 +7,7 @@ locking undoes its own changes, newest first, and only its own.
 from __future__ import annotations
 
 import inspect
+import json
 from pathlib import Path
 
 import yaml
@@ -22,6 +23,13 @@ from tests.helpers import bind_result
 from tourniquet import registry
 from tourniquet.cli import main
 from tourniquet.journal import verify_chain
+
+
+def _ticket(testbed: Testbed) -> dict:
+    """The incident's ticket in the site's file ticket store."""
+    tickets = [json.loads(p.read_text()) for p in (testbed.tmp_path / "tickets").glob("*.json")]
+    assert len(tickets) == 1, tickets
+    return tickets[0]
 
 
 def _failing_after_changes(testbed: Testbed) -> Path:
@@ -67,18 +75,23 @@ def test_undo_after_a_full_credential_misuse_run_restores_the_exact_directory(
     assert bind_result(testbed.slapd, suspects[0].dn, suspects[0].password) == "success"
     records = testbed.journal(result["incident"])
     undone = [r for r in records if r["type"] == "undo"]
-    assert len(undone) == 6 and {r["status"] for r in undone} == {"done"}
-    applied = [r["hash"] for r in records if r["type"] == "change" and r["outcome"] == "applied"
-               and not r["step"].startswith("undo:")]
-    assert [r["undoes"] for r in undone] == list(reversed(applied)), "newest change undone first"
+    assert len(undone) == 7 and {r["status"] for r in undone} == {"done"}, "6 directory changes and the ticket"
+    applied = [r for r in records if r["type"] == "change" and r["outcome"] == "applied"
+               and r.get("undo") and not r["step"].startswith("undo:")]
+    accounts = [r["hash"] for r in reversed(applied) if r["system"] == "directory"]
+    ticket = [r["hash"] for r in reversed(applied) if r["system"] != "directory"]
+    assert [r["undoes"] for r in undone] == accounts + ticket, "newest account change first, the ticket last"
     assert [r["status"] for r in records if r["type"] == "run"][-2:] == ["undo started", "undo finished"]
     assert verify_chain(Path(result["journal"])) == len(records)
-    assert "6 reversed" in capsys.readouterr().out
+    assert "7 reversed" in capsys.readouterr().out
+    ticket = _ticket(testbed)
+    assert ticket["status"] == "closed", "the undo is recorded on the ticket"
+    assert any("False alarm" in c["text"] for c in ticket["comments"])
 
     again = main(["undo", result["incident"], "--site", str(testbed.site_file)])
 
     assert again == 0 and testbed.changed() == {}
-    assert len([r for r in testbed.journal(result["incident"]) if r["type"] == "undo"]) == 6, "nothing left to undo"
+    assert len([r for r in testbed.journal(result["incident"]) if r["type"] == "undo"]) == 7, "nothing left to undo"
 
 
 def test_a_failed_run_with_rollback_undoes_its_changes_newest_first(testbed: Testbed) -> None:
@@ -89,10 +102,11 @@ def test_a_failed_run_with_rollback_undoes_its_changes_newest_first(testbed: Tes
     assert "no-such-account" in (summary.error or "")
     assert testbed.changed() == {}, "rollback leaves the directory as it was"
     records = testbed.journal(summary.incident)
-    applied = [r["hash"] for r in records if r["type"] == "change" and r["outcome"] == "applied"
-               and not r["step"].startswith("undo:")]
-    assert len(applied) == 8
-    assert [r["undoes"] for r in records if r["type"] == "undo"] == list(reversed(applied))
+    assert len([r for r in records if r["type"] == "change" and r["outcome"] == "applied"
+                and r["system"] == "directory" and not r["step"].startswith("undo:")]) == 8
+    assert [r["undoes"] for r in records if r["type"] == "undo"][:8] == [
+        r["hash"] for r in reversed(records) if r["type"] == "change" and r["outcome"] == "applied"
+        and r["system"] == "directory" and not r["step"].startswith("undo:")]
 
 
 def test_rollback_undoes_only_the_failing_runs_changes(testbed: Testbed) -> None:
@@ -122,12 +136,16 @@ def test_undo_with_the_directory_down_fails_clearly_and_can_be_run_again(testbed
 
     assert failed == 1
     records = testbed.journal(summary.incident)
-    assert {r["status"] for r in records if r["type"] == "undo"} == {"failed"}
-    assert all("unreachable" in r["error"] for r in records if r["type"] == "undo")
+    statuses = {(r["action"], r["status"]) for r in records if r["type"] == "undo"}
+    assert statuses == {("directory.unlock", "failed"), ("directory.clear_password_reset", "failed"),
+                        ("tickets.close", "deferred")}, "the ticket is not told 'undone' before it is"
+    assert all("unreachable" in r["error"] for r in records if r["type"] == "undo" and r["status"] == "failed")
     assert set(testbed.changed()) == {p.dn.lower() for p in people}, "nothing was undone yet"
+    assert _ticket(testbed)["status"] != "closed"
 
     assert main(["undo", summary.incident, "--site", site_file]) == 0
     assert testbed.changed() == {}
+    assert _ticket(testbed)["status"] == "closed"
 
 
 def test_every_changing_action_that_takes_an_account_names_it_as_its_target() -> None:

@@ -130,8 +130,8 @@ def cmd_undo(args: argparse.Namespace) -> int:
         site.close()
     for entry in result:
         print(f"  {entry['status']:6} {entry['target']}: undo {entry['operation']} via {entry['action']}")
-    failed = [e for e in result if e["status"] == "failed"]
-    print(f"undo {args.incident}: {len(result) - len(failed)} reversed or already reversed, {len(failed)} failed")
+    failed = [e for e in result if e["status"] in ("failed", "deferred")]
+    print(f"undo {args.incident}: {len(result) - len(failed)} reversed or already reversed, {len(failed)} failed or deferred")
     return 1 if failed else 0
 
 

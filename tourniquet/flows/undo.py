@@ -33,34 +33,60 @@ def pending_undo(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+def _changes_an_account(record: dict[str, Any]) -> bool:
+    spec = registry.get(record["undo"]["action"])
+    return spec is not None and spec.target is not None
+
+
 def undo_records(records: list[dict[str, Any]], site: Site, journal: Journal, playbook: str) -> list[dict[str, Any]]:
-    """Run the undo call of each record, newest first; return what happened to each."""
-    done: list[dict[str, Any]] = []
-    for record in reversed(records):
-        call = record["undo"]
-        spec = registry.get(call["action"])
-        entry = {"undoes": record["hash"], "action": call["action"], "target": record.get("target"),
-                 "operation": record.get("operation")}
-        if spec is None:
-            journal.write("undo", **entry, status="failed", error=f"unknown undo action {call['action']}")
-            done.append({**entry, "status": "failed"})
-            continue
-        context = ActionContext(
-            incident=journal.incident, playbook=playbook, step=f"undo:{record.get('step')}", action=spec.name,
-            dry_run=False, site=site, journal=journal,
-        )
-        try:
-            arguments = spec.validate_arguments(call.get("arguments", {}))
-            spec.function(context, **{n: getattr(arguments, n) for n in type(arguments).model_fields})
-        except (TourniquetError, ValueError) as exc:
-            journal.write("undo", **entry, status="failed", error=str(exc))
-            log.error("undo.failed", target=record.get("target"), error=str(exc))
-            done.append({**entry, "status": "failed", "error": str(exc)})
-            continue
-        status = "done" if any(c.outcome == "applied" for c in context.changes) else "noop"
-        journal.write("undo", **entry, status=status)
-        done.append({**entry, "status": status})
+    """Run the undo call of each record, newest first; return what happened to each.
+
+    Account changes are undone first, newest first; the others (closing the ticket with "the
+    containment was undone") only once every account undo worked: until then they are
+    ``deferred`` and the next undo runs them, so a ticket never says more than what happened.
+    """
+    ordered = list(reversed(records))
+    accounts = [r for r in ordered if _changes_an_account(r)]
+    others = [r for r in ordered if not _changes_an_account(r)]
+    done = [_undo_one(record, site, journal, playbook) for record in accounts]
+    failed = [d for d in done if d["status"] == "failed"]
+    for record in others:
+        if failed:
+            entry = _entry(record)
+            reason = f"waiting: {len(failed)} account change(s) could not be undone yet"
+            journal.write("undo", **entry, status="deferred", error=reason)
+            done.append({**entry, "status": "deferred", "error": reason})
+        else:
+            done.append(_undo_one(record, site, journal, playbook))
     return done
+
+
+def _entry(record: dict[str, Any]) -> dict[str, Any]:
+    return {"undoes": record["hash"], "action": record["undo"]["action"], "target": record.get("target"),
+            "operation": record.get("operation")}
+
+
+def _undo_one(record: dict[str, Any], site: Site, journal: Journal, playbook: str) -> dict[str, Any]:
+    call = record["undo"]
+    spec = registry.get(call["action"])
+    entry = _entry(record)
+    if spec is None:
+        journal.write("undo", **entry, status="failed", error=f"unknown undo action {call['action']}")
+        return {**entry, "status": "failed"}
+    context = ActionContext(
+        incident=journal.incident, playbook=playbook, step=f"undo:{record.get('step')}", action=spec.name,
+        dry_run=False, site=site, journal=journal,
+    )
+    try:
+        arguments = spec.validate_arguments(call.get("arguments", {}))
+        spec.function(context, **{n: getattr(arguments, n) for n in type(arguments).model_fields})
+    except (TourniquetError, ValueError) as exc:
+        journal.write("undo", **entry, status="failed", error=str(exc))
+        log.error("undo.failed", target=record.get("target"), error=str(exc))
+        return {**entry, "status": "failed", "error": str(exc)}
+    status = "done" if any(c.outcome == "applied" for c in context.changes) else "noop"
+    journal.write("undo", **entry, status=status)
+    return {**entry, "status": status}
 
 
 def undo_incident(incident: str, site: Site, *, run: str = "undo") -> list[dict[str, Any]]:
