@@ -8,6 +8,7 @@ ever lets a yaml or pydantic traceback reach the responder.
 from __future__ import annotations
 
 import difflib
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -223,10 +224,10 @@ def _from_pydantic(
         elif kind == "missing":
             yield PlaybookError(f"missing required field {loc[-1]!r}", _nearest(marks, loc[:-1]), _dotted(loc[:-1]))
         elif kind == "string_pattern_mismatch" and loc and loc[-1] in _PATTERN_HINTS:
-            yield PlaybookError(f"{_PATTERN_HINTS[str(loc[-1])]}, got {error.get('input')!r}", _nearest(marks, loc), field_path)
+            yield PlaybookError(f"{_PATTERN_HINTS[str(loc[-1])]}, got {_shown(error.get('input'))}", _nearest(marks, loc), field_path)
         else:
             got = error.get("input")
-            shown = "" if isinstance(got, (dict, list)) else f", got {got!r}"
+            shown = "" if isinstance(got, (dict, list)) else f", got {_shown(got)}"
             yield PlaybookError(f"{error['msg']}{shown}", _nearest(marks, loc), field_path)
 
 
@@ -237,6 +238,15 @@ _PATTERN_HINTS = {
     "playbook": "a playbook name is lowercase letters, digits and -, starting with a letter",
     "approval_timeout": "a timeout is a number and a unit (s, m, h, d, w), e.g. 1h",
 }
+
+
+def _shown(value: Any, limit: int = 80) -> str:
+    """A value as the author wrote it, cut short; never fails (repr of a 5000-digit int raises)."""
+    try:
+        text = repr(value)
+    except ValueError:
+        return f"a number with more than {sys.get_int_max_str_digits()} digits"
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _allowed_keys(parent: Path_) -> list[str]:
