@@ -34,7 +34,7 @@ from typing import IO
 
 from tourniquet.errors import PermanentError
 
-__all__ = ["RegisterExtract", "RppsSet", "open_extract", "find_latest", "detect_encoding", "HEADER_START", "SYSTEM"]
+__all__ = ["is_valid_rpps", "RegisterExtract", "RppsSet", "open_extract", "find_latest", "detect_encoding", "HEADER_START", "SYSTEM"]
 
 SYSTEM = "register"
 HEADER_START = ("Type d'identifiant PP", "Identifiant PP", "Identification nationale PP")
@@ -44,6 +44,17 @@ _TXT = re.compile(r"^PS_LibreAcces_Personne_activite_(\d{12})\.txt$", re.IGNOREC
 _ZIP = re.compile(r"^PS_LibreAcces_(\d{12,14})\.zip$", re.IGNORECASE)
 _SAMPLE = 1 << 20
 _CHUNK = 200_000
+
+
+def is_valid_rpps(number: str) -> bool:
+    """11 digits, the last one a Luhn check digit."""
+    if len(number) != 11 or not number.isdigit():
+        return False
+    total = 0
+    for index, char in enumerate(reversed(number)):
+        value = int(char) * (2 if index % 2 else 1)
+        total += value - 9 if value > 9 else value
+    return total % 10 == 0
 
 
 class RppsSet:

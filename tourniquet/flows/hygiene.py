@@ -1,0 +1,60 @@
+"""The ``hygiene`` Prefect flow: run a hygiene playbook on a schedule and publish its findings.
+
+Findings become a table artifact and a Markdown summary in the flow run (keys
+``hygiene-<playbook>-findings`` / ``-summary``: each run adds a version), and files in the
+site's state dir (:mod:`tourniquet.hygiene.runner`). Acting on findings goes through the
+response playbooks only: a dry-run plan, or — above the configured severity — a real run
+behind the approval gate.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from pydantic import Field
+from typing_extensions import Annotated
+
+from tourniquet.flows.engine import Approver, reject_all
+from tourniquet.hygiene.runner import HygieneResult, render_markdown, run_hygiene
+from tourniquet.logs import configure_logging
+
+__all__ = ["hygiene", "publish", "ARTIFACT_ROWS"]
+
+#: A table artifact is for reading in the UI; the full list is in findings.jsonl.
+ARTIFACT_ROWS = 1000
+
+
+def publish(result: HygieneResult) -> None:
+    """Table artifact (one row per finding) and Markdown summary, with stable keys."""
+    key = "hygiene-" + result.playbook.lower()
+    rows = [f.row() for f in result.findings[:ARTIFACT_ROWS]]
+    if rows:
+        create_table_artifact(rows, key=f"{key}-findings",
+                              description=f"{len(result.findings)} findings, {result.run_dir}")
+    create_markdown_artifact(render_markdown(result), key=f"{key}-summary",
+                             description=f"{result.playbook}: {len(result.findings)} findings")
+
+
+def _approver() -> Approver:
+    """The Prefect approval gate when the respond module provides one, else nobody approves."""
+    from tourniquet.flows import respond
+
+    found = getattr(respond, "prefect_approver", None)
+    return found if callable(found) else reject_all
+
+
+@flow(name="hygiene", log_prints=False)
+def hygiene(
+    playbook: Annotated[str, Field(description="Hygiene playbook name or path")] = "hygiene",
+    site: Annotated[str | None, Field(description="Site configuration file; empty = $TOURNIQUET_SITE")] = None,
+    register: Annotated[str | None, Field(description="Register extract file or folder (overrides the playbook)")] = None,
+    as_of: Annotated[str | None, Field(description="Reference time (ISO); empty = now")] = None,
+    respond: Annotated[bool, Field(description="Plan (or, above the set severity, start) response runs")] = True,
+) -> dict[str, Any]:
+    """Find dormant, unregistered, unprotected and misused-looking accounts."""
+    configure_logging()
+    result = run_hygiene(playbook, site, as_of=as_of, register=register, respond=respond, approver=_approver())
+    publish(result)
+    return result.as_dict()
