@@ -21,8 +21,19 @@ def _print_errors(exc: PlaybookErrors) -> None:
 def cmd_validate(args: argparse.Namespace) -> int:
     from tourniquet.flows.loader import load_playbook
 
+    from tourniquet.hygiene.cli import is_hygiene_file
+
     failed = 0
     for path in args.playbooks:
+        if is_hygiene_file(path):  # hygiene playbooks live next to the response playbooks
+            from tourniquet.hygiene.playbook import load_hygiene
+
+            try:
+                print(f"{path}: ok ({len(load_hygiene(path).playbook.checks)} hygiene checks)")
+            except PlaybookErrors as exc:
+                _print_errors(exc)
+                failed += 1
+            continue
         try:
             loaded = load_playbook(path)
         except PlaybookErrors as exc:
@@ -177,6 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--keep-running", action="store_true", help="leave the demo slapd running afterwards")
     demo.add_argument("--accounts", nargs="*", help="uids to contain (default: the demo's compromised ones)")
     demo.set_defaults(func=cmd_demo)
+
+    from tourniquet.hygiene.cli import register as register_hygiene
+    register_hygiene(sub)
     return parser
 
 

@@ -13,7 +13,7 @@ import statistics
 from array import array
 from collections.abc import Iterable
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tourniquet.hygiene.checks import AccessCheck, check
 from tourniquet.hygiene.findings import Finding
@@ -94,12 +94,13 @@ class OffHoursParams(_Params):
     min_share: float = Field(0.2, gt=0, le=1, description="…making at least this share of its recent accesses…")
     baseline_max_share: float = Field(0.05, ge=0, le=1, description="…when its baseline off-hours share was at most this.")
 
-    @model_validator(mode="after")
-    def _hours(self) -> "OffHoursParams":
-        start, end = self.working_hours
+    @field_validator("working_hours")
+    @classmethod
+    def _hours(cls, value: tuple[int, int]) -> tuple[int, int]:
+        start, end = value
         if not (0 <= start < end <= 24):
             raise ValueError("working_hours is [start, end) with 0 <= start < end <= 24")
-        return self
+        return value
 
 
 @check("off_hours", OffHoursParams)

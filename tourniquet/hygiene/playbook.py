@@ -126,6 +126,7 @@ def load_hygiene_text(text: str, file: str = "<hygiene>") -> LoadedHygiene:
         playbook = HygienePlaybook.model_validate(data)
     except ValidationError as exc:
         errors.extend(_pydantic_errors(exc, (), marks, key_marks))
+        errors.extend(_raw_parameter_errors(data, marks, key_marks))
         raise PlaybookErrors(errors) from None
 
     loaded = LoadedHygiene(playbook, file, marks=marks)
@@ -149,6 +150,26 @@ def load_hygiene_text(text: str, file: str = "<hygiene>") -> LoadedHygiene:
     if errors:
         raise PlaybookErrors(errors)
     return loaded
+
+
+def _raw_parameter_errors(data: dict[str, Any], marks: dict[Path_, Location],
+                          key_marks: dict[Path_, Location]) -> list[PlaybookError]:
+    """Check parameters even when the playbook around them is invalid: every problem in one go."""
+    from tourniquet.hygiene.checks import CHECKS
+
+    found: list[PlaybookError] = []
+    checks = data.get("checks")
+    for index, raw in enumerate(checks if isinstance(checks, list) else []):
+        if not isinstance(raw, dict) or not isinstance(raw.get("with", {}), dict):
+            continue
+        definition = CHECKS.get(str(raw.get("check")))
+        if definition is None:
+            continue
+        try:
+            definition.params.model_validate(raw.get("with", {}))
+        except ValidationError as exc:
+            found.extend(_pydantic_errors(exc, ("checks", index, "with"), marks, key_marks, definition.params))
+    return found
 
 
 def _pydantic_errors(
