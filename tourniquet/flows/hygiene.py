@@ -49,12 +49,12 @@ def _approver() -> Approver:
 def hygiene(
     playbook: Annotated[str, Field(description="Hygiene playbook name or path")] = "hygiene",
     site: Annotated[str | None, Field(description="Site configuration file; empty = $TOURNIQUET_SITE")] = None,
-    register: Annotated[str | None, Field(description="Register extract file or folder (overrides the playbook)")] = None,
+    register_extract: Annotated[str | None, Field(description="Register extract file or folder (overrides the playbook)")] = None,
     as_of: Annotated[str | None, Field(description="Reference time (ISO); empty = now")] = None,
     respond: Annotated[bool, Field(description="Plan (or, above the set severity, start) response runs")] = True,
 ) -> dict[str, Any]:
     """Find dormant, unregistered, unprotected and misused-looking accounts."""
     configure_logging()
-    result = run_hygiene(playbook, site, as_of=as_of, register=register, respond=respond, approver=_approver())
+    result = run_hygiene(playbook, site, as_of=as_of, register=register_extract, respond=respond, approver=_approver())
     publish(result)
     return result.as_dict()

@@ -25,6 +25,7 @@ from typing import Any
 import structlog
 
 from tourniquet.config import load_site
+from tourniquet.connectors.directory import DirectoryClient
 from tourniquet.errors import TourniquetError
 from tourniquet.flows.engine import ApprovalRequest, Approver, reject_all
 from tourniquet.hygiene.checks import CHECKS, AccessCheck, Check, DirectoryCheck, HygieneContext
@@ -149,8 +150,11 @@ def _sweep(checks: list[DirectoryCheck], ctx: HygieneContext, result: HygieneRes
     for item in ready:
         wanted.update(item.attributes)
     inspected = 0
+    # A connection of its own: a check reading an entry (a password policy) on the site's connection
+    # in the middle of the paged search would overwrite the paging cookie and end the sweep early.
+    sweeper = DirectoryClient(config)
     try:
-        for dn, attributes in ctx.site.directory.iter_entries(attributes=sorted(wanted)):
+        for dn, attributes in sweeper.iter_entries(attributes=sorted(wanted)):
             inspected += 1
             account = (attributes.get(config.uid_attribute) or [dn])[0]
             for item in ready:
@@ -163,6 +167,7 @@ def _sweep(checks: list[DirectoryCheck], ctx: HygieneContext, result: HygieneRes
         return
     finally:
         result.accounts_swept = inspected
+        sweeper.close()
     for item in ready:
         item.done(inspected)
         result.checks[item.spec.id].update(status="completed", warnings=item.evidence.get("warnings", []))
