@@ -48,12 +48,11 @@ class Dialect:
         return f"date({column})"
 
     def local_hour(self, column: str) -> str:
-        """Hour of day after shifting by the :tz_hours parameter (a whole number of hours)."""
-        return f"CAST(strftime('%H', {column}, :tz_modifier) AS INTEGER)"
+        """Hour of day after shifting by the :tz_hours parameter (whole hours). Reads the hour digits of
+        the ISO text directly (UTC, ``YYYY-MM-DDTHH…``): several times cheaper than strftime per row."""
+        return f"((CAST(substr({column}, 12, 2) AS INTEGER) + :tz_hours + 24) % 24)"
 
     def params(self, params: dict[str, Any]) -> dict[str, Any]:
-        if "tz_hours" in params:
-            params = {**params, "tz_modifier": f"{int(params['tz_hours']):+d} hours"}
         return params
 
     def sql(self, text: str) -> str:

@@ -17,6 +17,9 @@ after the approver says yes (outside a Prefect flow the default approver says no
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -50,6 +53,7 @@ class HygieneResult:
     accounts_swept: int = 0
     findings_file: Path | None = None
     markdown_file: Path | None = None
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per phase
 
     def by_check(self) -> dict[str, set[str]]:
         table: dict[str, set[str]] = {spec: set() for spec in self.checks}
@@ -61,7 +65,7 @@ class HygieneResult:
         return {"playbook": self.playbook, "as_of": self.as_of.isoformat(), "run_dir": str(self.run_dir),
                 "accounts_swept": self.accounts_swept, "findings": len(self.findings), "checks": self.checks,
                 "responses": self.responses, "findings_file": str(self.findings_file),
-                "summary_file": str(self.markdown_file)}
+                "summary_file": str(self.markdown_file), "timings": self.timings}
 
 
 def find_hygiene_playbook(name: str) -> Path:
@@ -101,19 +105,31 @@ def run_hygiene(
             checks = _build(loaded, ctx, result)
             _sweep([c for c in checks if isinstance(c, DirectoryCheck)], ctx, result)
             for access in (c for c in checks if isinstance(c, AccessCheck)):
-                _run_access(access, result)
+                with _timed(result, access.spec.id):
+                    _run_access(access, result)
             for item in checks:
                 item.write_evidence()
             result.findings.sort(key=lambda f: (-f.severity.rank, f.check, f.account))
             if respond and loaded.playbook.respond is not None:
-                _respond(loaded, result, approver, runtime.config.source)
-            _write(result)
+                with _timed(result, "respond"):
+                    _respond(loaded, result, approver, runtime.config.source)
+            with _timed(result, "write"):
+                _write(result)
             log.info("hygiene.finished", findings=len(result.findings), accounts=result.accounts_swept)
     finally:
         ctx.close()
         if own_site:
             runtime.close()
     return result
+
+
+@contextmanager
+def _timed(result: HygieneResult, name: str) -> Iterator[None]:
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        result.timings[name] = round(time.monotonic() - started, 3)
 
 
 def _build(loaded: LoadedHygiene, ctx: HygieneContext, result: HygieneResult) -> list[Check]:
@@ -139,7 +155,8 @@ def _sweep(checks: list[DirectoryCheck], ctx: HygieneContext, result: HygieneRes
     ready: list[DirectoryCheck] = []
     for item in checks:
         try:
-            item.prepare()
+            with _timed(result, f"{item.spec.id} (prepare)"):
+                item.prepare()
             ready.append(item)
         except TourniquetError as exc:
             _fail(item, result, exc)
@@ -153,6 +170,7 @@ def _sweep(checks: list[DirectoryCheck], ctx: HygieneContext, result: HygieneRes
     # A connection of its own: a check reading an entry (a password policy) on the site's connection
     # in the middle of the paged search would overwrite the paging cookie and end the sweep early.
     sweeper = DirectoryClient(config)
+    started = time.monotonic()
     try:
         for dn, attributes in sweeper.iter_entries(attributes=sorted(wanted)):
             inspected += 1
@@ -167,6 +185,7 @@ def _sweep(checks: list[DirectoryCheck], ctx: HygieneContext, result: HygieneRes
         return
     finally:
         result.accounts_swept = inspected
+        result.timings["directory sweep"] = round(time.monotonic() - started, 3)
         sweeper.close()
     for item in ready:
         item.done(inspected)
@@ -290,6 +309,9 @@ def render_markdown(result: HygieneResult) -> str:
             lines.append(f"- {what} of `{r['playbook']}` for {', '.join(r['accounts'])}: {r.get('status')}"
                          f"{' (' + str(r['error']) + ')' if r.get('error') else ''}{extra}"
                          f"{'; plan: `' + r['plan'] + '`' if r.get('plan') else ''}")
+    if result.timings:
+        lines += ["", "## Timings", "", "| phase | seconds |", "|---|---|"]
+        lines += [f"| {name} | {seconds:.2f} |" for name, seconds in result.timings.items()]
     lines += ["", "## Evidence", "", f"- run folder: `{result.run_dir}`", "- findings: `findings.jsonl`",
               "- each check: `evidence/<check>.json` (query, window, counts, register file and date)"]
     return "\n".join(lines) + "\n"

@@ -16,7 +16,8 @@ accounts each show exactly one sign:
     foreign_ip      accesses from an unknown network yesterday  → new_source_ip
     slow            30 new patients a day for 25 days           → slow_scraping (and nothing else)
 
-plus look-alikes that must NOT be reported: a locked dormant account, a new account that has
+and, for benchmarks, ``idle`` accounts (in the directory, never in the log: dormant), plus
+look-alikes that must NOT be reported: a locked dormant account, a new account that has
 not logged in yet, an account with a recent ``authTimestamp`` (lastbind) but no event.
 """
 
@@ -84,16 +85,17 @@ class Scenario:
         return [a for a in self.accounts if a.role == name]
 
 
-def build_scenario(normal: int = 200, *, days: int = 100, seed: int = 5,
+def build_scenario(normal: int = 200, *, idle: int = 0, days: int = 100, seed: int = 5,
                    as_of: datetime = datetime(2026, 11, 28, tzinfo=timezone.utc),
                    suffix: str = "dc=sante,dc=example", plants: dict[str, tuple[int, str | None]] | None = None) -> Scenario:
     plants = PLANTS if plants is None else plants
     planted = sum(count for count, _ in plants.values())
-    directory = generate(normal + planted, suffix, seed=seed)
+    directory = generate(normal + planted + idle, suffix, seed=seed)
     rng = random.Random(seed)
     roles: list[str] = [name for name, (count, _) in plants.items() for _ in range(count)]
     weights = [w for _, w in NORMAL_PROFILES]
     roles += rng.choices([p for p, _ in NORMAL_PROFILES], weights=weights, k=normal)
+    roles += ["idle"] * idle  # in the directory, never in the log: what most of a big directory looks like
     accounts: list[Account] = []
     for index, (person, role) in enumerate(zip(directory.practitioners, roles)):
         hospital = index % 6
@@ -195,7 +197,7 @@ def _events(scenario: Scenario, account: Account, rng: random.Random) -> Iterato
     role = account.role
     if role in ("dormant", "dormant_locked"):
         first_day, last_day = scenario.days, scenario.days - 6      # only long ago
-    elif role in ("new_account", "recent_login"):
+    elif role in ("new_account", "recent_login", "idle"):
         return
     elif role == "new_hire":
         first_day, last_day = 4, 1
