@@ -90,15 +90,36 @@ class AuditDb:
             if not config.path or not Path(config.path).is_file():
                 raise ConfigError(f"audit: sqlite database {config.path!r} not found")
             try:
-                self._connection: Any = sqlite3.connect(f"file:{config.path}?mode=ro", uri=True,
+                self._connection: Any = sqlite3.connect(Path(config.path).resolve().as_uri() + "?mode=ro", uri=True,
                                                         timeout=config.timeout, check_same_thread=False)
             except sqlite3.Error as exc:
                 raise PermanentError(f"cannot open {config.path}: {exc}", system=SYSTEM) from exc
+            self._check_columns()
         elif config.kind == "postgresql":
             self.dialect = PostgresDialect()
             self._connection = self._connect_postgres(config)
         else:
             raise ConfigError(f"audit: hygiene checks need an SQL access log (sqlite or postgresql), not {config.kind!r}")
+
+    def _check_columns(self) -> None:
+        """SQLite reads a double-quoted name it does not know as a string literal: check the names first,
+        or a wrong column mapping would silently aggregate a constant."""
+        table = self.config.table.split(".")[-1]
+        try:
+            known = {row[1].lower() for row in self._connection.execute(f"PRAGMA table_info({quote(table)})")}
+        except sqlite3.Error as exc:
+            raise PermanentError(f"cannot read the columns of {self.config.table}: {exc}", system=SYSTEM) from exc
+        if not known:
+            raise PermanentError(f"{self.config.path} has no table {self.config.table!r} (check audit.table)",
+                                 system=SYSTEM)
+        columns = self.config.columns
+        wanted = {"timestamp": columns.timestamp, "account": columns.account, "subject": columns.subject,
+                  "source_ip": columns.source_ip}
+        missing = [f"{field}={name!r}" for field, name in wanted.items() if name.lower() not in known]
+        if missing:
+            raise PermanentError(
+                f"{self.config.table} has no column {', '.join(missing)} (it has: {', '.join(sorted(known))}); "
+                "check audit.table and audit.columns", system=SYSTEM)
 
     @staticmethod
     def _connect_postgres(config: AuditConfig) -> Any:

@@ -50,6 +50,8 @@ class NotInRegister(DirectoryCheck):
         self.evidence["warnings"] = warnings
         self.source = {"register_file": Path(self.extract.file).name,
                        "register_date": self.evidence["register_date"]}
+        stamp = self.extract.extracted_at
+        self.shown_date = f"{stamp:%Y-%m-%d %H:%M}" if stamp else "unknown date"
 
     def inspect(self, dn: str, account: str, attributes: dict[str, list[str]]) -> Iterable[Finding]:
         values = attributes.get(self.ctx.site.config.directory.rpps_attribute) or []
@@ -65,7 +67,7 @@ class NotInRegister(DirectoryCheck):
         if rpps not in self.extract.rpps:
             yield self.finding(
                 account,
-                f"RPPS {rpps} is not in the national register extract of {self.source['register_date'] or '?'}",
+                f"RPPS {rpps} is not in the national register extract of {self.shown_date}",
                 {"rpps": rpps, **self.source}, dn,
             )
 

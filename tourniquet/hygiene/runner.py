@@ -224,10 +224,15 @@ def _respond(loaded: LoadedHygiene, result: HygieneResult, approver: Approver, s
     taken, left = accounts[:policy.max_accounts], accounts[policy.max_accounts:]
     checks = sorted({f.check for f in eligible if f.account in taken})
     reason = f"{policy.reason}: {', '.join(checks)} ({result.playbook} {result.as_of:%Y-%m-%d})"
-    declared = load_playbook(find_playbook(policy.playbook)).playbook.inputs
-    inputs = {k: v for k, v in {"accounts": taken, "reason": reason}.items() if k in declared}
     site_arg = str(site) if site else None
     record: dict[str, Any] = {"playbook": policy.playbook, "accounts": taken, "left_out": left, "reason": reason}
+    try:
+        declared = load_playbook(find_playbook(policy.playbook)).playbook.inputs
+    except TourniquetError as exc:
+        record.update(mode="dry-run", status="failed", error=f"response playbook: {exc}")
+        result.responses.append(record)
+        return
+    inputs = {k: v for k, v in {"accounts": taken, "reason": reason}.items() if k in declared}
     try:
         plan = execute_playbook(policy.playbook, inputs, dry_run=True, site=site_arg)
         record.update(mode="dry-run", incident=plan.incident, status=plan.status, error=plan.error,
