@@ -212,9 +212,10 @@ def test_the_flow_publishes_a_table_and_a_summary(platform: Platform, prefect_ha
     from tourniquet.flows.hygiene import hygiene
 
     outcome = hygiene(playbook=str(PLAYBOOK), site=str(platform.site(tmp_path)), register_extract=str(platform.register),
-                      as_of=platform.scenario.as_of.isoformat(), respond=False)
+                      as_of=platform.scenario.as_of.isoformat(), respond=True)
     assert outcome["findings"] >= sum(len(v) for v in platform.scenario.expected.values())
-    assert Path(outcome["findings_file"]).exists() and outcome["responses"] == []
+    assert Path(outcome["findings_file"]).exists()
+    assert [r["status"] for r in outcome["responses"]] == ["planned"]  # the plan ran as task runs of this flow
     with get_client(sync_client=True) as client:
         artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(
             key=ArtifactFilterKey(any_=["hygiene-hygiene-findings", "hygiene-hygiene-summary"])))

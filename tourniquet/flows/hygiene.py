@@ -9,6 +9,7 @@ behind the approval gate.
 
 from __future__ import annotations
 
+from itertools import islice
 from typing import Any
 
 from prefect import flow
@@ -29,12 +30,13 @@ ARTIFACT_ROWS = 1000
 def publish(result: HygieneResult) -> None:
     """Table artifact (one row per finding) and Markdown summary, with stable keys."""
     key = "hygiene-" + result.playbook.lower()
-    rows = [f.row() for f in result.findings[:ARTIFACT_ROWS]]
+    rows = [f.row() for f in islice(result.iter_findings(), ARTIFACT_ROWS)]
     if rows:
         create_table_artifact(rows, key=f"{key}-findings",
-                              description=f"{len(result.findings)} findings, {result.run_dir}")
+                              description=f"{result.finding_count} findings (most severe first; all in "
+                                          f"{result.findings_file})")
     create_markdown_artifact(render_markdown(result), key=f"{key}-summary",
-                             description=f"{result.playbook}: {len(result.findings)} findings")
+                             description=f"{result.playbook}: {result.finding_count} findings")
 
 
 def _approver() -> Approver:

@@ -52,20 +52,25 @@ class UnusualVolume(AccessCheck):
         day = audit.dialect.day(audit.ts)
         daily = (f"SELECT {audit.account} AS account, {day} AS day, COUNT(DISTINCT {audit.subject}) AS n "
                  f"FROM {audit.table} WHERE {audit.ts} >= :start AND {audit.ts} < :end GROUP BY {audit.account}, {day}")
-        peers_sql = f"SELECT AVG(n), COUNT(*) FROM ({daily}) daily WHERE day < :recent"
-        peer_avg, peer_days = next(audit.query("peer baseline: distinct patients per account-day", peers_sql, window),
-                                   (None, 0))
-        peer_avg = float(peer_avg or 0.0)
         sql = (f"SELECT account, MAX(CASE WHEN day >= :recent THEN n END) AS recent_max, "
                f"SUM(CASE WHEN day < :recent THEN n ELSE 0 END) AS base_sum, "
                f"SUM(CASE WHEN day < :recent THEN 1 ELSE 0 END) AS base_days, "
                f"MAX(CASE WHEN day < :recent THEN n END) AS base_max "
-               f"FROM ({daily}) daily GROUP BY account "
-               f"HAVING MAX(CASE WHEN day >= :recent THEN n END) >= :min_subjects")
+               f"FROM ({daily}) daily GROUP BY account")
         self.evidence["window"] = window
-        self.evidence["peer_average_per_day"] = round(peer_avg, 2)
+        # One row per account: the peers' average (distinct patients per account-day over the baseline)
+        # comes from the same rows, so the log is read once.
+        candidates: list[tuple[str, int, int, int, int | None]] = []
+        peer_sum = peer_days = 0
         for account, recent_max, base_sum, base_days, base_max in audit.query(
-                "distinct patients per account per day", sql, {**window, "min_subjects": p.min_subjects}):
+                "distinct patients per account per day", sql, window):
+            peer_sum += int(base_sum or 0)
+            peer_days += int(base_days or 0)
+            if recent_max is not None and recent_max >= p.min_subjects:
+                candidates.append((str(account), int(recent_max), int(base_sum or 0), int(base_days or 0), base_max))
+        peer_avg = peer_sum / peer_days if peer_days else 0.0
+        self.evidence["peer_average_per_day"] = round(peer_avg, 2)
+        for account, recent_max, base_sum, base_days, base_max in candidates:
             if base_days >= p.min_baseline_days:
                 baseline, basis = base_sum / base_days, "own baseline"
             else:
@@ -76,8 +81,8 @@ class UnusualVolume(AccessCheck):
             evidence = {"max_distinct_patients_per_day": recent_max, "baseline_per_day": round(baseline, 1),
                         "baseline_basis": basis, "baseline_active_days": base_days, "baseline_max": base_max,
                         "threshold": round(threshold, 1), "window": window}
-            yield self.finding(str(account), f"{recent_max} distinct patients in one day, "
-                                             f"{recent_max / max(baseline, 1.0):.1f}× its {basis} ({baseline:.0f}/day)",
+            yield self.finding(account, f"{recent_max} distinct patients in one day, "
+                                        f"{recent_max / max(baseline, 1.0):.1f}× its {basis} ({baseline:.0f}/day)",
                                evidence)
         self.record_queries(first)
 

@@ -29,6 +29,9 @@ from tourniquet.hygiene.findings import Finding
 from tourniquet.hygiene.playbook import CheckSpec
 from tourniquet.site import Site
 
+#: Flagged accounts listed in a check's evidence file (all of them are in findings.jsonl).
+FLAGGED_IN_EVIDENCE = 1000
+
 __all__ = ["CHECKS", "CheckDef", "Check", "DirectoryCheck", "AccessCheck", "HygieneContext", "check"]
 
 
@@ -78,20 +81,26 @@ class Check:
                                          "parameters": params.model_dump(mode="json"),
                                          "as_of": ctx.as_of.isoformat()}
         self.flagged: list[dict[str, Any]] = []
+        self.flagged_count = 0
 
     @property
     def ref(self) -> str:
         return f"evidence/{self.spec.id}.json"
 
     def finding(self, account: str, summary: str, evidence: dict[str, Any], dn: str | None = None) -> Finding:
-        self.flagged.append({"account": account, **evidence})
+        self.flagged_count += 1
+        if len(self.flagged) < FLAGGED_IN_EVIDENCE:
+            self.flagged.append({"account": account, **evidence})
         return Finding(account=account, dn=dn, check=self.spec.id, kind=self.spec.check, severity=self.spec.severity,
                        summary=summary, evidence=evidence, evidence_ref=self.ref, suggested_playbook=self.spec.suggest)
 
     def write_evidence(self) -> Path:
         path = self.ctx.run_dir / self.ref
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({**self.evidence, "flagged": self.flagged}, indent=2, default=str,
+        path.write_text(json.dumps({**self.evidence, "flagged_count": self.flagged_count, "flagged": self.flagged,
+                                    "flagged_note": "" if self.flagged_count <= len(self.flagged) else
+                                    f"first {len(self.flagged)} listed; every finding is in findings.jsonl"},
+                                   indent=2, default=str,
                                    ensure_ascii=False), encoding="utf-8")
         return path
 

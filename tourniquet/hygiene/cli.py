@@ -29,7 +29,7 @@ def cmd_hygiene(args: argparse.Namespace) -> int:
     configure_logging()
     result = run_hygiene(args.playbook, args.site, as_of=args.as_of, register=args.register,
                          respond=not args.no_respond)
-    print(f"HYGIENE {result.playbook}: {result.accounts_swept} accounts swept, {len(result.findings)} findings")
+    print(f"HYGIENE {result.playbook}: {result.accounts_swept} accounts swept, {result.finding_count} findings")
     for check_id, info in result.checks.items():
         error = f" — {info['error']}" if info.get("error") else ""
         print(f"  {check_id:20} {info['status']:10} {info['findings']:6}{error}")

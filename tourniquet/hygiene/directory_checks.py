@@ -82,13 +82,17 @@ class DormantParams(_Params):
 
 
 def _ldap_time(value: str) -> datetime | None:
+    """LDAP GeneralizedTime (``20261128091403Z``, fractions allowed) in UTC; None if it is not one.
+    Sliced by hand: strptime would dominate a 100,000-entry sweep."""
     text = value.strip()
-    for pattern in ("%Y%m%d%H%M%SZ", "%Y%m%d%H%M%S.%fZ", "%Y%m%d%H%MZ"):
-        try:
-            return datetime.strptime(text, pattern).replace(tzinfo=timezone.utc)
-        except ValueError:
-            continue
-    return None
+    if len(text) < 11 or not text[:10].isdigit() or not text.endswith("Z"):
+        return None
+    try:
+        return datetime(int(text[0:4]), int(text[4:6]), int(text[6:8]), int(text[8:10]),
+                        int(text[10:12]) if text[10:12].isdigit() else 0,
+                        int(text[12:14]) if text[12:14].isdigit() else 0, tzinfo=timezone.utc)
+    except ValueError:
+        return None
 
 
 @check("dormant", DormantParams)

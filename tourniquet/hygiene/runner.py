@@ -20,6 +20,7 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from itertools import islice
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -32,14 +33,62 @@ from tourniquet.connectors.directory import DirectoryClient
 from tourniquet.errors import TourniquetError
 from tourniquet.flows.engine import ApprovalRequest, Approver, reject_all
 from tourniquet.hygiene.checks import CHECKS, AccessCheck, Check, DirectoryCheck, HygieneContext
-from tourniquet.hygiene.findings import Finding, Severity
+from tourniquet.hygiene.findings import SEVERITIES, Finding
 from tourniquet.hygiene.playbook import LoadedHygiene, load_hygiene
 from tourniquet.site import Site
 
-__all__ = ["HygieneResult", "run_hygiene", "render_markdown", "find_hygiene_playbook"]
+__all__ = ["FindingStore", "HygieneResult", "run_hygiene", "render_markdown", "find_hygiene_playbook"]
 
 log = structlog.get_logger("tourniquet")
 MARKDOWN_ROWS = 200
+
+
+class FindingStore:
+    """Findings spooled to disk as they come, sorted at the end (most severe first).
+
+    A first run on a big directory can raise a finding for most of its 100,000 entries (dormant):
+    only a sort key and a file offset per finding stay in memory.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.spool_path = folder / "findings.unsorted.jsonl"
+        self._spool = self.spool_path.open("w+b")
+        self._keys: list[tuple[int, str, str, int]] = []
+        self.counts: dict[str, int] = {s: 0 for s in reversed(SEVERITIES)}
+        self.path: Path | None = None
+
+    def add(self, finding: Finding) -> None:
+        offset = self._spool.tell()
+        self._spool.write(finding.model_dump_json().encode("utf-8") + b"\n")
+        self._keys.append((-finding.severity.rank, finding.check, finding.account, offset))
+        self.counts[finding.severity.value] += 1
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def finish(self, path: Path) -> None:
+        """Write ``path`` in order, most severe first; drop the spool."""
+        self._keys.sort()
+        self._spool.flush()
+        with path.open("wb") as out:
+            for *_, offset in self._keys:
+                self._spool.seek(offset)
+                out.write(self._spool.readline())
+        self._spool.close()
+        self.spool_path.unlink()
+        self._keys = []
+        self.path = path
+
+    def close(self) -> None:
+        if not self._spool.closed:
+            self._spool.close()
+
+    def __iter__(self) -> Iterator[Finding]:
+        if self.path is None:
+            raise RuntimeError("findings are read once they are sorted")
+        with self.path.open(encoding="utf-8") as handle:
+            for line in handle:
+                yield Finding.model_validate_json(line)
 
 
 @dataclass
@@ -47,7 +96,7 @@ class HygieneResult:
     playbook: str
     as_of: datetime
     run_dir: Path
-    findings: list[Finding] = field(default_factory=list)
+    store: FindingStore
     checks: dict[str, dict[str, Any]] = field(default_factory=dict)
     responses: list[dict[str, Any]] = field(default_factory=list)
     accounts_swept: int = 0
@@ -55,15 +104,23 @@ class HygieneResult:
     markdown_file: Path | None = None
     timings: dict[str, float] = field(default_factory=dict)  # seconds per phase
 
-    def by_check(self) -> dict[str, set[str]]:
-        table: dict[str, set[str]] = {spec: set() for spec in self.checks}
-        for finding in self.findings:
-            table.setdefault(finding.check, set()).add(finding.account)
-        return table
+    def iter_findings(self) -> Iterator[Finding]:
+        """Every finding, most severe first, read back from ``findings.jsonl`` (streaming)."""
+        return iter(self.store)
+
+    @property
+    def findings(self) -> list[Finding]:
+        """All findings in memory: for tests and small runs; big runs use :meth:`iter_findings`."""
+        return list(self.store)
+
+    @property
+    def finding_count(self) -> int:
+        return sum(self.store.counts.values())
 
     def as_dict(self) -> dict[str, Any]:
         return {"playbook": self.playbook, "as_of": self.as_of.isoformat(), "run_dir": str(self.run_dir),
-                "accounts_swept": self.accounts_swept, "findings": len(self.findings), "checks": self.checks,
+                "accounts_swept": self.accounts_swept, "findings": self.finding_count,
+                "severities": self.store.counts, "checks": self.checks,
                 "responses": self.responses, "findings_file": str(self.findings_file),
                 "summary_file": str(self.markdown_file), "timings": self.timings}
 
@@ -99,7 +156,7 @@ def run_hygiene(
     run_dir = runtime.config.state_dir / "hygiene" / f"{name}-{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}"
     run_dir.mkdir(parents=True, exist_ok=True)
     ctx = HygieneContext(runtime, moment, run_dir, register=register)
-    result = HygieneResult(name, moment, run_dir)
+    result = HygieneResult(name, moment, run_dir, FindingStore(run_dir))
     try:
         with structlog.contextvars.bound_contextvars(hygiene=name):
             checks = _build(loaded, ctx, result)
@@ -109,14 +166,17 @@ def run_hygiene(
                     _run_access(access, result)
             for item in checks:
                 item.write_evidence()
-            result.findings.sort(key=lambda f: (-f.severity.rank, f.check, f.account))
+            with _timed(result, "sort findings"):
+                result.store.finish(run_dir / "findings.jsonl")
+                result.findings_file = result.store.path
             if respond and loaded.playbook.respond is not None:
                 with _timed(result, "respond"):
                     _respond(loaded, result, approver, runtime.config.source)
             with _timed(result, "write"):
                 _write(result)
-            log.info("hygiene.finished", findings=len(result.findings), accounts=result.accounts_swept)
+            log.info("hygiene.finished", findings=result.finding_count, accounts=result.accounts_swept)
     finally:
+        result.store.close()
         ctx.close()
         if own_site:
             runtime.close()
@@ -177,7 +237,7 @@ def _sweep(checks: list[DirectoryCheck], ctx: HygieneContext, result: HygieneRes
             account = (attributes.get(config.uid_attribute) or [dn])[0]
             for item in ready:
                 for finding in item.inspect(dn, account, attributes):
-                    result.findings.append(finding)
+                    result.store.add(finding)
                     result.checks[item.spec.id]["findings"] += 1
     except TourniquetError as exc:
         for item in ready:
@@ -194,11 +254,12 @@ def _sweep(checks: list[DirectoryCheck], ctx: HygieneContext, result: HygieneRes
 
 def _run_access(item: AccessCheck, result: HygieneResult) -> None:
     try:
-        found = list(item.run())
+        found = list(item.run())  # one finding per account that stands out: few
     except TourniquetError as exc:
         _fail(item, result, exc)
         return
-    result.findings.extend(found)
+    for finding in found:
+        result.store.add(finding)
     result.checks[item.spec.id].update(status="completed", findings=len(found))
 
 
@@ -207,13 +268,13 @@ def _run_access(item: AccessCheck, result: HygieneResult) -> None:
 
 def _respond(loaded: LoadedHygiene, result: HygieneResult, approver: Approver, site: Path | None) -> None:
     from tourniquet.flows.loader import load_playbook
-    from tourniquet.flows.respond import execute_playbook, find_playbook
+    from tourniquet.flows.respond import PrefectExecutor, _in_flow_run, execute_playbook, find_playbook
 
     policy = loaded.playbook.respond
     assert policy is not None
     if policy.propose_at is None:
         return
-    eligible = [f for f in result.findings
+    eligible = [f for f in result.iter_findings()
                 if f.severity.at_least(policy.propose_at) and f.suggested_playbook == policy.playbook]
     accounts: list[str] = []
     for finding in eligible:  # already sorted, most severe first
@@ -234,7 +295,8 @@ def _respond(loaded: LoadedHygiene, result: HygieneResult, approver: Approver, s
         return
     inputs = {k: v for k, v in {"accounts": taken, "reason": reason}.items() if k in declared}
     try:
-        plan = execute_playbook(policy.playbook, inputs, dry_run=True, site=site_arg)
+        executor = PrefectExecutor() if _in_flow_run() else None  # one task run per action in a flow run
+        plan = execute_playbook(policy.playbook, inputs, dry_run=True, site=site_arg, executor=executor)
         record.update(mode="dry-run", incident=plan.incident, status=plan.status, error=plan.error,
                       plan=str(plan.journal), report=str(plan.report),
                       changes=[{"target": c.target, "operation": c.operation, "outcome": c.outcome}
@@ -265,7 +327,8 @@ def _respond(loaded: LoadedHygiene, result: HygieneResult, approver: Approver, s
         return
     inputs = {k: v for k, v in {"accounts": urgent, "reason": reason}.items() if k in declared}
     try:
-        run = execute_playbook(policy.playbook, inputs, dry_run=False, site=site_arg, approver=approver)
+        run = execute_playbook(policy.playbook, inputs, dry_run=False, site=site_arg, approver=approver,
+                               executor=PrefectExecutor() if _in_flow_run() else None)
         real.update(incident=run.incident, status=run.status, error=run.error, journal=str(run.journal),
                     report=str(run.report))
     except TourniquetError as exc:
@@ -281,12 +344,11 @@ def _cell(text: Any) -> str:
 
 
 def render_markdown(result: HygieneResult) -> str:
-    counts = {s: 0 for s in reversed(Severity)}
-    for finding in result.findings:
-        counts[finding.severity] += 1
+    counts = result.store.counts
+    total = result.finding_count
     lines = [f"# Hygiene: {result.playbook} — {result.as_of:%Y-%m-%d %H:%M} UTC", "",
-             f"{result.accounts_swept} directory accounts swept, **{len(result.findings)} findings** "
-             f"({', '.join(f'{n} {s.value}' for s, n in counts.items() if n) or 'none'}).", "",
+             f"{result.accounts_swept} directory accounts swept, **{total} findings** "
+             f"({', '.join(f'{n} {s}' for s, n in counts.items() if n) or 'none'}).", "",
              "## Checks", "", "| check | kind | status | findings | evidence |", "|---|---|---|---|---|"]
     for check_id, info in result.checks.items():
         status = info["status"] + (f": {info['error']}" if info.get("error") else "")
@@ -296,13 +358,13 @@ def render_markdown(result: HygieneResult) -> str:
     if warnings:
         lines += ["", "## Warnings", ""] + [f"- {c}: {_cell(w)}" for c, w in warnings]
     lines += ["", "## Findings", ""]
-    if result.findings:
+    if total:
         lines += ["| severity | account | check | what | suggested | evidence |", "|---|---|---|---|---|---|"]
-        for f in result.findings[:MARKDOWN_ROWS]:
+        for f in islice(result.iter_findings(), MARKDOWN_ROWS):
             lines.append(f"| {f.severity.value} | {_cell(f.account)} | {f.check} | {_cell(f.summary)} | "
                          f"{f.suggested_playbook or ''} | `{f.evidence_ref}` |")
-        if len(result.findings) > MARKDOWN_ROWS:
-            lines.append(f"\n… {len(result.findings) - MARKDOWN_ROWS} more in `findings.jsonl`.")
+        if total > MARKDOWN_ROWS:
+            lines.append(f"\n… {total - MARKDOWN_ROWS} more in `findings.jsonl`.")
     else:
         lines.append("None.")
     if result.responses:
@@ -323,11 +385,6 @@ def render_markdown(result: HygieneResult) -> str:
 
 
 def _write(result: HygieneResult) -> None:
-    findings = result.run_dir / "findings.jsonl"
-    with findings.open("w", encoding="utf-8") as handle:
-        for finding in result.findings:
-            handle.write(finding.model_dump_json() + "\n")
-    result.findings_file = findings
     result.markdown_file = result.run_dir / "findings.md"
     result.markdown_file.write_text(render_markdown(result), encoding="utf-8")
     (result.run_dir / "summary.json").write_text(json.dumps(result.as_dict(), indent=2, default=str), encoding="utf-8")
