@@ -38,6 +38,8 @@ from tourniquet.testbed.hygiene_data import (
     write_register,
 )
 
+pytestmark = pytest.mark.slow  # ~10 s to generate the platform, ~3 s per hygiene run
+
 PLAYBOOK = Path(__file__).resolve().parents[1] / "playbooks" / "hygiene.yaml"
 NORMAL = 200
 NORMAL_ROLES = {name for name, _ in NORMAL_PROFILES}
