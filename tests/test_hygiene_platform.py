@@ -2,8 +2,8 @@
 
 The platform: a dedicated slapd (built like the session fixture, plus the lastbind overlay so
 that ``authTimestamp`` exists) holding 200 normal practitioners and 21 planted accounts; the
-national register extract as published (zipped, ~2,300 other practitioners, ADELI lines, one
-line per activity); 100 days of access log (~570,000 events) in SQLite. Normal accounts
+national register extract as published (zipped, 2,000 other practitioners, 300 ADELI lines,
+one line per activity); 100 days of access log (~570,000 events) in SQLite. Normal accounts
 follow realistic profiles — day workers (80 %), night shift (10 %), emergency departments
 with many new patients every day (5 %), people back from holiday (3 %), new hires (2 %).
 Planted: 3 not in the register + 1 without an RPPS number, 3 dormant, 3 unprotected (2 under
@@ -227,3 +227,25 @@ def test_the_flow_publishes_a_table_and_a_summary(platform: Platform, prefect_ha
     rows = json.loads(table) if isinstance(table, str) else table
     assert {row["check"] for row in rows} >= {"not-registered", "dormant", "low-and-slow"}
     assert all(row["evidence"].startswith("evidence/") for row in rows)
+
+
+def test_without_a_known_default_policy_every_entry_without_its_own_is_unprotected(
+    platform: Platform, tmp_path: Path
+) -> None:
+    site = write_site(tmp_path, platform.slapd, platform.scenario.directory, directory={"default_policy_dn": None})
+    loaded = load_hygiene_text("hygiene: policies\ntitle: t\nchecks:\n  - id: unprotected\n    check: unprotected\n")
+    result = run_hygiene(loaded, site, as_of=platform.scenario.as_of)
+    reasons = {f.account: f.evidence["reason"] for f in result.findings}
+    assert len(reasons) == NORMAL + 21
+    assert sum(r == "no pwdPolicySubentry and no default policy" for r in reasons.values()) == NORMAL + 21 - 3
+
+
+def test_the_command_line_runs_the_same_checks(platform: Platform, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from tourniquet.cli import main
+
+    code = main(["hygiene", str(PLAYBOOK), "--site", str(platform.site(tmp_path)), "--register", str(platform.register),
+                 "--as-of", platform.scenario.as_of.isoformat(), "--no-respond"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "221 accounts swept" in out and "low-and-slow" in out and "findings.jsonl" in out

@@ -181,7 +181,8 @@ class Unprotected(DirectoryCheck):
         policy_dn = (attributes.get("pwdPolicySubentry") or [self.default or ""])[0]
         explicit = bool(attributes.get("pwdPolicySubentry"))
         if not policy_dn:
-            yield self.finding(account, "under no password policy: lockout and an administrative lock are ignored",
+            yield self.finding(account, "no pwdPolicySubentry and no default_policy_dn in the site configuration: "
+                                        "no known lockout, and an administrative lock may be ignored",
                                {"policy": None, "reason": "no pwdPolicySubentry and no default policy"}, dn)
             return
         policy = self._policy(policy_dn)
