@@ -95,9 +95,10 @@ class OffHoursParams(_Params):
     utc_offset_hours: int = Field(1, ge=-12, le=14, description="Local time = UTC + this (Europe/Paris: 1, 2 in summer).")
     recent_days: int = Field(7, ge=1, le=31)
     baseline_days: int = Field(60, ge=7, le=366)
-    min_events: int = Field(15, ge=1, description="At least this many off-hours accesses in the recent days.")
-    min_share: float = Field(0.2, gt=0, le=1, description="…making at least this share of its recent accesses…")
-    baseline_max_share: float = Field(0.05, ge=0, le=1, description="…when its baseline off-hours share was at most this.")
+    min_events: int = Field(15, ge=1, description="At least this many off-hours accesses in the recent days…")
+    factor: float = Field(4.0, gt=1, description="…at this many times the account's own off-hours accesses per day "
+                                                 "in the baseline (night-shift accounts are compared with themselves)…")
+    min_share: float = Field(0.1, gt=0, le=1, description="…making at least this share of its recent accesses.")
 
     @field_validator("working_hours")
     @classmethod
@@ -134,17 +135,20 @@ class OffHours(AccessCheck):
                 "off-hours accesses per account", sql, params):
             share = recent_off / recent_all if recent_all else 0.0
             base_share = base_off / base_all if base_all else None
-            if share < p.min_share or (base_share is not None and base_share > p.baseline_max_share):
+            recent_rate, base_rate = recent_off / p.recent_days, base_off / p.baseline_days
+            if share < p.min_share or recent_rate < p.factor * base_rate:
                 continue
             evidence = {"recent_off_hours_events": recent_off, "recent_events": recent_all,
                         "recent_off_hours_share": round(share, 3), "recent_off_hours_patients": subjects,
+                        "recent_off_hours_per_day": round(recent_rate, 2),
+                        "baseline_off_hours_per_day": round(base_rate, 2),
                         "baseline_off_hours_share": None if base_share is None else round(base_share, 3),
                         "baseline_events": base_all, "working_hours_local": list(p.working_hours),
                         "utc_offset_hours": p.utc_offset_hours, "window": window}
-            usual = "no baseline" if base_share is None else f"usually {base_share:.0%}"
+            usual = "no baseline" if base_share is None else f"usually {base_rate:.1f}/day, {base_share:.0%}"
             yield self.finding(str(account), f"{recent_off} accesses ({share:.0%}) outside "
-                                             f"{p.working_hours[0]}h-{p.working_hours[1]}h in {p.recent_days} days "
-                                             f"({usual}), {subjects} patients", evidence)
+                                             f"{p.working_hours[0]}h-{p.working_hours[1]}h in {p.recent_days} days, "
+                                             f"{recent_rate:.1f}/day ({usual}), {subjects} patients", evidence)
         self.record_queries(first)
 
 
