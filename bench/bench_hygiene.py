@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_hygiene.py                      # 100,000 entries, ~5 M events
     .venv/bin/python bench/bench_hygiene.py --entries 5000 --active 200   # a quick look
+    .venv/bin/python bench/bench_hygiene.py --seeds 1,2,3 --normal 400    # ground truth on other seeds
 
 Generates (not timed): a slapd with ``--entries`` practitioners (``--active`` of them working
 in the access log, the others idle), the SQLite access log over 100 days (indexes on ts and
@@ -65,13 +66,53 @@ print(json.dumps({"seconds": seconds, "rss_kb": resource.getrusage(resource.RUSA
 """
 
 
+def ground_truth(seeds: list[int], normal: int) -> int:
+    """Same generator, other seeds: every planted case found, no normal account flagged?"""
+    from tourniquet.hygiene import run_hygiene
+
+    failures = 0
+    for seed in seeds:
+        folder = Path(tempfile.mkdtemp(prefix=f"tourniquet-hygiene-seed{seed}-"))
+        scenario = build_scenario(normal, seed=seed)
+        server = HygieneSlapd(scenario.directory.suffix, "bench-root", directory=folder / "slapd")
+        try:
+            server.configure(write_directory_ldif(scenario, folder / "data.ldif"))
+            server.start()
+            events = write_access_log(scenario, folder / "audit.sqlite", seed=seed + 10)
+            register = write_register(scenario, folder / "register")
+            site_file = write_site(folder, server, scenario.directory,
+                                   audit={"kind": "sqlite", "path": str(folder / "audit.sqlite")})
+            result = run_hygiene(str(ROOT / "playbooks" / "hygiene.yaml"), site_file, as_of=scenario.as_of,
+                                 register=str(register.parent), respond=False)
+            found: dict[str, set[str]] = {}
+            for finding in result.iter_findings():
+                found.setdefault(finding.kind, set()).add(finding.account)
+            roles = {a.uid: a.role for a in scenario.accounts}
+            normal_roles = {name for name, _ in NORMAL_PROFILES}
+            missed = {k: sorted(e - found.get(k, set())) for k, e in scenario.expected.items() if e - found.get(k, set())}
+            flagged = sorted({(u, k) for k, us in found.items() for u in us if roles.get(u) in normal_roles})
+            overlaps = sorted({(u, k, roles[u]) for k, us in found.items() for u in us
+                               if roles.get(u) not in normal_roles and u not in scenario.expected.get(k, set())})
+            failures += bool(missed or flagged)
+            print(f"seed {seed}: {normal} normal accounts, {events:,} events: planted missed {missed or 'none'}; "
+                  f"normal accounts flagged {flagged or 'none'}; planted seen by another check {overlaps or 'none'}")
+        finally:
+            server.stop()
+            shutil.rmtree(folder, ignore_errors=True)
+    return 1 if failures else 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", help="ground truth only: comma-separated generator seeds (e.g. 1,2,3)")
+    parser.add_argument("--normal", type=int, default=400, help="with --seeds: normal accounts per platform")
     parser.add_argument("--entries", type=int, default=100_000, help="directory entries (practitioners)")
     parser.add_argument("--active", type=int, default=2_000, help="of which working in the access log")
     parser.add_argument("--strangers", type=int, default=300_000, help="other practitioners in the register")
     parser.add_argument("--keep", action="store_true", help="keep the generated data")
     args = parser.parse_args()
+    if args.seeds:
+        return ground_truth([int(x) for x in args.seeds.split(",")], args.normal)
 
     folder = Path(tempfile.mkdtemp(prefix="tourniquet-bench-hygiene-"))
     planted = sum(count for count, _ in PLANTS.values())
