@@ -20,19 +20,13 @@ def _print_errors(exc: PlaybookErrors) -> None:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from tourniquet.flows.loader import load_playbook
-
-    from tourniquet.hygiene.cli import is_hygiene_file
+    from tourniquet.hygiene.cli import validate_hygiene
 
     failed = 0
     for path in args.playbooks:
-        if is_hygiene_file(path):  # hygiene playbooks live next to the response playbooks
-            from tourniquet.hygiene.playbook import load_hygiene
-
-            try:
-                print(f"{path}: ok ({len(load_hygiene(path).playbook.checks)} hygiene checks)")
-            except PlaybookErrors as exc:
-                _print_errors(exc)
-                failed += 1
+        hygiene = validate_hygiene(path)  # hygiene playbooks live next to the response playbooks
+        if hygiene is not None:
+            failed += hygiene
             continue
         try:
             loaded = load_playbook(path)
@@ -184,13 +178,15 @@ def build_parser() -> argparse.ArgumentParser:
     undo.add_argument("--site")
     undo.set_defaults(func=cmd_undo)
 
+    __import__("tourniquet.flows.reinstate", fromlist=["add_parser"]).add_parser(sub)
+    __import__("tourniquet.evidence_cli").evidence_cli.register(sub)  # tourniquet evidence verify|seal
+    __import__("tourniquet.outbox_cli").outbox_cli.register(sub)  # tourniquet outbox [--deliver]
+    __import__("tourniquet.hygiene.cli").hygiene.cli.register(sub)  # tourniquet hygiene
+
     demo = sub.add_parser("demo", help="start a local demo directory and contain a simulated incident")
     demo.add_argument("--keep-running", action="store_true", help="leave the demo slapd running afterwards")
     demo.add_argument("--accounts", nargs="*", help="uids to contain (default: the demo's compromised ones)")
     demo.set_defaults(func=cmd_demo)
-
-    from tourniquet.hygiene.cli import register as register_hygiene
-    register_hygiene(sub)
     return parser
 
 

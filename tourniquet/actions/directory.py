@@ -1,19 +1,38 @@
-"""``directory.*`` actions: resolve, snapshot, lock, unlock, force a password reset."""
+"""``directory.*`` actions: resolve, snapshot, lock, unlock, force a new password, scramble the password,
+remove from groups (and add back), reinstate from the snapshot.
+
+Every change goes through ``ctx.change`` (no-op detection, dry-run, journal, read-back, undo record).
+What "locked" and "must change password" mean per product lives in the connector's flavors.
+"""
 
 from __future__ import annotations
 
+import fnmatch
 import json
-from typing import Annotated, Literal
+import secrets
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from tourniquet.connectors.directory import Account
-from tourniquet.errors import AccountNotFound, AmbiguousAccount, NotFound
+from tourniquet.connectors.directory import Account, Attributes, DirectoryClient, without_secrets
+from tourniquet.errors import AccountNotFound, AmbiguousAccount, NotFound, UnsafeToChange, VerificationFailed
 from tourniquet.flows.context import ActionContext
+from tourniquet.journal import read_journal
 from tourniquet.registry import action
+from tourniquet.secrets import register_secret
 
 SYSTEM = "directory"
 AccountArg = Annotated[Account, Field(description="A resolved account (an item of steps.<resolve>.accounts).")]
+
+#: Attributes every write changes; they say nothing about the account.
+VOLATILE = frozenset(a.lower() for a in (
+    "modifyTimestamp", "modifiersName", "entryCSN", "contextCSN", "whenChanged", "uSNChanged", "entryUSN",
+    "dSCorePropagationData", "replPropertyMetaData", "nsUniqueId", "entryUUID", "createTimestamp",
+    "creatorsName", "structuralObjectClass", "subschemaSubentry", "hasSubordinates", "entryDN", "numSubordinates",
+))
+SCRAMBLED = "replaced by this incident (nobody knows it)"
 
 
 class ResolveResult(BaseModel):
@@ -26,12 +45,38 @@ class SnapshotResult(BaseModel):
     dn: str
     file: str | None
     attributes: dict[str, list[str]]
+    state: dict[str, list[str]] = Field(default_factory=dict)
+    groups: list[str] = Field(default_factory=list)
 
 
 class ChangeResult(BaseModel):
     account: str
     dn: str
     outcome: str
+
+
+class GroupsResult(BaseModel):
+    account: str
+    dn: str
+    outcome: str
+    groups: list[str] = Field(description="Groups changed (or that would be) by this call.")
+
+
+class ReinstateResult(BaseModel):
+    account: str
+    dn: str
+    outcome: str
+    restored: dict[str, list[str]]
+    groups_added: list[str]
+    password_replaced: bool = Field(description="The incident replaced the password: the practitioner needs a reset.")
+
+
+def _label(account: Account) -> str:
+    return account.uid or account.dn
+
+
+def _file_name(account: Account) -> str:
+    return (account.uid or account.dn).replace("/", "_")
 
 
 @action("directory.resolve")
@@ -66,30 +111,44 @@ def resolve(
     return ResolveResult(accounts=list(accounts.values()), not_found=not_found)
 
 
+def _read_entry(directory: DirectoryClient, dn: str) -> Attributes:
+    """The entry as evidence sees it: user and operational attributes, never a password or hash."""
+    names = ["*", "+", *directory.flavor.snapshot_attributes]
+    attributes = directory.read(dn, list(dict.fromkeys(names)))
+    if attributes is None:
+        raise AccountNotFound(f"no entry {dn!r}", system=SYSTEM)
+    return without_secrets(attributes)
+
+
 @action("directory.snapshot")
 def snapshot(ctx: ActionContext, account: AccountArg) -> SnapshotResult:
-    """Freeze the entry, operational attributes included, in the evidence before anything changes."""
-    attributes = ctx.site.directory.read(account.dn, ["*", "+"]) or {}
-    attributes.pop("userPassword", None)  # a hash is still a secret: never in evidence
-    name = (account.uid or account.dn).replace("/", "_")
+    """Freeze the entry (operational attributes, lock state, groups) in the evidence before anything changes."""
+    directory = ctx.site.directory
+    attributes = _read_entry(directory, account.dn)
+    state = directory.state(account.dn)
+    groups = directory.groups_of(account.dn)
+    name = _file_name(account)
     if ctx.dry_run:
-        return SnapshotResult(account=name, dn=account.dn, file=None, attributes=attributes)
+        return SnapshotResult(account=name, dn=account.dn, file=None, attributes=attributes, state=state, groups=groups)
     folder = ctx.site.incident_dir(ctx.incident) / "snapshots"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.json"
     if not path.exists():  # the first snapshot is the state before the incident's changes: keep it
-        path.write_text(json.dumps({"dn": account.dn, "attributes": attributes}, indent=2, sort_keys=True),
-                        encoding="utf-8")
+        document = {"dn": account.dn, "uid": account.uid, "flavor": directory.flavor.name,
+                    "taken": datetime.now(timezone.utc).isoformat(), "attributes": attributes,
+                    "state": state, "groups": groups}
+        path.write_text(json.dumps(document, indent=2, sort_keys=True), encoding="utf-8")
         ctx.journal.write("snapshot", step=ctx.step, account=name, dn=account.dn, file=str(path))
     stored = json.loads(path.read_text(encoding="utf-8"))
-    return SnapshotResult(account=name, dn=account.dn, file=str(path), attributes=stored["attributes"])
+    return SnapshotResult(account=name, dn=account.dn, file=str(path), attributes=stored["attributes"],
+                          state=stored.get("state", {}), groups=stored.get("groups", []))
 
 
-def _set_state(ctx: ActionContext, account: Account, operation: str, wanted: dict[str, list[str]]) -> ChangeResult:
+def _set_state(ctx: ActionContext, account: Account, operation: str, current: Attributes,
+               wanted: Attributes) -> ChangeResult:
     directory = ctx.site.directory
-    current = directory.state(account.dn)
     before = {name: current.get(name, []) for name in wanted}
-    label = account.uid or account.dn
+    label = _label(account)
     outcome = ctx.change(
         system=SYSTEM,
         target=label,
@@ -97,7 +156,7 @@ def _set_state(ctx: ActionContext, account: Account, operation: str, wanted: dic
         operation=operation,
         before=before,
         after=wanted,
-        apply=lambda: directory.replace(account.dn, wanted),
+        apply=lambda: directory.apply(account.dn, current, wanted),
         read_back=lambda: {name: directory.state(account.dn).get(name, []) for name in wanted},
         undo=ctx.undo_call({"account": account.model_dump(), "restore": before}),
     )
@@ -116,28 +175,241 @@ def lock(ctx: ActionContext, account: AccountArg) -> ChangeResult:
     directory = ctx.site.directory
     state = directory.state(account.dn)
     directory.flavor.check_lock_effective(directory, account.dn, state)
-    return _set_state(ctx, account, "lock", directory.flavor.lock_changes(state))
+    return _set_state(ctx, account, "lock", state, directory.flavor.locked(state))
 
 
 @action("directory.unlock", changes=True, undo="directory.lock", target="account")
 def unlock(ctx: ActionContext, account: AccountArg, restore: RestoreArg = None) -> ChangeResult:
     """Lift the lock (or restore the lock attributes recorded before the incident)."""
     directory = ctx.site.directory
-    wanted = restore if restore is not None else directory.flavor.unlock_changes(directory.state(account.dn))
-    return _set_state(ctx, account, "unlock", wanted)
+    state = directory.state(account.dn)
+    wanted = restore if restore is not None else directory.flavor.unlocked(state)
+    return _set_state(ctx, account, "unlock", state, wanted)
 
 
 @action("directory.force_password_reset", changes=True, undo="directory.clear_password_reset", target="account")
 def force_password_reset(ctx: ActionContext, account: AccountArg) -> ChangeResult:
     """Require a new password at next login (the stolen one stops being enough)."""
     directory = ctx.site.directory
-    return _set_state(ctx, account, "force_password_reset",
-                      directory.flavor.reset_changes(directory.state(account.dn), True))
+    state = directory.state(account.dn)
+    return _set_state(ctx, account, "force_password_reset", state, directory.flavor.reset(state, True))
 
 
 @action("directory.clear_password_reset", changes=True, undo="directory.force_password_reset", target="account")
 def clear_password_reset(ctx: ActionContext, account: AccountArg, restore: RestoreArg = None) -> ChangeResult:
     """Remove the must-change-password flag (or restore it as recorded before the incident)."""
     directory = ctx.site.directory
-    wanted = restore if restore is not None else directory.flavor.reset_changes(directory.state(account.dn), False)
-    return _set_state(ctx, account, "clear_password_reset", wanted)
+    state = directory.state(account.dn)
+    wanted = restore if restore is not None else directory.flavor.reset(state, False)
+    return _set_state(ctx, account, "clear_password_reset", state, wanted)
+
+
+def _applied(ctx: ActionContext, label: str, operation: str, journal: Path | None = None) -> list[dict[str, Any]]:
+    records = read_journal(journal) if journal is not None else ctx.journal.records()
+    return [r for r in records if r.get("type") == "change" and r.get("outcome") == "applied"
+            and r.get("target") == label and r.get("operation") == operation]
+
+
+@action("directory.scramble_password", changes=True, target="account")
+def scramble_password(ctx: ActionContext, account: AccountArg) -> ChangeResult:
+    """Replace the password with a random one nobody sees, so the stolen one is dead even after an unlock.
+
+    Not undoable by design: the old password is never read and its hash never stored (a hash is
+    still a secret). After a false alarm the practitioner sets a new password through the site's
+    usual reset procedure; ``directory.reinstate`` reports ``password_replaced``. Runs once per
+    incident and account: a second run is a no-op.
+    """
+    directory = ctx.site.directory
+    label = _label(account)
+    done = bool(_applied(ctx, label, "scramble_password"))
+    if not done:
+        directory.flavor.check_password_write(directory, account.dn)
+    stamp = directory.password_stamp(account.dn)
+
+    def apply() -> None:
+        password = secrets.token_urlsafe(32)
+        register_secret(password)  # masked even if some library were to log it
+        directory.set_password(account.dn, password)
+
+    def read_back() -> dict[str, str]:
+        now = directory.password_stamp(account.dn)
+        if not now:
+            return {"password": "cannot be verified: this identity sees neither the password hash nor "
+                                f"{'/'.join(directory.flavor.password_stamp_attributes)}"}
+        return {"password": SCRAMBLED if now != stamp else "unchanged"}
+
+    outcome = ctx.change(
+        system=SYSTEM, target=label, account=label, operation="scramble_password",
+        before={"password": SCRAMBLED if done else "as before the incident"}, after={"password": SCRAMBLED},
+        apply=apply, read_back=read_back, undo=None,
+    )
+    return ChangeResult(account=label, dn=account.dn, outcome=outcome)
+
+
+def _matching(groups: list[str], patterns: list[str]) -> list[str]:
+    wanted = [p.strip().lower() for p in patterns]
+    return sorted(g for g in groups if any(fnmatch.fnmatchcase(g.lower(), p) for p in wanted))
+
+
+@action("directory.remove_groups", changes=True, undo="directory.add_groups", target="account")
+def remove_groups(
+    ctx: ActionContext,
+    account: AccountArg,
+    patterns: Annotated[list[str], Field(description="Group DN globs, e.g. 'cn=chu-*,ou=groups,*' or 'cn=admins,*'.")],
+) -> GroupsResult:
+    """Take the account out of the groups matching the patterns; each removal is recorded to be put back."""
+    directory = ctx.site.directory
+    label = _label(account)
+    matching = _matching(directory.groups_of(account.dn), patterns)
+    if not matching:
+        outcome = ctx.change(system=SYSTEM, target=label, account=label, operation="remove_groups",
+                             before={"groups": []}, after={"groups": []}, apply=lambda: None)
+        return GroupsResult(account=label, dn=account.dn, outcome=outcome, groups=[])
+    outcomes = []
+    for group in matching:  # one change per group: a failure half-way leaves an exact record of the rest
+        outcomes.append(ctx.change(
+            system=SYSTEM, target=label, account=label, operation="remove_group",
+            before={"group": group.lower(), "member": True}, after={"group": group.lower(), "member": False},
+            apply=lambda g=group: directory.remove_member(g, account.dn),  # type: ignore[misc]
+            read_back=lambda g=group: {"group": g.lower(), "member": g.lower() in  # type: ignore[misc]
+                                       {x.lower() for x in directory.groups_of(account.dn)}},
+            undo=ctx.undo_call({"account": account.model_dump(), "groups": [group]}),
+        ))
+    outcome = "applied" if "applied" in outcomes else outcomes[0]
+    return GroupsResult(account=label, dn=account.dn, outcome=outcome, groups=matching)
+
+
+@action("directory.add_groups", changes=True, target="account")
+def add_groups(
+    ctx: ActionContext,
+    account: AccountArg,
+    groups: Annotated[list[str], Field(description="Group DNs to put the account back in.")],
+) -> GroupsResult:
+    """Put the account back in these groups (the undo of directory.remove_groups)."""
+    directory = ctx.site.directory
+    label = _label(account)
+    current = {g.lower() for g in directory.groups_of(account.dn)}
+    outcomes = []
+    for group in sorted(groups):
+        outcomes.append(ctx.change(
+            system=SYSTEM, target=label, account=label, operation="add_group",
+            before={"group": group.lower(), "member": group.lower() in current},
+            after={"group": group.lower(), "member": True},
+            apply=lambda g=group: directory.add_member(g, account.dn),  # type: ignore[misc]
+            read_back=lambda g=group: {"group": g.lower(), "member": g.lower() in  # type: ignore[misc]
+                                       {x.lower() for x in directory.groups_of(account.dn)}},
+        ))
+    outcome = "applied" if "applied" in outcomes else (outcomes[0] if outcomes else "noop")
+    return GroupsResult(account=label, dn=account.dn, outcome=outcome, groups=sorted(groups))
+
+
+# --------------------------------------------------------------------------- reinstate
+
+
+def _comparable(attributes: Attributes, ignore: set[str]) -> dict[str, list[str]]:
+    return {k.lower(): sorted(v) for k, v in attributes.items() if k.lower() not in ignore}
+
+
+def _written_values(records: list[dict[str, Any]], label: str) -> dict[str, list[list[str]]]:
+    """Per attribute, every value this incident's applied changes set it to (for this account)."""
+    values: dict[str, list[list[str]]] = {}
+    for record in records:
+        if record.get("type") != "change" or record.get("outcome") != "applied" or record.get("target") != label:
+            continue
+        for key, value in (record.get("after") or {}).items():
+            if isinstance(value, list):
+                values.setdefault(key, []).append(value)
+    return values
+
+
+@action("directory.reinstate", changes=True, target="account")
+def reinstate(
+    ctx: ActionContext,
+    account: AccountArg,
+    incident: Annotated[str | None, Field(description="Incident whose snapshot to restore (default: this one).")] = None,
+    snapshot: Annotated[str | None, Field(description="Snapshot file (default: the incident's snapshot of the account).")] = None,
+) -> ReinstateResult:
+    """Put the account back exactly as the snapshot recorded it (lock, reset flag, groups).
+
+    Refuses, changing nothing, when the entry changed since the snapshot in a way the incident's
+    journal does not explain (someone else edited it): a person must look first.
+    """
+    directory = ctx.site.directory
+    flavor = directory.flavor
+    folder = ctx.site.incident_dir(incident or ctx.incident)
+    path = Path(snapshot) if snapshot else folder / "snapshots" / f"{_file_name(account)}.json"
+    if not path.exists():
+        raise NotFound(f"no snapshot of {_label(account)} at {path}: nothing to reinstate from", system=SYSTEM)
+    recorded = json.loads(path.read_text(encoding="utf-8"))
+    label = _label(account)
+    if str(recorded.get("dn", "")).lower() != account.dn.lower():
+        raise UnsafeToChange(f"snapshot {path} is of {recorded.get('dn')}, not {account.dn}", system=SYSTEM)
+    if recorded.get("flavor", flavor.name) != flavor.name:
+        raise UnsafeToChange(f"snapshot {path} was taken on a {recorded['flavor']} directory, this is {flavor.name}",
+                             system=SYSTEM)
+    records = list(read_journal(folder / "journal.jsonl"))
+    written = _written_values(records, label)
+    scrambled = bool(_applied(ctx, label, "scramble_password", folder / "journal.jsonl"))
+    removed = {str((r.get("before") or {}).get("group")) for r in records
+               if r.get("type") == "change" and r.get("outcome") == "applied" and r.get("target") == label
+               and r.get("operation") == "remove_group"}
+
+    snap_state: Attributes = recorded.get("state", {})
+    snap_groups = {g.lower(): g for g in recorded.get("groups", [])}
+    restore_keys = [k for k in flavor.lock_keys + flavor.reset_keys + flavor.extra_restore_keys
+                    if k in snap_state and k not in flavor.read_only_keys]
+
+    ignore = set(VOLATILE) | {a.lower() for a in flavor.activity_attributes} | {"memberof"}
+    ignore |= {k.lower() for k in flavor.state_attributes}
+    if scrambled:
+        ignore |= {a.lower() for a in flavor.password_stamp_attributes}
+
+    current_state = directory.state(account.dn)
+    current_groups = {g.lower(): g for g in directory.groups_of(account.dn)}
+    unexplained: list[str] = []
+    for key in flavor.state_attributes:
+        if key in flavor.extra_restore_keys:  # e.g. AD lockoutTime: set by failed logins, not by people
+            continue
+        now, then = current_state.get(key, []), snap_state.get(key, [])
+        if now != then and now not in written.get(key, []) and not (scrambled and key in flavor.set_by_password_change):
+            unexplained.append(f"{key} is {now or 'absent'} (snapshot: {then or 'absent'}) and this incident did not set it")
+    for group in sorted(set(current_groups) - set(snap_groups)):
+        unexplained.append(f"now a member of {current_groups[group]}, which the snapshot does not list")
+    for group in sorted(set(snap_groups) - set(current_groups) - removed):
+        unexplained.append(f"no longer a member of {snap_groups[group]}, and this incident did not remove it")
+    then_entry = _comparable(recorded.get("attributes", {}), ignore)
+    now_entry = _comparable(_read_entry(directory, account.dn), ignore)
+    for name in sorted(set(then_entry) | set(now_entry)):
+        if then_entry.get(name) != now_entry.get(name):
+            unexplained.append(f"{name} changed since the snapshot")
+    if unexplained:
+        raise UnsafeToChange(f"refusing to reinstate {label} from {path.name}: the entry changed in ways the snapshot "
+                             "cannot explain — " + "; ".join(unexplained), system=SYSTEM)
+
+    wanted = {k: snap_state.get(k, []) for k in restore_keys}
+    outcomes = [_set_state(ctx, account, "reinstate", current_state, wanted).outcome]
+    added: list[str] = []
+    for group in sorted(set(snap_groups) - set(current_groups)):
+        original = snap_groups[group]
+        outcomes.append(ctx.change(
+            system=SYSTEM, target=label, account=label, operation="add_group",
+            before={"group": group, "member": False}, after={"group": group, "member": True},
+            apply=lambda g=original: directory.add_member(g, account.dn),  # type: ignore[misc]
+            read_back=lambda g=group: {"group": g, "member": g in  # type: ignore[misc]
+                                       {x.lower() for x in directory.groups_of(account.dn)}},
+        ))
+        added.append(original)
+
+    if not ctx.dry_run:  # attribute for attribute, as the snapshot recorded it
+        final_state = directory.state(account.dn)
+        differences = [k for k in restore_keys if final_state.get(k, []) != snap_state.get(k, [])]
+        if {g.lower() for g in directory.groups_of(account.dn)} != set(snap_groups):
+            differences.append("groups")
+        if _comparable(_read_entry(directory, account.dn), ignore) != then_entry:
+            differences.append("attributes")
+        if differences:
+            raise VerificationFailed(f"reinstated {label}, but {', '.join(differences)} still differ from the snapshot",
+                                     system=SYSTEM)
+    outcome = "applied" if "applied" in outcomes else ("planned" if "planned" in outcomes else "noop")
+    return ReinstateResult(account=label, dn=account.dn, outcome=outcome, restored=wanted, groups_added=added,
+                           password_replaced=scrambled)

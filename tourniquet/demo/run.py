@@ -16,7 +16,8 @@ from pathlib import Path
 
 import ldap3
 
-from tourniquet.testbed.practitioners import generate, write_ldif
+from tourniquet.testbed.access_log import demo_log, write_sqlite
+from tourniquet.testbed.practitioners import Practitioner, generate, write_ldif
 from tourniquet.testbed.slapd import Slapd, find_free_port
 
 __all__ = ["run_demo", "REPO", "DEMO_SITE", "DEMO_STATE"]
@@ -50,7 +51,44 @@ def start_demo_directory() -> tuple[Slapd, list]:
     server.path.mkdir(parents=True, exist_ok=True)
     server.configure(write_ldif(directory, DEMO_STATE / "directory.ldif"))
     server.start()
+    write_demo_access_log(directory.practitioners)
     return server, directory.practitioners
+
+
+def write_demo_access_log(practitioners: list[Practitioner]) -> Path:
+    """The platform's access log: 30 days of care, and the compromised accounts scraping patients."""
+    from datetime import datetime, timezone
+
+    path = DEMO_STATE / "access-log.sqlite"
+    path.unlink(missing_ok=True)
+    log = demo_log([p.uid for p in practitioners], [practitioners[i].uid for i in COMPROMISED],
+                   end=datetime.now(timezone.utc))
+    write_sqlite(log, path)
+    return path
+
+
+def print_scope(journal: Path) -> None:
+    """The data scope frozen by the run, and whether the evidence bundle verifies."""
+    import json
+
+    from tourniquet.evidence import verify
+
+    folders = sorted((journal.parent / "scope").glob("*/scope.json"))
+    if not folders:
+        print("\n4. Data scope: not computed (no audit section in the site)")
+        return
+    scope = json.loads(folders[-1].read_text(encoding="utf-8"))
+    total = scope["total"]
+    print(f"\n4. Data scope frozen from the access log ({scope['since'][:10]} .. {scope['until'][:10]}):")
+    for row in scope["accounts"]:
+        print(f"   {row['account']:12} {row['events']:5} events {row['subjects']:5} patients  "
+              f"IPs {', '.join(row['source_ips'])}")
+    categories = ", ".join(f"{k} {v}" for k, v in total["subjects_by_category"].items())
+    print(f"   TOTAL        {total['events']:5} events {total['subjects']:5} patients (each counted once): {categories}")
+    print(f"   Art. 33 draft:  {folders[-1].parent / 'notification.md'}")
+    print(f"   Art. 34 export: {folders[-1].parent / 'people-to-warn.csv'}")
+    findings, facts = verify(journal.parent)
+    print(f"   Evidence: {'intact' if not findings else 'TAMPERED'}, root hash {facts['root']}")
 
 
 def bind_result(url: str, dn: str, password: str) -> str:
@@ -83,6 +121,9 @@ def run_demo(keep_running: bool = False, accounts: list[str] | None = None) -> i
         for change in plan.changes:
             if change.outcome == "planned":
                 print(f"   would {change.operation:22} {change.target}: {change.before} -> {change.after}")
+        scope = plan.results.get("scope") or {}
+        if scope.get("people"):
+            print(f"   would freeze the data scope: {scope['people']} patients, {scope['records']} accesses")
 
         print("\n2. Running the playbook as a Prefect flow …")
         with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
@@ -97,6 +138,7 @@ def run_demo(keep_running: bool = False, accounts: list[str] | None = None) -> i
             outcome = bind_result(server.url, person.dn, person.password)
             contained &= outcome == "invalidCredentials"
             print(f"   after: bind as {person.uid} -> {outcome}")
+        print_scope(Path(result["journal"]))
         print(f"\nJournal: {result['journal']}\nReport:  {result['report']}")
         print("CONTAINED" if contained else "NOT CONTAINED: see the report")
         if keep_running:

@@ -12,6 +12,7 @@ import fnmatch
 import hashlib
 import json
 import traceback
+import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -27,7 +28,6 @@ from tourniquet.errors import (
     ApprovalRejected,
     BlastRadiusExceeded,
     ConnectorError,
-    ExpressionError,
     GuardrailError,
     TourniquetError,
 )
@@ -174,7 +174,8 @@ def default_incident_id(playbook: str, inputs: dict[str, Any], day: datetime | N
 
 
 def _stable(inputs: dict[str, Any]) -> dict[str, Any]:
-    return {k: sorted(v) if isinstance(v, list) else v for k, v in inputs.items() if k not in ("since", "until")}
+    """What identifies an incident: the lists of targets, not free text or time windows."""
+    return {k: sorted(str(x) for x in v) for k, v in inputs.items() if isinstance(v, list)}
 
 
 def _label_of(value: Any) -> str:
@@ -238,7 +239,7 @@ class PlaybookRun:
         self.site = site
         self.dry_run = dry_run
         self.incident = incident or default_incident_id(self.playbook.playbook, self.inputs)
-        self.run_id = run_id
+        self.run_id = run_id or f"local-{uuid.uuid4()}"
         self.executor = executor or ThreadExecutor()
         self.approver = approver
         self.on_step = on_step
@@ -283,9 +284,9 @@ class PlaybookRun:
                 for step in self.playbook.steps:
                     self._run_step(step)
                 self.summary.status = "planned" if self.dry_run else "completed"
-            except (StepFailed, GuardrailError, ExpressionError, TourniquetError) as exc:
+            except Exception as exc:  # whatever stopped the run, the journal and the summary say so
                 self.summary.status = "failed"
-                self.summary.error = str(exc)
+                self.summary.error = _describe(exc)
                 log.error("run.failed", error=str(exc))
                 if self.playbook.on_failure == "rollback" and not self.dry_run:
                     self._rollback()

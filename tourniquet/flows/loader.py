@@ -172,10 +172,21 @@ def _from_pydantic(
             yield PlaybookError(message, key_marks.get(loc) or _nearest(marks, loc), field_path)
         elif kind == "missing":
             yield PlaybookError(f"missing required field {loc[-1]!r}", _nearest(marks, loc[:-1]), _dotted(loc[:-1]))
+        elif kind == "string_pattern_mismatch" and loc and loc[-1] in _PATTERN_HINTS:
+            yield PlaybookError(f"{_PATTERN_HINTS[str(loc[-1])]}, got {error.get('input')!r}", _nearest(marks, loc), field_path)
         else:
             got = error.get("input")
             shown = "" if isinstance(got, (dict, list)) else f", got {got!r}"
             yield PlaybookError(f"{error['msg']}{shown}", _nearest(marks, loc), field_path)
+
+
+_PATTERN_HINTS = {
+    "id": "a step id is lowercase letters, digits and _, starting with a letter",
+    "action": "an action is namespace.name, e.g. directory.lock (see `tourniquet actions`)",
+    "undo": "an undo action is namespace.name, e.g. directory.unlock",
+    "playbook": "a playbook name is lowercase letters, digits and -, starting with a letter",
+    "approval_timeout": "a timeout is a number and a unit (s, m, h, d, w), e.g. 1h",
+}
 
 
 def _allowed_keys(parent: Path_) -> list[str]:

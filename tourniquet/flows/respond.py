@@ -22,6 +22,7 @@ from prefect.utilities.annotations import quote
 from pydantic import Field
 from typing_extensions import Annotated
 
+from tourniquet.actions.tickets import report_links as ticket_links
 from tourniquet.config import load_site
 from tourniquet.errors import TourniquetError, TransientError
 from tourniquet.flows.engine import Approver, Invocation, ItemOutcome, PlaybookRun, RunSummary, reject_all
@@ -124,8 +125,12 @@ def execute_playbook(
         run = PlaybookRun(loaded, inputs, runtime, incident=incident, dry_run=dry_run, run_id=run_id,
                           executor=executor, approver=approver)
         summary = run.execute()
-        markdown = render_markdown(summary, run.inputs)
+        markdown = render_markdown(summary, run.inputs, links=ticket_links(summary.results))
         write_report(summary, markdown)
+        if not dry_run and summary.journal is not None and summary.journal.exists():
+            from tourniquet.evidence import seal  # the bundle's manifest, last: it covers the report too
+
+            seal(summary.journal.parent, incident=summary.incident, note=f"{summary.playbook}: {summary.status}")
         if run_id:
             _publish(summary, markdown)
         return summary

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["register", "is_hygiene_file"]
+__all__ = ["register", "is_hygiene_file", "validate_hygiene"]
 
 
 def is_hygiene_file(path: str) -> bool:
@@ -20,6 +21,22 @@ def is_hygiene_file(path: str) -> bool:
     except (OSError, UnicodeDecodeError):
         return False
     return False
+
+
+def validate_hygiene(path: str) -> int | None:
+    """For ``tourniquet validate``: None when the file is not a hygiene playbook, else 0 (ok) or 1."""
+    if not is_hygiene_file(path):
+        return None
+    from tourniquet.errors import PlaybookErrors
+    from tourniquet.hygiene.playbook import load_hygiene
+
+    try:
+        print(f"{path}: ok ({len(load_hygiene(path).playbook.checks)} hygiene checks)")
+        return 0
+    except PlaybookErrors as exc:
+        for error in exc.errors:
+            print(str(error), file=sys.stderr)
+        return 1
 
 
 def cmd_hygiene(args: argparse.Namespace) -> int:

@@ -52,7 +52,8 @@ class Slapd:
         self.root_password = root_password
         self.port = port or find_free_port()
         self.size_limit = size_limit
-        self.tls = tls  # (ca_file, cert_file, key_file)
+        self.tls = tls  # (ca_file, cert_file, key_file): also listens for ldaps:// on ldaps_port
+        self.ldaps_port = find_free_port() if tls else None
         self._own_dir = directory is None
         self.path = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="tourniquet-slapd-"))
         self.process: subprocess.Popen[bytes] | None = None
@@ -62,6 +63,10 @@ class Slapd:
     def url(self) -> str:
         return f"ldap://127.0.0.1:{self.port}"
 
+    @property
+    def ldaps_url(self) -> str | None:
+        return f"ldaps://127.0.0.1:{self.ldaps_port}" if self.ldaps_port else None
+
     # -- set-up
 
     def config_ldif(self) -> str:
@@ -70,7 +75,8 @@ class Slapd:
         tls = ""
         if self.tls:
             ca, cert, key = self.tls
-            tls = f"olcTLSCACertificateFile: {ca}\nolcTLSCertificateFile: {cert}\nolcTLSCertificateKeyFile: {key}\n"
+            tls = (f"olcTLSCACertificateFile: {ca}\nolcTLSCertificateFile: {cert}\n"
+                   f"olcTLSCertificateKeyFile: {key}\nolcTLSProtocolMin: 3.3\n")
         return f"""dn: cn=config
 objectClass: olcGlobal
 cn: config
@@ -156,7 +162,7 @@ olcPPolicyUseLockout: TRUE
     # -- life cycle
 
     def start(self, timeout: float = 10.0) -> None:
-        urls = self.url + "/"
+        urls = self.url + "/" + (f" {self.ldaps_url}/" if self.ldaps_url else "")
         log = (self.path / "slapd.log").open("ab")
         self.process = subprocess.Popen(
             ["/usr/sbin/slapd", "-h", urls, "-F", str(self.path / "slapd.d"), "-d", "0"],
