@@ -52,10 +52,10 @@ class UnusualVolume(AccessCheck):
         day = audit.dialect.day(audit.ts)
         daily = (f"SELECT {audit.account} AS account, {day} AS day, COUNT(DISTINCT {audit.subject}) AS n "
                  f"FROM {audit.table} WHERE {audit.ts} >= :start AND {audit.ts} < :end GROUP BY {audit.account}, {day}")
-        sql = (f"SELECT account, MAX(CASE WHEN day >= :recent THEN n END) AS recent_max, "
-               f"SUM(CASE WHEN day < :recent THEN n ELSE 0 END) AS base_sum, "
-               f"SUM(CASE WHEN day < :recent THEN 1 ELSE 0 END) AS base_days, "
-               f"MAX(CASE WHEN day < :recent THEN n END) AS base_max "
+        sql = (f"SELECT account, MAX(CASE WHEN day >= :recent_day THEN n END) AS recent_max, "
+               f"SUM(CASE WHEN day < :recent_day THEN n ELSE 0 END) AS base_sum, "
+               f"SUM(CASE WHEN day < :recent_day THEN 1 ELSE 0 END) AS base_days, "
+               f"MAX(CASE WHEN day < :recent_day THEN n END) AS base_max "
                f"FROM ({daily}) daily GROUP BY account")
         self.evidence["window"] = window
         # One row per account: the peers' average (distinct patients per account-day over the baseline)
@@ -63,7 +63,7 @@ class UnusualVolume(AccessCheck):
         candidates: list[tuple[str, int, int, int, int | None]] = []
         peer_sum = peer_days = 0
         for account, recent_max, base_sum, base_days, base_max in audit.query(
-                "distinct patients per account per day", sql, window):
+                "distinct patients per account per day", sql, {**window, "recent_day": window["recent"]}):
             peer_sum += int(base_sum or 0)
             peer_days += int(base_days or 0)
             if recent_max is not None and recent_max >= p.min_subjects:
@@ -200,7 +200,7 @@ class NewSourceIp(AccessCheck):
             if network is None or network in known:
                 continue  # a new workstation in a known hospital network is normal
             per_account.setdefault(str(account), []).append(
-                {"source_ip": str(address), "network": network, "first_seen": str(first_seen), "events": events,
+                {"source_ip": str(address), "network": network, "first_seen": audit.timestamp_text(first_seen), "events": events,
                  "patients": subjects})
         for account, addresses in sorted(per_account.items()):
             events = sum(int(a["events"]) for a in addresses)  # type: ignore[call-overload]

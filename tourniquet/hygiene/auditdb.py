@@ -7,9 +7,11 @@ SQLite and PostgreSQL; the two differences (extracting the local hour, the place
 style) live in :class:`Dialect`. Every query is recorded with its parameters so that each
 finding can cite exactly what raised it.
 
-Timestamps are expected as ISO 8601 text in UTC in SQLite (``2026-11-28T09:14:03Z``) and as
-``timestamp``/``timestamptz`` in PostgreSQL. Windows are whole UTC days, compared as
-``ts >= 'YYYY-MM-DD'`` so that an index on the timestamp column is used.
+Timestamps: in SQLite, text in UTC as ``AuditConfig.time_format`` says (the default
+``2026-11-28 09:14:03``; ``2026-11-28T09:14:03Z`` works too; any format starting ``%Y-%m-%d``)
+or epoch seconds (``time_format: epoch``); ``timestamp``/``timestamptz`` in PostgreSQL. Windows
+are whole UTC days, compared as ``ts >= 'YYYY-MM-DD'`` (or the epoch second) so that an index on
+the timestamp column is used.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import re
 import sqlite3
 import time
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +44,19 @@ def quote(name: str) -> str:
     return ".".join(f'"{p}"' for p in parts)
 
 
+#: Parameters that bound a time window (compared with the timestamp column).
+WINDOW_KEYS = frozenset({"start", "recent", "end", "window_start", "since"})
+
+
 class Dialect:
     name = "sqlite"
 
     def day(self, column: str) -> str:
         return f"date({column})"
+
+    def window(self, day: str) -> Any:
+        """A window bound as the timestamp column is compared: ISO text sorts as text."""
+        return day
 
     def local_hour(self, column: str) -> str:
         """Hour of day after shifting by the :tz_hours parameter (whole hours). Reads the hour digits of
@@ -57,6 +68,19 @@ class Dialect:
 
     def sql(self, text: str) -> str:
         return text
+
+
+class EpochDialect(Dialect):
+    """SQLite with ``time_format: epoch`` (seconds since 1970, UTC)."""
+
+    def day(self, column: str) -> str:
+        return f"date({column}, 'unixepoch')"
+
+    def window(self, day: str) -> Any:
+        return int(datetime.fromisoformat(day).replace(tzinfo=timezone.utc).timestamp())
+
+    def local_hour(self, column: str) -> str:
+        return f"((CAST(strftime('%H', {column}, 'unixepoch') AS INTEGER) + :tz_hours + 24) % 24)"
 
 
 class PostgresDialect(Dialect):
@@ -86,7 +110,13 @@ class AuditDb:
         self.subject, self.source_ip = quote(columns.subject), quote(columns.source_ip)
         self.queries: list[dict[str, Any]] = []
         if config.kind == "sqlite":
-            self.dialect: Dialect = Dialect()
+            if config.time_format == "epoch":
+                self.dialect: Dialect = EpochDialect()
+            elif config.time_format.startswith("%Y-%m-%d"):
+                self.dialect = Dialect()
+            else:
+                raise ConfigError(f"audit: hygiene checks compare timestamps as text, which needs a time_format "
+                                  f"starting %Y-%m-%d (or epoch), not {config.time_format!r}")
             if not config.path or not Path(config.path).is_file():
                 raise ConfigError(f"audit: sqlite database {config.path!r} not found")
             try:
@@ -148,7 +178,8 @@ class AuditDb:
             if self.dialect.name == "sqlite":
                 deadline = started + self.config.timeout
                 self._connection.set_progress_handler(lambda: int(time.monotonic() > deadline), 100_000)
-            cursor.execute(self.dialect.sql(text), self.dialect.params(params))
+            bound = {k: self.dialect.window(v) if k in WINDOW_KEYS else v for k, v in params.items()}
+            cursor.execute(self.dialect.sql(text), self.dialect.params(bound))
             while True:
                 batch = cursor.fetchmany(5000)
                 if not batch:
@@ -176,7 +207,15 @@ class AuditDb:
         """First and last event in the log (how far back the log can tell anything)."""
         sql = f"SELECT MIN({self.ts}), MAX({self.ts}) FROM {self.table}"
         first, last = next(self.query("log coverage", sql, {}), (None, None))
-        return {"first_event": str(first) if first else None, "last_event": str(last) if last else None}
+        return {"first_event": self.timestamp_text(first), "last_event": self.timestamp_text(last)}
+
+    def timestamp_text(self, value: Any) -> str | None:
+        """A timestamp as ISO text (epoch seconds converted), for evidence and comparisons."""
+        if value is None:
+            return None
+        if isinstance(self.dialect, EpochDialect):
+            return datetime.fromtimestamp(float(value), timezone.utc).isoformat()
+        return value.isoformat() if isinstance(value, datetime) else str(value)
 
     def close(self) -> None:
         try:

@@ -241,7 +241,8 @@ def _local_hour(account: Account, rng: random.Random) -> int:
 def _row(prefix: str, local_hour: int, rng: random.Random, uid: str, patient: str, ip: str,
          action: str = "view") -> tuple[str, str, str, str, str, str]:
     hour = (local_hour - 1) % 24  # stored in UTC; local time is UTC+1 in the generated winter
-    return (f"{prefix}T{hour:02d}:{rng.randrange(60):02d}:{rng.randrange(60):02d}Z", uid, patient, action, FIELDS, ip)
+    # The audit connector's default time_format (%Y-%m-%d %H:%M:%S, UTC).
+    return (f"{prefix} {hour:02d}:{rng.randrange(60):02d}:{rng.randrange(60):02d}", uid, patient, action, FIELDS, ip)
 
 
 def _planted(scenario: Scenario, account: Account, back: int, prefix: str, panel: list[str],
