@@ -240,6 +240,19 @@ def test_without_a_known_default_policy_every_entry_without_its_own_is_unprotect
     assert sum(r == "no pwdPolicySubentry and no default policy" for r in reasons.values()) == NORMAL + 21 - 3
 
 
+def test_a_site_without_access_log_still_gets_the_directory_checks(platform: Platform, tmp_path: Path) -> None:
+    site = write_site(tmp_path, platform.slapd, platform.scenario.directory)  # no audit section
+    result = run_hygiene(str(PLAYBOOK), site, as_of=platform.scenario.as_of, register=str(platform.register),
+                         respond=False)
+    status = {check: info["status"] for check, info in result.checks.items()}
+    assert status == {"not-registered": "completed", "dormant": "completed", "unprotected": "completed",
+                      "volume": "skipped", "off-hours": "skipped", "new-network": "skipped", "low-and-slow": "skipped"}
+    found = _found(result)
+    assert found["not_in_register"] == platform.scenario.expected["not_in_register"]
+    # Without the log, only the directory says who logged in: every entry without a recent login is dormant.
+    assert "no access log configured" in result.checks["dormant"]["warnings"][0]
+
+
 def test_the_command_line_runs_the_same_checks(platform: Platform, tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     from tourniquet.cli import main
