@@ -187,6 +187,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--keep-running", action="store_true", help="leave the demo slapd running afterwards")
     demo.add_argument("--accounts", nargs="*", help="uids to contain (default: the demo's compromised ones)")
     demo.set_defaults(func=cmd_demo)
+
+    from tourniquet import approve_cli
+
+    approve_cli.register(sub)
     return parser
 
 

@@ -17,7 +17,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from pydantic import Field
 from typing_extensions import Annotated
 
-from tourniquet.flows.engine import Approver, reject_all
+from tourniquet.flows.approval import prefect_approver
 from tourniquet.hygiene.runner import HygieneResult, render_markdown, run_hygiene
 from tourniquet.logs import configure_logging
 
@@ -39,14 +39,6 @@ def publish(result: HygieneResult) -> None:
                              description=f"{result.playbook}: {result.finding_count} findings")
 
 
-def _approver() -> Approver:
-    """The Prefect approval gate when the respond module provides one, else nobody approves."""
-    from tourniquet.flows import respond
-
-    found = getattr(respond, "prefect_approver", None)
-    return found if callable(found) else reject_all
-
-
 @flow(name="hygiene", log_prints=False)
 def hygiene(
     playbook: Annotated[str, Field(description="Hygiene playbook name or path")] = "hygiene",
@@ -57,6 +49,9 @@ def hygiene(
 ) -> dict[str, Any]:
     """Find dormant, unregistered, unprotected and misused-looking accounts."""
     configure_logging()
-    result = run_hygiene(playbook, site, as_of=as_of, register=register_extract, respond=respond, approver=_approver())
+    # A real response run waits on the same approval form as any run (pause, form, journal); outside a
+    # flow run nobody can answer, and the answer is no.
+    result = run_hygiene(playbook, site, as_of=as_of, register=register_extract, respond=respond,
+                         approver=prefect_approver)
     publish(result)
     return result.as_dict()

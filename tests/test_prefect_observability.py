@@ -1,0 +1,126 @@
+"""What a responder sees in Prefect after a run: artifacts, events, the run's logs, no secret.
+
+Scenario: one practitioner account is contained by a flow run. Afterwards, through the Prefect
+API (as the UI reads it): the report, accounts table, progress and evidence-link artifacts exist
+under stable keys; a ``tourniquet.account.locked`` event names the account; the run's logs carry
+our structlog events bound with incident, step and account; and a secret registered for masking
+never reaches the server's log store, whoever logged it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+from uuid import UUID
+
+import structlog
+from prefect import flow, get_run_logger
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter, FlowRunFilterId, LogFilter, LogFilterFlowRunId
+from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
+from prefect.logging.handlers import APILogHandler
+
+from tests.helpers import bind_result
+from tourniquet.flows.respond import artifact_key, run_playbook
+from tourniquet.logs import configure_logging
+from tourniquet.secrets import register_secret
+from tourniquet.testbed.practitioners import Directory
+from tourniquet.testbed.slapd import Slapd
+
+T = TypeVar("T")
+PLAYBOOK = str(Path(__file__).resolve().parents[1] / "playbooks" / "credential-misuse.yaml")
+
+
+def _eventually(read: Callable[[], T], ok: Callable[[T], bool], deadline: float = 20) -> T:
+    """Logs and events reach the server in batches: poll until they are there."""
+    end = time.monotonic() + deadline
+    while True:
+        value = read()
+        if ok(value) or time.monotonic() > end:
+            return value
+        time.sleep(0.3)
+
+
+def _logs(flow_run_id: UUID) -> list[str]:
+    APILogHandler().flush()
+    with get_client(sync_client=True) as client:
+        logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
+    return [log.message for log in logs]
+
+
+def test_a_contained_account_leaves_artifacts_events_and_bound_logs(
+    prefect_harness: None, site_file: Path, slapd: Slapd, practitioners: Directory
+) -> None:
+    suspect = practitioners.practitioners[20]
+    incident = "INC_Observed 1"  # not a valid artifact key as it is: keys must be made safe
+
+    state = run_playbook(PLAYBOOK, {"accounts": [suspect.uid]}, incident=incident, site=str(site_file),
+                         return_state=True)
+    result = state.result()
+    flow_run_id = state.state_details.flow_run_id
+
+    assert result["status"] == "completed"
+    assert bind_result(slapd, suspect.dn, suspect.password) == "invalidCredentials"
+
+    with get_client(sync_client=True) as client:
+        keys = {kind: artifact_key(incident, kind) for kind in ("report", "accounts", "progress", "evidence")}
+        artifacts = {a.key: a for a in client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=list(keys.values()))),
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))}
+    assert keys["report"] == "tourniquet-inc-observed-1-report"
+    assert set(artifacts) == set(keys.values())
+    assert suspect.uid in str(artifacts[keys["report"]].data)
+    assert artifacts[keys["progress"]].data == 100.0
+    assert artifacts[keys["evidence"]].data.startswith("[evidence") and "file://" in artifacts[keys["evidence"]].data
+    rows = json.loads(artifacts[keys["accounts"]].data)
+    assert rows == [{"account": suspect.uid, "lock": "applied", "force_password_reset": "applied"}]
+
+    def locked_events() -> list[Any]:
+        with get_client(sync_client=True) as client:
+            return client.read_events(EventFilter(
+                event=EventNameFilter(name=["tourniquet.account.locked"]),
+                resource=EventResourceFilter(id=[f"tourniquet.account.{suspect.uid}"])), limit=50).events
+
+    events = _eventually(locked_events, bool)
+    assert len(events) == 1
+    assert events[0].payload["incident"] == incident
+    assert any(r.id == f"tourniquet.incident.{incident}" for r in events[0].related)
+
+    def incident_events() -> list[str]:
+        with get_client(sync_client=True) as client:
+            page = client.read_events(EventFilter(resource=EventResourceFilter(id=[f"tourniquet.incident.{incident}"])),
+                                      limit=50)
+        return sorted(e.event for e in page.events)
+
+    assert _eventually(incident_events, lambda names: len(names) == 2) == [
+        "tourniquet.incident.completed", "tourniquet.incident.opened"]
+
+    messages = _eventually(lambda: _logs(flow_run_id), lambda m: any("change.applied" in x for x in m))
+    applied = [json.loads(m) for m in messages if m.startswith("{") and '"change.applied"' in m]
+    assert {(e["incident"], e["step"], e["account"]) for e in applied} == {
+        (incident, "lock", suspect.uid), (incident, "reset", suspect.uid)}
+
+
+def test_secrets_are_masked_before_they_reach_the_prefect_run_logs(prefect_harness: None) -> None:
+    secret = "hunter2-ldap-bind-password"
+    register_secret(secret)
+
+    @flow(name="leaky")
+    def leaky() -> None:
+        configure_logging()
+        structlog.get_logger("tourniquet").warning("bind.retry", password=secret, url=f"ldap://x?pw={secret}")
+        get_run_logger().warning("prefect's own logger sees %s too", secret)
+        try:
+            raise RuntimeError(f"server said: bad password {secret}")
+        except RuntimeError:
+            get_run_logger().exception("a traceback with the secret in it")
+
+    state = leaky(return_state=True)
+    messages = _eventually(lambda: _logs(state.state_details.flow_run_id),
+                           lambda m: sum("***" in x for x in m) >= 3)
+
+    assert sum("***" in x for x in messages) >= 3, messages
+    assert not [m for m in messages if secret in m]

@@ -1,0 +1,77 @@
+"""Prefect events for what a run did, so automations (and a SIEM) can react.
+
+Resources: ``tourniquet.account.<account>`` for a change to an account,
+``tourniquet.incident.<id>`` for the incident. Names say what happened, in the past tense:
+``tourniquet.account.locked``, ``tourniquet.account.sessions-ended``,
+``tourniquet.incident.opened``, ``tourniquet.incident.completed`` … Only changes actually
+applied produce account events (not plans, not no-ops). Emitting never fails a run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import structlog
+
+from tourniquet.flows.context import PlannedChange
+from tourniquet.secrets import mask
+
+__all__ = ["account_event_name", "emit_change", "emit_incident", "ACCOUNT_EVENTS"]
+
+log = structlog.get_logger("tourniquet")
+
+#: operation (as actions journal it) → event name. Unknown operations get ``tourniquet.account.<operation>``.
+ACCOUNT_EVENTS = {
+    "lock": "tourniquet.account.locked",
+    "unlock": "tourniquet.account.unlocked",
+    "force_password_reset": "tourniquet.account.password-reset-forced",
+    "clear_password_reset": "tourniquet.account.password-reset-cleared",
+    "end_sessions": "tourniquet.account.sessions-ended",
+    "logout": "tourniquet.account.sessions-ended",
+    "revoke_sessions": "tourniquet.account.sessions-ended",
+    "revoke_tokens": "tourniquet.account.tokens-revoked",
+    "disable": "tourniquet.account.disabled",
+    "enable": "tourniquet.account.enabled",
+}
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9.@-]+", "-", text.lower()).strip("-") or "unknown"
+
+
+def account_event_name(operation: str) -> str:
+    return ACCOUNT_EVENTS.get(operation, f"tourniquet.account.{_slug(operation)}")
+
+
+def _incident_resource(incident: str, playbook: str) -> dict[str, str]:
+    return {"prefect.resource.id": f"tourniquet.incident.{incident}", "prefect.resource.name": incident,
+            "prefect.resource.role": "incident", "tourniquet.playbook": playbook}
+
+
+def _emit(event: str, resource: dict[str, str], related: list[dict[str, str]], payload: dict[str, Any]) -> None:
+    try:
+        from prefect.events import emit_event
+
+        masked = json.loads(mask(json.dumps(payload, default=str)))
+        emit_event(event=event, resource=resource, related=related, payload=masked)
+    except Exception as exc:  # an event is a notification: losing one must not stop a containment
+        log.warning("event.not_emitted", event_name=event, error=str(exc))
+
+
+def emit_change(change: PlannedChange, incident: str, playbook: str) -> None:
+    """One event per change applied to an account."""
+    if change.outcome != "applied":
+        return
+    resource = {"prefect.resource.id": f"tourniquet.account.{change.target}",
+                "prefect.resource.name": change.target, "tourniquet.system": change.system}
+    payload = {"incident": incident, "step": change.step, "action": change.action, "operation": change.operation,
+               "before": change.before, "after": change.after}
+    _emit(account_event_name(change.operation), resource, [_incident_resource(incident, playbook)], payload)
+
+
+def emit_incident(what: str, incident: str, playbook: str, **payload: Any) -> None:
+    """``tourniquet.incident.<what>``: opened, completed, failed, planned, rolled-back."""
+    resource = {k: v for k, v in _incident_resource(incident, playbook).items() if k != "prefect.resource.role"}
+    _emit(f"tourniquet.incident.{_slug(what)}", resource, [], {"incident": incident, "playbook": playbook, **payload})
