@@ -47,7 +47,15 @@ def hygiene(
     as_of: Annotated[str | None, Field(description="Reference time (ISO); empty = now")] = None,
     respond: Annotated[bool, Field(description="Plan (or, above the set severity, start) response runs")] = True,
 ) -> dict[str, Any]:
-    """Find dormant, unregistered, unprotected and misused-looking accounts."""
+    """Find dormant, unregistered, unprotected and misused-looking accounts.
+
+    Args:
+        playbook: Hygiene playbook name or path.
+        site: Site configuration file; empty = $TOURNIQUET_SITE.
+        register_extract: National register extract file or folder (overrides the playbook).
+        as_of: Reference time (ISO); empty = now.
+        respond: Plan (or, above the set severity, start) response runs for the findings.
+    """
     configure_logging()
     # A real response run waits on the same approval form as any run (pause, form, journal); outside a
     # flow run nobody can answer, and the answer is no.
