@@ -20,9 +20,14 @@ def _print_errors(exc: PlaybookErrors) -> None:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from tourniquet.flows.loader import load_playbook
+    from tourniquet.hygiene.cli import validate_hygiene
 
     failed = 0
     for path in args.playbooks:
+        hygiene = validate_hygiene(path)  # hygiene playbooks live next to the response playbooks
+        if hygiene is not None:
+            failed += hygiene
+            continue
         try:
             loaded = load_playbook(path)
         except PlaybookErrors as exc:
@@ -176,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     __import__("tourniquet.flows.reinstate", fromlist=["add_parser"]).add_parser(sub)
     __import__("tourniquet.evidence_cli").evidence_cli.register(sub)  # tourniquet evidence verify|seal
     __import__("tourniquet.outbox_cli").outbox_cli.register(sub)  # tourniquet outbox [--deliver]
+    __import__("tourniquet.hygiene.cli").hygiene.cli.register(sub)  # tourniquet hygiene
 
     demo = sub.add_parser("demo", help="start a local demo directory and contain a simulated incident")
     demo.add_argument("--keep-running", action="store_true", help="leave the demo slapd running afterwards")

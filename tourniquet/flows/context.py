@@ -35,6 +35,7 @@ class PlannedChange:
     before: dict[str, Any]
     after: dict[str, Any]
     outcome: str
+    account: str | None = None  # the account changed; None for a change that is not about one (a ticket)
 
 
 @dataclass
@@ -100,12 +101,12 @@ class ActionContext:
                 bound.info("change.recovered", system=system)
                 return "applied"
             self.journal.write("change", **record, outcome="noop")
-            self._note(record, "noop")
+            self._note(record, "noop", account)
             bound.info("change.noop", system=system)
             return "noop"
         if self.dry_run:
             self.journal.write("change", **record, outcome="planned")
-            self._note(record, "planned")
+            self._note(record, "planned", account)
             bound.info("change.planned", system=system, before=before, after=after)
             return "planned"
         # Until its outcome is recorded, a sent change is "unconfirmed": a retry or a re-run that finds
@@ -138,12 +139,13 @@ class ActionContext:
                 )
         self.unconfirmed.pop(key, None)
         self.journal.write("change", **record, outcome="applied", undo=undo)
-        self._note(record, "applied")
+        self._note(record, "applied", account)
         bound.info("change.applied", system=system, before=before, after=after)
         return "applied"
 
-    def _note(self, record: dict[str, Any], outcome: str) -> None:
+    def _note(self, record: dict[str, Any], outcome: str, account: str | None) -> None:
         self.changes.append(PlannedChange(
             step=record["step"], action=record["action"], system=record["system"], target=record["target"],
             operation=record["operation"], before=record["before"], after=record["after"], outcome=outcome,
+            account=account,
         ))

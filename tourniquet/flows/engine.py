@@ -197,7 +197,8 @@ class RunSummary:
         """Per account: each operation's outcome (for the report table)."""
         table: dict[str, dict[str, str]] = {}
         for change in self.changes:
-            table.setdefault(change.target, {})[change.operation] = change.outcome
+            if change.account:
+                table.setdefault(change.account, {})[change.operation] = change.outcome
         for failure in self.failures:
             if failure.get("account"):
                 table.setdefault(failure["account"], {})[failure["step"]] = "failed: " + failure["error"]

@@ -195,7 +195,9 @@ def execute_playbook(
         summary = run.execute()
         _add_step_approvals(summary, run)
         links = _links(summary, loaded)
-        markdown = render_markdown(summary, run.inputs, links={**links, **ticket_links(summary.results)})
+        tickets = ticket_links(summary.results)
+        shown = {name: target for name, target in links.items() if not (name == "ticket" and tickets)}
+        markdown = render_markdown(summary, run.inputs, links={**shown, **tickets})
         write_report(summary, markdown)
         if not dry_run and summary.journal is not None and summary.journal.exists():
             from tourniquet.evidence import seal  # the bundle's manifest, last: it covers the report too

@@ -1,0 +1,205 @@
+"""Checks that look at each directory account once, during the streaming sweep."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tourniquet.connectors.register import RegisterExtract, is_valid_rpps, open_extract
+from tourniquet.hygiene.checks import DirectoryCheck, check
+from tourniquet.hygiene.findings import Finding
+
+__all__ = ["NotInRegister", "Dormant", "Unprotected"]
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RegisterParams(_Params):
+    extract: str = Field(
+        "register",
+        description="Extract file (.txt or .zip) or folder holding the daily downloads (the newest is used); "
+                    "relative to the site's state_dir. The flow's `register` parameter overrides it.",
+    )
+    missing_rpps: bool = Field(True, description="Also report accounts with no (or a malformed) RPPS number.")
+    max_age_days: int = Field(7, ge=1, description="Warn when the newest extract is older than this.")
+
+
+@check("not_in_register", RegisterParams)
+class NotInRegister(DirectoryCheck):
+    """Accounts whose RPPS number is not in the latest national register extract."""
+
+    extract: RegisterExtract
+
+    def prepare(self) -> None:
+        location = Path(self.ctx.register or self.params.extract)
+        if not location.is_absolute():
+            location = self.ctx.site.config.state_dir / location
+        self.extract = open_extract(location)
+        self.evidence.update(self.extract.evidence())
+        self.evidence["register_other_identifier_lines"] = self.extract.other_identifiers
+        self.evidence["register_malformed_lines"] = self.extract.malformed
+        warnings = list(self.extract.warnings)
+        if self.extract.extracted_at and self.ctx.as_of - self.extract.extracted_at > timedelta(days=self.params.max_age_days):
+            warnings.append(f"the newest extract is from {self.extract.extracted_at:%Y-%m-%d}, "
+                            f"older than {self.params.max_age_days} days")
+        self.evidence["warnings"] = warnings
+        self.source = {"register_file": Path(self.extract.file).name,
+                       "register_date": self.evidence["register_date"]}
+        stamp = self.extract.extracted_at
+        self.shown_date = f"{stamp:%Y-%m-%d %H:%M}" if stamp else "unknown date"
+
+    def inspect(self, dn: str, account: str, attributes: dict[str, list[str]]) -> Iterable[Finding]:
+        values = attributes.get(self.ctx.site.config.directory.rpps_attribute) or []
+        rpps = values[0].strip() if values else ""
+        if len(rpps) == 12 and rpps.startswith("8"):
+            rpps = rpps[1:]  # stored as the national id 8+RPPS
+        if not rpps or not is_valid_rpps(rpps):
+            if self.params.missing_rpps:
+                what = "no RPPS number" if not rpps else f"RPPS number {rpps!r} is malformed (11 digits, Luhn)"
+                yield self.finding(account, f"{what}: cannot be checked against the national register",
+                                   {"rpps": rpps or None, **self.source}, dn)
+            return
+        if rpps not in self.extract.rpps:
+            yield self.finding(
+                account,
+                f"RPPS {rpps} is not in the national register extract of {self.shown_date}",
+                {"rpps": rpps, **self.source}, dn,
+            )
+
+
+class DormantParams(_Params):
+    days: int = Field(90, ge=1, description="No successful login and no access-log event for this many days.")
+    login_attributes: list[str] = Field(
+        default_factory=lambda: ["pwdLastSuccess", "authTimestamp"],
+        description="Directory attributes holding the last successful login (ppolicy 2.6, lastbind overlay).",
+    )
+    include_locked: bool = Field(False, description="Also report accounts already locked.")
+
+
+def _ldap_time(value: str) -> datetime | None:
+    """LDAP GeneralizedTime (``20261128091403Z``, fractions allowed) in UTC; None if it is not one.
+    Sliced by hand: strptime would dominate a 100,000-entry sweep."""
+    text = value.strip()
+    if len(text) < 11 or not text[:10].isdigit() or not text.endswith("Z"):
+        return None
+    try:
+        return datetime(int(text[0:4]), int(text[4:6]), int(text[6:8]), int(text[8:10]),
+                        int(text[10:12]) if text[10:12].isdigit() else 0,
+                        int(text[12:14]) if text[12:14].isdigit() else 0, tzinfo=timezone.utc)
+    except ValueError:
+        return None
+
+
+@check("dormant", DormantParams)
+class Dormant(DirectoryCheck):
+    """Accounts nobody has used for N days: no successful login recorded and no access-log event."""
+
+    def prepare(self) -> None:
+        self.attributes = tuple(self.params.login_attributes) + ("createTimestamp", "pwdAccountLockedTime")
+        self.since = self.ctx.as_of - timedelta(days=self.params.days)
+        self.active: set[str] | None = None
+        self.key = self.ctx.site.config.audit.account_key if self.ctx.site.config.audit else "uid"
+        self.evidence["window"] = {"from": self.since.isoformat(), "to": self.ctx.as_of.isoformat()}
+        if not self.ctx.has_audit:
+            self.evidence["warnings"] = ["no access log configured: only the directory's login attributes count"]
+            return
+        audit = self.ctx.audit
+        first = len(audit.queries)
+        coverage = audit.coverage()
+        sql = f"SELECT DISTINCT {audit.account} FROM {audit.table} WHERE {audit.ts} >= :since AND {audit.ts} < :end"
+        since_day = self.ctx.day(self.params.days)
+        self.active = {str(row[0]) for row in audit.query("accounts active in the window", sql,
+                                                          {"since": since_day, "end": self.ctx.day(0)})}
+        self.evidence["access_log"] = coverage
+        self.evidence["accounts_active_in_log"] = len(self.active)
+        if coverage["first_event"] and coverage["first_event"][:10] > since_day:
+            self.evidence["warnings"] = [f"the access log starts {coverage['first_event'][:10]}, after {since_day}: "
+                                         "it cannot show activity before that"]
+        self.record_queries(first)
+
+    def record_queries(self, since: int) -> None:
+        self.evidence["queries"] = self.ctx.audit.queries[since:]
+
+    def _log_key(self, dn: str, account: str, attributes: dict[str, list[str]]) -> str:
+        config = self.ctx.site.config.directory
+        if self.key == "dn":
+            return dn
+        attribute = {"uid": config.uid_attribute, "rpps": config.rpps_attribute, "mail": config.mail_attribute}[self.key]
+        return (attributes.get(attribute) or [account])[0]
+
+    def inspect(self, dn: str, account: str, attributes: dict[str, list[str]]) -> Iterable[Finding]:
+        if attributes.get("pwdAccountLockedTime") and not self.params.include_locked:
+            return
+        created = _ldap_time((attributes.get("createTimestamp") or [""])[0])
+        if created and created > self.since:
+            return  # a new account has not had the time to be dormant
+        logins = [t for name in self.params.login_attributes for v in attributes.get(name, []) if (t := _ldap_time(v))]
+        last_login = max(logins) if logins else None
+        if last_login and last_login >= self.since:
+            return
+        if self.active is not None and self._log_key(dn, account, attributes) in self.active:
+            return
+        evidence = {
+            "last_login": last_login.isoformat() if last_login else None,
+            "login_attributes_present": bool(logins),
+            "created": created.isoformat() if created else None,
+            "access_log_events_in_window": 0 if self.active is not None else None,
+            "window_days": self.params.days,
+        }
+        login = f"last login {last_login:%Y-%m-%d}" if last_login else "no login recorded"
+        log = ", no access-log event" if self.active is not None else ""
+        yield self.finding(account, f"dormant: {login}{log} in the last {self.params.days} days", evidence, dn)
+
+
+class UnprotectedParams(_Params):
+    require_max_failure: bool = Field(True, description="A lockout policy with pwdMaxFailure 0 never locks: report it.")
+
+
+@check("unprotected", UnprotectedParams)
+class Unprotected(DirectoryCheck):
+    """Accounts under no password policy, or a policy without lockout (a lock would be ignored)."""
+
+    attributes = ("pwdPolicySubentry",)
+
+    def prepare(self) -> None:
+        self.policies: dict[str, dict[str, list[str]] | None] = {}
+        self.default = self.ctx.site.config.directory.default_policy_dn
+        self.evidence["default_policy_dn"] = self.default
+
+    def _policy(self, dn: str) -> dict[str, list[str]] | None:
+        key = dn.lower()
+        if key not in self.policies:
+            self.policies[key] = self.ctx.site.directory.read(dn, ["pwdLockout", "pwdMaxFailure"])
+        return self.policies[key]
+
+    def inspect(self, dn: str, account: str, attributes: dict[str, list[str]]) -> Iterable[Finding]:
+        policy_dn = (attributes.get("pwdPolicySubentry") or [self.default or ""])[0]
+        explicit = bool(attributes.get("pwdPolicySubentry"))
+        if not policy_dn:
+            yield self.finding(account, "no pwdPolicySubentry and no default_policy_dn in the site configuration: "
+                                        "no known lockout, and an administrative lock may be ignored",
+                               {"policy": None, "reason": "no pwdPolicySubentry and no default policy"}, dn)
+            return
+        policy = self._policy(policy_dn)
+        evidence = {"policy": policy_dn, "policy_from": "pwdPolicySubentry" if explicit else "default_policy_dn"}
+        if policy is None:
+            yield self.finding(account, f"password policy {policy_dn} does not exist: no lockout applies",
+                               {**evidence, "reason": "policy entry missing"}, dn)
+            return
+        lockout = (policy.get("pwdLockout") or ["FALSE"])[0].upper() == "TRUE"
+        max_failure = int((policy.get("pwdMaxFailure") or ["0"])[0] or 0)
+        if not lockout:
+            yield self.finding(account, f"password policy {policy_dn} has no lockout (pwdLockout is not TRUE)",
+                               {**evidence, "pwdLockout": policy.get("pwdLockout"), "reason": "no lockout"}, dn)
+        elif self.params.require_max_failure and max_failure == 0:
+            yield self.finding(account, f"password policy {policy_dn} never locks (pwdMaxFailure 0)",
+                               {**evidence, "pwdMaxFailure": 0, "reason": "pwdMaxFailure 0"}, dn)
+
+    def done(self, inspected: int) -> None:
+        super().done(inspected)
+        self.evidence["policies_read"] = {k: v for k, v in self.policies.items()}

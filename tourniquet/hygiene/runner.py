@@ -1,0 +1,395 @@
+"""Run a hygiene playbook: sweep the directory once, query the access log, write the findings,
+and act on them only through the guarded response playbooks.
+
+Outputs, in ``<state_dir>/hygiene/<playbook>-<timestamp>/``:
+
+- ``findings.jsonl``: one finding per line; ``findings.md``: the summary a responder reads;
+- ``evidence/<check id>.json``: each check's parameters, window, queries (SQL and parameters,
+  rows, seconds), source files (register extract name and date) and the flagged accounts;
+- ``summary.json``: per-check status and counts, and the response runs proposed or started.
+
+Acting on findings: accounts whose findings reach ``respond.propose_at`` (and suggest the
+response playbook) get a **dry-run plan** of that playbook (``execute_playbook(dry_run=True)``,
+changing nothing). When a finding reaches ``respond.execute_at``, a real run is started only
+after the approver says yes (outside a Prefect flow the default approver says no: recorded).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from itertools import islice
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from tourniquet.config import load_site
+from tourniquet.connectors.directory import DirectoryClient
+from tourniquet.errors import TourniquetError
+from tourniquet.flows.engine import ApprovalRequest, Approver, reject_all
+from tourniquet.hygiene.checks import CHECKS, AccessCheck, Check, DirectoryCheck, HygieneContext
+from tourniquet.hygiene.findings import SEVERITIES, Finding
+from tourniquet.hygiene.playbook import LoadedHygiene, load_hygiene
+from tourniquet.site import Site
+
+__all__ = ["FindingStore", "HygieneResult", "run_hygiene", "render_markdown", "find_hygiene_playbook"]
+
+log = structlog.get_logger("tourniquet")
+MARKDOWN_ROWS = 200
+
+
+class FindingStore:
+    """Findings spooled to disk as they come, sorted at the end (most severe first).
+
+    A first run on a big directory can raise a finding for most of its 100,000 entries (dormant):
+    only a sort key and a file offset per finding stay in memory.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.spool_path = folder / "findings.unsorted.jsonl"
+        self._spool = self.spool_path.open("w+b")
+        self._keys: list[tuple[int, str, str, int]] = []
+        self.counts: dict[str, int] = {s: 0 for s in reversed(SEVERITIES)}
+        self.path: Path | None = None
+
+    def add(self, finding: Finding) -> None:
+        offset = self._spool.tell()
+        self._spool.write(finding.model_dump_json().encode("utf-8") + b"\n")
+        self._keys.append((-finding.severity.rank, finding.check, finding.account, offset))
+        self.counts[finding.severity.value] += 1
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def finish(self, path: Path) -> None:
+        """Write ``path`` in order, most severe first; drop the spool."""
+        self._keys.sort()
+        self._spool.flush()
+        with path.open("wb") as out:
+            for *_, offset in self._keys:
+                self._spool.seek(offset)
+                out.write(self._spool.readline())
+        self._spool.close()
+        self.spool_path.unlink()
+        self._keys = []
+        self.path = path
+
+    def close(self) -> None:
+        if not self._spool.closed:
+            self._spool.close()
+
+    def __iter__(self) -> Iterator[Finding]:
+        if self.path is None:
+            raise RuntimeError("findings are read once they are sorted")
+        with self.path.open(encoding="utf-8") as handle:
+            for line in handle:
+                yield Finding.model_validate_json(line)
+
+
+@dataclass
+class HygieneResult:
+    playbook: str
+    as_of: datetime
+    run_dir: Path
+    store: FindingStore
+    checks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    responses: list[dict[str, Any]] = field(default_factory=list)
+    accounts_swept: int = 0
+    findings_file: Path | None = None
+    markdown_file: Path | None = None
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per phase
+
+    def iter_findings(self) -> Iterator[Finding]:
+        """Every finding, most severe first, read back from ``findings.jsonl`` (streaming)."""
+        return iter(self.store)
+
+    @property
+    def findings(self) -> list[Finding]:
+        """All findings in memory: for tests and small runs; big runs use :meth:`iter_findings`."""
+        return list(self.store)
+
+    @property
+    def finding_count(self) -> int:
+        return sum(self.store.counts.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"playbook": self.playbook, "as_of": self.as_of.isoformat(), "run_dir": str(self.run_dir),
+                "accounts_swept": self.accounts_swept, "findings": self.finding_count,
+                "severities": self.store.counts, "checks": self.checks,
+                "responses": self.responses, "findings_file": str(self.findings_file),
+                "summary_file": str(self.markdown_file), "timings": self.timings}
+
+
+def find_hygiene_playbook(name: str) -> Path:
+    from tourniquet.flows.respond import find_playbook
+
+    return find_playbook(name)
+
+
+def _as_of(value: datetime | str | None) -> datetime:
+    if value is None:
+        return datetime.now(timezone.utc)
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def run_hygiene(
+    playbook: str | LoadedHygiene = "hygiene",
+    site: str | Path | Site | None = None,
+    *,
+    as_of: datetime | str | None = None,
+    register: str | None = None,
+    respond: bool = True,
+    approver: Approver = reject_all,
+) -> HygieneResult:
+    loaded = playbook if isinstance(playbook, LoadedHygiene) else load_hygiene(find_hygiene_playbook(playbook))
+    own_site = not isinstance(site, Site)
+    runtime = site if isinstance(site, Site) else Site(load_site(site))
+    moment = _as_of(as_of)
+    name = loaded.playbook.hygiene
+    run_dir = runtime.config.state_dir / "hygiene" / f"{name}-{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ctx = HygieneContext(runtime, moment, run_dir, register=register)
+    result = HygieneResult(name, moment, run_dir, FindingStore(run_dir))
+    try:
+        with structlog.contextvars.bound_contextvars(hygiene=name):
+            checks = _build(loaded, ctx, result)
+            _sweep([c for c in checks if isinstance(c, DirectoryCheck)], ctx, result)
+            for access in (c for c in checks if isinstance(c, AccessCheck)):
+                with _timed(result, access.spec.id):
+                    _run_access(access, result)
+            for item in checks:
+                item.write_evidence()
+            with _timed(result, "sort findings"):
+                result.store.finish(run_dir / "findings.jsonl")
+                result.findings_file = result.store.path
+            if respond and loaded.playbook.respond is not None:
+                with _timed(result, "respond"):
+                    _respond(loaded, result, approver, runtime.config.source)
+            with _timed(result, "write"):
+                _write(result)
+            log.info("hygiene.finished", findings=result.finding_count, accounts=result.accounts_swept)
+    finally:
+        result.store.close()
+        ctx.close()
+        if own_site:
+            runtime.close()
+    return result
+
+
+@contextmanager
+def _timed(result: HygieneResult, name: str) -> Iterator[None]:
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        result.timings[name] = round(time.monotonic() - started, 3)
+
+
+def _build(loaded: LoadedHygiene, ctx: HygieneContext, result: HygieneResult) -> list[Check]:
+    checks: list[Check] = []
+    for spec in loaded.playbook.checks:
+        if not spec.enabled:
+            result.checks[spec.id] = {"kind": spec.check, "status": "disabled", "findings": 0}
+            continue
+        checks.append(CHECKS[spec.check].factory(spec, loaded.params[spec.id], ctx))
+        result.checks[spec.id] = {"kind": spec.check, "status": "pending", "findings": 0,
+                                  "severity": spec.severity.value, "evidence": f"evidence/{spec.id}.json"}
+    return checks
+
+
+def _fail(item: Check, result: HygieneResult, exc: Exception) -> None:
+    result.checks[item.spec.id].update(status="failed", error=str(exc))
+    item.evidence["error"] = str(exc)
+    log.error("hygiene.check_failed", check=item.spec.id, error=str(exc))
+
+
+def _sweep(checks: list[DirectoryCheck], ctx: HygieneContext, result: HygieneResult) -> None:
+    """One paged pass over the directory feeds every directory check, entry by entry."""
+    ready: list[DirectoryCheck] = []
+    for item in checks:
+        try:
+            with _timed(result, f"{item.spec.id} (prepare)"):
+                item.prepare()
+            ready.append(item)
+        except TourniquetError as exc:
+            _fail(item, result, exc)
+    if not ready:
+        return
+    config = ctx.site.config.directory
+    wanted = {config.uid_attribute, config.rpps_attribute, config.mail_attribute}
+    for item in ready:
+        wanted.update(item.attributes)
+    inspected = 0
+    # A connection of its own: a check reading an entry (a password policy) on the site's connection
+    # in the middle of the paged search would overwrite the paging cookie and end the sweep early.
+    sweeper = DirectoryClient(config)
+    started = time.monotonic()
+    try:
+        for dn, attributes in sweeper.iter_entries(attributes=sorted(wanted)):
+            inspected += 1
+            account = (attributes.get(config.uid_attribute) or [dn])[0]
+            for item in ready:
+                for finding in item.inspect(dn, account, attributes):
+                    result.store.add(finding)
+                    result.checks[item.spec.id]["findings"] += 1
+    except TourniquetError as exc:
+        for item in ready:
+            _fail(item, result, exc)
+        return
+    finally:
+        result.accounts_swept = inspected
+        result.timings["directory sweep"] = round(time.monotonic() - started, 3)
+        sweeper.close()
+    for item in ready:
+        item.done(inspected)
+        result.checks[item.spec.id].update(status="completed", warnings=item.evidence.get("warnings", []))
+
+
+def _run_access(item: AccessCheck, result: HygieneResult) -> None:
+    if not item.ctx.has_audit:
+        reason = "the site has no audit section (access log): nothing to check"
+        result.checks[item.spec.id].update(status="skipped", warnings=[reason])
+        item.evidence["skipped"] = reason
+        return
+    try:
+        found = list(item.run())  # one finding per account that stands out: few
+    except TourniquetError as exc:
+        _fail(item, result, exc)
+        return
+    for finding in found:
+        result.store.add(finding)
+    result.checks[item.spec.id].update(status="completed", findings=len(found))
+
+
+# --------------------------------------------------------------------------- acting on findings
+
+
+def _respond(loaded: LoadedHygiene, result: HygieneResult, approver: Approver, site: Path | None) -> None:
+    from tourniquet.flows.loader import load_playbook
+    from tourniquet.flows.respond import PrefectExecutor, _in_flow_run, execute_playbook, find_playbook
+
+    policy = loaded.playbook.respond
+    assert policy is not None
+    if policy.propose_at is None:
+        return
+    eligible = [f for f in result.iter_findings()
+                if f.severity.at_least(policy.propose_at) and f.suggested_playbook == policy.playbook]
+    accounts: list[str] = []
+    for finding in eligible:  # already sorted, most severe first
+        if finding.account not in accounts:
+            accounts.append(finding.account)
+    if not accounts:
+        return
+    taken, left = accounts[:policy.max_accounts], accounts[policy.max_accounts:]
+    checks = sorted({f.check for f in eligible if f.account in taken})
+    reason = f"{policy.reason}: {', '.join(checks)} ({result.playbook} {result.as_of:%Y-%m-%d})"
+    site_arg = str(site) if site else None
+    record: dict[str, Any] = {"playbook": policy.playbook, "accounts": taken, "left_out": left, "reason": reason}
+    try:
+        declared = load_playbook(find_playbook(policy.playbook)).playbook.inputs
+    except TourniquetError as exc:
+        record.update(mode="dry-run", status="failed", error=f"response playbook: {exc}")
+        result.responses.append(record)
+        return
+    inputs = {k: v for k, v in {"accounts": taken, "reason": reason}.items() if k in declared}
+    try:
+        executor = PrefectExecutor() if _in_flow_run() else None  # one task run per action in a flow run
+        plan = execute_playbook(policy.playbook, inputs, dry_run=True, site=site_arg, executor=executor)
+        record.update(mode="dry-run", incident=plan.incident, status=plan.status, error=plan.error,
+                      plan=str(plan.journal), report=str(plan.report),
+                      changes=[{"target": c.target, "operation": c.operation, "outcome": c.outcome}
+                               for c in plan.changes if c.outcome != "noop"])
+    except TourniquetError as exc:
+        record.update(mode="dry-run", status="failed", error=str(exc))
+    result.responses.append(record)
+    log.info("hygiene.proposed", playbook=policy.playbook, accounts=len(taken), status=record["status"])
+
+    if policy.execute_at is None:
+        return
+    urgent = sorted({f.account for f in eligible if f.severity.at_least(policy.execute_at) and f.account in taken})
+    if not urgent:
+        return
+    request = ApprovalRequest(
+        incident=str(record.get("incident") or ""), playbook=policy.playbook, step="hygiene",
+        reason=f"hygiene findings at or above {policy.execute_at.value} for {len(urgent)} account(s): {reason}",
+        accounts=urgent, limit=policy.max_accounts, timeout_seconds=3600.0,
+    )
+    decision = approver(request)
+    real: dict[str, Any] = {"playbook": policy.playbook, "accounts": urgent, "mode": "run",
+                            "approval": {"approved": decision.approved, "approver": decision.approver,
+                                         "comment": decision.comment}}
+    if not decision.approved:
+        real["status"] = "not started: approval rejected"
+        result.responses.append(real)
+        log.warning("hygiene.run_rejected", accounts=len(urgent), comment=decision.comment)
+        return
+    inputs = {k: v for k, v in {"accounts": urgent, "reason": reason}.items() if k in declared}
+    try:
+        run = execute_playbook(policy.playbook, inputs, dry_run=False, site=site_arg, approver=approver,
+                               executor=PrefectExecutor() if _in_flow_run() else None)
+        real.update(incident=run.incident, status=run.status, error=run.error, journal=str(run.journal),
+                    report=str(run.report))
+    except TourniquetError as exc:
+        real.update(status="failed", error=str(exc))
+    result.responses.append(real)
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+def _cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(result: HygieneResult) -> str:
+    counts = result.store.counts
+    total = result.finding_count
+    lines = [f"# Hygiene: {result.playbook} — {result.as_of:%Y-%m-%d %H:%M} UTC", "",
+             f"{result.accounts_swept} directory accounts swept, **{total} findings** "
+             f"({', '.join(f'{n} {s}' for s, n in counts.items() if n) or 'none'}).", "",
+             "## Checks", "", "| check | kind | status | findings | evidence |", "|---|---|---|---|---|"]
+    for check_id, info in result.checks.items():
+        status = info["status"] + (f": {info['error']}" if info.get("error") else "")
+        lines.append(f"| {check_id} | {info['kind']} | {_cell(status)} | {info['findings']} | "
+                     f"`{info.get('evidence', '')}` |")
+    warnings = [(c, w) for c, info in result.checks.items() for w in info.get("warnings") or []]
+    if warnings:
+        lines += ["", "## Warnings", ""] + [f"- {c}: {_cell(w)}" for c, w in warnings]
+    lines += ["", "## Findings", ""]
+    if total:
+        lines += ["| severity | account | check | what | suggested | evidence |", "|---|---|---|---|---|---|"]
+        for f in islice(result.iter_findings(), MARKDOWN_ROWS):
+            lines.append(f"| {f.severity.value} | {_cell(f.account)} | {f.check} | {_cell(f.summary)} | "
+                         f"{f.suggested_playbook or ''} | `{f.evidence_ref}` |")
+        if total > MARKDOWN_ROWS:
+            lines.append(f"\n… {total - MARKDOWN_ROWS} more in `findings.jsonl`.")
+    else:
+        lines.append("None.")
+    if result.responses:
+        lines += ["", "## Response runs", ""]
+        for r in result.responses:
+            what = "dry-run plan" if r["mode"] == "dry-run" else "real run"
+            approval = r.get("approval")
+            extra = f"; approval: {'yes' if approval['approved'] else 'no'} {approval['comment']}" if approval else ""
+            lines.append(f"- {what} of `{r['playbook']}` for {', '.join(r['accounts'])}: {r.get('status')}"
+                         f"{' (' + str(r['error']) + ')' if r.get('error') else ''}{extra}"
+                         f"{'; plan: `' + r['plan'] + '`' if r.get('plan') else ''}")
+    if result.timings:
+        lines += ["", "## Timings", "", "| phase | seconds |", "|---|---|"]
+        lines += [f"| {name} | {seconds:.2f} |" for name, seconds in result.timings.items()]
+    lines += ["", "## Evidence", "", f"- run folder: `{result.run_dir}`", "- findings: `findings.jsonl`",
+              "- each check: `evidence/<check>.json` (query, window, counts, register file and date)"]
+    return "\n".join(lines) + "\n"
+
+
+def _write(result: HygieneResult) -> None:
+    result.markdown_file = result.run_dir / "findings.md"
+    result.markdown_file.write_text(render_markdown(result), encoding="utf-8")
+    (result.run_dir / "summary.json").write_text(json.dumps(result.as_dict(), indent=2, default=str), encoding="utf-8")
