@@ -97,7 +97,7 @@ class ActionContext:
                 recovered = {**record, "before": earlier.get("before", before)}
                 self.journal.write("change", **recovered, outcome="applied", recovered=earlier.get("hash"),
                                    undo=earlier.get("undo", undo))
-                self._note(recovered, "applied")
+                self._note(recovered, "applied", account)
                 bound.info("change.recovered", system=system)
                 return "applied"
             self.journal.write("change", **record, outcome="noop")
@@ -127,7 +127,7 @@ class ActionContext:
                 self.unconfirmed.pop(key, None)
                 self.journal.write("change", **record, outcome="applied", undo=undo,
                                    unverified=f"read back failed: {exc}")
-                self._note(record, "applied")
+                self._note(record, "applied", account)
                 bound.error("change.unverified", system=system, error=str(exc))
                 raise
             if observed != after:
