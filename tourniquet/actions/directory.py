@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import os
 import secrets
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -121,6 +123,22 @@ def _read_entry(directory: DirectoryClient, dn: str) -> Attributes:
     return without_secrets(attributes)
 
 
+def _write_once(path: Path, text: str) -> bool:
+    """Write a whole file or nothing, and never replace one already there (two runs racing: first wins)."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    with temporary.open("w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    try:
+        os.link(temporary, path)  # atomic, and fails if the snapshot already exists
+        return True
+    except FileExistsError:
+        return False
+    finally:
+        temporary.unlink()
+
+
 @action("directory.snapshot")
 def snapshot(ctx: ActionContext, account: AccountArg) -> SnapshotResult:
     """Freeze the entry (operational attributes, lock state, groups) in the evidence before anything changes."""
@@ -138,8 +156,8 @@ def snapshot(ctx: ActionContext, account: AccountArg) -> SnapshotResult:
         document = {"dn": account.dn, "uid": account.uid, "flavor": directory.flavor.name,
                     "taken": datetime.now(timezone.utc).isoformat(), "attributes": attributes,
                     "state": state, "groups": groups}
-        path.write_text(json.dumps(document, indent=2, sort_keys=True), encoding="utf-8")
-        ctx.journal.write("snapshot", step=ctx.step, account=name, dn=account.dn, file=str(path))
+        if _write_once(path, json.dumps(document, indent=2, sort_keys=True)):
+            ctx.journal.write("snapshot", step=ctx.step, account=name, dn=account.dn, file=str(path))
     stored = json.loads(path.read_text(encoding="utf-8"))
     return SnapshotResult(account=name, dn=account.dn, file=str(path), attributes=stored["attributes"],
                           state=stored.get("state", {}), groups=stored.get("groups", []))

@@ -40,6 +40,7 @@ from tourniquet.flows.engine import (
     ItemOutcome,
     PlaybookRun,
     RunSummary,
+    StepTimeout,
     _label_of,
     reject_all,
 )
@@ -56,10 +57,6 @@ log = structlog.get_logger("tourniquet")
 __all__ = [
     "run_playbook", "respond", "execute_playbook", "PrefectExecutor", "find_playbook", "RunFailed", "artifact_key",
 ]
-
-
-class StepTimeout(TourniquetError):
-    """A step ran past its timeout; what it had done so far is in the journal."""
 
 
 class RunFailed(TourniquetError):
