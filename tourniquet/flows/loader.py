@@ -22,7 +22,7 @@ from tourniquet.errors import ExpressionError, Location, PlaybookError, Playbook
 from tourniquet.flows import expressions
 from tourniquet.flows.playbook import Limits, Playbook, Step
 
-__all__ = ["LoadedPlaybook", "load_playbook", "load_text", "SCOPE_ROOTS", "FOR_EACH_KEYS"]
+__all__ = ["LoadedPlaybook", "ParsedYaml", "parse_yaml", "load_playbook", "load_text", "SCOPE_ROOTS", "FOR_EACH_KEYS"]
 
 Path_ = tuple[str | int, ...]
 
@@ -164,8 +164,22 @@ def _check_flow_depth(text: str, file: str) -> None:
                 depth = max(0, depth - 1)
 
 
-def load_text(text: str, file: str = "<playbook>") -> LoadedPlaybook:
-    """Parse, validate and cross-check; raise :class:`PlaybookErrors` listing every problem."""
+@dataclass
+class ParsedYaml:
+    """Plain data from a YAML file, with the position of every node and key."""
+
+    data: Any
+    marks: dict[Path_, Location]
+    key_marks: dict[Path_, Location]
+    errors: list[PlaybookError]
+
+
+def parse_yaml(text: str, file: str) -> ParsedYaml:
+    """Safe YAML → data + marks; every YAML problem becomes a located :class:`PlaybookErrors`.
+
+    Shared by the playbook and hygiene-playbook loaders, so both get the same defences
+    (flow-nesting bombs, bad tags, recursion) and the same messages.
+    """
     _check_flow_depth(text, file)
     try:
         loader = yaml.SafeLoader(text)
@@ -186,14 +200,20 @@ def load_text(text: str, file: str = "<playbook>") -> LoadedPlaybook:
         raise PlaybookErrors([PlaybookError(f"invalid YAML: {exc}", Location(file, 1, 1))]) from None
     except RecursionError:
         raise PlaybookErrors([PlaybookError("YAML nested too deeply", Location(file, 1, 1))]) from None
+    return ParsedYaml(data, builder.marks, builder.key_marks, list(builder.errors))
 
-    errors = list(builder.errors)
+
+def load_text(text: str, file: str = "<playbook>") -> LoadedPlaybook:
+    """Parse, validate and cross-check; raise :class:`PlaybookErrors` listing every problem."""
+    parsed = parse_yaml(text, file)
+    data = parsed.data
+    errors = list(parsed.errors)
     if not isinstance(data, dict):
-        errors.append(PlaybookError("a playbook is a mapping (playbook:, version:, steps: …)", builder.marks[()]))
+        errors.append(PlaybookError("a playbook is a mapping (playbook:, version:, steps: …)", parsed.marks[()]))
         raise PlaybookErrors(errors)
 
-    marks = {**builder.marks}
-    key_marks = builder.key_marks
+    marks = {**parsed.marks}
+    key_marks = parsed.key_marks
     try:
         playbook = Playbook.model_validate(data)
     except ValidationError as exc:

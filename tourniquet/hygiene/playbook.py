@@ -25,11 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tourniquet.errors import Location, PlaybookError, PlaybookErrors
-from tourniquet.flows.loader import Path_, _Builder, _dotted, _nearest, _suggest
+from tourniquet.flows.loader import Path_, _dotted, _nearest, _suggest, parse_yaml
 from tourniquet.hygiene.findings import Severity
 
 __all__ = ["CheckSpec", "RespondPolicy", "HygienePlaybook", "LoadedHygiene", "load_hygiene", "load_hygiene_text"]
@@ -101,25 +100,10 @@ def load_hygiene_text(text: str, file: str = "<hygiene>") -> LoadedHygiene:
     """Parse and validate; raise :class:`PlaybookErrors` listing every problem with file:line:col."""
     from tourniquet.hygiene.checks import CHECKS
 
-    try:
-        loader = yaml.SafeLoader(text)
-        try:
-            root = loader.get_single_node()
-            if root is None:
-                raise PlaybookErrors([PlaybookError("the file is empty", Location(file, 1, 1))])
-            builder = _Builder(file, loader)
-            data = builder.build(root, ())
-        finally:
-            loader.dispose()
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        location = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file, 1, 1)
-        raise PlaybookErrors([PlaybookError(f"invalid YAML: {exc.problem or exc.context}", location)]) from None
-    except yaml.YAMLError as exc:
-        raise PlaybookErrors([PlaybookError(f"invalid YAML: {exc}", Location(file, 1, 1))]) from None
-
-    errors = list(builder.errors)
-    marks, key_marks = builder.marks, builder.key_marks
+    parsed = parse_yaml(text, file)
+    data = parsed.data
+    errors = list(parsed.errors)
+    marks, key_marks = parsed.marks, parsed.key_marks
     if not isinstance(data, dict):
         raise PlaybookErrors(errors + [PlaybookError("a hygiene playbook is a mapping (hygiene:, checks: …)", marks[()])])
     try:
