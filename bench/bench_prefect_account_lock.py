@@ -3,7 +3,7 @@
 Runs N sequential `with account_lock(uid)` around an empty body against a temporary Prefect
 server (SQLite), then N plain API round trips (`GET /hello`) as the baseline, and prints the
 per-call cost and the ratio.
-Usage: .venv/bin/python bench/prefect_account_lock.py [N]
+Usage: .venv/bin/python bench/bench_prefect_account_lock.py [N]
 """
 
 from __future__ import annotations
