@@ -7,55 +7,23 @@ Missing PostgreSQL skips locally and fails in CI.
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.postgresql import free_port, throwaway_postgres
 from tests.test_audit_scope import SINCE, UNTIL, VALID_NIRS, incident_log
 from tourniquet.connectors.audit import AuditConfig, ColumnMapping, connect
 from tourniquet.errors import PermanentError, TransientError
 from tourniquet.testbed.access_log import patient_id, write_sqlite
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _as_postgres(*command: str) -> None:
-    prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    subprocess.run([*prefix, *command], check=True, capture_output=True, timeout=60)
-
 
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[str]:
-    """A throwaway PostgreSQL 15: initdb as postgres, pg_ctl on a free port, unix socket in a temp dir."""
-    if not (PG_BIN / "initdb").exists():
-        message = "PostgreSQL 15 missing: bin/setup.d/postgresql.sh installs it"
-        if os.environ.get("CI"):
-            pytest.fail(message + " (CI must not skip PostgreSQL tests)")
-        pytest.skip(message)
-    folder = Path(tempfile.mkdtemp(prefix="tourniquet-pg-"))
-    if os.geteuid() == 0:
-        shutil.chown(folder, "postgres", "postgres")
-    port = _free_port()
-    _as_postgres(str(PG_BIN / "initdb"), "-D", str(folder / "data"), "-A", "trust", "-U", "postgres")
-    _as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(folder / "data"), "-l", str(folder / "log"), "-w",
-                 "-o", f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
-    try:
-        yield f"host={folder} port={port} user=postgres dbname=postgres"
-    finally:
-        _as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(folder / "data"), "-m", "fast", "-w", "stop")
-        shutil.rmtree(folder, ignore_errors=True)
+    """A throwaway PostgreSQL 15 for this module (tests/postgresql.py)."""
+    with throwaway_postgres() as dsn:
+        yield dsn
 
 
 @pytest.fixture(scope="module")
@@ -127,4 +95,4 @@ def test_postgresql_errors_are_translated(platform_log: str, postgres: str) -> N
     finally:
         client.close()
     with pytest.raises(TransientError):  # nothing listens there: down, worth retrying
-        connect(_config(f"host=127.0.0.1 port={_free_port()} user=postgres dbname=postgres"))
+        connect(_config(f"host=127.0.0.1 port={free_port()} user=postgres dbname=postgres"))

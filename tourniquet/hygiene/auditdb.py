@@ -9,7 +9,8 @@ finding can cite exactly what raised it.
 
 Timestamps: in SQLite, text in UTC as ``AuditConfig.time_format`` says (the default
 ``2026-11-28 09:14:03``; ``2026-11-28T09:14:03Z`` works too; any format starting ``%Y-%m-%d``)
-or epoch seconds (``time_format: epoch``); ``timestamp``/``timestamptz`` in PostgreSQL. Windows
+or epoch seconds (``time_format: epoch``); ``timestamp`` (UTC) or ``timestamptz`` in PostgreSQL, read in a
+session whose time zone is UTC whatever the server's default. Windows
 are whole UTC days, compared as ``ts >= 'YYYY-MM-DD'`` (or the epoch second) so that an index on
 the timestamp column is used.
 """
@@ -159,8 +160,11 @@ class AuditDb:
             raise ConfigError("audit: kind postgresql needs the psycopg package") from exc
         password = config.password.get() if config.password else None
         try:
+            # The session time zone decides how ``timestamptz`` turns into a day or an hour, and how the
+            # window bounds ('YYYY-MM-DD') are read: the checks work in UTC whatever the server's default
+            # (a French platform's server often runs in Europe/Paris).
             connection = psycopg.connect(config.dsn or "", password=password,
-                                         options=f"-c statement_timeout={int(config.timeout * 1000)}")
+                                         options=f"-c statement_timeout={int(config.timeout * 1000)} -c TimeZone=UTC")
             connection.read_only = True
             return connection
         except psycopg.Error as exc:
