@@ -35,8 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.conftest import write_site  # noqa: E402
-from tourniquet.connectors.directory import DirectoryClient  # noqa: E402
 from tourniquet.config import load_site  # noqa: E402
+from tourniquet.connectors.directory import DirectoryClient  # noqa: E402
 from tourniquet.testbed.hygiene_data import (  # noqa: E402
     NORMAL_PROFILES,
     PLANTS,

@@ -19,9 +19,9 @@ import yaml
 
 from tests.conftest import SUFFIX, write_site
 from tests.helpers import LdapAdmin
+from tourniquet.config import load_site
 from tourniquet.flows.engine import ApprovalDecision, ApprovalRequest, PlaybookRun, RunSummary
 from tourniquet.flows.loader import load_playbook
-from tourniquet.config import load_site
 from tourniquet.journal import read_journal
 from tourniquet.site import Site
 from tourniquet.testbed.practitioners import Directory, generate, luhn_check_digit, write_ldif

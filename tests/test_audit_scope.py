@@ -19,7 +19,13 @@ from tourniquet.errors import ConfigError, PermanentError
 from tourniquet.nir import is_nir, nir_key
 from tourniquet.scope import AffectedSubject
 from tourniquet.testbed.access_log import (
-    IDENTITY, Access, make_nir, patient_id, write_csv, write_jsonl, write_sqlite,
+    IDENTITY,
+    Access,
+    make_nir,
+    patient_id,
+    write_csv,
+    write_jsonl,
+    write_sqlite,
 )
 
 T0 = datetime(2025, 9, 1, tzinfo=timezone.utc)

@@ -12,6 +12,7 @@ import ldap3
 import pytest
 from structlog.testing import capture_logs
 
+from tests.conftest import write_site
 from tests.directory_helpers import call, containment_playbook
 from tests.helpers import VOLATILE, LdapAdmin, bind_result
 from tourniquet.config import load_site
@@ -23,8 +24,6 @@ from tourniquet.journal import read_journal
 from tourniquet.site import Site
 from tourniquet.testbed.practitioners import Directory
 from tourniquet.testbed.slapd import Slapd, find_free_port
-
-from tests.conftest import write_site
 
 
 @pytest.fixture

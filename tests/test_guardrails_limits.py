@@ -92,7 +92,7 @@ def test_tourniquet_plan_prints_before_and_after_and_changes_nothing(testbed: Te
     PROTECTED_RPPS,                                      # by RPPS number
     "8" + PROTECTED_RPPS,                                # by national id (8 + RPPS)
     f"uid=breakglass-ward,{PEOPLE}",                     # by DN
-    f"UID=BreakGlass-Ward,OU=People,DC=sante,DC=example",
+    "UID=BreakGlass-Ward,OU=People,DC=sante,DC=example",
     r"uid=breakglass\2dward,ou=people,dc=sante,dc=example",  # hex-escaped DN
     "dr-admin",                                          # member of cn=admins (memberOf pattern)
     "dr-admin@sante.example",

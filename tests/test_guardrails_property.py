@@ -15,6 +15,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import SUFFIX
 from tests.guardrails_testbed import (  # noqa: F401 - fixtures
     PEOPLE,
     PROTECTED_UIDS,
@@ -26,7 +27,6 @@ from tests.guardrails_testbed import (  # noqa: F401 - fixtures
 from tourniquet.flows.engine import reject_all
 from tourniquet.flows.guardrails import canonical_dn
 from tourniquet.testbed.practitioners import generate
-from tests.conftest import SUFFIX
 
 PEOPLE_LIST = generate(60, SUFFIX).practitioners
 LOCK_ATTRIBUTES = {"pwdAccountLockedTime", "pwdReset"}

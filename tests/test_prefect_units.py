@@ -9,7 +9,7 @@ import logging
 import pytest
 import structlog
 
-from tourniquet.flows.approval import ApprovalInput, describe_request, waiting_time, step_timeout
+from tourniquet.flows.approval import ApprovalInput, describe_request, step_timeout, waiting_time
 from tourniquet.flows.engine import ApprovalRequest
 from tourniquet.flows.events import account_event_name
 from tourniquet.flows.respond import artifact_key, respond

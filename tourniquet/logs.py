@@ -21,6 +21,7 @@ import os
 import sys
 import threading
 import traceback
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -34,7 +35,7 @@ _configured = False
 _guard = threading.Lock()
 
 
-def mask_secrets(logger: Any, method_name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def mask_secrets(logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) -> dict[str, Any]:
     """structlog processor: replace every known secret in every string value."""
     return {key: _mask_value(value) for key, value in event_dict.items()}
 

@@ -93,7 +93,7 @@ def _prefect_secret(name: str) -> str:
     try:
         from prefect.blocks.system import Secret
 
-        value = Secret.load(name).get()
+        value = Secret.load(name).get()  # type: ignore[union-attr]  # sync call: a block, not a coroutine
     except Exception as exc:  # Prefect raises ValueError, httpx errors, …: all mean "not available"
         raise ConfigError(f"cannot load Prefect Secret block {name!r}: {exc}") from None
     return str(value)

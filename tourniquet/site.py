@@ -42,11 +42,12 @@ class Site:
     @property
     def identity(self) -> Any:
         """The identity provider client, or None when the site has none (the demo)."""
-        if self.config.identity is None:
+        config = self.config.identity
+        if config is None:
             return None
         from tourniquet.connectors import identity
 
-        return self._client("identity", lambda: identity.connect(self.config.identity, self))
+        return self._client("identity", lambda: identity.connect(config, self))
 
     @property
     def tickets(self) -> Any:
@@ -56,10 +57,12 @@ class Site:
 
     @property
     def audit(self) -> Any:
-        self.require("audit")
+        config = self.config.audit
+        if config is None:
+            raise ConfigError(f"the site {self.name!r} has no audit configured")
         from tourniquet.connectors import audit
 
-        return self._client("audit", lambda: audit.connect(self.config.audit, self))
+        return self._client("audit", lambda: audit.connect(config, self))
 
     def incident_dir(self, incident: str) -> Path:
         return self.config.evidence_dir / incident

@@ -646,7 +646,9 @@ class DirectoryClient:
                 break
 
     def _account(self, dn: str, attributes: Attributes, requested_as: str) -> Account:
-        first = lambda name: (attributes.get(name) or [None])[0]  # noqa: E731
+        def first(name: str) -> str | None:
+            return (attributes.get(name) or [None])[0]  # type: ignore[list-item]
+
         return Account(
             dn=dn,
             uid=first(self.config.uid_attribute),

@@ -90,7 +90,7 @@ class OidcClient(_NotSupported):
         else:
             data["client_id"] = self.config.client_id or ""
         with http_errors(what, idempotent=True):
-            response = self._http.post(self.revocation_endpoint(), data=data, auth=auth)
+            response = self._http.post(self.revocation_endpoint(), data=data, auth=auth or httpx.USE_CLIENT_DEFAULT)
         if response.status_code == 200:
             return
         detail = error_text(response)

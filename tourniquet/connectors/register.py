@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, cast
 
 from tourniquet.errors import PermanentError
 
@@ -187,7 +187,7 @@ def iter_rows(path: str | Path) -> Iterator[dict[str, str]]:
     with _binary(source) as (raw, _member):
         sample = raw.read(_SAMPLE)
         encoding = detect_encoding(sample)
-        text = io.TextIOWrapper(io.BufferedReader(_Prefixed(sample, raw)), encoding=encoding, errors="replace", newline="")
+        text = io.TextIOWrapper(io.BufferedReader(cast(Any, _Prefixed(sample, raw))), encoding=encoding, errors="replace", newline="")
         header = _header(text.readline(), source)
         for line in text:
             values = line.rstrip("\r\n").split("|")
@@ -243,7 +243,7 @@ def open_extract(path: str | Path) -> RegisterExtract:
             sample = raw.read(_SAMPLE)
             encoding = detect_encoding(sample)
             details.update(member=member, encoding=encoding)
-            text = io.TextIOWrapper(io.BufferedReader(_Prefixed(sample, raw)), encoding=encoding,
+            text = io.TextIOWrapper(io.BufferedReader(cast(Any, _Prefixed(sample, raw))), encoding=encoding,
                                     errors="replace", newline="")
             columns = _header(text.readline(), source)
             kind_at, id_at, nat_at = columns.index(HEADER_START[0]), columns.index(HEADER_START[1]), columns.index(HEADER_START[2])

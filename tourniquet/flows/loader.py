@@ -365,7 +365,7 @@ class _Checker:
             if _has_expression(value):
                 continue
             try:
-                TypeAdapter(fields[name].annotation).validate_python(value)
+                TypeAdapter(fields[name].annotation or Any).validate_python(value)
             except ValidationError as exc:
                 self.error(f"bad value for {name!r} of {spec.name}: {exc.errors()[0]['msg']}", arg_path)
         for name in spec.required():

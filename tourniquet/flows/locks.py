@@ -46,7 +46,6 @@ def _ensure_limit(name: str) -> None:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
     from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
-
     from prefect.settings import PREFECT_API_URL
 
     cache_key = f"{PREFECT_API_URL.value()}|{name}"

@@ -11,6 +11,7 @@ A scrambled password cannot come back (it was never read): the result says so.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 from collections.abc import Callable
 from typing import Any
@@ -65,7 +66,7 @@ def reinstate_incident(incident: str, site: Site, *, run: str = "reinstate", run
                                 dry_run=False, site=site, journal=journal)
         entry: dict[str, Any] = {"target": label, "action": spec.name, "operation": "reinstate"}
         try:
-            result = runner(label, lambda c=context, a=account, s=str(snapshot): spec.function(c, account=a, snapshot=s))
+            result = runner(label, functools.partial(spec.function, context, account=account, snapshot=str(snapshot)))
         except TourniquetError as exc:
             journal.write("reinstate", account=label, status="failed", error=str(exc))
             log.error("reinstate.failed", account=label, error=str(exc))
@@ -86,7 +87,7 @@ def reinstate_incident(incident: str, site: Site, *, run: str = "reinstate", run
 
 
 @task(name="reinstate-account", task_run_name="reinstate[{label}]", cache_policy=NO_CACHE, persist_result=False)
-def _reinstate_account(label: str, call: Callable[[], Any]) -> Any:
+def _reinstate_account(label: str, call: Any) -> Any:
     return call()
 
 

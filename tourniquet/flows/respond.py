@@ -229,7 +229,7 @@ class _Progress:
     def _set(self, fraction_of_step: float = 0.0) -> None:
         value = min(100.0, 100.0 * (self.done + fraction_of_step) / self.total)
         try:
-            update_progress_artifact(self.id, value)
+            update_progress_artifact(self.id, value)  # type: ignore[arg-type]  # sync context: a UUID
         except Exception as exc:  # progress is a courtesy: never fail the containment over it
             log.warning("progress.not_updated", error=str(exc))
 

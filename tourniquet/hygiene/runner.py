@@ -20,9 +20,9 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from itertools import islice
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from itertools import islice
 from pathlib import Path
 from typing import Any
 

@@ -163,11 +163,11 @@ class HygieneSlapd(Slapd):
 
     def config_ldif(self) -> str:
         text = super().config_ldif().replace("olcModuleLoad: memberof\n", "olcModuleLoad: memberof\nolcModuleLoad: lastbind\n")
-        return text + f"""
-dn: olcOverlay={{2}}lastbind,olcDatabase={{1}}mdb,cn=config
+        return text + """
+dn: olcOverlay={2}lastbind,olcDatabase={1}mdb,cn=config
 objectClass: olcOverlayConfig
 objectClass: olcLastBindConfig
-olcOverlay: {{2}}lastbind
+olcOverlay: {2}lastbind
 olcLastBindPrecision: 60
 """
 
