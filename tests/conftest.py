@@ -8,30 +8,20 @@ in CI (``CI`` set), so CI never passes by skipping.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.helpers import LdapAdmin
+from tests.helpers import LdapAdmin, require_slapd
 from tourniquet.config import load_site
 from tourniquet.site import Site
 from tourniquet.testbed.practitioners import Directory, generate, write_ldif
-from tourniquet.testbed.slapd import SLAPD_BINARIES, Slapd
+from tourniquet.testbed.slapd import Slapd
 
 SUFFIX = "dc=sante,dc=example"
 PRACTITIONERS = 60
-
-
-def _require_slapd() -> None:
-    missing = [b for b in SLAPD_BINARIES if not Path(b).exists()]
-    if missing:
-        message = f"{', '.join(missing)} missing: apt-get install slapd ldap-utils"
-        if os.environ.get("CI"):
-            pytest.fail(message + " (CI must not skip directory tests)")
-        pytest.skip(message)
 
 
 @pytest.fixture(scope="session")
@@ -41,7 +31,7 @@ def practitioners() -> Directory:
 
 @pytest.fixture(scope="session")
 def slapd(practitioners: Directory, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Slapd]:
-    _require_slapd()
+    require_slapd()
     folder = tmp_path_factory.mktemp("slapd")
     server = Slapd(SUFFIX, "root-secret-for-tests", directory=folder)
     server.configure(write_ldif(practitioners, folder / "data.ldif"))

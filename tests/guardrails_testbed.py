@@ -9,7 +9,6 @@ protected look-alikes *inside* the people subtree, where the playbook can reach 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,14 +17,14 @@ import pytest
 import yaml
 
 from tests.conftest import SUFFIX, write_site
-from tests.helpers import LdapAdmin
+from tests.helpers import LdapAdmin, require_slapd
 from tourniquet.config import load_site
 from tourniquet.flows.engine import ApprovalDecision, ApprovalRequest, PlaybookRun, RunSummary
 from tourniquet.flows.loader import load_playbook
 from tourniquet.journal import read_journal
 from tourniquet.site import Site
 from tourniquet.testbed.practitioners import Directory, generate, luhn_check_digit, write_ldif
-from tourniquet.testbed.slapd import SLAPD_BINARIES, Slapd
+from tourniquet.testbed.slapd import Slapd
 
 PLAYBOOK = Path(__file__).resolve().parents[1] / "playbooks" / "credential-misuse.yaml"
 PEOPLE = f"ou=people,{SUFFIX}"
@@ -35,15 +34,6 @@ PROTECTED_UIDS = ("breakglass-ward", "dr-admin", "vip.director")
 #: breakglass-ward's RPPS number: an alert may name a protected account by RPPS too.
 PROTECTED_RPPS = "1099999999" + luhn_check_digit("1099999999")
 SITE_PROTECTED = ["uid=breakglass-*", "memberOf=CN=Admins , ou=groups,*", "UID=VIP.Director , OU=People,DC=sante,DC=example"]
-
-
-def require_slapd() -> None:
-    missing = [b for b in SLAPD_BINARIES if not Path(b).exists()]
-    if missing:
-        message = f"{', '.join(missing)} missing: apt-get install slapd ldap-utils"
-        if os.environ.get("CI"):
-            pytest.fail(message + " (CI must not skip directory tests)")
-        pytest.skip(message)
 
 
 def _extra_ldif() -> str:

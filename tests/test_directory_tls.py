@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from tests.conftest import _require_slapd
+from tests.helpers import require_slapd
 from tourniquet.connectors.directory import DirectoryClient, DirectoryConfig
 from tourniquet.errors import PermanentError
 from tourniquet.testbed.practitioners import generate, write_ldif
@@ -64,7 +64,7 @@ def make_server_cert(folder: Path, ca_key: ec.EllipticCurvePrivateKey, ca: x509.
 
 @pytest.fixture(scope="module")
 def tls_slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Slapd, Path, Path]]:
-    _require_slapd()
+    require_slapd()
     folder = tmp_path_factory.mktemp("tls")
     ca, ca_key, ca_cert = make_ca(folder, "test-ca")
     stranger, _, _ = make_ca(folder, "unknown-ca")

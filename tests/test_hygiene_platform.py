@@ -24,8 +24,8 @@ from pathlib import Path
 import ldap3
 import pytest
 
-from tests.conftest import _require_slapd, write_site
-from tests.helpers import bind_result
+from tests.conftest import write_site
+from tests.helpers import bind_result, require_slapd
 from tourniquet.flows.engine import ApprovalDecision, ApprovalRequest
 from tourniquet.hygiene import HygieneResult, load_hygiene_text, run_hygiene
 from tourniquet.testbed.hygiene_data import (
@@ -61,7 +61,7 @@ class Platform:
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    _require_slapd()
+    require_slapd()
     folder = tmp_path_factory.mktemp("hygiene")
     scenario = build_scenario(NORMAL)
     server = HygieneSlapd(scenario.directory.suffix, "root-secret-for-tests", directory=folder / "slapd")

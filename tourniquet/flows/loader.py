@@ -126,15 +126,19 @@ def _nearest(marks: dict[Path_, Location], path: Path_) -> Location | None:
 # --------------------------------------------------------------------------- entry points
 
 
-def load_playbook(path: str | Path) -> LoadedPlaybook:
+def read_text(path: str | Path) -> str:
+    """A playbook file's text; a missing or unreadable file is a located PlaybookErrors, not a traceback."""
     file = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise PlaybookErrors([PlaybookError("file not found", Location(file, 1, 1))]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise PlaybookErrors([PlaybookError(f"cannot read: {exc}", Location(file, 1, 1))]) from None
-    return load_text(text, file)
+
+
+def load_playbook(path: str | Path) -> LoadedPlaybook:
+    return load_text(read_text(path), str(path))
 
 
 #: Deeper ``[``/``{`` nesting than any playbook needs; PyYAML's scanner slows down quadratically past it.

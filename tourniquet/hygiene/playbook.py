@@ -28,7 +28,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tourniquet.errors import Location, PlaybookError, PlaybookErrors
-from tourniquet.flows.loader import Path_, _dotted, _nearest, _suggest, parse_yaml
+from tourniquet.flows.loader import Path_, _dotted, _nearest, _suggest, parse_yaml, read_text
 from tourniquet.hygiene.findings import Severity
 
 __all__ = ["CheckSpec", "RespondPolicy", "HygienePlaybook", "LoadedHygiene", "load_hygiene", "load_hygiene_text"]
@@ -86,14 +86,7 @@ _MODELS: dict[Path_, type[BaseModel]] = {(): HygienePlaybook, ("respond",): Resp
 
 
 def load_hygiene(path: str | Path) -> LoadedHygiene:
-    file = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PlaybookErrors([PlaybookError("file not found", Location(file, 1, 1))]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PlaybookErrors([PlaybookError(f"cannot read: {exc}", Location(file, 1, 1))]) from None
-    return load_hygiene_text(text, file)
+    return load_hygiene_text(read_text(path), str(path))
 
 
 def load_hygiene_text(text: str, file: str = "<hygiene>") -> LoadedHygiene:
