@@ -189,3 +189,50 @@ def test_ticket_system_down_during_the_playbook(
     assert len(texts) == 3
     assert rt.tickets(summary.incident)[0]["Subject"] == "Credential misuse: 2 practitioner account(s) contained"
     assert FIELD == "IncidentKey"
+
+
+def test_ticket_system_goes_down_in_the_middle_of_the_run(
+    rt: RtServer, tmp_path: Path, slapd: Slapd, practitioners: Directory, ldap_admin: LdapAdmin,
+) -> None:
+    """RT answers when the run opens the ticket, then goes down before the run's last comment: the
+    run still completes, the comment waits in the outbox, and once RT is back the one ticket holds the
+    opening text and the comment, in order."""
+    from tourniquet.flows.engine import PlaybookRun
+    from tourniquet.flows.loader import load_playbook
+    from tourniquet.flows.outbox import deliver_pending
+
+    secret = tmp_path / "rt-password"
+    secret.write_text(rt.password + "\n")
+    site_file = write_site(tmp_path, slapd, practitioners, tickets={
+        "kind": "rt", "url": rt.url, "user": "root", "password": {"file": str(secret)}, "timeout": 3})
+    suspects = [practitioners.practitioners[i] for i in (6, 18)]
+    inputs = {"accounts": [p.uid for p in suspects], "reason": "ARS alert 78"}
+
+    def take_rt_down_after_the_ticket_is_opened(step: str, status: str) -> None:
+        if step == "ticket" and status == "completed":
+            rt.stop()
+
+    site = Site(load_site(site_file))
+    try:
+        run = PlaybookRun(load_playbook(PLAYBOOK), inputs, site, on_step=take_rt_down_after_the_ticket_is_opened)
+        summary = run.execute()
+
+        assert summary.status == "completed"
+        for person in suspects:
+            assert bind_result(slapd, person.dn, person.password) == "invalidCredentials"
+        assert summary.results["ticket"]["outcome"] == "applied"
+        assert summary.results["ticket_update"]["outcome"] == "queued"
+        outbox = Outbox(tmp_path / "state", "tickets-rt")
+        assert [e.operation for e in outbox.pending(summary.incident)] == ["comment"]
+    finally:
+        site.close()
+        rt.start()
+        ldap_admin.reset_all(practitioners)
+
+    assert deliver_pending(str(site_file)) == {"delivered": 1, "pending": 0}
+    tickets = rt.tickets(summary.incident)
+    assert len(tickets) == 1
+    texts = rt.texts(tickets[0]["id"])
+    assert texts[0].startswith(f"Suspected accounts: {suspects[0].uid}, {suspects[1].uid}")
+    assert texts[1].startswith(f"Data scope for incident {summary.incident}")
+    assert len(texts) == 2
