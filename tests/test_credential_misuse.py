@@ -85,3 +85,14 @@ def test_injection_shaped_ids_never_widen_the_filter(
     assert summary.status == "failed"
     assert "no account with" in (summary.error or "")
     assert ldap_admin.dump() == before
+
+
+@pytest.mark.parametrize("incident", ["../../etc", "INC 42", "", "x" * 200, "inc/1"])
+def test_an_incident_id_cannot_escape_the_evidence_folder(incident: str, site_file: Path) -> None:
+    """The incident id names the evidence folder and goes into ticket searches: a safe alphabet only."""
+    from tourniquet.errors import PlaybookError
+
+    with pytest.raises(PlaybookError, match="incident id"):
+        execute_playbook(PLAYBOOK, {"accounts": ["nobody"]}, dry_run=False, incident=incident or "-",
+                         site=str(site_file))
+    assert not (site_file.parent / "evidence").exists()

@@ -108,9 +108,31 @@ def test_sessions_that_survive_the_logout_fail_the_run(
 
     summary = execute_playbook(PLAYBOOK, {"accounts": [suspect.uid]}, dry_run=False, site=str(keycloak_site))
 
-    assert summary.status == "failed"
+    assert summary.status == "completed with errors"
     assert "still alive" in (summary.error or "")
-    assert summary.steps["end_sessions"] == "failed" and "reset" not in summary.steps
+    assert summary.steps["end_sessions"] == "completed with errors"
+    assert summary.steps["reset"] == "completed", "the directory containment is done before the IdP is asked"
+
+
+def test_identity_provider_down_still_contains_in_the_directory_and_fails_loudly(
+    keycloak_site: Path, keycloak: FakeKeycloak, slapd: Slapd, practitioners: Directory, ldap_admin: LdapAdmin
+) -> None:
+    """Keycloak answers 503 to every call (down for the whole run): the lock, the password reset, the
+    ticket and the data scope still happen; the run ends 'completed with errors' naming the account whose
+    sessions could not be ended, so the flow run ends Failed and nobody mistakes it for a clean run."""
+    suspect = _suspects(practitioners)[0]
+    keycloak.add_user(suspect.uid, sessions=2)
+    keycloak.down = True
+
+    summary = execute_playbook(PLAYBOOK, {"accounts": [suspect.uid]}, dry_run=False, site=str(keycloak_site))
+
+    assert summary.status == "completed with errors"
+    assert f"end_sessions {suspect.uid}" in (summary.error or "")
+    assert bind_result(slapd, suspect.dn, suspect.password) == "invalidCredentials"
+    assert [v.upper() for v in ldap_admin.attributes(suspect.dn, ["pwdReset"])["pwdReset"]] == ["TRUE"]
+    assert summary.results["ticket"]["outcome"] == "applied"
+    assert [f["account"] for f in summary.failures] == [suspect.uid]
+    assert keycloak.session_count(suspect.uid) == 2, "nothing pretended: the sessions are still there"
 
 
 def test_prefect_run_retries_a_keycloak_restart(

@@ -62,7 +62,7 @@ def test_a_contained_account_leaves_artifacts_events_and_bound_logs(
     prefect_harness: None, site_file: Path, slapd: Slapd, practitioners: Directory
 ) -> None:
     suspect = practitioners.practitioners[20]
-    incident = "INC_Observed 1"  # not a valid artifact key as it is: keys must be made safe
+    incident = "INC_Observed.1"  # not a valid artifact key as it is: keys must be made safe
 
     state = run_playbook(PLAYBOOK, {"accounts": [suspect.uid]}, incident=incident, site=str(site_file),
                          return_state=True)
@@ -107,7 +107,7 @@ def test_a_contained_account_leaves_artifacts_events_and_bound_logs(
 
     messages = _eventually(lambda: _logs(flow_run_id), lambda m: any("change.applied" in x for x in m))
     applied = [json.loads(m) for m in messages if m.startswith("{") and '"change.applied"' in m]
-    assert {(e["incident"], e["step"], e["account"]) for e in applied} == {
+    assert {(e["incident"], e["step"], e["account"]) for e in applied if not e["step"].startswith("ticket")} == {
         (incident, "lock", suspect.uid), (incident, "reset", suspect.uid)}
 
 

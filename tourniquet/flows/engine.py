@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextvars
 import hashlib
 import json
+import re
 import threading
 import time
 import traceback
@@ -32,6 +33,7 @@ from tourniquet.errors import (
     BlastRadiusExceeded,
     ConnectorError,
     GuardrailError,
+    PlaybookError,
     TourniquetError,
     TransientError,
 )
@@ -207,6 +209,9 @@ class RunSummary:
         return table
 
 
+INCIDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+
+
 def default_incident_id(playbook: str, inputs: dict[str, Any], day: datetime | None = None) -> str:
     """Same playbook, same inputs, same day → same incident (re-runs resume, never duplicate)."""
     stamp = (day or datetime.now(timezone.utc)).strftime("%Y%m%d")
@@ -253,6 +258,10 @@ class PlaybookRun:
         self.site = site
         self.dry_run = dry_run
         self.incident = incident or default_incident_id(self.playbook.playbook, self.inputs)
+        if not INCIDENT_ID.match(self.incident):
+            # It names the evidence folder and goes into ticket searches (TicketSQL, JQL): a safe alphabet only.
+            raise PlaybookError(f"incident id {self.incident!r} must be letters, digits and . _ : - "
+                                f"(at most 128, starting with a letter or digit)", path="incident")
         # A run id even outside Prefect: rollback must undo this run's changes, not an earlier run's.
         self.run_id = run_id or f"local-{uuid.uuid4()}"
         self.executor = executor or ThreadExecutor()
@@ -305,6 +314,11 @@ class PlaybookRun:
                 for step in self.playbook.steps:
                     self._run_step(step)
                 self.summary.status = "planned" if self.dry_run else "completed"
+                if self.summary.failures:  # steps that continue on error still make the run's outcome
+                    self.summary.status += " with errors"
+                    first = self.summary.failures[0]
+                    self.summary.error = (f"{len(self.summary.failures)} call(s) failed in steps that continue on "
+                                          f"error; first: {first['step']} {first['item']}: {first['error']}")
             except Exception as exc:  # whatever stopped the run, the journal and the summary say so
                 self.summary.status = "failed"
                 self.summary.error = _describe(exc)

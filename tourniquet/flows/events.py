@@ -61,11 +61,11 @@ def _emit(event: str, resource: dict[str, str], related: list[dict[str, str]], p
 
 
 def emit_change(change: PlannedChange, incident: str, playbook: str) -> None:
-    """One event per change applied to an account."""
-    if change.outcome != "applied":
+    """One event per change applied to an account (a ticket is not an account: no event for it)."""
+    if change.outcome != "applied" or not change.account:
         return
-    resource = {"prefect.resource.id": f"tourniquet.account.{change.target}",
-                "prefect.resource.name": change.target, "tourniquet.system": change.system}
+    resource = {"prefect.resource.id": f"tourniquet.account.{change.account}",
+                "prefect.resource.name": change.account, "tourniquet.system": change.system}
     payload = {"incident": incident, "step": change.step, "action": change.action, "operation": change.operation,
                "before": change.before, "after": change.after}
     _emit(account_event_name(change.operation), resource, [_incident_resource(incident, playbook)], payload)

@@ -324,7 +324,7 @@ def run_playbook(
     """
     summary = execute_playbook(playbook, inputs or {}, dry_run=dry_run, incident=incident, site=site,
                                executor=PrefectExecutor(), approver=prefect_approver)
-    if summary.status in ("failed", "rolled back"):
+    if summary.status not in ("completed", "planned"):  # failed, rolled back, … with errors
         raise RunFailed(f"{summary.playbook} {summary.status}: {summary.error} (journal: {summary.journal})")
     return _as_dict(summary)
 
@@ -356,6 +356,6 @@ def respond(
     inputs = {"accounts": accounts, "since": since, "reason": reason}
     summary = execute_playbook(playbook, inputs, dry_run=dry_run, incident=incident, site=site,
                                executor=PrefectExecutor(), approver=prefect_approver)
-    if summary.status in ("failed", "rolled back"):
+    if summary.status not in ("completed", "planned"):  # failed, rolled back, … with errors
         raise RunFailed(f"{summary.playbook} {summary.status}: {summary.error} (journal: {summary.journal})")
     return _as_dict(summary)
