@@ -64,6 +64,21 @@ def _assert_rerun_completes_without_repeats(testbed: Testbed, incident: str, pla
     assert verify_chain(testbed.tmp_path / "evidence" / incident / "journal.jsonl") == len(records)
 
 
+def stop_slapd_after_locks(monkeypatch: pytest.MonkeyPatch, testbed: Testbed, locks: int) -> None:
+    """Fault injector: the directory goes down right after the ``locks``-th lock reached it."""
+    original, count, guard = DirectoryClient.apply, [0], threading.Lock()
+
+    def apply(self: DirectoryClient, dn: str, current: dict, wanted: dict) -> None:
+        original(self, dn, current, wanted)
+        if wanted.get("pwdAccountLockedTime") == [ADMIN_LOCK]:
+            with guard:
+                count[0] += 1
+                if count[0] == locks:
+                    testbed.slapd.stop()
+
+    monkeypatch.setattr(DirectoryClient, "apply", apply)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("when", ["before", "during", "after"])
 def test_directory_down_around_the_lock_step_then_rerun(
@@ -78,17 +93,7 @@ def test_directory_down_around_the_lock_step_then_rerun(
             testbed.slapd.stop()
 
     if when == "during":
-        original, count, guard = DirectoryClient.apply, [0], threading.Lock()
-
-        def apply(self: DirectoryClient, dn: str, current: dict, wanted: dict) -> None:
-            original(self, dn, current, wanted)
-            if wanted.get("pwdAccountLockedTime") == [ADMIN_LOCK]:
-                with guard:
-                    count[0] += 1
-                    if count[0] == 20:
-                        testbed.slapd.stop()
-
-        monkeypatch.setattr(DirectoryClient, "apply", apply)
+        stop_slapd_after_locks(monkeypatch, testbed, 20)
 
     first = testbed.run([p.uid for p in people], playbook=playbook, incident=incident, approver=approve,
                         on_step=on_step)
@@ -223,17 +228,7 @@ def test_directory_down_during_the_lock_step_of_a_prefect_run_then_rerun(
 
     people = testbed.people[:20]  # at the playbook's limit: no approval needed
     playbook = _fast_retries(testbed)
-    original, count, guard = DirectoryClient.apply, [0], threading.Lock()
-
-    def apply(self: DirectoryClient, dn: str, current: dict, wanted: dict) -> None:
-        original(self, dn, current, wanted)
-        if wanted.get("pwdAccountLockedTime") == [ADMIN_LOCK]:
-            with guard:
-                count[0] += 1
-                if count[0] == 8:
-                    testbed.slapd.stop()
-
-    monkeypatch.setattr(DirectoryClient, "apply", apply)
+    stop_slapd_after_locks(monkeypatch, testbed, 8)
     arguments = dict(playbook=str(playbook), inputs={"accounts": [p.uid for p in people]},
                      incident="inc-fault-prefect", site=str(testbed.site_file))
 
