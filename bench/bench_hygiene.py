@@ -35,9 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.conftest import write_site  # noqa: E402
-from tourniquet.config import load_site  # noqa: E402
-from tourniquet.connectors.directory import DirectoryClient  # noqa: E402
-from tourniquet.testbed.hygiene_data import (  # noqa: E402
+from tests.testbed.hygiene_data import (  # noqa: E402
     NORMAL_PROFILES,
     PLANTS,
     HygieneSlapd,
@@ -46,6 +44,8 @@ from tourniquet.testbed.hygiene_data import (  # noqa: E402
     write_directory_ldif,
     write_register,
 )
+from tourniquet.config import load_site  # noqa: E402
+from tourniquet.connectors.directory import DirectoryClient  # noqa: E402
 
 #: What the hygiene sweep reads per entry: the baseline reads the same, and does nothing with it.
 SWEPT = ["uid", "employeeNumber", "mail", "pwdLastSuccess", "authTimestamp", "createTimestamp",

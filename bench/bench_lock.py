@@ -27,8 +27,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tourniquet.testbed.practitioners import generate, write_ldif  # noqa: E402
-from tourniquet.testbed.slapd import Slapd  # noqa: E402
+from tourniquet.demo.practitioners import generate, write_ldif  # noqa: E402
+from tourniquet.demo.slapd import Slapd  # noqa: E402
 
 SUFFIX = "dc=sante,dc=example"
 PLAYBOOK = """\
@@ -98,7 +98,8 @@ def main() -> None:
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 
-    from tourniquet.flows.respond import execute_playbook, run_playbook
+    from tourniquet.engine.execute import execute_playbook
+    from tourniquet.flows.respond import run_playbook
 
     directory = generate(count, SUFFIX)
     dns = [p.dn for p in directory.practitioners]

@@ -40,7 +40,7 @@ FIELDS = ["last_name,first_name", "last_name,first_name,birth_date", "last_name,
 
 
 def generate(path: Path, events: int, seed: int = 5) -> None:
-    from tourniquet.testbed.access_log import make_nir
+    from tourniquet.demo.access_log import make_nir
 
     rng = random.Random(seed)
     start = int((END - timedelta(days=DAYS)).timestamp())

@@ -98,7 +98,7 @@ def main() -> None:
         sweep(*args.child)
         return
 
-    from tourniquet.testbed.slapd import Slapd
+    from tourniquet.demo.slapd import Slapd
 
     with tempfile.TemporaryDirectory(prefix="bench-sweep-") as folder:
         ldif = Path(folder) / "data.ldif"

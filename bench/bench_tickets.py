@@ -24,8 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tourniquet.connectors.ticketing.file import FileStore  # noqa: E402
 from tourniquet.connectors.tickets import TicketClient, TicketDraft  # noqa: E402
+from tourniquet.connectors.tickets.file import FileStore  # noqa: E402
 from tourniquet.outbox import Outbox  # noqa: E402
 
 
@@ -67,8 +67,8 @@ def main() -> None:
         import httpx
 
         from tests.rt import RtServer
-        from tourniquet.connectors.ticketing.rt import RequestTracker
         from tourniquet.connectors.tickets import TicketsConfig
+        from tourniquet.connectors.tickets.rt import RequestTracker
 
         server = RtServer(folder / "rt")
         server.prepare()

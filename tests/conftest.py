@@ -16,9 +16,9 @@ import yaml
 
 from tests.helpers import LdapAdmin, require_slapd
 from tourniquet.config import load_site
+from tourniquet.demo.practitioners import Directory, generate, write_ldif
+from tourniquet.demo.slapd import Slapd
 from tourniquet.site import Site
-from tourniquet.testbed.practitioners import Directory, generate, write_ldif
-from tourniquet.testbed.slapd import Slapd
 
 SUFFIX = "dc=sante,dc=example"
 PRACTITIONERS = 60

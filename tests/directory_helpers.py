@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from tourniquet import registry
-from tourniquet.flows.context import ActionContext
+from tourniquet.actions.context import ActionContext
 from tourniquet.journal import Journal
 from tourniquet.site import Site
 

@@ -19,12 +19,12 @@ import yaml
 from tests.conftest import SUFFIX, write_site
 from tests.helpers import LdapAdmin, require_slapd
 from tourniquet.config import load_site
-from tourniquet.flows.engine import ApprovalDecision, ApprovalRequest, PlaybookRun, RunSummary
-from tourniquet.flows.loader import load_playbook
+from tourniquet.demo.practitioners import Directory, generate, luhn_check_digit, write_ldif
+from tourniquet.demo.slapd import Slapd
+from tourniquet.engine.loader import load_playbook
+from tourniquet.engine.run import ApprovalDecision, ApprovalRequest, PlaybookRun, RunSummary
 from tourniquet.journal import read_journal
 from tourniquet.site import Site
-from tourniquet.testbed.practitioners import Directory, generate, luhn_check_digit, write_ldif
-from tourniquet.testbed.slapd import Slapd
 
 PLAYBOOK = Path(__file__).resolve().parents[1] / "playbooks" / "credential-misuse.yaml"
 PEOPLE = f"ou=people,{SUFFIX}"

@@ -9,8 +9,8 @@ from typing import Any
 import ldap3
 import pytest
 
-from tourniquet.testbed.practitioners import Directory
-from tourniquet.testbed.slapd import SLAPD_BINARIES, Slapd
+from tourniquet.demo.practitioners import Directory
+from tourniquet.demo.slapd import SLAPD_BINARIES, Slapd
 
 #: Operational attributes that change on every write and say nothing about the account.
 VOLATILE = {"modifyTimestamp", "modifiersName", "entryCSN", "contextCSN", "createTimestamp", "creatorsName",

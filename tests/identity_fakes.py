@@ -29,7 +29,7 @@ from urllib.parse import parse_qs, unquote
 
 import httpx
 
-from tourniquet.connectors.identity_lemonldap import CommandResult
+from tourniquet.connectors.identity.lemonldap import CommandResult
 
 CLIENT_SECRET = "kc-client-secret-7f3a9e1d"
 

@@ -15,8 +15,8 @@ import pytest
 from tests.postgresql import free_port, throwaway_postgres
 from tests.test_audit_scope import SINCE, UNTIL, VALID_NIRS, incident_log
 from tourniquet.connectors.audit import AuditConfig, ColumnMapping, connect
+from tourniquet.demo.access_log import patient_id, write_sqlite
 from tourniquet.errors import PermanentError, TransientError
-from tourniquet.testbed.access_log import patient_id, write_sqlite
 
 
 @pytest.fixture(scope="module")

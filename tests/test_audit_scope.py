@@ -15,10 +15,7 @@ from pathlib import Path
 import pytest
 
 from tourniquet.connectors.audit import AuditConfig, ColumnMapping, connect
-from tourniquet.errors import ConfigError, PermanentError
-from tourniquet.nir import is_nir, nir_key
-from tourniquet.scope import AffectedSubject
-from tourniquet.testbed.access_log import (
+from tourniquet.demo.access_log import (
     IDENTITY,
     Access,
     make_nir,
@@ -27,6 +24,9 @@ from tourniquet.testbed.access_log import (
     write_jsonl,
     write_sqlite,
 )
+from tourniquet.errors import ConfigError, PermanentError
+from tourniquet.nir import is_nir, nir_key
+from tourniquet.scope import AffectedSubject
 
 T0 = datetime(2025, 9, 1, tzinfo=timezone.utc)
 SINCE, UNTIL = T0 + timedelta(days=1), T0 + timedelta(days=29)

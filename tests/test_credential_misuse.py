@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import LdapAdmin, bind_result
-from tourniquet.flows.respond import execute_playbook, run_playbook
+from tourniquet.demo.practitioners import Directory
+from tourniquet.demo.slapd import Slapd
+from tourniquet.engine.execute import execute_playbook
+from tourniquet.flows.respond import run_playbook
 from tourniquet.journal import read_journal, verify_chain
-from tourniquet.testbed.practitioners import Directory
-from tourniquet.testbed.slapd import Slapd
 
 PLAYBOOK = str(Path(__file__).resolve().parents[1] / "playbooks" / "credential-misuse.yaml")
 

@@ -15,10 +15,10 @@ import ldap3
 import pytest
 
 from tests.directory_helpers import call
+from tests.testbed.dirsrv import DIRSRV_BINARIES, DirSrv
 from tourniquet.config import SiteConfig
 from tourniquet.errors import UnsafeToChange
 from tourniquet.site import Site
-from tourniquet.testbed.dirsrv import DIRSRV_BINARIES, DirSrv
 
 SUFFIX = "dc=sante,dc=example"
 PEOPLE = f"ou=people,{SUFFIX}"

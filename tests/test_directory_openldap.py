@@ -17,13 +17,13 @@ from tests.directory_helpers import call, containment_playbook
 from tests.helpers import VOLATILE, LdapAdmin, bind_result
 from tourniquet.config import load_site
 from tourniquet.connectors.directory import DirectoryClient
+from tourniquet.demo.practitioners import Directory
+from tourniquet.demo.slapd import Slapd, find_free_port
+from tourniquet.engine.execute import execute_playbook
+from tourniquet.engine.undo import undo_incident
 from tourniquet.errors import AccountNotFound, ConfigError, PermanentError, TransientError, UnsafeToChange
-from tourniquet.flows.respond import execute_playbook
-from tourniquet.flows.undo import undo_incident
 from tourniquet.journal import read_journal
 from tourniquet.site import Site
-from tourniquet.testbed.practitioners import Directory
-from tourniquet.testbed.slapd import Slapd, find_free_port
 
 
 @pytest.fixture

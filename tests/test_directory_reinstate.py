@@ -10,13 +10,14 @@ import pytest
 from tests.directory_helpers import containment_playbook
 from tests.helpers import LdapAdmin, bind_result
 from tests.test_directory_openldap import restore_groups  # noqa: F401  (fixture)
-from tourniquet.cli import main
+from tourniquet.cli.main import main
+from tourniquet.demo.practitioners import Directory
+from tourniquet.demo.slapd import Slapd
+from tourniquet.engine.execute import execute_playbook
 from tourniquet.errors import TourniquetError
 from tourniquet.flows.reinstate import reinstate
-from tourniquet.flows.respond import execute_playbook, run_playbook
+from tourniquet.flows.respond import run_playbook
 from tourniquet.journal import read_journal, verify_chain
-from tourniquet.testbed.practitioners import Directory
-from tourniquet.testbed.slapd import Slapd
 
 
 def test_reinstate_flow_undoes_the_incident_by_id(

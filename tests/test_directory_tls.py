@@ -17,9 +17,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tests.helpers import require_slapd
 from tourniquet.connectors.directory import DirectoryClient, DirectoryConfig
+from tourniquet.demo.practitioners import generate, write_ldif
+from tourniquet.demo.slapd import Slapd
 from tourniquet.errors import PermanentError
-from tourniquet.testbed.practitioners import generate, write_ldif
-from tourniquet.testbed.slapd import Slapd
 
 SUFFIX = "dc=sante,dc=example"
 

@@ -22,12 +22,12 @@ import pytest
 
 from tests.conftest import write_site
 from tests.helpers import LdapAdmin
-from tourniquet.cli import main
+from tourniquet.cli.main import main
+from tourniquet.demo.access_log import IDENTITY, Access, make_nir, patient_id, write_sqlite
+from tourniquet.demo.practitioners import Directory
+from tourniquet.demo.slapd import Slapd
+from tourniquet.engine.execute import execute_playbook
 from tourniquet.evidence import verify
-from tourniquet.flows.respond import execute_playbook
-from tourniquet.testbed.access_log import IDENTITY, Access, make_nir, patient_id, write_sqlite
-from tourniquet.testbed.practitioners import Directory
-from tourniquet.testbed.slapd import Slapd
 
 PLAYBOOK = str(Path(__file__).resolve().parents[1] / "playbooks" / "credential-misuse.yaml")
 NOW = datetime.now(timezone.utc).replace(microsecond=0)

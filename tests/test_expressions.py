@@ -6,8 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from tourniquet.engine.expressions import evaluate, parse_duration, parse_template, resolve_instant
 from tourniquet.errors import ExpressionError
-from tourniquet.flows.expressions import evaluate, parse_duration, parse_template, resolve_instant
 
 SCOPE = {
     "inputs": {"accounts": ["jdupont", "mmartin"], "reason": "alert 42", "since": "2025-09-01T00:00:00+00:00"},

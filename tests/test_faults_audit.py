@@ -22,7 +22,7 @@ from tests.guardrails_testbed import (  # noqa: F401 - fixtures
     private_slapd,
     testbed,
 )
-from tourniquet.testbed.access_log import Access, patient_id, write_sqlite
+from tourniquet.demo.access_log import Access, patient_id, write_sqlite
 
 ACCOUNTS = 50
 
@@ -41,7 +41,7 @@ def test_audit_source_down_then_rerun(testbed: Testbed, outage: str) -> None:
     write_sqlite([Access(now - timedelta(days=2, minutes=i), p.uid, patient_id(i)) for i, p in enumerate(people[:5])],
                  log_file)
     if outage.startswith("postgresql"):
-        from tourniquet.testbed.slapd import find_free_port
+        from tourniquet.demo.slapd import find_free_port
 
         _site_with_audit(testbed, {"kind": "postgresql", "dsn": f"host=127.0.0.1 port={find_free_port()} dbname=x",
                                    "timeout": 2})

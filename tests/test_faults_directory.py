@@ -30,8 +30,8 @@ from tests.guardrails_testbed import (  # noqa: F401 - fixtures
     testbed,
 )
 from tourniquet.connectors.directory import ADMIN_LOCK, DirectoryClient
-from tourniquet.flows.engine import unconfirmed_intents
-from tourniquet.flows.undo import undo_incident
+from tourniquet.engine.run import unconfirmed_intents
+from tourniquet.engine.undo import undo_incident
 from tourniquet.journal import verify_chain
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -146,8 +146,8 @@ _KILLED_RUN = textwrap.dedent("""
     from pathlib import Path
     from tourniquet.config import load_site
     from tourniquet.connectors.directory import ADMIN_LOCK, DirectoryClient
-    from tourniquet.flows.engine import ApprovalDecision, PlaybookRun
-    from tourniquet.flows.loader import load_playbook
+    from tourniquet.engine.run import ApprovalDecision, PlaybookRun
+    from tourniquet.engine.loader import load_playbook
     from tourniquet.site import Site
 
     site_file, playbook, incident, marker, *accounts = sys.argv[1:]

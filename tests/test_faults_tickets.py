@@ -19,7 +19,7 @@ from tests.guardrails_testbed import (  # noqa: F401 - fixtures
     private_slapd,
     testbed,
 )
-from tourniquet.testbed.slapd import find_free_port
+from tourniquet.demo.slapd import find_free_port
 
 ACCOUNTS = 50
 

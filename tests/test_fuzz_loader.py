@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tourniquet.engine.loader import LoadedPlaybook, load_playbook
 from tourniquet.errors import PlaybookErrors
-from tourniquet.flows.loader import LoadedPlaybook, load_playbook
 
 SOURCE = Path(__file__).resolve().parents[1] / "playbooks" / "credential-misuse.yaml"
 TEXT = SOURCE.read_text(encoding="utf-8")
@@ -183,6 +183,6 @@ def test_mutants_are_varied_enough() -> None:
 
 
 def load_playbook_text(data: bytes) -> LoadedPlaybook:
-    from tourniquet.flows.loader import load_text
+    from tourniquet.engine.loader import load_text
 
     return load_text(data.decode("utf-8", "replace"), "mutant.yaml")

@@ -23,8 +23,8 @@ from tests.guardrails_testbed import (  # noqa: F401 - fixtures
     testbed,
 )
 from tourniquet.connectors.directory import DirectoryClient
+from tourniquet.engine.run import ApprovalDecision, ApprovalRequest
 from tourniquet.errors import TransientError
-from tourniquet.flows.engine import ApprovalDecision, ApprovalRequest
 from tourniquet.journal import read_journal
 
 
@@ -63,7 +63,7 @@ def test_plan_lists_each_change_and_changes_nothing_anywhere(testbed: Testbed) -
 
 
 def test_tourniquet_plan_prints_before_and_after_and_changes_nothing(testbed: Testbed, capsys) -> None:
-    from tourniquet.cli import main
+    from tourniquet.cli.main import main
 
     suspects = testbed.people[:2]
 
@@ -180,7 +180,7 @@ def test_an_approved_run_changes_every_account_once(testbed: Testbed) -> None:
 
 
 def test_an_approver_that_never_answers_is_a_rejection(testbed: Testbed, monkeypatch: pytest.MonkeyPatch) -> None:
-    import tourniquet.flows.engine as engine
+    import tourniquet.engine.run as engine
 
     monkeypatch.setattr(engine, "APPROVAL_GRACE_SECONDS", 0.0)
     release = threading.Event()

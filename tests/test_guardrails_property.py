@@ -24,9 +24,9 @@ from tests.guardrails_testbed import (  # noqa: F401 - fixtures
     private_slapd,
     testbed,
 )
-from tourniquet.flows.engine import reject_all
-from tourniquet.flows.guardrails import canonical_dn
-from tourniquet.testbed.practitioners import generate
+from tourniquet.demo.practitioners import generate
+from tourniquet.engine.guardrails import canonical_dn
+from tourniquet.engine.run import reject_all
 
 PEOPLE_LIST = generate(60, SUFFIX).practitioners
 LOCK_ATTRIBUTES = {"pwdAccountLockedTime", "pwdReset"}

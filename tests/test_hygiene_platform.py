@@ -26,9 +26,7 @@ import pytest
 
 from tests.conftest import write_site
 from tests.helpers import bind_result, require_slapd
-from tourniquet.flows.engine import ApprovalDecision, ApprovalRequest
-from tourniquet.hygiene import HygieneResult, load_hygiene_text, run_hygiene
-from tourniquet.testbed.hygiene_data import (
+from tests.testbed.hygiene_data import (
     NORMAL_PROFILES,
     HygieneSlapd,
     Scenario,
@@ -37,6 +35,8 @@ from tourniquet.testbed.hygiene_data import (
     write_directory_ldif,
     write_register,
 )
+from tourniquet.engine.run import ApprovalDecision, ApprovalRequest
+from tourniquet.hygiene import HygieneResult, load_hygiene_text, run_hygiene
 
 pytestmark = pytest.mark.slow  # ~10 s to generate the platform, ~3 s per hygiene run
 
@@ -255,7 +255,7 @@ def test_a_site_without_access_log_still_gets_the_directory_checks(platform: Pla
 
 def test_the_command_line_runs_the_same_checks(platform: Platform, tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
-    from tourniquet.cli import main
+    from tourniquet.cli.main import main
 
     code = main(["hygiene", str(PLAYBOOK), "--site", str(platform.site(tmp_path)), "--register", str(platform.register),
                  "--as-of", platform.scenario.as_of.isoformat(), "--no-respond"])

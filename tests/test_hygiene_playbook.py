@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tourniquet.cli import main
+from tourniquet.cli.main import main
 from tourniquet.errors import PlaybookErrors
 from tourniquet.hygiene import load_hygiene, load_hygiene_text
 from tourniquet.hygiene.checks import CHECKS

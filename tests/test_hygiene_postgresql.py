@@ -22,12 +22,12 @@ import pytest
 import yaml
 
 from tests.postgresql import throwaway_postgres
+from tests.testbed.hygiene_data import NORMAL_PROFILES, PLANTS, Scenario, build_scenario, write_access_log
 from tourniquet.config import SiteConfig
 from tourniquet.connectors.audit import AuditConfig, ColumnMapping
 from tourniquet.hygiene import HygieneResult, load_hygiene_text, run_hygiene
 from tourniquet.hygiene.checks import CHECKS
 from tourniquet.site import Site
-from tourniquet.testbed.hygiene_data import NORMAL_PROFILES, PLANTS, Scenario, build_scenario, write_access_log
 
 PLAYBOOK = Path(__file__).resolve().parents[1] / "playbooks" / "hygiene.yaml"
 ACCESS_PLANTS = {name: PLANTS[name] for name in ("spike", "night", "foreign_ip", "slow")}

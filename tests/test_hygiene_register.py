@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.testbed.register import COLUMNS, write_extract
 from tourniquet.connectors.register import RppsSet, detect_encoding, find_latest, is_valid_rpps, iter_rows, open_extract
+from tourniquet.demo.practitioners import generate
 from tourniquet.errors import PermanentError
-from tourniquet.testbed.practitioners import generate
-from tourniquet.testbed.register import COLUMNS, write_extract
 
 PEOPLE = [p.rpps for p in generate(40).practitioners]
 

@@ -16,13 +16,13 @@ import pytest
 from tests.identity_fakes import CLIENT_SECRET, FakeKeycloak, FakeLemonLdapCli
 from tourniquet import registry
 from tourniquet.actions import identity as actions
+from tourniquet.actions.context import ActionContext
 from tourniquet.connectors.directory import Account
 from tourniquet.connectors.identity import IdentityConfig, Unsupported
-from tourniquet.connectors.identity_keycloak import KeycloakClient
-from tourniquet.connectors.identity_lemonldap import LemonLdapClient
+from tourniquet.connectors.identity.keycloak import KeycloakClient
+from tourniquet.connectors.identity.lemonldap import LemonLdapClient
+from tourniquet.engine.undo import pending_undo, undo_records
 from tourniquet.errors import VerificationFailed
-from tourniquet.flows.context import ActionContext
-from tourniquet.flows.undo import pending_undo, undo_records
 from tourniquet.journal import Journal, read_journal
 
 JDUPONT = Account(dn="uid=jdupont,ou=people,dc=sante,dc=example", uid="jdupont", rpps="10101010104")

@@ -15,7 +15,7 @@ import pytest
 from tests.identity_fakes import CLIENT_SECRET, FakeKeycloak
 from tourniquet.connectors.directory import Account
 from tourniquet.connectors.identity import IdentityConfig
-from tourniquet.connectors.identity_keycloak import KeycloakClient
+from tourniquet.connectors.identity.keycloak import KeycloakClient
 from tourniquet.errors import AccountNotFound, AmbiguousAccount, PermanentError, TransientError
 
 

@@ -17,7 +17,7 @@ import pytest
 from tests.identity_fakes import FakeLemonLdapCli
 from tourniquet.connectors.directory import Account
 from tourniquet.connectors.identity import IdentityConfig, Unsupported
-from tourniquet.connectors.identity_lemonldap import CommandResult, LemonLdapClient
+from tourniquet.connectors.identity.lemonldap import CommandResult, LemonLdapClient
 from tourniquet.errors import PermanentError, TransientError
 
 JDUPONT = Account(dn="uid=jdupont,ou=people,dc=sante,dc=example", uid="jdupont", rpps="10101010104")

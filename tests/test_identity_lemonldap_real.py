@@ -18,10 +18,10 @@ import pytest
 
 from tests.identity_llng_server import LemonLdapPortal, missing
 from tourniquet.actions import identity as actions
+from tourniquet.actions.context import ActionContext
 from tourniquet.connectors.directory import Account
 from tourniquet.connectors.identity import IdentityConfig
-from tourniquet.connectors.identity_lemonldap import LemonLdapClient
-from tourniquet.flows.context import ActionContext
+from tourniquet.connectors.identity.lemonldap import LemonLdapClient
 from tourniquet.journal import Journal
 
 

@@ -19,7 +19,7 @@ import pytest
 from tests.identity_fakes import CLIENT_SECRET
 from tourniquet.connectors.directory import Account
 from tourniquet.connectors.identity import IdentityConfig, Unsupported, connect
-from tourniquet.connectors.identity_oidc import OidcClient
+from tourniquet.connectors.identity.oidc import OidcClient
 from tourniquet.errors import PermanentError, TransientError
 
 ISSUER = "http://op.test/realms/psc"

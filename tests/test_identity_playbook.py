@@ -21,10 +21,11 @@ from tests.identity_fakes import CLIENT_SECRET, FakeKeycloak
 from tourniquet import journal as journal_module
 from tourniquet import logs as logs_module
 from tourniquet.connectors import identity
-from tourniquet.flows.respond import execute_playbook, run_playbook
+from tourniquet.demo.practitioners import Directory
+from tourniquet.demo.slapd import Slapd
+from tourniquet.engine.execute import execute_playbook
+from tourniquet.flows.respond import run_playbook
 from tourniquet.journal import read_journal
-from tourniquet.testbed.practitioners import Directory
-from tourniquet.testbed.slapd import Slapd
 
 PLAYBOOK = str(Path(__file__).resolve().parents[1] / "playbooks" / "credential-misuse.yaml")
 

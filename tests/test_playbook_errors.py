@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tourniquet.engine.loader import load_playbook, load_text
 from tourniquet.errors import PlaybookErrors
-from tourniquet.flows.loader import load_playbook, load_text
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -142,7 +142,7 @@ def test_validate_command_prints_locations_and_no_traceback(tmp_path: Path) -> N
     broken.write_text(CASES["unknown argument"][0])
     good = REPO / "playbooks" / "credential-misuse.yaml"
     result = subprocess.run(
-        [sys.executable, "-m", "tourniquet.cli", "validate", str(good), str(broken)],
+        [sys.executable, "-m", "tourniquet.cli.main", "validate", str(good), str(broken)],
         capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 1

@@ -17,11 +17,11 @@ import pytest
 import yaml
 
 from tests.helpers import LdapAdmin, bind_result
-from tourniquet.cli import main
+from tourniquet.cli.main import main
+from tourniquet.demo.practitioners import Directory
+from tourniquet.demo.slapd import Slapd
 from tourniquet.flows.respond import RunFailed, run_playbook
 from tourniquet.journal import read_journal
-from tourniquet.testbed.practitioners import Directory
-from tourniquet.testbed.slapd import Slapd
 
 REPO = Path(__file__).resolve().parents[1]
 

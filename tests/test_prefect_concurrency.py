@@ -20,8 +20,8 @@ import yaml
 from pydantic import BaseModel, Field
 
 from tourniquet import registry
-from tourniquet.flows import respond
-from tourniquet.flows.context import ActionContext
+from tourniquet.actions.context import ActionContext
+from tourniquet.flows import executor, respond
 from tourniquet.flows.locks import lock_name
 
 EVENTS: list[tuple[str, str]] = []
@@ -108,7 +108,7 @@ def test_two_runs_on_the_same_account_take_turns(
 def test_without_the_lock_the_same_scenario_interleaves(
     prefect_harness: None, slow_action: None, tmp_path: Path, site_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(respond, "account_locks", lambda *a, **k: contextlib.nullcontext())
+    monkeypatch.setattr(executor, "account_locks", lambda *a, **k: contextlib.nullcontext())
     monkeypatch.setitem(WAIT_FOR_OTHER, "seconds", 30.0)
 
     _two_runs_at_once(_playbook(tmp_path), site_file)

@@ -31,11 +31,12 @@ from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFi
 from prefect.logging.handlers import APILogHandler
 
 from tests.helpers import bind_result
-from tourniquet.flows.respond import artifact_key, run_playbook
+from tourniquet.demo.practitioners import Directory
+from tourniquet.demo.slapd import Slapd
+from tourniquet.flows.artifacts import artifact_key
+from tourniquet.flows.respond import run_playbook
 from tourniquet.logs import configure_logging
 from tourniquet.secrets import register_secret
-from tourniquet.testbed.practitioners import Directory
-from tourniquet.testbed.slapd import Slapd
 
 T = TypeVar("T")
 PLAYBOOK = str(Path(__file__).resolve().parents[1] / "playbooks" / "credential-misuse.yaml")

@@ -9,10 +9,11 @@ import logging
 import pytest
 import structlog
 
+from tourniquet.engine.run import ApprovalRequest
 from tourniquet.flows.approval import ApprovalInput, describe_request, step_timeout, waiting_time
-from tourniquet.flows.engine import ApprovalRequest
+from tourniquet.flows.artifacts import artifact_key
 from tourniquet.flows.events import account_event_name
-from tourniquet.flows.respond import artifact_key, respond
+from tourniquet.flows.respond import respond
 from tourniquet.logs import configure_logging, mask_record
 from tourniquet.secrets import register_secret
 

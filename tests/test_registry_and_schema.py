@@ -32,7 +32,7 @@ def test_changing_actions_declare_an_undo_that_exists() -> None:
 
 
 def test_actions_command_documents_each_parameter() -> None:
-    result = subprocess.run([sys.executable, "-m", "tourniquet.cli", "actions"], capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-m", "tourniquet.cli.main", "actions"], capture_output=True, text=True,
                             timeout=120, cwd=Path(__file__).resolve().parents[1])
     assert result.returncode == 0
     assert "directory.lock  [changes, undo: directory.unlock]" in result.stdout

@@ -12,10 +12,10 @@ import sys
 import textwrap
 from pathlib import Path
 
-from tourniquet.connectors.ticketing.file import FileStore
 from tourniquet.connectors.tickets import TicketClient, TicketDraft
-from tourniquet.flows.respond import execute_playbook
-from tourniquet.testbed.practitioners import Directory
+from tourniquet.connectors.tickets.file import FileStore
+from tourniquet.demo.practitioners import Directory
+from tourniquet.engine.execute import execute_playbook
 
 PLAYBOOK = str(Path(__file__).resolve().parents[1] / "playbooks" / "credential-misuse.yaml")
 
@@ -56,7 +56,7 @@ def test_changed_content_updates_the_same_ticket(tmp_path: Path) -> None:
 _RACER = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from tourniquet.connectors.ticketing.file import FileStore
+    from tourniquet.connectors.tickets.file import FileStore
     from tourniquet.connectors.tickets import TicketClient, TicketDraft
     folder, state = Path(sys.argv[1]), Path(sys.argv[2])
     client = TicketClient(FileStore(folder), state)
@@ -123,7 +123,7 @@ def test_losing_the_create_race_updates_the_winner(tmp_path: Path) -> None:
 
 def test_undo_of_a_false_alarm_closes_the_ticket(site_file: Path, practitioners: Directory) -> None:
     from tourniquet.config import load_site
-    from tourniquet.flows.undo import undo_incident
+    from tourniquet.engine.undo import undo_incident
     from tourniquet.site import Site
 
     summary = execute_playbook(PLAYBOOK, {"accounts": [practitioners.practitioners[6].uid]}, dry_run=False,

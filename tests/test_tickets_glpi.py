@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tourniquet.connectors.ticketing.glpi import Glpi
 from tourniquet.connectors.tickets import TicketClient, TicketDraft, TicketsConfig
+from tourniquet.connectors.tickets.glpi import Glpi
 from tourniquet.errors import PermanentError
 
 

@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tourniquet.connectors.ticketing.jira import Jira
 from tourniquet.connectors.tickets import TicketClient, TicketDraft, TicketsConfig
+from tourniquet.connectors.tickets.jira import Jira
 from tourniquet.errors import PermanentError
 
 AUTH_CLOUD = "Basic " + __import__("base64").b64encode(b"soc@example.org:api-token").decode()

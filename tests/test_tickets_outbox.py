@@ -14,12 +14,12 @@ import pytest
 import yaml
 
 from tests.conftest import write_site
-from tourniquet.connectors.ticketing.file import FileStore
 from tourniquet.connectors.tickets import TicketClient, TicketDraft, TicketRef
+from tourniquet.connectors.tickets.file import FileStore
+from tourniquet.demo.practitioners import Directory
+from tourniquet.demo.slapd import Slapd
 from tourniquet.errors import TransientError
 from tourniquet.outbox import Outbox
-from tourniquet.testbed.practitioners import Directory
-from tourniquet.testbed.slapd import Slapd
 
 
 class Flaky(FileStore):
@@ -102,7 +102,7 @@ def test_an_entry_delivered_just_before_a_crash_is_not_delivered_twice(tmp_path:
 _WRITER = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from tourniquet.connectors.ticketing.rt import RequestTracker
+    from tourniquet.connectors.tickets.rt import RequestTracker
     from tourniquet.connectors.tickets import TicketClient, TicketDraft, TicketsConfig
     state = Path(sys.argv[1])
     config = TicketsConfig.model_validate({"kind": "rt", "url": sys.argv[2], "token": {"env": "RT_TOKEN"},
@@ -166,8 +166,8 @@ def unused_port() -> int:
 def test_deliver_outbox_flow(prefect_harness: None, tmp_path: Path, slapd: Slapd, practitioners: Directory,
                              unused_port: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """The deliver-outbox Prefect flow reports what it delivered and what still waits."""
-    from tourniquet.connectors.ticketing.rt import RequestTracker
     from tourniquet.connectors.tickets import TicketsConfig
+    from tourniquet.connectors.tickets.rt import RequestTracker
     from tourniquet.flows.outbox import deliver_outbox
 
     url = f"http://127.0.0.1:{unused_port}/rt"
@@ -187,9 +187,9 @@ def test_outbox_command_lists_what_waits(tmp_path: Path, slapd: Slapd, practitio
                                          unused_port: int, monkeypatch: pytest.MonkeyPatch,
                                          capsys: pytest.CaptureFixture[str]) -> None:
     """`tourniquet outbox` shows each incident's waiting writes; `--deliver` exits 1 while the system is down."""
-    from tourniquet.cli import main
-    from tourniquet.connectors.ticketing.rt import RequestTracker
+    from tourniquet.cli.main import main
     from tourniquet.connectors.tickets import TicketsConfig
+    from tourniquet.connectors.tickets.rt import RequestTracker
 
     monkeypatch.setenv("RT_TOKEN_TEST", "token-for-test")
     tickets = {"kind": "rt", "url": f"http://127.0.0.1:{unused_port}/rt", "token": {"env": "RT_TOKEN_TEST"},

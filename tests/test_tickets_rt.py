@@ -17,14 +17,14 @@ from tests.conftest import write_site
 from tests.helpers import LdapAdmin, bind_result
 from tests.rt import FIELD, RtServer, require_rt
 from tourniquet.config import load_site
-from tourniquet.connectors.ticketing.rt import RequestTracker
 from tourniquet.connectors.tickets import TicketClient, TicketDraft, TicketsConfig
+from tourniquet.connectors.tickets.rt import RequestTracker
+from tourniquet.demo.practitioners import Directory
+from tourniquet.demo.slapd import Slapd
+from tourniquet.engine.execute import execute_playbook
 from tourniquet.errors import PermanentError
-from tourniquet.flows.respond import execute_playbook
 from tourniquet.outbox import Outbox
 from tourniquet.site import Site
-from tourniquet.testbed.practitioners import Directory
-from tourniquet.testbed.slapd import Slapd
 
 PLAYBOOK = str(Path(__file__).resolve().parents[1] / "playbooks" / "credential-misuse.yaml")
 
@@ -197,8 +197,8 @@ def test_ticket_system_goes_down_in_the_middle_of_the_run(
     """RT answers when the run opens the ticket, then goes down before the run's last comment: the
     run still completes, the comment waits in the outbox, and once RT is back the one ticket holds the
     opening text and the comment, in order."""
-    from tourniquet.flows.engine import PlaybookRun
-    from tourniquet.flows.loader import load_playbook
+    from tourniquet.engine.loader import load_playbook
+    from tourniquet.engine.run import PlaybookRun
     from tourniquet.flows.outbox import deliver_pending
 
     secret = tmp_path / "rt-password"

@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tourniquet.connectors.ticketing.thehive import TheHive
 from tourniquet.connectors.tickets import TicketClient, TicketDraft, TicketsConfig
+from tourniquet.connectors.tickets.thehive import TheHive
 from tourniquet.errors import PermanentError
 
 

@@ -21,7 +21,7 @@ from tests.guardrails_testbed import (  # noqa: F401 - fixtures
 )
 from tests.helpers import bind_result
 from tourniquet import registry
-from tourniquet.cli import main
+from tourniquet.cli.main import main
 from tourniquet.journal import verify_chain
 
 

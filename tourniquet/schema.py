@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tourniquet import registry
-from tourniquet.flows.playbook import Playbook
+from tourniquet.engine.playbook import Playbook
 
 __all__ = ["playbook_schema", "SCHEMA_PATH", "render_schema"]
 

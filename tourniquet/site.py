@@ -16,7 +16,7 @@ __all__ = ["Site"]
 class Site:
     """Build each connector the first time a step needs it; close them all at the end of a run.
 
-    Connector modules provide ``connect(config, site) -> client``; clients with a ``close()``
+    Each connector package provides ``connect(config, *, …) -> client``; clients with a ``close()``
     are closed by :meth:`close`.
     """
 
@@ -47,13 +47,13 @@ class Site:
             return None
         from tourniquet.connectors import identity
 
-        return self._client("identity", lambda: identity.connect(config, self))
+        return self._client("identity", lambda: identity.connect(config))
 
     @property
     def tickets(self) -> Any:
         from tourniquet.connectors import tickets
 
-        return self._client("tickets", lambda: tickets.connect(self.config.tickets, self))
+        return self._client("tickets", lambda: tickets.connect(self.config.tickets, state_dir=self.config.state_dir))
 
     @property
     def audit(self) -> Any:
@@ -62,7 +62,7 @@ class Site:
             raise ConfigError(f"the site {self.name!r} has no audit configured")
         from tourniquet.connectors import audit
 
-        return self._client("audit", lambda: audit.connect(config, self))
+        return self._client("audit", lambda: audit.connect(config))
 
     def incident_dir(self, incident: str) -> Path:
         return self.config.evidence_dir / incident

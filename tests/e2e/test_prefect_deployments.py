@@ -29,9 +29,9 @@ import pytest
 
 from tests.conftest import write_site
 from tests.helpers import LdapAdmin, bind_result
-from tourniquet.flows.respond import artifact_key
-from tourniquet.testbed.practitioners import Directory
-from tourniquet.testbed.slapd import Slapd, find_free_port
+from tourniquet.demo.practitioners import Directory
+from tourniquet.demo.slapd import Slapd, find_free_port
+from tourniquet.flows.artifacts import artifact_key
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -26,10 +26,10 @@ from typing import Annotated, Any
 import structlog
 from pydantic import BaseModel, Field
 
+from tourniquet.actions.context import ActionContext
 from tourniquet.connectors.audit import account_key_of
 from tourniquet.connectors.directory import Account
 from tourniquet.errors import ConfigError
-from tourniquet.flows.context import ActionContext
 from tourniquet.notification import WARNING_COLUMNS, render_notification, warning_row
 from tourniquet.registry import action
 from tourniquet.scope import AccountScope, AffectedSubject, Scope

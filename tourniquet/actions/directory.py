@@ -18,11 +18,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from tourniquet.actions.context import ActionContext
 from tourniquet.connectors.directory import Account, Attributes, DirectoryClient, without_secrets
 from tourniquet.errors import AccountNotFound, AmbiguousAccount, NotFound, UnsafeToChange, VerificationFailed
-from tourniquet.flows.context import ActionContext
-from tourniquet.flows.guardrails import canonical_dn
 from tourniquet.journal import read_journal
+from tourniquet.model import canonical_dn
 from tourniquet.registry import action
 from tourniquet.secrets import register_secret
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-from tourniquet.flows.context import ActionContext
+from tourniquet.actions.context import ActionContext
 from tourniquet.registry import action
 
 
@@ -38,9 +38,9 @@ def approval(
     ] = "1h",
 ) -> ApprovalResult:
     """Pause the run until a person approves (Prefect UI or `tourniquet approve`); rejected = the run fails."""
+    from tourniquet.engine.expressions import parse_duration
     from tourniquet.errors import ApprovalRejected
     from tourniquet.flows.approval import ask, in_flow_run
-    from tourniquet.flows.expressions import parse_duration
 
     header = f"## Approval step `{ctx.step}`: {ctx.playbook}, incident `{ctx.incident}`\n\n"
     if ctx.dry_run:
@@ -50,7 +50,7 @@ def approval(
     if in_flow_run():
         decision = ask(header + summary, parse_duration(timeout).total_seconds())
     else:
-        from tourniquet.flows.engine import ApprovalDecision
+        from tourniquet.engine.run import ApprovalDecision
 
         decision = ApprovalDecision(False, "", "no approver available outside a Prefect flow run")
     status = "approved" if decision.approved else "rejected"

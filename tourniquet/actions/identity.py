@@ -14,10 +14,10 @@ from typing import Annotated, Any, Literal
 import structlog
 from pydantic import BaseModel, Field
 
+from tourniquet.actions.context import ActionContext
 from tourniquet.connectors.directory import Account
 from tourniquet.connectors.identity import IdentityClient, IdentitySession, IdentityUser
 from tourniquet.errors import NotFound, VerificationFailed
-from tourniquet.flows.context import ActionContext
 from tourniquet.registry import action
 
 SYSTEM = "identity"

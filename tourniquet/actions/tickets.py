@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
+from tourniquet.actions.context import ActionContext
 from tourniquet.connectors.tickets import (
     Delivery,
     Severity,
@@ -23,7 +24,6 @@ from tourniquet.connectors.tickets import (
     check_key,
     comment_digest,
 )
-from tourniquet.flows.context import ActionContext
 from tourniquet.registry import action
 
 SYSTEM = "tickets"

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import ldap3
 
-from tourniquet.testbed.access_log import demo_log, write_sqlite
-from tourniquet.testbed.practitioners import Practitioner, generate, write_ldif
-from tourniquet.testbed.slapd import Slapd, find_free_port
+from tourniquet.demo.access_log import demo_log, write_sqlite
+from tourniquet.demo.practitioners import Practitioner, generate, write_ldif
+from tourniquet.demo.slapd import Slapd, find_free_port
 
 __all__ = ["run_demo", "REPO", "DEMO_SITE", "DEMO_STATE"]
 
@@ -102,7 +102,8 @@ def bind_result(url: str, dn: str, password: str) -> str:
 def run_demo(keep_running: bool = False, accounts: list[str] | None = None) -> int:
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
-    from tourniquet.flows.respond import execute_playbook, run_playbook
+    from tourniquet.engine.execute import execute_playbook
+    from tourniquet.flows.respond import run_playbook
 
     os.environ["TOURNIQUET_SITE"] = str(DEMO_SITE)
     server, practitioners = start_demo_directory()

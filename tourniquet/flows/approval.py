@@ -18,7 +18,7 @@ import structlog
 from prefect.input import RunInput
 from pydantic import Field
 
-from tourniquet.flows.engine import ApprovalDecision, ApprovalRequest, reject_all
+from tourniquet.engine.run import ApprovalDecision, ApprovalRequest, reject_all
 
 __all__ = [
     "ApprovalInput",

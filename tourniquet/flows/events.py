@@ -15,7 +15,7 @@ from typing import Any
 
 import structlog
 
-from tourniquet.flows.context import PlannedChange
+from tourniquet.actions.context import PlannedChange
 from tourniquet.secrets import mask
 
 __all__ = ["account_event_name", "emit_change", "emit_incident", "ACCOUNT_EVENTS"]

@@ -17,7 +17,9 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from pydantic import Field
 from typing_extensions import Annotated
 
+from tourniquet.engine.run import Approver, RunSummary
 from tourniquet.flows.approval import prefect_approver
+from tourniquet.flows.respond import execute_in_flow
 from tourniquet.hygiene.runner import HygieneResult, render_markdown, run_hygiene
 from tourniquet.logs import configure_logging
 
@@ -37,6 +39,12 @@ def publish(result: HygieneResult) -> None:
                                           f"{result.findings_file})")
     create_markdown_artifact(render_markdown(result), key=f"{key}-summary",
                              description=f"{result.playbook}: {result.finding_count} findings")
+
+
+def _launch_in_flow(playbook: str, inputs: dict[str, Any], *, dry_run: bool, site: str | None,
+                    approver: Approver) -> RunSummary:
+    """A response run inside this flow run: one task run per action, its artifacts in this run."""
+    return execute_in_flow(playbook, inputs, dry_run=dry_run, site=site)
 
 
 @flow(name="hygiene", log_prints=False)
@@ -60,6 +68,6 @@ def hygiene(
     # A real response run waits on the same approval form as any run (pause, form, journal); outside a
     # flow run nobody can answer, and the answer is no.
     result = run_hygiene(playbook, site, as_of=as_of, register=register_extract, respond=respond,
-                         approver=prefect_approver)
+                         approver=prefect_approver, launch=_launch_in_flow)
     publish(result)
     return result.as_dict()

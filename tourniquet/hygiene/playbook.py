@@ -27,8 +27,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from tourniquet.engine.loader import Path_, _dotted, _nearest, _suggest, parse_yaml, read_text
 from tourniquet.errors import Location, PlaybookError, PlaybookErrors
-from tourniquet.flows.loader import Path_, _dotted, _nearest, _suggest, parse_yaml, read_text
 from tourniquet.hygiene.findings import Severity
 
 __all__ = ["CheckSpec", "RespondPolicy", "HygienePlaybook", "LoadedHygiene", "load_hygiene", "load_hygiene_text"]

@@ -24,14 +24,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
 from tourniquet.config import load_site
 from tourniquet.connectors.directory import DirectoryClient
+from tourniquet.engine.run import ApprovalRequest, Approver, RunSummary, reject_all
 from tourniquet.errors import TourniquetError
-from tourniquet.flows.engine import ApprovalRequest, Approver, reject_all
 from tourniquet.hygiene.checks import CHECKS, AccessCheck, Check, DirectoryCheck, HygieneContext
 from tourniquet.hygiene.findings import SEVERITIES, Finding
 from tourniquet.hygiene.playbook import LoadedHygiene, load_hygiene
@@ -40,6 +40,13 @@ from tourniquet.site import Site
 __all__ = ["FindingStore", "HygieneResult", "run_hygiene", "render_markdown", "find_hygiene_playbook"]
 
 log = structlog.get_logger("tourniquet")
+
+
+class Launcher(Protocol):
+    """Starts a response run for findings: the engine's own, or a flow run's (Prefect tasks, artifacts)."""
+
+    def __call__(self, playbook: str, inputs: dict[str, Any], *, dry_run: bool, site: str | None,
+                 approver: Approver) -> RunSummary: ...
 MARKDOWN_ROWS = 200
 
 
@@ -126,7 +133,7 @@ class HygieneResult:
 
 
 def find_hygiene_playbook(name: str) -> Path:
-    from tourniquet.flows.respond import find_playbook
+    from tourniquet.engine.execute import find_playbook
 
     return find_playbook(name)
 
@@ -147,7 +154,9 @@ def run_hygiene(
     register: str | None = None,
     respond: bool = True,
     approver: Approver = reject_all,
+    launch: Launcher | None = None,
 ) -> HygieneResult:
+    """Run every check of the hygiene playbook; ``launch`` starts the response runs (default: the engine's)."""
     loaded = playbook if isinstance(playbook, LoadedHygiene) else load_hygiene(find_hygiene_playbook(playbook))
     own_site = not isinstance(site, Site)
     runtime = site if isinstance(site, Site) else Site(load_site(site))
@@ -171,7 +180,7 @@ def run_hygiene(
                 result.findings_file = result.store.path
             if respond and loaded.playbook.respond is not None:
                 with _timed(result, "respond"):
-                    _respond(loaded, result, approver, runtime.config.source)
+                    _respond(loaded, result, approver, runtime.config.source, launch or _launch)
             with _timed(result, "write"):
                 _write(result)
             log.info("hygiene.finished", findings=result.finding_count, accounts=result.accounts_swept)
@@ -271,9 +280,17 @@ def _run_access(item: AccessCheck, result: HygieneResult) -> None:
 # --------------------------------------------------------------------------- acting on findings
 
 
-def _respond(loaded: LoadedHygiene, result: HygieneResult, approver: Approver, site: Path | None) -> None:
-    from tourniquet.flows.loader import load_playbook
-    from tourniquet.flows.respond import PrefectExecutor, _in_flow_run, execute_playbook, find_playbook
+def _launch(playbook: str, inputs: dict[str, Any], *, dry_run: bool, site: str | None,
+            approver: Approver) -> RunSummary:
+    from tourniquet.engine.execute import execute_playbook
+
+    return execute_playbook(playbook, inputs, dry_run=dry_run, site=site, approver=approver)
+
+
+def _respond(loaded: LoadedHygiene, result: HygieneResult, approver: Approver, site: Path | None,
+             launch: Launcher) -> None:
+    from tourniquet.engine.execute import find_playbook
+    from tourniquet.engine.loader import load_playbook
 
     policy = loaded.playbook.respond
     assert policy is not None
@@ -300,8 +317,7 @@ def _respond(loaded: LoadedHygiene, result: HygieneResult, approver: Approver, s
         return
     inputs = {k: v for k, v in {"accounts": taken, "reason": reason}.items() if k in declared}
     try:
-        executor = PrefectExecutor() if _in_flow_run() else None  # one task run per action in a flow run
-        plan = execute_playbook(policy.playbook, inputs, dry_run=True, site=site_arg, executor=executor)
+        plan = launch(policy.playbook, inputs, dry_run=True, site=site_arg, approver=approver)
         record.update(mode="dry-run", incident=plan.incident, status=plan.status, error=plan.error,
                       plan=str(plan.journal), report=str(plan.report),
                       changes=[{"target": c.target, "operation": c.operation, "outcome": c.outcome}
@@ -332,8 +348,7 @@ def _respond(loaded: LoadedHygiene, result: HygieneResult, approver: Approver, s
         return
     inputs = {k: v for k, v in {"accounts": urgent, "reason": reason}.items() if k in declared}
     try:
-        run = execute_playbook(policy.playbook, inputs, dry_run=False, site=site_arg, approver=approver,
-                               executor=PrefectExecutor() if _in_flow_run() else None)
+        run = launch(policy.playbook, inputs, dry_run=False, site=site_arg, approver=approver)
         real.update(incident=run.incident, status=run.status, error=run.error, journal=str(run.journal),
                     report=str(run.report))
     except TourniquetError as exc:

@@ -1,0 +1,141 @@
+"""``tourniquet validate|plan|run|actions|schema``: playbooks, from the file to a run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from tourniquet.cli.common import print_errors, site_argument
+from tourniquet.errors import PlaybookErrors
+
+__all__ = ["register"]
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from tourniquet.cli.hygiene import validate_hygiene
+    from tourniquet.engine.loader import load_playbook
+
+    failed = 0
+    for path in args.playbooks:
+        hygiene = validate_hygiene(path)  # hygiene playbooks live next to the response playbooks
+        if hygiene is not None:
+            failed += hygiene
+            continue
+        try:
+            loaded = load_playbook(path)
+        except PlaybookErrors as exc:
+            print_errors(exc)
+            failed += 1
+            continue
+        print(f"{path}: ok ({len(loaded.playbook.steps)} steps)")
+    return 1 if failed else 0
+
+
+def _inputs(args: argparse.Namespace) -> dict[str, Any]:
+    from tourniquet.engine.inputs import parse_cli_inputs
+
+    return parse_cli_inputs(args.input or [])
+
+
+def _print_summary(summary: Any) -> None:
+    label = "PLAN (dry run, nothing changed)" if summary.dry_run else "RUN"
+    print(f"{label}: {summary.playbook} incident {summary.incident}: {summary.status}")
+    if summary.error:
+        print(f"  error: {summary.error}")
+    for change in summary.changes:
+        if change.outcome == "noop":
+            continue
+        print(f"  {change.outcome:8} {change.target}: {change.operation} {json.dumps(change.before)} -> {json.dumps(change.after)}")
+    for refusal in summary.refused:
+        print(f"  refused  {refusal['account']}: {refusal['reason']}")
+    for approval in summary.approvals:
+        print(f"  approval {approval['step']}: {approval['status']} ({approval['reason']})")
+    for failure in summary.failures:
+        print(f"  failed   {failure['item'] or failure['step']}: {failure['error']}")
+    print(f"  journal: {summary.journal}")
+    print(f"  report:  {summary.report}")
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from tourniquet.engine.execute import execute_playbook
+
+    summary = execute_playbook(args.playbook, _inputs(args), dry_run=True, incident=args.incident, site=args.site)
+    _print_summary(summary)
+    return 0 if summary.status == "planned" else 1
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    from tourniquet.flows.respond import RunFailed, run_playbook
+
+    # A CLI run is short-lived: the heartbeat thread only adds a second of latency.
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        state = run_playbook(args.playbook, _inputs(args), dry_run=args.dry_run, incident=args.incident,
+                             site=args.site, return_state=True)
+    try:
+        result = state.result()
+    except RunFailed as exc:
+        print(f"FAILED: {exc}", file=sys.stderr)
+        return 1
+    print(f"{'PLAN' if args.dry_run else 'RUN'}: {result['playbook']} incident {result['incident']}: {result['status']}")
+    for refusal in result["refused"]:
+        print(f"  refused  {refusal['account']}: {refusal['reason']}")
+    print(f"  journal: {result['journal']}")
+    print(f"  report:  {result['report']}")
+    return 0
+
+
+def cmd_actions(args: argparse.Namespace) -> int:
+    from tourniquet import registry
+
+    for spec in registry.all_actions():
+        flags = []
+        if spec.changes:
+            flags.append("changes")
+        if spec.undo:
+            flags.append(f"undo: {spec.undo}")
+        print(f"{spec.name}{'  [' + ', '.join(flags) + ']' if flags else ''}")
+        print(f"    {spec.summary}")
+        for name, type_name, required, description in spec.describe():
+            print(f"    - {name}: {type_name}{'' if required else ' (optional)'}  {description}")
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from tourniquet.schema import render_schema
+
+    text = render_schema()
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def register(sub: Any) -> None:
+    validate = sub.add_parser("validate", help="check playbooks; prints file:line:col: message per problem")
+    validate.add_argument("playbooks", nargs="+")
+    validate.set_defaults(func=cmd_validate)
+
+    for name, func, help_text in (("plan", cmd_plan, "dry run: list every change, change nothing"),
+                                  ("run", cmd_run, "run the playbook as a Prefect flow")):
+        command = sub.add_parser(name, help=help_text)
+        command.add_argument("playbook", help="path or name (credential-misuse)")
+        command.add_argument("--input", "-i", action="append", metavar="NAME=VALUE",
+                             help="playbook input; lists as a,b,c or JSON")
+        site_argument(command)
+        command.add_argument("--incident", help="incident id (default: derived from playbook and inputs)")
+        if name == "run":
+            command.add_argument("--dry-run", action="store_true", help="plan inside a Prefect flow run")
+        command.set_defaults(func=func)
+
+    actions = sub.add_parser("actions", help="list every action with its parameters")
+    actions.set_defaults(func=cmd_actions)
+
+    schema = sub.add_parser("schema", help="print the playbook JSON Schema")
+    schema.add_argument("--output", "-o")
+    schema.set_defaults(func=cmd_schema)

@@ -1,0 +1,36 @@
+"""Directory connector (ldap3): OpenLDAP ppolicy, 389 Directory Server, Active Directory.
+
+``config`` (the site's section), ``errors`` (ldap3 → Tourniquet errors), ``flavors`` (what a lock
+and a forced reset are in each product), ``client`` (connections, reads, writes). The only package
+that speaks LDAP. May import: ``tourniquet.errors``, ``secrets``, ``model``. Imported by: ``site``,
+``actions``, ``hygiene`` (the sweep).
+"""
+
+from __future__ import annotations
+
+from tourniquet.connectors.directory.client import DirectoryClient, classify_identifier
+from tourniquet.connectors.directory.config import DirectoryConfig
+from tourniquet.connectors.directory.flavors import (
+    ADMIN_LOCK,
+    FLAVORS,
+    SECRET_ATTRIBUTES,
+    ActiveDirectoryFlavor,
+    Attributes,
+    Ds389Flavor,
+    Flavor,
+    Modification,
+    OpenLdapFlavor,
+    without_secrets,
+)
+from tourniquet.model import Account
+
+__all__ = [
+    "DirectoryConfig", "Account", "Attributes", "DirectoryClient", "Flavor", "OpenLdapFlavor", "Ds389Flavor",
+    "ActiveDirectoryFlavor", "FLAVORS", "Modification", "SECRET_ATTRIBUTES", "without_secrets", "ADMIN_LOCK",
+    "classify_identifier", "connect",
+]
+
+
+def connect(config: DirectoryConfig) -> DirectoryClient:
+    """The site's directory client (``Site.directory`` calls this lazily)."""
+    return DirectoryClient(config)

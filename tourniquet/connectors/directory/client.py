@@ -1,0 +1,348 @@
+"""The directory client (ldap3): find practitioner entries, read and change their lock state.
+
+The only module that opens LDAP connections. Every identifier that reaches a filter goes
+through ``escape_filter_chars``; every ldap3 exception is translated at this boundary
+(:func:`~tourniquet.connectors.directory.errors.ldap_errors`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import ssl
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, Literal
+
+import ldap3
+import structlog
+from ldap3.core import exceptions as ldap_exc
+from ldap3.utils.conv import escape_filter_chars
+from ldap3.utils.dn import parse_dn
+
+from tourniquet.connectors.directory.config import DirectoryConfig
+from tourniquet.connectors.directory.errors import SYSTEM, ldap_errors
+from tourniquet.connectors.directory.flavors import FLAVORS, LDAP3_OPERATION, Attributes, Modification
+from tourniquet.errors import AccountNotFound, AmbiguousAccount, ConfigError, TransientError, UnsafeToChange
+from tourniquet.model import Account
+
+__all__ = ["DirectoryClient", "classify_identifier"]
+
+log = structlog.get_logger("tourniquet")
+RPPS = re.compile(r"^\d{11}$")
+IDNAT_PS = re.compile(r"^8\d{11}$")
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, datetime):
+        return value.strftime("%Y%m%d%H%M%SZ")
+    return str(value)
+
+
+def _normalise(attributes: dict[str, Any]) -> Attributes:
+    """ldap3 gives bytes, datetimes or lists: turn everything into lists of strings."""
+    result: Attributes = {}
+    for name, value in attributes.items():
+        values = value if isinstance(value, list) else [value]
+        cleaned = [_text(v) for v in values if v not in (None, b"", "")]
+        if cleaned:
+            result[name] = cleaned
+    return result
+
+
+def _parent(dn: str) -> str:
+    """``ou=people,dc=x`` → ``dc=x`` (where groups usually live next to people)."""
+    parts = parse_dn(dn, escape=True)
+    return ",".join(f"{a}={v}" for a, v, _ in parts[1:]) or dn
+
+
+def classify_identifier(identifier: str) -> Literal["dn", "rpps", "mail", "uid"]:
+    """How to look an id up: 11 digits (or 8+RPPS) = RPPS, has @ = mail, parses as a DN = DN, else uid."""
+    text = identifier.strip()
+    if RPPS.match(text) or IDNAT_PS.match(text):
+        return "rpps"
+    if "@" in text and "=" not in text:
+        return "mail"
+    if "=" in text:
+        try:
+            if parse_dn(text):
+                return "dn"
+        except ldap_exc.LDAPInvalidDnError:
+            pass
+    return "uid"
+
+
+
+class DirectoryClient:
+    """One directory, one service identity; one connection per thread, reused across a step.
+
+    ``connection_factory`` is the seam contract tests use to stand in for a vendor's server
+    (389-DS, Active Directory); everything else goes through :meth:`_open`.
+    """
+
+    def __init__(
+        self,
+        config: DirectoryConfig,
+        password: str | None = None,
+        *,
+        connection_factory: Callable[[], Any] | None = None,
+    ) -> None:
+        self.config = config
+        flavor = FLAVORS.get(config.flavor)
+        if flavor is None:
+            raise ConfigError(f"directory flavor {config.flavor!r} is not supported")
+        self.flavor = flavor()
+        self._password = password
+        self._factory = connection_factory or self._open
+        self._local = threading.local()
+        self._connections: list[Any] = []
+        self._guard = threading.Lock()
+        self._check_transport()
+
+    @property
+    def encrypted(self) -> bool:
+        return self.config.url.lower().startswith("ldaps://") or self.config.start_tls
+
+    def _check_transport(self) -> None:
+        if not self.encrypted and not self.config.allow_plaintext:
+            raise ConfigError(
+                f"{self.config.url} would send the bind password in clear: use ldaps://, start_tls: true, "
+                "or (loopback test directories only) allow_plaintext: true"
+            )
+        if self.encrypted and not self.config.verify_certificates:
+            log.warning("directory.tls_unverified", url=self.config.url)
+
+    # -- connections
+
+    def _server(self) -> ldap3.Server:
+        tls = None
+        if self.encrypted:
+            tls = ldap3.Tls(
+                validate=ssl.CERT_REQUIRED if self.config.verify_certificates else ssl.CERT_NONE,
+                ca_certs_file=self.config.ca_file,
+                version=ssl.PROTOCOL_TLS_CLIENT,
+            )
+        return ldap3.Server(self.config.url, connect_timeout=self.config.timeout, tls=tls, get_info=ldap3.NONE)
+
+    def _open(self) -> ldap3.Connection:
+        if self._password is None:
+            self._password = self.config.bind_password.get()
+        connection = ldap3.Connection(
+            self._server(),
+            user=self.config.bind_dn,
+            password=self._password,
+            receive_timeout=max(1, int(self.config.timeout)),
+            raise_exceptions=True,
+            auto_bind=ldap3.AUTO_BIND_NONE,
+            read_only=False,
+        )
+        connection.open()
+        if self.config.start_tls and not self.config.url.lower().startswith("ldaps://"):
+            connection.start_tls()
+        connection.bind()
+        return connection
+
+    def connection(self) -> Any:
+        connection = getattr(self._local, "connection", None)
+        if connection is not None and connection.bound and not connection.closed:
+            return connection
+        with ldap_errors(f"connecting to {self.config.url} as {self.config.bind_dn}"):
+            connection = self._factory()
+        self._local.connection = connection
+        with self._guard:
+            self._connections.append(connection)
+        return connection
+
+    def _drop_connection(self) -> None:
+        self._local.connection = None
+
+    def close(self) -> None:
+        with self._guard:
+            for connection in self._connections:
+                try:
+                    connection.unbind()
+                except Exception:  # closing is best effort: the socket may be gone already
+                    pass
+            self._connections.clear()
+        self._local = threading.local()
+
+    @contextmanager
+    def _operation(self, what: str) -> Iterator[Any]:
+        try:
+            with ldap_errors(what):
+                yield self.connection()
+        except TransientError:
+            self._drop_connection()  # next call opens a fresh one
+            raise
+
+    # -- reads
+
+    def read(self, dn: str, attributes: list[str] | tuple[str, ...] = ("*", "+")) -> Attributes | None:
+        """The entry's attributes, or None when it does not exist."""
+        with self._operation(f"reading {dn}") as connection:
+            try:
+                connection.search(dn, "(objectClass=*)", search_scope=ldap3.BASE, attributes=list(attributes))
+            except ldap_exc.LDAPNoSuchObjectResult:
+                return None
+            found = [r for r in connection.response or [] if r.get("type") == "searchResEntry"]
+            return _normalise(found[0]["attributes"]) if found else None
+
+    def search(self, filter_: str, attributes: list[str], *, base: str | None = None, limit: int = 0) -> list[tuple[str, Attributes]]:
+        with self._operation("searching") as connection:
+            connection.search(
+                base or self.config.base_dn, filter_, search_scope=ldap3.SUBTREE,
+                attributes=attributes, size_limit=limit,
+            )
+            return [(r["dn"], _normalise(r.get("attributes") or {})) for r in connection.response or []
+                    if r.get("type") == "searchResEntry"]
+
+    def iter_entries(self, filter_: str | None = None, attributes: list[str] | None = None,
+                     *, base: str | None = None) -> Iterator[tuple[str, Attributes]]:
+        """Every matching entry, one page at a time: at most ``page_size`` entries in memory.
+
+        Each page's responses and cookie are taken from the connection right after the search,
+        so the caller may use the same (thread's) connection between two entries — e.g. to lock
+        what it just found — without cutting the sweep short.
+        """
+        cookie: Any = None
+        while True:
+            with self._operation("paged search") as connection:
+                connection.search(
+                    base or self.config.base_dn, filter_ or self.config.user_filter, search_scope=ldap3.SUBTREE,
+                    attributes=attributes or ["*", "+"], paged_size=self.config.page_size, paged_cookie=cookie,
+                )
+                page, result = connection.response, connection.result
+            controls = result.get("controls") or {}
+            cookie = controls.get("1.2.840.113556.1.4.319", {}).get("value", {}).get("cookie")
+            for response in page:
+                if response.get("type") == "searchResEntry":
+                    yield response["dn"], _normalise(response["attributes"])
+            del page
+            if not cookie:
+                break
+
+    def _account(self, dn: str, attributes: Attributes, requested_as: str) -> Account:
+        def first(name: str) -> str | None:
+            return (attributes.get(name) or [None])[0]  # type: ignore[list-item]
+
+        return Account(
+            dn=dn,
+            uid=first(self.config.uid_attribute),
+            rpps=first(self.config.rpps_attribute),
+            mail=first(self.config.mail_attribute),
+            name=first("cn") or first("displayName"),
+            groups=attributes.get("memberOf", []),
+            requested_as=requested_as,
+        )
+
+    def resolve(self, identifier: str) -> Account:
+        """One account for one uid, RPPS number, mail or DN; never more than one."""
+        text = identifier.strip()
+        if not text:
+            raise AccountNotFound("empty account identifier", system=SYSTEM)
+        wanted = [self.config.uid_attribute, self.config.rpps_attribute, self.config.mail_attribute,
+                  "cn", "displayName", "memberOf"]
+        kind = classify_identifier(text)
+        if kind == "dn":
+            if not text.lower().endswith(self.config.base_dn.lower()):
+                raise AccountNotFound(f"{text!r} is outside {self.config.base_dn}", system=SYSTEM)
+            attributes = self.read(text, wanted)
+            if attributes is None:
+                raise AccountNotFound(f"no entry {text!r}", system=SYSTEM)
+            return self._account(text, attributes, identifier)
+        if kind == "rpps":
+            value, attribute = (text[1:] if IDNAT_PS.match(text) else text), self.config.rpps_attribute
+        elif kind == "mail":
+            value, attribute = text, self.config.mail_attribute
+        else:
+            value, attribute = text, self.config.uid_attribute
+        filter_ = f"(&{self.config.user_filter}({attribute}={escape_filter_chars(value)}))"
+        found = self.search(filter_, wanted, limit=11)
+        if not found:
+            raise AccountNotFound(f"no account with {attribute}={value!r} under {self.config.base_dn}", system=SYSTEM)
+        if len(found) > 1:
+            raise AmbiguousAccount(identifier, [dn for dn, _ in found], system=SYSTEM)
+        dn, attributes = found[0]
+        return self._account(dn, attributes, identifier)
+
+    def raw_state(self, dn: str, extra: tuple[str, ...] = ()) -> Attributes:
+        names = list(dict.fromkeys(self.flavor.state_attributes + extra))
+        attributes = self.read(dn, names)
+        if attributes is None:
+            raise AccountNotFound(f"no entry {dn!r}", system=SYSTEM)
+        return attributes
+
+    def state(self, dn: str) -> Attributes:
+        """The flavor's view of the lock and reset attributes as they are now (absent ones as [])."""
+        return self.flavor.view(self.raw_state(dn))
+
+    def password_stamp(self, dn: str) -> str:
+        """A fingerprint of the stored password (its hash, when this identity may read it) and of the time
+        stamps the server keeps for password changes: it changes when a password write took effect.
+
+        Only a SHA-256 of those values leaves this method — never the hash itself — and it is only
+        compared, never journaled or logged. "" when the server shows none of them.
+        """
+        names = ["userPassword", *self.flavor.password_stamp_attributes]
+        attributes = self.read(dn, names) or {}
+        found = [f"{name}\0" + "\0".join(sorted(attributes[name])) for name in names if attributes.get(name)]
+        return hashlib.sha256("\n".join(found).encode()).hexdigest() if found else ""
+
+    def groups_of(self, dn: str) -> list[str]:
+        """DNs of the groups that list ``dn`` as a member (searched, so it works without memberOf)."""
+        member = self.config.group_member_attribute
+        filter_ = f"(&{self.config.group_filter}({member}={escape_filter_chars(dn)}))"
+        base = self.config.groups_base_dn or _parent(self.config.base_dn)
+        return sorted(found for found, _ in self.search(filter_, ["1.1"], base=base))
+
+    # -- writes
+
+    def apply(self, dn: str, current: Attributes, wanted: Attributes) -> None:
+        """Send the flavor's modify requests that take the state view from ``current`` to ``wanted``."""
+        for request in self.flavor.requests(current, wanted):
+            self.send(dn, request)
+
+    def send(self, dn: str, request: list[Modification]) -> None:
+        """One modify request, exactly as given."""
+        changes: dict[str, list[tuple[Any, list[Any]]]] = {}
+        for m in request:
+            changes.setdefault(m.attribute, []).append((LDAP3_OPERATION[m.operation], list(m.values)))
+        with self._operation(f"modifying {dn}") as connection:
+            connection.modify(dn, changes)
+
+    def set_password(self, dn: str, password: str) -> None:
+        """Replace the password (the server hashes it); never logged, never returned."""
+        request = self.flavor.password_request(dn, password)
+        if request and request[0].attribute == "unicodePwd" and not self.encrypted:
+            raise UnsafeToChange("Active Directory accepts password writes only over ldaps:// or StartTLS",
+                                 system=SYSTEM)
+        if request and request[0].attribute == "passwordModify":
+            with self._operation(f"setting the password of {dn}") as connection:
+                connection.extend.standard.modify_password(dn, None, password)
+            return
+        self.send(dn, request)
+
+    def replace(self, dn: str, changes: Attributes) -> None:
+        """Set each attribute to exactly these values ([] deletes it)."""
+        self.send(dn, [Modification(k, "replace", tuple(v)) for k, v in changes.items()])
+
+    def modify(self, dn: str, modifications: dict[str, list[tuple[Any, list[str]]]]) -> None:
+        """Raw ldap3 modifications (add/delete values), for group membership and the like."""
+        with self._operation(f"modifying {dn}") as connection:
+            connection.modify(dn, modifications)
+
+    def add_member(self, group: str, dn: str) -> None:
+        self.send(group, [Modification(self.config.group_member_attribute, "add", (dn,))])
+
+    def remove_member(self, group: str, dn: str) -> None:
+        self.send(group, [Modification(self.config.group_member_attribute, "delete", (dn,))])
+
+    def __enter__(self) -> "DirectoryClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

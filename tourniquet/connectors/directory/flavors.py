@@ -1,0 +1,336 @@
+"""What locking, unlocking and forcing a new password mean in each directory product.
+
+OpenLDAP ppolicy, 389 Directory Server and Active Directory differ only in *which attributes*
+lock an account and force a reset; each :class:`Flavor` holds those differences and turns a
+wanted state into the exact modify requests the product documents.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import ldap3
+import structlog
+
+from tourniquet.connectors.directory.errors import SYSTEM
+from tourniquet.errors import PermanentError, UnsafeToChange
+
+if TYPE_CHECKING:
+    from tourniquet.connectors.directory.client import DirectoryClient
+
+__all__ = [
+    "Attributes", "Modification", "Request", "Flavor", "OpenLdapFlavor", "Ds389Flavor", "ActiveDirectoryFlavor",
+    "FLAVORS", "SECRET_ATTRIBUTES", "without_secrets", "ADMIN_LOCK", "LDAP3_OPERATION",
+]
+
+log = structlog.get_logger("tourniquet")
+#: ppolicy's "locked by an administrator, forever" value.
+ADMIN_LOCK = "000001010000Z"
+Attributes = dict[str, list[str]]
+
+Operation = Literal["replace", "add", "delete"]
+LDAP3_OPERATION = {"replace": ldap3.MODIFY_REPLACE, "add": ldap3.MODIFY_ADD, "delete": ldap3.MODIFY_DELETE}
+
+
+@dataclass(frozen=True)
+class Modification:
+    """One (attribute, operation, values) of an LDAP modify request, as the server receives it."""
+
+    attribute: str
+    operation: Operation
+    values: tuple[Any, ...] = ()
+
+
+#: One modify request = the modifications sent together (the server applies them atomically).
+Request = list[Modification]
+
+#: Attributes that hold a password or a hash of one: never read into evidence, journal or logs.
+SECRET_ATTRIBUTES = frozenset(a.lower() for a in (
+    "userPassword", "unicodePwd", "authPassword", "pwdHistory", "passwordHistory", "ntPwdHistory",
+    "lmPwdHistory", "supplementalCredentials", "dBCSPwd", "sambaNTPassword", "sambaLMPassword",
+    "userPKCS12", "krbPrincipalKey",
+))
+
+
+def without_secrets(attributes: Attributes) -> Attributes:
+    return {k: v for k, v in attributes.items() if k.lower() not in SECRET_ATTRIBUTES}
+
+
+def _first(values: list[str] | None, default: str = "") -> str:
+    return values[0] if values else default
+
+
+class Flavor:
+    """What locking, unlocking and forcing a password change mean in one directory product.
+
+    A flavor works on a *view*: the few attributes that carry the lock and reset state,
+    normalised so that "the same state" compares equal (that is what makes no-ops, undo
+    and read-back verification work). :meth:`requests` turns a wanted view into the exact
+    modify requests the product documents.
+    """
+
+    name = "generic"
+    #: Raw attributes read to compute the view.
+    state_attributes: tuple[str, ...] = ()
+    #: View keys that say whether the account is locked / must change its password.
+    lock_keys: tuple[str, ...] = ()
+    reset_keys: tuple[str, ...] = ()
+    #: Operational attributes a snapshot asks for by name (servers do not all honour "+").
+    snapshot_attributes: tuple[str, ...] = ("memberOf",)
+    #: Attributes changed by logins and failed logins, not by people: a reinstate ignores them.
+    activity_attributes: tuple[str, ...] = ()
+    #: Attributes the server updates when a password is set (read back after a scramble).
+    password_stamp_attributes: tuple[str, ...] = ("modifyTimestamp",)
+    #: View keys a password change may set by itself (explains them after a scramble).
+    set_by_password_change: tuple[str, ...] = ()
+    #: View keys restored by a reinstate besides the lock and reset keys / view keys no client may write.
+    extra_restore_keys: tuple[str, ...] = ()
+    read_only_keys: tuple[str, ...] = ()
+
+    def view(self, raw: Attributes) -> Attributes:
+        return {name: list(raw.get(name, [])) for name in self.state_attributes}
+
+    def locked(self, view: Attributes) -> Attributes:
+        raise NotImplementedError
+
+    def unlocked(self, view: Attributes) -> Attributes:
+        raise NotImplementedError
+
+    def reset(self, view: Attributes, value: bool) -> Attributes:
+        raise NotImplementedError
+
+    def requests(self, current: Attributes, wanted: Attributes) -> list[Request]:
+        """Modify requests that take the view from ``current`` to ``wanted`` (default: replace/delete)."""
+        request: Request = []
+        for name, values in wanted.items():
+            if current.get(name, []) == values:
+                continue
+            if values:
+                request.append(Modification(name, "replace", tuple(values)))
+            elif current.get(name):
+                request.append(Modification(name, "delete"))
+        return [request] if request else []
+
+    def password_request(self, dn: str, password: str) -> Request:
+        return [Modification("userPassword", "replace", (password,))]
+
+    def check_lock_effective(self, client: "DirectoryClient", dn: str, view: Attributes) -> None:
+        """Raise UnsafeToChange when a lock written to this entry would be ignored."""
+
+    def check_password_write(self, client: "DirectoryClient", dn: str) -> None:
+        """Raise UnsafeToChange when a password written to this entry could not be verified."""
+
+
+class OpenLdapFlavor(Flavor):
+    """OpenLDAP 2.5 with the ppolicy overlay (slapo-ppolicy(5), draft-behera-ldap-password-policy).
+
+    Lock: ``pwdAccountLockedTime: 000001010000Z`` (locked by an administrator, no expiry),
+    effective only when the applicable policy has ``pwdLockout: TRUE``. Unlock: delete it, in a
+    modify of its own (deleting ``pwdFailureTime`` in the same request would need the Relax
+    control and fail the whole request). Force a new password: ``pwdReset: TRUE`` (needs
+    ``pwdMustChange: TRUE`` in the policy). Passwords are set with the Password Modify extended
+    operation (RFC 3062) so the server hashes them.
+    """
+
+    name = "openldap"
+    state_attributes = ("pwdAccountLockedTime", "pwdReset", "pwdPolicySubentry")
+    lock_keys = ("pwdAccountLockedTime",)
+    reset_keys = ("pwdReset",)
+    snapshot_attributes = ("memberOf", "pwdAccountLockedTime", "pwdReset", "pwdPolicySubentry", "pwdChangedTime",
+                           "pwdFailureTime", "pwdLastSuccess", "pwdGraceUseTime", "createTimestamp",
+                           "modifyTimestamp", "entryUUID")
+    activity_attributes = ("pwdFailureTime", "pwdLastSuccess", "pwdGraceUseTime", "authTimestamp")
+    password_stamp_attributes = ("pwdChangedTime", "modifyTimestamp")
+    set_by_password_change = ("pwdReset",)
+
+    def view(self, raw: Attributes) -> Attributes:
+        view = super().view(raw)
+        view["pwdReset"] = [v.upper() for v in view["pwdReset"]]
+        if view["pwdReset"] == ["FALSE"]:
+            view["pwdReset"] = []
+        return view
+
+    def locked(self, view: Attributes) -> Attributes:
+        return {"pwdAccountLockedTime": [ADMIN_LOCK]}
+
+    def unlocked(self, view: Attributes) -> Attributes:
+        return {"pwdAccountLockedTime": []}
+
+    def reset(self, view: Attributes, value: bool) -> Attributes:
+        return {"pwdReset": ["TRUE"] if value else []}
+
+    def requests(self, current: Attributes, wanted: Attributes) -> list[Request]:
+        # Each attribute in its own request: a refused delete must not take the others with it.
+        return [[m] for request in super().requests(current, wanted) for m in request]
+
+    def password_request(self, dn: str, password: str) -> Request:
+        return [Modification("passwordModify", "replace", (password,))]  # sent as the RFC 3062 extended op
+
+    def check_lock_effective(self, client: "DirectoryClient", dn: str, view: Attributes) -> None:
+        policy_dn = _first(view.get("pwdPolicySubentry"), client.config.default_policy_dn or "")
+        if not policy_dn:
+            raise UnsafeToChange(
+                f"{dn} is under no password policy (no pwdPolicySubentry and no default_policy_dn in the site "
+                "configuration): a pwdAccountLockedTime would be ignored and the account would still log in",
+                system=SYSTEM,
+            )
+        policy = client.read(policy_dn, ["pwdLockout"])
+        if policy is None:
+            raise UnsafeToChange(f"password policy {policy_dn} of {dn} does not exist: the lock would be ignored",
+                                 system=SYSTEM)
+        if _first(policy.get("pwdLockout"), "FALSE").upper() != "TRUE":
+            raise UnsafeToChange(
+                f"password policy {policy_dn} of {dn} has no pwdLockout: TRUE, so OpenLDAP would ignore the lock "
+                "and the account would still log in; set pwdLockout: TRUE on the policy first",
+                system=SYSTEM,
+            )
+
+
+class Ds389Flavor(Flavor):
+    """389 Directory Server 2.x (Red Hat Directory Server 12/13 "Configuration and schema reference").
+
+    Lock: ``nsAccountLock: true`` (operational; checked before the password, so a bind is refused
+    with 53 unwillingToPerform "Account inactivated"). Unlock: delete ``nsAccountLock``. The site's
+    password policy should have ``passwordMustChange: on`` (and ``passwordTrackUpdateTime: on`` when the
+    service identity may not read password hashes: ``pwdUpdateTime`` then proves a password write). The server
+    sets ``pwdReset: TRUE`` itself when an administrator changes the password and the policy has
+    ``passwordMustChange: on``; an administrator cannot write ``pwdReset`` (53). So forcing a new
+    password on 389-DS *is* ``directory.scramble_password``: ``force_password_reset`` refuses and
+    says so instead of pretending.
+    """
+
+    name = "389ds"
+    state_attributes = ("nsAccountLock", "pwdReset")
+    lock_keys = ("nsAccountLock",)
+    reset_keys = ("pwdReset",)
+    snapshot_attributes = ("memberOf", "nsAccountLock", "nsRoleDN", "nsRole", "pwdReset", "pwdpolicysubentry",
+                           "passwordRetryCount", "retryCountResetTime", "accountUnlockTime", "passwordExpirationTime",
+                           "pwdUpdateTime", "lastLoginTime", "createTimestamp", "modifyTimestamp", "nsUniqueId")
+    activity_attributes = ("passwordRetryCount", "retryCountResetTime", "accountUnlockTime", "lastLoginTime")
+    #: pwdUpdateTime is kept only with passwordTrackUpdateTime: on (modifyTimestamp has 1 s resolution and
+    #: moves with any change, so it cannot prove a password write); the userPassword hash, when readable, does.
+    password_stamp_attributes = ("pwdUpdateTime",)
+    set_by_password_change = ("pwdReset",)
+    read_only_keys = ("pwdReset",)
+
+    def view(self, raw: Attributes) -> Attributes:
+        lock = [v.lower() for v in raw.get("nsAccountLock", [])]
+        reset = [v.upper() for v in raw.get("pwdReset", [])]
+        return {"nsAccountLock": ["true"] if "true" in lock else lock, "pwdReset": [] if reset == ["FALSE"] else reset}
+
+    def check_password_write(self, client: "DirectoryClient", dn: str) -> None:
+        """Warn when the global policy will not demand a new password after the scramble.
+
+        Observed on 389-DS 2.3.1: the first password write after a server start is sometimes not
+        handled by the password policy (no pwdUpdateTime, no pwdReset), so a scramble is verified by
+        the stored hash changing (:meth:`DirectoryClient.password_stamp`), not by those attributes.
+        """
+        try:
+            policy = client.read("cn=config", ["passwordMustChange"])
+        except PermanentError:
+            policy = None  # the service identity may not read cn=config: the read-back still checks
+        if policy is None:
+            return
+        if _first(policy.get("passwordMustChange"), "off").lower() != "on":
+            log.warning("directory.389ds_no_must_change", dn=dn,
+                        hint="passwordMustChange is off: the server will not set pwdReset after the scramble")
+
+    def locked(self, view: Attributes) -> Attributes:
+        return {"nsAccountLock": ["true"]}
+
+    def unlocked(self, view: Attributes) -> Attributes:
+        return {"nsAccountLock": []}
+
+    def reset(self, view: Attributes, value: bool) -> Attributes:
+        if value and view.get("pwdReset") == ["TRUE"]:
+            return {"pwdReset": ["TRUE"]}  # already set: a no-op
+        if not value and not view.get("pwdReset"):
+            return {"pwdReset": []}
+        raise UnsafeToChange(
+            "389 Directory Server does not let an administrator write pwdReset: it sets it when an administrator "
+            "changes the password (with passwordMustChange: on); use directory.scramble_password instead",
+            system=SYSTEM,
+        )
+
+
+#: userAccountControl ACCOUNTDISABLE (MS-ADTS 2.2.16 "userAccountControl Bits").
+AD_ACCOUNTDISABLE = 0x2
+
+
+class ActiveDirectoryFlavor(Flavor):
+    """Active Directory (MS-ADTS 2.2.16 userAccountControl; 3.1.1.3.1.5 pwdLastSet; 3.1.1.3.1.5.1 unicodePwd).
+
+    Lock = disable: set bit 0x2 ACCOUNTDISABLE of ``userAccountControl`` (512 → 514), keeping every
+    other bit. Unlock: clear that bit. Force a new password: ``pwdLastSet: 0``; clear it with ``-1``
+    (the DC then stores the current time, so the view shows any non-zero value as ``-1``).
+    ``lockoutTime`` (intruder lockout) can only be written ``0`` (= unlock); the view shows 0 as empty.
+    Passwords: ``unicodePwd`` replaced with the UTF-16LE of the quoted password, only over an
+    encrypted connection. Kerberos tickets already issued stay valid until they expire.
+    """
+
+    name = "ad"
+    state_attributes = ("userAccountControl", "pwdLastSet", "lockoutTime")
+    lock_keys = ("userAccountControl",)
+    reset_keys = ("pwdLastSet",)
+    snapshot_attributes = ("memberOf", "userAccountControl", "pwdLastSet", "lockoutTime", "badPwdCount",
+                           "badPasswordTime", "lastLogon", "lastLogonTimestamp", "logonCount", "accountExpires",
+                           "whenCreated", "whenChanged", "objectGUID", "objectSid", "sAMAccountName",
+                           "userPrincipalName")
+    activity_attributes = ("badPwdCount", "badPasswordTime", "lastLogon", "lastLogonTimestamp", "logonCount")
+    password_stamp_attributes = ("pwdLastSet",)
+    set_by_password_change = ("pwdLastSet",)
+    extra_restore_keys = ("lockoutTime",)
+
+    @staticmethod
+    def _control(view: Attributes) -> int:
+        try:
+            return int(_first(view.get("userAccountControl"), "512"))
+        except ValueError:
+            raise UnsafeToChange(f"unreadable userAccountControl {view.get('userAccountControl')}", system=SYSTEM) from None
+
+    def view(self, raw: Attributes) -> Attributes:
+        last_set = _first(raw.get("pwdLastSet"))
+        lockout = _first(raw.get("lockoutTime"))
+        return {
+            "userAccountControl": list(raw.get("userAccountControl", [])),
+            "pwdLastSet": [] if last_set == "" else ["0"] if last_set == "0" else ["-1"],
+            "lockoutTime": [] if lockout in ("", "0") else [lockout],
+        }
+
+    def locked(self, view: Attributes) -> Attributes:
+        return {"userAccountControl": [str(self._control(view) | AD_ACCOUNTDISABLE)]}
+
+    def unlocked(self, view: Attributes) -> Attributes:
+        return {"userAccountControl": [str(self._control(view) & ~AD_ACCOUNTDISABLE)]}
+
+    def reset(self, view: Attributes, value: bool) -> Attributes:
+        return {"pwdLastSet": ["0"] if value else ["-1"]}
+
+    def requests(self, current: Attributes, wanted: Attributes) -> list[Request]:
+        request: Request = []
+        for name, values in wanted.items():
+            if current.get(name, []) == values:
+                continue
+            if name == "lockoutTime":
+                if values:
+                    raise UnsafeToChange("Active Directory only lets lockoutTime be written 0 (unlock)", system=SYSTEM)
+                request.append(Modification("lockoutTime", "replace", ("0",)))
+            elif name == "pwdLastSet":
+                if values not in (["0"], ["-1"]):
+                    raise UnsafeToChange("Active Directory only accepts pwdLastSet 0 or -1", system=SYSTEM)
+                request.append(Modification("pwdLastSet", "replace", tuple(values)))
+            elif name == "userAccountControl":
+                if not values:
+                    raise UnsafeToChange("userAccountControl cannot be deleted", system=SYSTEM)
+                request.append(Modification("userAccountControl", "replace", tuple(values)))
+            else:
+                for generic in super().requests({name: current.get(name, [])}, {name: values}):
+                    request.extend(generic)
+        return [request] if request else []
+
+    def password_request(self, dn: str, password: str) -> Request:
+        return [Modification("unicodePwd", "replace", (f'"{password}"'.encode("utf-16-le"),))]
+
+
+FLAVORS: dict[str, type[Flavor]] = {"openldap": OpenLdapFlavor, "389ds": Ds389Flavor, "ad": ActiveDirectoryFlavor}

@@ -1,0 +1,113 @@
+"""Load a playbook, run it for one incident, write its report and seal its evidence: the whole job.
+
+Shared by ``tourniquet plan`` (no Prefect), the Prefect flows and the hygiene runner. What a
+Prefect flow run adds — artifacts, events, a progress bar — comes in through a
+:class:`RunObserver`, so nothing here imports Prefect.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Protocol
+
+from tourniquet.actions.tickets import report_links as ticket_links
+from tourniquet.config import load_site
+from tourniquet.engine.loader import LoadedPlaybook, load_playbook
+from tourniquet.engine.report import render_markdown, write_report
+from tourniquet.engine.run import Approver, Executor, PlaybookRun, RunSummary, reject_all
+from tourniquet.logs import configure_logging
+from tourniquet.site import Site
+
+__all__ = ["RunObserver", "execute_playbook", "find_playbook", "summary_links"]
+
+
+class RunObserver(Protocol):
+    """Told what a run does, to show it somewhere (a Prefect flow run's artifacts and events)."""
+
+    def started(self, run: PlaybookRun, *, resumed: bool) -> None: ...
+
+    def finished(self, summary: RunSummary, markdown: str, links: dict[str, str]) -> None: ...
+
+
+def find_playbook(name: str) -> Path:
+    """A path, or a playbook name looked up in $TOURNIQUET_PLAYBOOKS, ./playbooks, then the repo's playbooks/."""
+    candidate = Path(name)
+    if candidate.suffix in (".yaml", ".yml") and candidate.exists():
+        return candidate
+    folders = [os.environ.get("TOURNIQUET_PLAYBOOKS", ""), "playbooks", str(Path(__file__).resolve().parents[2] / "playbooks")]
+    for folder in filter(None, folders):
+        for suffix in (".yaml", ".yml", ""):
+            path = Path(folder) / f"{name}{suffix}"
+            if path.is_file():
+                return path
+    return candidate  # the loader reports it as not found, with the name
+
+
+def execute_playbook(
+    playbook: str,
+    inputs: dict[str, Any],
+    *,
+    dry_run: bool,
+    incident: str | None = None,
+    site: str | None = None,
+    executor: Executor | None = None,
+    approver: Approver = reject_all,
+    observer: RunObserver | None = None,
+    run_id: str = "",
+) -> RunSummary:
+    """Load, run, report and seal; ``observer`` (if any) is told when the run starts and ends."""
+    configure_logging()
+    loaded = load_playbook(find_playbook(playbook))
+    runtime = Site(load_site(site))
+    try:
+        run = PlaybookRun(loaded, inputs, runtime, incident=incident, dry_run=dry_run, run_id=run_id,
+                          executor=executor, approver=approver)
+        if observer is not None:
+            observer.started(run, resumed=run.journal.path.exists())
+        summary = run.execute()
+        _add_step_approvals(summary, run)
+        links = summary_links(summary, loaded)
+        tickets = ticket_links(summary.results)
+        shown = {name: target for name, target in links.items() if not (name == "ticket" and tickets)}
+        markdown = render_markdown(summary, run.inputs, links={**shown, **tickets})
+        write_report(summary, markdown)
+        if not dry_run and summary.journal is not None and summary.journal.exists():
+            from tourniquet.evidence import seal  # the bundle's manifest, last: it covers the report too
+
+            seal(summary.journal.parent, incident=summary.incident, note=f"{summary.playbook}: {summary.status}")
+        if observer is not None:
+            observer.finished(summary, markdown, links)
+        return summary
+    finally:
+        runtime.close()
+
+
+def _add_step_approvals(summary: RunSummary, run: PlaybookRun) -> None:
+    """Decisions of ``flow.approval`` steps (the engine records the blast-radius ones itself)."""
+    known = {(a["step"], a["status"]) for a in summary.approvals}
+    for record in run.journal.records():
+        if record.get("type") != "approval" or record.get("run") != run.run_id:
+            continue
+        entry = {"step": record.get("step", ""), "status": record.get("status", ""),
+                 "approver": record.get("approver", ""), "comment": record.get("comment", ""),
+                 "reason": str(record.get("reason", ""))[:200]}
+        if entry["status"] in ("approved", "rejected", "would be required") and (entry["step"], entry["status"]) not in known:
+            summary.approvals.append(entry)
+            known.add((entry["step"], entry["status"]))
+
+
+def summary_links(summary: RunSummary, loaded: LoadedPlaybook) -> dict[str, str]:
+    """Where the proof is: the evidence folder, and the ticket when a tickets step returned one."""
+    links: dict[str, str] = {}
+    if summary.journal is not None and not summary.dry_run:
+        links["evidence"] = summary.journal.parent.resolve().as_uri()
+    for step in loaded.playbook.steps:
+        if not step.action.startswith("tickets."):
+            continue
+        result = summary.results.get(step.id)
+        for candidate in ([result] if isinstance(result, dict) else []):
+            url = candidate.get("url") or candidate.get("link") or candidate.get("ticket_url")
+            if isinstance(url, str) and url:
+                links["ticket"] = url
+    return links

@@ -1,0 +1,79 @@
+"""Reinstate: after a false alarm, put an incident's accounts back as their snapshots recorded them.
+
+For every account the incident snapshotted, ``directory.reinstate`` restores the lock and reset
+state and the groups, and refuses (changing nothing) when the entry changed in a way the
+snapshot and the journal cannot explain. The directory changes it covers are then marked
+undone in the journal, so ``tourniquet undo`` will not replay them. Directory changes of
+accounts without a snapshot are reversed by their own undo calls (:mod:`tourniquet.engine.undo`).
+A scrambled password cannot come back (it was never read): the result says so.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+
+from tourniquet import registry
+from tourniquet.actions.context import ActionContext
+from tourniquet.engine.undo import pending_undo, undo_records
+from tourniquet.errors import TourniquetError
+from tourniquet.journal import Journal, read_journal
+from tourniquet.model import Account
+from tourniquet.site import Site
+
+__all__ = ["reinstate_incident", "Runner"]
+
+log = structlog.get_logger("tourniquet")
+Runner = Callable[[str, Callable[[], Any]], Any]
+
+
+def _direct(label: str, call: Callable[[], Any]) -> Any:
+    return call()
+
+
+def reinstate_incident(incident: str, site: Site, *, run: str = "reinstate", runner: Runner = _direct) -> list[dict[str, Any]]:
+    """Reinstate every snapshotted account of ``incident``; return one entry per account or undone change."""
+    folder = site.incident_dir(incident)
+    path = folder / "journal.jsonl"
+    if not path.exists():
+        raise TourniquetError(f"no journal for incident {incident!r} in {site.config.evidence_dir}")
+    records = list(read_journal(path))
+    playbook = next((r.get("playbook") for r in records if r.get("type") == "run" and r.get("playbook")), "") or ""
+    pending = [r for r in pending_undo(records) if r.get("system") == "directory"]
+    journal = Journal(path, incident=incident, run=run)
+    journal.write("run", status="reinstate started", playbook=playbook)
+    spec = registry.get("directory.reinstate")
+    assert spec is not None
+    results: list[dict[str, Any]] = []
+    handled: set[str] = set()
+    for snapshot in sorted((folder / "snapshots").glob("*.json")):
+        recorded = json.loads(snapshot.read_text(encoding="utf-8"))
+        account = Account(dn=recorded["dn"], uid=recorded.get("uid"))
+        label = account.uid or account.dn
+        handled.add(label)
+        context = ActionContext(incident=incident, playbook=playbook, step="reinstate", action=spec.name,
+                                dry_run=False, site=site, journal=journal)
+        entry: dict[str, Any] = {"target": label, "action": spec.name, "operation": "reinstate"}
+        try:
+            result = runner(label, functools.partial(spec.function, context, account=account, snapshot=str(snapshot)))
+        except TourniquetError as exc:
+            journal.write("reinstate", account=label, status="failed", error=str(exc))
+            log.error("reinstate.failed", account=label, error=str(exc))
+            results.append({**entry, "status": "failed", "error": str(exc)})
+            continue
+        status = "done" if result.outcome == "applied" else "noop"
+        for record in pending:
+            if record.get("target") == label:
+                journal.write("undo", undoes=record["hash"], action=spec.name, target=label,
+                              operation=record.get("operation"), status=status)
+        results.append({**entry, "status": status, "password_replaced": result.password_replaced,
+                        "groups_added": result.groups_added})
+    others = [r for r in pending if r.get("target") not in handled]
+    results.extend(undo_records(others, site, journal, playbook))
+    failed = sum(1 for r in results if r["status"] == "failed")
+    journal.write("run", status="reinstate finished", reinstated=len(results) - failed, failed=failed)
+    return results

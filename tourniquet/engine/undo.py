@@ -1,0 +1,104 @@
+"""Undo: reverse recorded changes, newest first, through the same guarded actions.
+
+Used by ``on_failure: rollback`` (this run's changes) and by ``tourniquet undo INCIDENT``
+(every change of an incident, after a false alarm). Each applied change in the journal
+carries the undo call that reverses it; a change already undone is skipped, so undo
+can be run again safely.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+
+from tourniquet import registry
+from tourniquet.actions.context import ActionContext
+from tourniquet.errors import TourniquetError
+from tourniquet.journal import Journal, read_journal
+from tourniquet.site import Site
+
+__all__ = ["undo_records", "undo_incident", "pending_undo"]
+
+log = structlog.get_logger("tourniquet")
+
+
+def pending_undo(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Applied changes with an undo call that no later undo record has reversed, oldest first."""
+    undone = {r.get("undoes") for r in records if r.get("type") == "undo" and r.get("status") in ("done", "noop")}
+    return [
+        r for r in records
+        if r.get("type") == "change" and r.get("outcome") == "applied" and r.get("undo")
+        and r.get("hash") not in undone and not str(r.get("step", "")).startswith("undo:")
+    ]
+
+
+def _changes_an_account(record: dict[str, Any]) -> bool:
+    spec = registry.get(record["undo"]["action"])
+    return spec is not None and spec.target is not None
+
+
+def undo_records(records: list[dict[str, Any]], site: Site, journal: Journal, playbook: str) -> list[dict[str, Any]]:
+    """Run the undo call of each record, newest first; return what happened to each.
+
+    Account changes are undone first, newest first; the others (closing the ticket with "the
+    containment was undone") only once every account undo worked: until then they are
+    ``deferred`` and the next undo runs them, so a ticket never says more than what happened.
+    """
+    ordered = list(reversed(records))
+    accounts = [r for r in ordered if _changes_an_account(r)]
+    others = [r for r in ordered if not _changes_an_account(r)]
+    done = [_undo_one(record, site, journal, playbook) for record in accounts]
+    failed = [d for d in done if d["status"] == "failed"]
+    for record in others:
+        if failed:
+            entry = _entry(record)
+            reason = f"waiting: {len(failed)} account change(s) could not be undone yet"
+            journal.write("undo", **entry, status="deferred", error=reason)
+            done.append({**entry, "status": "deferred", "error": reason})
+        else:
+            done.append(_undo_one(record, site, journal, playbook))
+    return done
+
+
+def _entry(record: dict[str, Any]) -> dict[str, Any]:
+    return {"undoes": record["hash"], "action": record["undo"]["action"], "target": record.get("target"),
+            "operation": record.get("operation")}
+
+
+def _undo_one(record: dict[str, Any], site: Site, journal: Journal, playbook: str) -> dict[str, Any]:
+    call = record["undo"]
+    spec = registry.get(call["action"])
+    entry = _entry(record)
+    if spec is None:
+        journal.write("undo", **entry, status="failed", error=f"unknown undo action {call['action']}")
+        return {**entry, "status": "failed"}
+    context = ActionContext(
+        incident=journal.incident, playbook=playbook, step=f"undo:{record.get('step')}", action=spec.name,
+        dry_run=False, site=site, journal=journal,
+    )
+    try:
+        arguments = spec.validate_arguments(call.get("arguments", {}))
+        spec.function(context, **{n: getattr(arguments, n) for n in type(arguments).model_fields})
+    except (TourniquetError, ValueError) as exc:
+        journal.write("undo", **entry, status="failed", error=str(exc))
+        log.error("undo.failed", target=record.get("target"), error=str(exc))
+        return {**entry, "status": "failed", "error": str(exc)}
+    status = "done" if any(c.outcome == "applied" for c in context.changes) else "noop"
+    journal.write("undo", **entry, status=status)
+    return {**entry, "status": status}
+
+
+def undo_incident(incident: str, site: Site, *, run: str = "undo") -> list[dict[str, Any]]:
+    """Reverse every change an incident made, newest first."""
+    path = site.incident_dir(incident) / "journal.jsonl"
+    if not path.exists():
+        raise TourniquetError(f"no journal for incident {incident!r} in {site.config.evidence_dir}")
+    records = list(read_journal(path))
+    playbook = next((r.get("playbook") for r in records if r.get("type") == "run" and r.get("playbook")), "")
+    journal = Journal(path, incident=incident, run=run)
+    journal.write("run", status="undo started", playbook=playbook)
+    result = undo_records(pending_undo(records), site, journal, playbook or "")
+    journal.write("run", status="undo finished", undone=sum(1 for r in result if r["status"] == "done"),
+                  failed=sum(1 for r in result if r["status"] == "failed"))
+    return result
