@@ -30,9 +30,8 @@ from tests.guardrails_testbed import (  # noqa: F401 - fixtures
     testbed,
 )
 from tourniquet.connectors.directory import ADMIN_LOCK, DirectoryClient
-from tourniquet.engine.run import unconfirmed_intents
 from tourniquet.engine.undo import undo_incident
-from tourniquet.journal import verify_chain
+from tourniquet.journal import index_of, verify_chain
 
 ROOT = Path(__file__).resolve().parents[1]
 ACCOUNTS = 50
@@ -47,7 +46,7 @@ def _fast_retries(testbed: Testbed) -> Path:
 def _journal_view(records: list[dict[str, Any]]) -> tuple[set[str], set[str]]:
     """(locks the journal says were applied, locks sent but not confirmed before the failure)."""
     applied = set(applied_counts(records, "lock"))
-    uncertain = {target for (_, target, operation) in unconfirmed_intents(records) if operation == "lock"}
+    uncertain = {target for (_, target, operation, _) in index_of(records).unconfirmed if operation == "lock"}
     return applied, uncertain
 
 

@@ -180,7 +180,7 @@ def test_an_approved_run_changes_every_account_once(testbed: Testbed) -> None:
 
 
 def test_an_approver_that_never_answers_is_a_rejection(testbed: Testbed, monkeypatch: pytest.MonkeyPatch) -> None:
-    import tourniquet.engine.run as engine
+    import tourniquet.engine.approvals as engine
 
     monkeypatch.setattr(engine, "APPROVAL_GRACE_SECONDS", 0.0)
     release = threading.Event()

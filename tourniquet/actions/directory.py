@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import os
 import secrets
-import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -21,10 +19,11 @@ from pydantic import BaseModel, Field
 from tourniquet.actions.context import ActionContext
 from tourniquet.connectors.directory import Account, Attributes, DirectoryClient, without_secrets
 from tourniquet.errors import AccountNotFound, AmbiguousAccount, NotFound, UnsafeToChange, VerificationFailed
-from tourniquet.journal import read_journal
+from tourniquet.journal import index_of, read_journal
 from tourniquet.model import canonical_dn
 from tourniquet.registry import action
 from tourniquet.secrets import register_secret
+from tourniquet.storage import write_once
 
 SYSTEM = "directory"
 AccountArg = Annotated[Account, Field(description="A resolved account (an item of steps.<resolve>.accounts).")]
@@ -94,19 +93,16 @@ def resolve(
     accounts: dict[str, Account] = {}
     not_found: list[str] = []
     problems: list[str] = []
-    for identifier in ids:
-        try:
-            account = ctx.site.directory.resolve(identifier)
-        except AmbiguousAccount as exc:
-            problems.append(exc.detail)
-            continue
-        except NotFound as exc:
+    for identifier, found in ctx.site.directory.resolve_many(ids).items():
+        if isinstance(found, AmbiguousAccount):
+            problems.append(found.detail)
+        elif isinstance(found, NotFound):
             if missing == "skip":
                 not_found.append(identifier)
-                continue
-            problems.append(exc.detail)
-            continue
-        accounts.setdefault(canonical_dn(account.dn), account)  # one entry, however its DN was spelled
+            else:
+                problems.append(found.detail)
+        else:
+            accounts.setdefault(canonical_dn(found.dn), found)  # one entry, however its DN was spelled
     if problems:
         raise AccountNotFound("; ".join(problems), system=SYSTEM)
     ctx.journal.write("resolved", step=ctx.step, accounts=[a.model_dump() for a in accounts.values()],
@@ -121,22 +117,6 @@ def _read_entry(directory: DirectoryClient, dn: str) -> Attributes:
     if attributes is None:
         raise AccountNotFound(f"no entry {dn!r}", system=SYSTEM)
     return without_secrets(attributes)
-
-
-def _write_once(path: Path, text: str) -> bool:
-    """Write a whole file or nothing, and never replace one already there (two runs racing: first wins)."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with temporary.open("w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    try:
-        os.link(temporary, path)  # atomic, and fails if the snapshot already exists
-        return True
-    except FileExistsError:
-        return False
-    finally:
-        temporary.unlink()
 
 
 @action("directory.snapshot")
@@ -156,7 +136,8 @@ def snapshot(ctx: ActionContext, account: AccountArg) -> SnapshotResult:
         document = {"dn": account.dn, "uid": account.uid, "flavor": directory.flavor.name,
                     "taken": datetime.now(timezone.utc).isoformat(), "attributes": attributes,
                     "state": state, "groups": groups}
-        if _write_once(path, json.dumps(document, indent=2, sort_keys=True)):
+        if write_once(path, json.dumps(document, indent=2, sort_keys=True)):
+            ctx.written(path)
             ctx.journal.write("snapshot", step=ctx.step, account=name, dn=account.dn, file=str(path))
     stored = json.loads(path.read_text(encoding="utf-8"))
     return SnapshotResult(account=name, dn=account.dn, file=str(path), attributes=stored["attributes"],
@@ -223,12 +204,6 @@ def clear_password_reset(ctx: ActionContext, account: AccountArg, restore: Resto
     return _set_state(ctx, account, "clear_password_reset", state, wanted)
 
 
-def _applied(ctx: ActionContext, label: str, operation: str, journal: Path | None = None) -> list[dict[str, Any]]:
-    records = read_journal(journal) if journal is not None else ctx.journal.records()
-    return [r for r in records if r.get("type") == "change" and r.get("outcome") == "applied"
-            and r.get("target") == label and r.get("operation") == operation]
-
-
 @action("directory.scramble_password", changes=True, target="account")
 def scramble_password(ctx: ActionContext, account: AccountArg) -> ChangeResult:
     """Replace the password with a random one nobody sees, so the stolen one is dead even after an unlock.
@@ -240,7 +215,7 @@ def scramble_password(ctx: ActionContext, account: AccountArg) -> ChangeResult:
     """
     directory = ctx.site.directory
     label = _label(account)
-    done = bool(_applied(ctx, label, "scramble_password"))
+    done = ctx.already_applied(label, "scramble_password")
     if not done:
         directory.flavor.check_password_write(directory, account.dn)
     stamp = directory.password_stamp(account.dn)
@@ -370,7 +345,7 @@ def reinstate(
                              system=SYSTEM)
     records = list(read_journal(folder / "journal.jsonl"))
     written = _written_values(records, label)
-    scrambled = bool(_applied(ctx, label, "scramble_password", folder / "journal.jsonl"))
+    scrambled = bool(index_of(records).applied.get((label, "scramble_password")))
     removed = {str((r.get("before") or {}).get("group")) for r in records
                if r.get("type") == "change" and r.get("outcome") == "applied" and r.get("target") == label
                and r.get("operation") == "remove_group"}

@@ -18,7 +18,7 @@ import structlog
 from prefect.input import RunInput
 from pydantic import Field
 
-from tourniquet.engine.run import ApprovalDecision, ApprovalRequest, reject_all
+from tourniquet.engine.approvals import ApprovalDecision, ApprovalRequest, reject_all
 
 __all__ = [
     "ApprovalInput",
@@ -116,10 +116,10 @@ def ask(description: str, timeout_seconds: float, key: str | None = None) -> App
 
 
 def prefect_approver(request: ApprovalRequest) -> ApprovalDecision:
-    """The engine's approver hook inside a Prefect flow run (blast-radius limit exceeded)."""
+    """The engine's approver inside a Prefect flow run: a blast radius over the limit, or an approval step."""
     if not in_flow_run():
         return reject_all(request)
-    return ask(describe_request(request), request.timeout_seconds)
+    return ask(request.description or describe_request(request), request.timeout_seconds)
 
 
 def resume(flow_run_id: str | UUID, approver: str, *, approve: bool = True, comment: str = "") -> None:

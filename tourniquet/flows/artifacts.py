@@ -35,7 +35,7 @@ def artifact_key(incident: str, suffix: str) -> str:
 
 
 class _Progress:
-    """A progress artifact moved forward after each step and each for_each batch."""
+    """A progress artifact moved forward after each step and each chunk of a step."""
 
     def __init__(self, run: PlaybookRun) -> None:
         self.total = max(1, len(run.playbook.steps))
@@ -57,7 +57,7 @@ class _Progress:
             self.done += 1
             self._set()
 
-    def on_batch(self, step: Step, finished: int, total: int) -> None:
+    def on_chunk(self, step: Step, finished: int, total: int) -> None:
         if total > 1:
             self._set(finished / total)
 
@@ -69,8 +69,8 @@ def _track_progress(run: PlaybookRun, executor: Any) -> None:
         log.warning("progress.not_created", error=str(exc))
         return
     run.on_step = progress.on_step
-    if executor is not None and hasattr(executor, "on_batch"):
-        executor.on_batch = progress.on_batch
+    if executor is not None and hasattr(executor, "on_chunk"):
+        executor.on_chunk = progress.on_chunk
 
 
 def publish(summary: RunSummary, markdown: str, links: dict[str, str] | None = None) -> None:
