@@ -70,8 +70,9 @@ def _digest(record: dict[str, Any]) -> str:
 
 
 def change_key(record: dict[str, Any]) -> ChangeKey:
-    after = json.dumps(record.get("after"), sort_keys=True, ensure_ascii=False, default=str)
-    return (str(record.get("system")), str(record.get("target")), str(record.get("operation")), after)
+    after = record.get("after")
+    state = repr(sorted(after.items())) if isinstance(after, dict) else repr(after)
+    return (str(record.get("system")), str(record.get("target")), str(record.get("operation")), state)
 
 
 @dataclass
@@ -216,10 +217,18 @@ class Journal:
             lines = []
             for record in records:
                 record["seq"], record["prev"] = self._tail.seq + 1, self._tail.hash
-                body = json.loads(mask(_canonical({k: v for k, v in record.items() if k != "hash"})))
-                digest = _digest(body)
-                record.clear()
-                record.update(body, hash=digest)
+                text = _canonical({k: v for k, v in record.items() if k != "hash"})
+                masked = mask(text)
+                if masked == text:
+                    body, digest = record, hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+                    body.pop("hash", None)
+                else:  # a secret was in it: the record is what the masked text says
+                    body = json.loads(masked)
+                    digest = _digest(body)
+                if body is not record:
+                    record.clear()
+                    record.update(body)
+                record["hash"] = digest
                 lines.append(_line(record))
                 self._tail.seq, self._tail.hash = record["seq"], digest
                 self.index.add(record)

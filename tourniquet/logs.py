@@ -127,6 +127,7 @@ def configure_logging(level: int = logging.INFO, *, json: bool | None = None) ->
                              else structlog.dev.ConsoleRenderer(colors=False))
             structlog.configure(
                 processors=[
+                    structlog.stdlib.filter_by_level,  # a debug line below the level costs nothing more
                     structlog.contextvars.merge_contextvars,
                     structlog.stdlib.add_log_level,
                     structlog.processors.TimeStamper(fmt="iso", utc=True),

@@ -9,6 +9,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from pydantic import BaseModel, Field
 
@@ -93,6 +94,7 @@ def escape_value(value: str, keep_wildcards: bool) -> str:
     return "".join(out)
 
 
+@lru_cache(maxsize=1 << 16)
 def canonical_dn(dn: str, *, pattern: bool = False) -> str:
     """``UID=A\\2dB , OU=People`` → ``uid=a-b,ou=people``; with pattern=True ``*``/``?`` stay wildcards."""
     rdns = []

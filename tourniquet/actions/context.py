@@ -13,7 +13,6 @@ chunk's intents are on disk together, *applying* with those intents *prepared*.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +72,9 @@ class ActionContext:
     unsynced: list[Path] | None = None
     #: The engine's approver, with its timeout rule (no answer in time is a no).
     approver: Approver = _nobody
+    #: Each change is an INFO line when the call runs alone; in a chunk of many, DEBUG (the chunk's
+    #: own line sums them up, and the journal has every one).
+    verbose: bool = True
 
     # -- what the incident already did, and asking a person
 
@@ -190,14 +192,13 @@ class ActionContext:
                 )
         self.journal.write("change", **record, outcome="applied", undo=undo)
         self._note(record, "applied", account)
-        bound.info("change.applied", system=system, before=before, after=after)
+        (bound.info if self.verbose else bound.debug)("change.applied", system=system, before=before, after=after)
         return "applied"
 
     def _take_prepared(self, record: dict[str, Any], undo: dict[str, Any] | None) -> bool:
         """Consume the chunk's prepared intent for exactly this change, if there is one."""
-        wanted = json.dumps({**record, "undo": undo}, sort_keys=True, default=str)
         for index, intent in enumerate(self.prepared):
-            if json.dumps({k: intent.get(k) for k in (*record, "undo")}, sort_keys=True, default=str) == wanted:
+            if intent.get("undo") == undo and all(intent.get(k) == v for k, v in record.items()):
                 del self.prepared[index]
                 return True
         return False

@@ -70,7 +70,7 @@ def _client(ctx: ActionContext) -> IdentityClient | None:
 def _skipped(ctx: ActionContext, account: Account, reason: str, provider: str | None = None) -> IdentityResult:
     ctx.journal.write("skipped", step=ctx.step, action=ctx.action, system=SYSTEM, account=_label(account),
                       reason=reason)
-    log.info("identity.skipped", account=_label(account), reason=reason)
+    log.debug("identity.skipped", account=_label(account), reason=reason)
     return IdentityResult(account=_label(account), provider=provider, outcome="skipped", message=reason)
 
 

@@ -59,15 +59,17 @@ def split(step: Step, invocations: Sequence[Invocation]) -> list[Chunk]:
     for start in range(0, len(invocations), size):
         part = list(invocations[start:start + size])
         label = part[0].label if len(part) == 1 else f"{step.id}[{start + 1}-{start + len(part)} of {len(invocations)}]"
+        if len(part) > 1:
+            for invocation in part:
+                invocation.context.verbose = False
         chunks.append(Chunk(label, step, part))
     return chunks
 
 
 def _dn_of(invocation: Invocation) -> str | None:
+    """The DN of the account this call is about (its target, or an ``account`` argument), if any."""
     spec = invocation.spec
-    if spec.target is None:
-        return None
-    value = invocation.arguments.get(spec.target)
+    value = invocation.arguments.get(spec.target or "account")
     if isinstance(value, Account):
         return value.dn
     if isinstance(value, dict) and isinstance(value.get("dn"), str):
@@ -77,7 +79,8 @@ def _dn_of(invocation: Invocation) -> str | None:
 
 def _fresh(invocation: Invocation, unsynced: list[Any], **changes: Any) -> ActionContext:
     """A context of its own for one pass over one item (its changes, intents and prepared intents)."""
-    fields: dict[str, Any] = {"changes": [], "intents": [], "prepared": [], "planning": False, "unsynced": unsynced}
+    fields: dict[str, Any] = {"changes": [], "intents": [], "prepared": [], "planning": False, "unsynced": unsynced,
+                              "verbose": invocation.context.verbose}
     return dataclasses.replace(invocation.context, **{**fields, **changes})
 
 
@@ -106,7 +109,24 @@ def run_chunk(chunk: Chunk, *, site: Site, journal: Journal, deadline: float) ->
                         else _late(i) for i in invocations]
         outcomes = [_retried(o, unsynced, journal, deadline) for o in outcomes]
         sync_paths(unsynced)  # evidence files on disk before the records that name them
+    _log_summary(chunk, outcomes)
     return outcomes
+
+
+def _log_summary(chunk: Chunk, outcomes: list[ItemOutcome]) -> None:
+    """One line per chunk: what its items did (each item's own line is at debug level; the journal has all)."""
+    counts: dict[str, int] = {}
+    for outcome in outcomes:
+        kinds = {c.outcome for c in outcome.changes} or {"done"}
+        kind = "failed" if outcome.error is not None else "applied" if "applied" in kinds else sorted(kinds)[0]
+        counts[kind] = counts.get(kind, 0) + 1
+    failed = [o for o in outcomes if o.error is not None]
+    summary = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items()))
+    if failed:
+        log.warning("chunk.finished", chunk=chunk.label, outcome=summary,
+                    first_failure=f"{failed[0].invocation.label}: {failed[0].error}")
+    else:
+        log.info("chunk.finished", chunk=chunk.label, outcome=summary)
 
 
 def _late(invocation: Invocation) -> ItemOutcome:

@@ -13,7 +13,7 @@ ldap3 passes a control's value through as bytes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 __all__ = ["POST_READ", "MATCHED_VALUES", "post_read", "matched_values", "post_read_attributes"]
@@ -49,6 +49,6 @@ def post_read_attributes(result: dict[str, Any] | None) -> dict[str, Any] | None
     """The attributes the server returned in a modify's post-read control (ldap3 decodes it), or None."""
     controls = (result or {}).get("controls") or {}
     value = (controls.get(POST_READ) or {}).get("value")
-    if isinstance(value, dict) and isinstance(value.get("result"), dict):
-        return value["result"]  # type: ignore[no-any-return]
+    if isinstance(value, Mapping) and isinstance(value.get("result"), Mapping):  # ldap3: a case-insensitive mapping
+        return dict(value["result"])
     return None
