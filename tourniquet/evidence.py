@@ -15,8 +15,10 @@ Print the root hash into the ticket: it pins the newest manifest from outside th
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -90,9 +92,23 @@ def _journal_state(folder: Path) -> dict[str, Any]:
     return last
 
 
-def seal(folder: str | Path, *, incident: str = "", note: str = "") -> dict[str, Any]:
-    """Write the next manifest of ``folder``; problems found against the previous one are recorded in it."""
+def seal(folder: str | Path, *, incident: str = "", note: str = "", journal: Journal | None = None) -> dict[str, Any]:
+    """Write the next manifest of ``folder``; problems found against the previous one are recorded in it.
+
+    Several processes may seal one incident at once (four alerts, four runs): each seal holds an
+    exclusive lock on the folder, so manifests are numbered one after the other. ``journal`` is the
+    run's open journal, when there is one (opening the file again would read it all again).
+    """
     folder = Path(folder)
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        return _seal(folder, incident=incident, note=note, journal=journal)
+    finally:
+        os.close(handle)
+
+
+def _seal(folder: Path, *, incident: str, note: str, journal: Journal | None) -> dict[str, Any]:
     existing = _manifests(folder)
     previous_hash = hashlib.sha256(existing[-1].read_bytes()).hexdigest() if existing else GENESIS
     findings = [str(f) for f in _check_against_latest(folder, existing, growth_allowed=True)] if existing else []
@@ -113,7 +129,7 @@ def seal(folder: str | Path, *, incident: str = "", note: str = "") -> dict[str,
     target.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     if (folder / JOURNAL).exists():
         # The journal names each manifest's root: a removed or rewritten manifest no longer matches it.
-        Journal(folder / JOURNAL, incident=manifest["incident"]).write(
+        (journal or Journal(folder / JOURNAL, incident=manifest["incident"])).write(
             "sealed", manifest=f"{MANIFESTS}/{target.name}", sequence=manifest["sequence"], root=manifest["root"])
     return manifest
 

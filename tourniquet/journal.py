@@ -237,6 +237,12 @@ class Journal:
             os.fsync(handle)
             self._tail.offset += len(data)
 
+    def refresh(self) -> None:
+        """Read what other processes appended since our last look (call it after taking account slots)."""
+        if self.path.exists():
+            with self._lock, self._file() as handle:
+                self._catch_up(handle)
+
     # -- queries
 
     def records(self) -> list[dict[str, Any]]:

@@ -75,7 +75,8 @@ def execute_playbook(
         if not dry_run and summary.journal is not None and summary.journal.exists():
             from tourniquet.evidence import seal  # the bundle's manifest, last: it covers the report too
 
-            seal(summary.journal.parent, incident=summary.incident, note=f"{summary.playbook}: {summary.status}")
+            seal(summary.journal.parent, incident=summary.incident, note=f"{summary.playbook}: {summary.status}",
+                 journal=run.journal)
         if observer is not None:
             observer.finished(summary, markdown, links)
         return summary
@@ -86,9 +87,7 @@ def execute_playbook(
 def _add_step_approvals(summary: RunSummary, run: PlaybookRun) -> None:
     """Decisions of ``flow.approval`` steps (the engine records the blast-radius ones itself)."""
     known = {(a["step"], a["status"]) for a in summary.approvals}
-    for record in run.journal.records():
-        if record.get("type") != "approval" or record.get("run") != run.run_id:
-            continue
+    for record in run.journal.kept("approval", run=run.run_id):
         entry = {"step": record.get("step", ""), "status": record.get("status", ""),
                  "approver": record.get("approver", ""), "comment": record.get("comment", ""),
                  "reason": str(record.get("reason", ""))[:200]}

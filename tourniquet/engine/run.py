@@ -267,6 +267,7 @@ class PlaybookRun:
             if invocations and keys and not self.dry_run:
                 try:  # one writer per account: this run holds them until it ends
                     self.locks.ensure(keys, timeout=max(0.0, deadline - time.monotonic()))
+                    self.journal.refresh()  # what a run that held them before us recorded
                 except TransientError as exc:
                     outcomes = [ItemOutcome(i, error=exc) for i in invocations]
             if invocations and not outcomes:
