@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from tourniquet.errors import PlaybookErrors
 from tourniquet.site import Site
 
-__all__ = ["site_argument", "open_site", "print_errors", "SITE_HELP"]
+__all__ = ["site_argument", "open_site", "print_errors", "use_local_server", "SITE_HELP"]
 
 SITE_HELP = "site configuration (default: $TOURNIQUET_SITE or ./tourniquet.yaml)"
 
@@ -37,3 +37,23 @@ def open_site(path: str | None) -> Iterator[Site]:
 def print_errors(exc: PlaybookErrors) -> None:
     for error in exc.errors:
         print(str(error), file=sys.stderr)
+
+
+def use_local_server(site: str | None) -> None:
+    """Point Prefect at the site's long-lived local server when ``PREFECT_API_URL`` is not set.
+
+    Without one, Prefect starts a temporary server for this run (15–20 s): say so, and how to avoid it.
+    """
+    import os
+
+    if os.environ.get("PREFECT_API_URL"):
+        return
+    from tourniquet.config import load_site
+    from tourniquet.flows import local_server
+
+    url = local_server.find(load_site(site).state_dir)
+    if url:
+        os.environ["PREFECT_API_URL"] = url
+    else:
+        print("note: no Prefect server (PREFECT_API_URL unset, no `tourniquet server start`): starting a temporary "
+              "one for this run, 15-20 s", file=sys.stderr)

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from tourniquet.cli.common import print_errors, site_argument
+from tourniquet.cli.common import print_errors, site_argument, use_local_server
 from tourniquet.errors import PlaybookErrors
 
 __all__ = ["register"]
@@ -67,6 +67,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    use_local_server(args.site)
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     from tourniquet.flows.respond import RunFailed, run_playbook
