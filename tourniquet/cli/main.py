@@ -37,9 +37,10 @@ def _settings(args: argparse.Namespace) -> None:
         os.environ["TOURNIQUET_LOG_FORMAT"] = args.log_format
     if args.log_level:
         os.environ["TOURNIQUET_LOG_LEVEL"] = args.log_level
-    # A temporary Prefect server started for one command must not try to phone home (a traceback
-    # on every machine without Internet access).
+    # Nothing phones home unless asked: not a temporary Prefect server started for one command (a
+    # traceback on every machine without Internet access), not Prefect's client (a notice on terminals).
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
     if args.log_format or args.log_level:  # logging may be set up already (main called twice in one process)
         import logging
 

@@ -21,8 +21,9 @@ __all__ = ["TerminalProgress", "TerminalObserver", "quiet_prefect_console"]
 class TerminalProgress:
     """``title: step ━━━━━━━╸━━━ 60% 0:00:04`` on stderr, from enter to exit (only on a terminal)."""
 
-    def __init__(self, title: str, stream: TextIO | None = None) -> None:
+    def __init__(self, title: str, stream: TextIO | None = None, first: str = "") -> None:
         self.title = title
+        self.first = first
         self.stream = stream or sys.stderr
         self.enabled = bool(getattr(self.stream, "isatty", lambda: False)())
         self._progress: Any = None
@@ -38,7 +39,7 @@ class TerminalProgress:
                 console=Console(file=self.stream), redirect_stdout=True, redirect_stderr=True,
             )
             self._progress.start()
-            self._task = self._progress.add_task(self.title, total=100)
+            self._task = self._progress.add_task(f"{self.title}: {self.first}" if self.first else self.title, total=100)
         return self
 
     def update(self, percent: float, what: str = "") -> None:

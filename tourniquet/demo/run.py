@@ -130,6 +130,7 @@ def _quiet_defaults() -> None:
     os.environ.setdefault("TOURNIQUET_LOG_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ["TOURNIQUET_SITE"] = str(DEMO_SITE)
 
 
@@ -149,6 +150,7 @@ def run_demo(keep_running: bool = False, accounts: list[str] | None = None) -> i
     _quiet_defaults()  # before Prefect is imported: it reads its settings then
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
+    from tourniquet.cli.common import hide_temporary_server_notes
     from tourniquet.cli.progress import TerminalProgress, quiet_prefect_console
     from tourniquet.engine.execute import execute_playbook
     from tourniquet.engine.report import describe_change
@@ -181,6 +183,7 @@ def run_demo(keep_running: bool = False, accounts: list[str] | None = None) -> i
 
         print("\n2. Running the playbook as a Prefect flow (a temporary local Prefect server) …")
         configure_logging()
+        hide_temporary_server_notes()
         progress = TerminalProgress("   credential-misuse")
         with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}), quiet_prefect_console(), \
                 progress, progress_listener(progress.update):

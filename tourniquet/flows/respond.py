@@ -65,8 +65,13 @@ def _as_dict(summary: RunSummary) -> dict[str, Any]:
 
 def _failed(message: str, detail: str = "") -> State[Any]:
     """A Failed state that says why; ``state.result()`` raises :class:`RunFailed` with the detail."""
-    log.error("run.not_completed", reason=message)
     return Failed(message=message, data=RunFailed(f"{message}{detail}"))
+
+
+def _not_started(message: str) -> State[Any]:
+    """Nothing ran (a bad input, site or playbook): the engine logged nothing, so this says it."""
+    log.error("run.not_started", reason=message)
+    return _failed(message)
 
 
 def _outcome(summary: RunSummary) -> dict[str, Any] | State[Any]:
@@ -119,7 +124,7 @@ def _run(playbook: str, inputs: dict[str, Any], *, dry_run: bool, incident: str,
     try:
         summary = execute_in_flow(playbook, inputs, dry_run=dry_run, incident=incident or None, site=site or None)
     except TourniquetError as exc:  # the site, the playbook or an input: nothing ran
-        return _failed(f"{playbook}: not started: {exc}")
+        return _not_started(f"{playbook}: not started: {exc}")
     return _outcome(summary)
 
 
@@ -171,6 +176,6 @@ def respond(
         ids = parse_accounts(accounts)
     except AccountsError as exc:  # a malformed alert or form: a failed run that says so, not silence
         _tag_run(dry_run)
-        return _failed(f"respond: not started: {exc}")
+        return _not_started(f"respond: not started: {exc}")
     return _run(playbook, {"accounts": ids, "since": since, "reason": reason}, dry_run=dry_run,
                 incident=incident or "", site=site or "")
