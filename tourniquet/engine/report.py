@@ -23,8 +23,8 @@ def account_rows(summary: RunSummary) -> list[dict[str, str]]:
     return rows
 
 
-#: The widest a table cell gets (the full text is in the journal, and the failures below the tables).
-CELL = 90
+#: The widest a change cell gets (the full values are in the journal; failures are listed in full below).
+CELL = 60
 
 
 def _cell(value: Any, width: int = 0) -> str:
@@ -80,7 +80,8 @@ def render_markdown(summary: RunSummary, inputs: dict[str, Any] | None = None, l
         title = "Changes that would be made" if summary.dry_run else "Changes"
         lines += [f"## {title}", "", "| account | outcome | operation | change |", "|---|---|---|---|"]
         for c in summary.changes:
-            lines.append(f"| {_cell(c.account or c.target, 40)} | {c.outcome} | {c.operation} | "
+            target = c.account or c.target.replace(f":{summary.incident}", "")  # "ticket", not "ticket:<incident>"
+            lines.append(f"| {_cell(target, 40)} | {c.outcome} | {c.operation} | "
                          f"{_cell(describe_change(c.before, c.after), CELL)} |")
         lines.append("")
     if summary.refused:

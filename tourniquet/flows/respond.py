@@ -19,7 +19,7 @@ from prefect import flow
 from prefect.context import FlowRunContext
 from prefect.runtime import flow_run as current_run
 from prefect.states import Failed, State
-from pydantic import Field
+from pydantic import Field, WithJsonSchema
 from typing_extensions import Annotated
 
 from tourniquet.engine.execute import execute_playbook, planned_incident
@@ -33,6 +33,11 @@ from tourniquet.flows.form import AccountsError, mode_tag, parse_accounts, run_n
 __all__ = ["run_playbook", "respond", "in_flow_run_id", "RunFailed", "execute_in_flow"]
 
 log = structlog.get_logger("tourniquet")
+
+#: The form offers the accounts as one block of text (the default: paste from a mail or an alert) or
+#: as a list; each option is titled, where the UI would otherwise show "string" and "array".
+AccountsText = Annotated[str, WithJsonSchema({"type": "string", "title": "one block of text"})]
+AccountsList = Annotated[list[str], WithJsonSchema({"type": "array", "items": {"type": "string"}, "title": "list"})]
 
 
 class RunFailed(TourniquetError):
@@ -150,7 +155,7 @@ def run_playbook(
 
 @flow(name="respond", log_prints=False, flow_run_name=_respond_run_name)
 def respond(
-    accounts: Annotated[str | list[str], Field(description="uid, RPPS number or e-mail of each suspected account")],
+    accounts: Annotated[AccountsText | AccountsList, Field(description="uid, RPPS number or e-mail of each account")],
     reason: Annotated[str, Field(description="Why: alert id, ticket, who reported it")] = "",
     since: Annotated[str, Field(description="Start of the exposure window: ISO date or relative, e.g. -30d")] = "-30d",
     dry_run: Annotated[bool, Field(description="Plan only: list every change, change nothing")] = True,
