@@ -85,6 +85,17 @@ def test_a_malformed_alert_is_a_failed_run_saying_what_was_wrong(
     assert run.name == "invalid-input-DRY-RUN" and "dry-run" in run.tags
 
 
+def test_a_hostile_incident_id_names_no_run_and_is_refused_saying_why(
+    prefect_harness: None, site_file: Path, practitioners: Directory
+) -> None:
+    state = respond(accounts=practitioners.practitioners[43].uid, incident="../../etc x" * 40, site=str(site_file),
+                    return_state=True)
+
+    run = _flow_run(state)
+    assert run.name == "invalid-input-DRY-RUN"
+    assert run.state.type.value == "FAILED" and "incident id" in (run.state.message or ""), run.state.message
+
+
 def test_a_planned_task_reads_planned_and_still_returns_its_result(prefect_harness: None) -> None:
     """``state_for`` as the executor is to return it from its task (the engine engineer wires it in)."""
     planned = PlannedChange(step="lock", action="directory.lock", system="directory", target="jdupont",

@@ -188,7 +188,8 @@ def run_demo(keep_running: bool = False, accounts: list[str] | None = None) -> i
         with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}), quiet_prefect_console(), \
                 progress, progress_listener(progress.update):
             state = run_playbook("credential-misuse", inputs, return_state=True)
-        result = state.result(raise_on_failure=False)
+            result = state.result(raise_on_failure=False)
+            progress.update(100.0, result["status"] if isinstance(result, dict) else "failed")
         if not isinstance(result, dict):
             print(f"   FAILED: {result if isinstance(result, RunFailed) else state.message}", file=sys.stderr)
             told = True

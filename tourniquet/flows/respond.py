@@ -23,7 +23,7 @@ from pydantic import Field, WithJsonSchema
 from typing_extensions import Annotated
 
 from tourniquet.engine.execute import execute_playbook, planned_incident
-from tourniquet.engine.run import RunSummary
+from tourniquet.engine.run import INCIDENT_ID, RunSummary
 from tourniquet.errors import TourniquetError
 from tourniquet.flows.approval import prefect_approver
 from tourniquet.flows.artifacts import PrefectObserver
@@ -111,6 +111,8 @@ def _name_from_parameters(live_word: str | None) -> str:
         if "accounts" in parameters:
             inputs["accounts"] = parse_accounts(parameters["accounts"])
         incident = planned_incident(playbook, inputs, str(parameters.get("incident") or "") or None)
+        if not INCIDENT_ID.match(incident):  # refused by the run; not a name for the runs list either
+            incident = "invalid-input"
     except Exception:  # the flow itself reports what is wrong with the input; the name only says so
         incident = "invalid-input"
     return run_name(incident, dry_run, live_word or playbook.rsplit("/", 1)[-1].removesuffix(".yaml"))
