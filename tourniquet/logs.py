@@ -41,6 +41,7 @@ __all__ = [
     "MaskSecretsFilter",
     "mask_record",
     "render_message",
+    "ExpectedErrorFilter",
     "LOGGER",
     "LOG_FORMATS",
 ]
