@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,7 +11,8 @@ from contextlib import contextmanager
 from tourniquet.errors import PlaybookErrors
 from tourniquet.site import Site
 
-__all__ = ["site_argument", "open_site", "print_errors", "use_local_server", "SITE_HELP"]
+__all__ = ["site_argument", "open_site", "print_errors", "use_local_server", "hide_temporary_server_notes",
+           "SITE_HELP"]
 
 SITE_HELP = "site configuration (default: $TOURNIQUET_SITE or ./tourniquet.yaml)"
 
@@ -57,3 +59,17 @@ def use_local_server(site: str | None) -> None:
     else:
         print("note: no Prefect server (PREFECT_API_URL unset, no `tourniquet server start`): starting a temporary "
               "one for this run, 15-20 s", file=sys.stderr)
+def _not_a_note(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.WARNING
+
+
+def hide_temporary_server_notes() -> None:
+    """No "Starting/Stopping temporary server" lines around a command's own output.
+
+    Prefect logs them on its top ``prefect`` logger when it starts a throwaway server for a
+    command run without ``PREFECT_API_URL``; a filter there leaves every other Prefect line
+    (flow and task runs log on child loggers) as it is.
+    """
+    prefect_logger = logging.getLogger("prefect")
+    if _not_a_note not in prefect_logger.filters:
+        prefect_logger.addFilter(_not_a_note)

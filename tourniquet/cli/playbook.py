@@ -59,9 +59,12 @@ def _print_summary(summary: Any) -> None:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    from tourniquet.cli.progress import TerminalObserver, TerminalProgress
     from tourniquet.engine.execute import execute_playbook
 
-    summary = execute_playbook(args.playbook, _inputs(args), dry_run=True, incident=args.incident, site=args.site)
+    with TerminalProgress(f"plan {args.playbook}") as progress:
+        summary = execute_playbook(args.playbook, _inputs(args), dry_run=True, incident=args.incident, site=args.site,
+                                   observer=TerminalObserver(progress) if progress.enabled else None)
     _print_summary(summary)
     return 0 if summary.status == "planned" else 1
 
@@ -70,16 +73,28 @@ def cmd_run(args: argparse.Namespace) -> int:
     use_local_server(args.site)
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
+    from tourniquet.cli.common import hide_temporary_server_notes
+    from tourniquet.cli.progress import TerminalProgress, quiet_prefect_console
+    from tourniquet.flows.artifacts import progress_listener
     from tourniquet.flows.respond import RunFailed, run_playbook
+    from tourniquet.logs import configure_logging
 
+    configure_logging()  # Prefect's logging too, so that its console can be quieted under the bar
+    hide_temporary_server_notes()
+    from prefect.settings import PREFECT_API_URL
+
+    starting = "" if PREFECT_API_URL.value() else "starting a temporary Prefect server"
+    progress = TerminalProgress(f"{'plan' if args.dry_run else 'run'} {args.playbook}", first=starting)
     # A CLI run is short-lived: the heartbeat thread only adds a second of latency.
-    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-        state = run_playbook(args.playbook, _inputs(args), dry_run=args.dry_run, incident=args.incident,
-                             site=args.site, return_state=True)
-    try:
-        result = state.result()
-    except RunFailed as exc:
-        print(f"FAILED: {exc}", file=sys.stderr)
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}), \
+            quiet_prefect_console(progress.enabled), progress, progress_listener(progress.update):
+        state = run_playbook(args.playbook, _inputs(args), dry_run=args.dry_run, incident=args.incident or "",
+                             site=args.site or "", return_state=True)
+        result = state.result(raise_on_failure=False)
+        progress.update(100.0, result["status"] if isinstance(result, dict) else "failed")
+    if not isinstance(result, dict):  # failed: the flow's Failed state carries the reason
+        reason = str(result) if isinstance(result, RunFailed) else (state.message or state.name)
+        print(f"FAILED: {reason}", file=sys.stderr)
         return 1
     print(f"{'PLAN' if args.dry_run else 'RUN'}: {result['playbook']} incident {result['incident']}: {result['status']}")
     for refusal in result["refused"]:

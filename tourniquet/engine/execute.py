@@ -13,21 +13,26 @@ from typing import Any, Protocol
 
 from tourniquet.actions.tickets import report_links as ticket_links
 from tourniquet.config import load_site
+from tourniquet.engine.inputs import resolve_inputs
 from tourniquet.engine.loader import LoadedPlaybook, load_playbook
 from tourniquet.engine.report import render_markdown, write_report
-from tourniquet.engine.run import Approver, Executor, PlaybookRun, RunSummary, reject_all
+from tourniquet.engine.run import Approver, Executor, PlaybookRun, RunSummary, default_incident_id, reject_all
 from tourniquet.logs import configure_logging
 from tourniquet.site import Site
 
-__all__ = ["RunObserver", "execute_playbook", "find_playbook", "summary_links"]
+__all__ = ["RunObserver", "execute_playbook", "find_playbook", "planned_incident", "summary_links"]
 
 
 class RunObserver(Protocol):
-    """Told what a run does, to show it somewhere (a Prefect flow run's artifacts and events)."""
+    """Told what a run does, to show it somewhere (a Prefect flow run's artifacts and events).
+
+    ``links`` are :func:`summary_links`; ``root`` is the evidence bundle's root hash after this
+    run's seal ("" for a dry run), which the report itself cannot carry (the seal covers it).
+    """
 
     def started(self, run: PlaybookRun, *, resumed: bool) -> None: ...
 
-    def finished(self, summary: RunSummary, markdown: str, links: dict[str, str]) -> None: ...
+    def finished(self, summary: RunSummary, markdown: str, links: dict[str, str], *, root: str = "") -> None: ...
 
 
 def find_playbook(name: str) -> Path:
@@ -42,6 +47,18 @@ def find_playbook(name: str) -> Path:
             if path.is_file():
                 return path
     return candidate  # the loader reports it as not found, with the name
+
+
+def planned_incident(playbook: str, inputs: dict[str, Any], incident: str | None = None) -> str:
+    """The incident id a run of these inputs gets: the one given, or derived as the engine derives it.
+
+    For naming a Prefect flow run before it starts; raises what loading the playbook or reading
+    the inputs would raise.
+    """
+    if incident:
+        return incident
+    loaded = load_playbook(find_playbook(playbook))
+    return default_incident_id(loaded.playbook.playbook, resolve_inputs(loaded.playbook, inputs))
 
 
 def execute_playbook(
@@ -72,13 +89,14 @@ def execute_playbook(
         shown = {name: target for name, target in links.items() if not (name == "ticket" and tickets)}
         markdown = render_markdown(summary, run.inputs, links={**shown, **tickets})
         write_report(summary, markdown)
+        root = ""
         if not dry_run and summary.journal is not None and summary.journal.exists():
             from tourniquet.evidence import seal  # the bundle's manifest, last: it covers the report too
 
-            seal(summary.journal.parent, incident=summary.incident, note=f"{summary.playbook}: {summary.status}",
-                 journal=run.journal)
+            root = str(seal(summary.journal.parent, incident=summary.incident,
+                            note=f"{summary.playbook}: {summary.status}", journal=run.journal)["root"])
         if observer is not None:
-            observer.finished(summary, markdown, links)
+            observer.finished(summary, markdown, links, root=root)
         return summary
     finally:
         runtime.close()
@@ -97,10 +115,15 @@ def _add_step_approvals(summary: RunSummary, run: PlaybookRun) -> None:
 
 
 def summary_links(summary: RunSummary, loaded: LoadedPlaybook) -> dict[str, str]:
-    """Where the proof is: the evidence folder, and the ticket when a tickets step returned one."""
+    """Where the proof is: the evidence folder, and the ticket when a tickets step returned one.
+
+    The folder is a path on the machine that ran the playbook (a ``file://`` link opens nothing
+    in someone else's browser); the ticket is the ticket system's own URL, or the file store's
+    readable ticket file.
+    """
     links: dict[str, str] = {}
     if summary.journal is not None and not summary.dry_run:
-        links["evidence"] = summary.journal.parent.resolve().as_uri()
+        links["evidence"] = str(summary.journal.parent.resolve())
     for step in loaded.playbook.steps:
         if not step.action.startswith("tickets."):
             continue

@@ -1,4 +1,8 @@
-"""The run report: what was asked, what was done per account, what failed, where the proof is."""
+"""The run report: what was asked, what was done per account, what failed, where the proof is.
+
+Tables are kept narrow enough for the Prefect UI's artifact page: the outcome comes right after
+the account, and a change is one short ``attribute: before → after`` cell, not two JSON columns.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from typing import Any
 
 from tourniquet.engine.run import RunSummary
 
-__all__ = ["render_markdown", "account_rows", "write_report"]
+__all__ = ["render_markdown", "account_rows", "write_report", "describe_change"]
 
 
 def account_rows(summary: RunSummary) -> list[dict[str, str]]:
@@ -19,9 +23,34 @@ def account_rows(summary: RunSummary) -> list[dict[str, str]]:
     return rows
 
 
-def _cell(value: Any) -> str:
+#: The widest a change cell gets (the full values are in the journal; failures are listed in full below).
+CELL = 60
+
+
+def _cell(value: Any, width: int = 0) -> str:
     text = json.dumps(value, ensure_ascii=False, default=str) if not isinstance(value, str) else value
-    return text.replace("|", "\\|").replace("\n", " ")
+    text = text.replace("\n", " ")
+    if width and len(text) > width:
+        text = text[: width - 1] + "…"
+    return text.replace("|", "\\|")
+
+
+def _shown(value: Any) -> str:
+    if value in (None, [], "", {}):
+        return "(none)"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+
+
+def describe_change(before: Any, after: Any) -> str:
+    """``pwdAccountLockedTime: (none) → 000001010000Z``: only what differs, one short line."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        keys = [k for k in dict.fromkeys([*before, *after]) if before.get(k) != after.get(k)]
+        if not keys:
+            return "no difference"
+        return "; ".join(f"{k}: {_shown(before.get(k))} → {_shown(after.get(k))}" for k in keys)
+    return f"{_shown(before)} → {_shown(after)}"
 
 
 def render_markdown(summary: RunSummary, inputs: dict[str, Any] | None = None, links: dict[str, str] | None = None) -> str:
@@ -45,14 +74,15 @@ def render_markdown(summary: RunSummary, inputs: dict[str, Any] | None = None, l
         lines += ["## Accounts", "", "| account | " + " | ".join(columns) + " |",
                   "|---|" + "---|" * len(columns)]
         for row in rows:
-            lines.append(f"| {row['account']} | " + " | ".join(_cell(row.get(c, "")) for c in columns) + " |")
+            lines.append(f"| {row['account']} | " + " | ".join(_cell(row.get(c, ""), 40) for c in columns) + " |")
         lines.append("")
     if summary.changes:
         title = "Changes that would be made" if summary.dry_run else "Changes"
-        lines += [f"## {title}", "", "| step | account | operation | before | after | outcome |",
-                  "|---|---|---|---|---|---|"]
+        lines += [f"## {title}", "", "| account | outcome | operation | change |", "|---|---|---|---|"]
         for c in summary.changes:
-            lines.append(f"| {c.step} | {c.target} | {c.operation} | {_cell(c.before)} | {_cell(c.after)} | {c.outcome} |")
+            target = c.account or c.target.replace(f":{summary.incident}", "")  # "ticket", not "ticket:<incident>"
+            lines.append(f"| {_cell(target, 40)} | {c.outcome} | {c.operation} | "
+                         f"{_cell(describe_change(c.before, c.after), CELL)} |")
         lines.append("")
     if summary.refused:
         lines += ["## Refused by guardrails", ""]

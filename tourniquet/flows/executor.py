@@ -4,7 +4,8 @@ A small step shows one task run per account (``lock[jdupont]``); a large one, a 
 chunks (``lock[1-63 of 1000]``), each item still with its own outcome, retries and journal records
 (:mod:`tourniquet.engine.chunks`). At most ``step.concurrency`` chunks run at once; the progress
 artifact moves after each. A chunk's task run ends *Completed*, *Planned* (a dry run: nothing was
-changed), or *Failed* naming its first failed item; each change it applied becomes an event.
+changed), *Queued*, *No change*, or *Failed* naming its first failed item
+(:mod:`tourniquet.flows.states`); each change it applied becomes an event.
 """
 
 from __future__ import annotations
@@ -14,27 +15,30 @@ from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from prefect.states import Completed, Failed, State
+from prefect.states import Failed, State
 from prefect.utilities.annotations import quote
 
 from tourniquet.engine.executor import Chunk, ItemOutcome, Work, run_on_threads
 from tourniquet.engine.playbook import Step
 from tourniquet.flows.approval import step_timeout
 from tourniquet.flows.events import emit_change
+from tourniquet.flows.states import state_for
 
 __all__ = ["PrefectExecutor", "run_chunk_task", "chunk_state"]
 
 
-def chunk_state(outcomes: list[ItemOutcome], *, dry_run: bool) -> State:
-    """The task run's final state: what a responder should read from it in the runs list."""
+def chunk_state(outcomes: list[ItemOutcome]) -> State:
+    """The task run's final state: Failed naming its first failed item, else named after its changes.
+
+    :func:`~tourniquet.flows.states.state_for` names it: Completed when something was applied, Planned
+    (a dry run: nothing was sent), Queued (the outbox), No change; ``data`` is the chunk's outcomes.
+    """
     failed = [o for o in outcomes if o.error is not None]
     if failed:
         first = failed[0]
         return Failed(message=f"{len(failed)} of {len(outcomes)} failed; first {first.invocation.label}: "
                               f"{first.error}", data=outcomes)
-    if dry_run:
-        return Completed(name="Planned", message=f"{len(outcomes)} planned, nothing changed", data=outcomes)
-    return Completed(message=f"{len(outcomes)} done", data=outcomes)
+    return state_for([change for outcome in outcomes for change in outcome.changes], outcomes)
 
 
 @task(name="chunk", task_run_name="{label}", cache_policy=NO_CACHE, persist_result=False)
@@ -46,7 +50,7 @@ def run_chunk_task(label: str, chunk: Chunk, work: Work) -> State:
     for outcome in outcomes:
         for change in outcome.changes:
             emit_change(change, first.incident, first.playbook)
-    return chunk_state(outcomes, dry_run=first.dry_run)
+    return chunk_state(outcomes)
 
 
 class PrefectExecutor:
