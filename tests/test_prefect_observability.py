@@ -84,7 +84,8 @@ def test_a_contained_account_leaves_artifacts_events_and_bound_logs(
     assert artifacts[keys["progress"]].data == 100.0
     assert artifacts[keys["evidence"]].data.startswith("[evidence") and "file://" in artifacts[keys["evidence"]].data
     rows = json.loads(artifacts[keys["accounts"]].data)
-    assert rows == [{"account": suspect.uid, "lock": "applied", "force_password_reset": "applied"}]
+    assert rows == [{"account": suspect.uid, "scramble_password": "applied", "lock": "applied",
+                     "force_password_reset": "noop"}]
 
     def locked_events() -> list[Any]:
         with get_client(sync_client=True) as client:
@@ -109,7 +110,7 @@ def test_a_contained_account_leaves_artifacts_events_and_bound_logs(
     messages = _eventually(lambda: _logs(flow_run_id), lambda m: any("change.applied" in x for x in m))
     applied = [json.loads(m) for m in messages if m.startswith("{") and '"change.applied"' in m]
     assert {(e["incident"], e["step"], e["account"]) for e in applied if not e["step"].startswith("ticket")} == {
-        (incident, "lock", suspect.uid), (incident, "reset", suspect.uid)}
+        (incident, "scramble", suspect.uid), (incident, "lock", suspect.uid)}
 
 
 def test_secrets_are_masked_before_they_reach_the_prefect_run_logs(prefect_harness: None) -> None:

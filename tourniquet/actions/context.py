@@ -51,6 +51,13 @@ class ActionContext:
     changes: list[PlannedChange] = field(default_factory=list)
     #: Intents an earlier run of this incident wrote without an outcome (it died): see :meth:`change`.
     unconfirmed: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
+    #: Items an action could not handle although it went on with the others (an unknown id among
+    #: several): the engine counts each as a failure, so the run ends "completed with errors".
+    problems: list[dict[str, str]] = field(default_factory=list)
+
+    def report_problem(self, item: str, error: str, *, kind: str = "", account: str = "") -> None:
+        """Record that ``item`` failed while the action went on with the rest."""
+        self.problems.append({"item": item, "error": error, "kind": kind, "account": account})
 
     def undo_call(self, arguments: dict[str, Any]) -> dict[str, Any] | None:
         """The journal's undo record for this step: which action, called with what."""

@@ -469,6 +469,10 @@ class PlaybookRun:
         failed: list[dict[str, Any]] = []
         for outcome in outcomes:
             self.summary.changes.extend(outcome.invocation.context.changes)
+            for problem in outcome.invocation.context.problems:  # the action went on without these items
+                partial = {"step": step.id, **problem}
+                self.summary.failures.append(partial)
+                self.journal.write("failure", **partial)
             if outcome.error is None:
                 results.append(_plain(outcome.result))
                 continue
