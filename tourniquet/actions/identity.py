@@ -185,13 +185,18 @@ def revoke_offline_tokens(ctx: ActionContext, account: AccountArg) -> IdentityRe
 
 @action("identity.require_actions", changes=True, undo="identity.remove_required_actions", target="account")
 def require_actions(
-    ctx: ActionContext, account: AccountArg, actions: ActionsArg = ["UPDATE_PASSWORD", "CONFIGURE_TOTP"]  # noqa: B006
+    ctx: ActionContext, account: AccountArg, actions: ActionsArg = ["UPDATE_PASSWORD", "CONFIGURE_TOTP"],  # noqa: B006
+    missing: MissingArg = "fail",
 ) -> IdentityResult:
     """Require a new password and MFA enrolment at next login (merged into the user's list; undo removes only these)."""
     client = _client(ctx)
     if client is None:
         return _skipped(ctx, account, NO_IDP)
-    user = client.get_user(client.find_user(account))
+    found = _find(ctx, client, account, missing)
+    if found is None:
+        return IdentityResult(account=_label(account), provider=client.kind, outcome="skipped",
+                              message="not found at the identity provider")
+    user = client.get_user(found)
     current = list(user.required_actions)
     added = [a for a in dict.fromkeys(actions) if a not in current]
     return _change(
