@@ -147,7 +147,7 @@ def _run_id(output: str) -> str:
     return match.group(1)
 
 
-def test_deploy_creates_the_three_deployments_with_a_described_form(stack: Stack) -> None:
+def test_deploy_creates_the_deployments_with_a_described_form(stack: Stack) -> None:
     deployments = {d["name"]: d for d in stack.post("/deployments/filter", {})}
 
     assert set(deployments) >= {"respond", "hygiene", "reinstate"}
@@ -159,6 +159,11 @@ def test_deploy_creates_the_three_deployments_with_a_described_form(stack: Stack
     schedules = deployments["hygiene"]["schedules"]
     assert schedules and schedules[0]["schedule"]["timezone"] == "Europe/Paris"
     assert "incident" in deployments["reinstate"]["parameter_openapi_schema"]["required"]
+    recover = deployments["recover"]["parameter_openapi_schema"]
+    assert set(recover["required"]) == {"incident", "accounts"}
+    assert set(recover["properties"]) == {"incident", "accounts", "password_file", "approved_by", "comment",
+                                          "operator", "site"}
+    assert all(field.get("description") for field in recover["properties"].values()), recover
 
 
 def test_responder_runs_the_deployment_and_the_account_is_locked(

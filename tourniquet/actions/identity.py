@@ -238,6 +238,10 @@ def _set_enabled(ctx: ActionContext, account: AccountArg, enabled: bool, missing
         return IdentityResult(account=_label(account), provider=client.kind, outcome="skipped",
                               message="not found at the identity provider")
     user = client.get_user(found)
+    if not enabled and "federation" in client.capabilities:  # evidence: which brokered identity this user is
+        links = client.federated_links(user)
+        ctx.journal.write("federated", step=ctx.step, system=SYSTEM, account=_label(account), user=user.username,
+                          links=[link.model_dump() for link in links])
     return _change(
         ctx, client, account, user, "enable" if enabled else "disable",
         {"enabled": user.enabled}, {"enabled": enabled},

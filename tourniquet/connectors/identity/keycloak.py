@@ -180,7 +180,8 @@ class KeycloakClient:
         if status == 403:
             raise PermanentError(
                 f"{what}: forbidden (403): give the service account of client {self.config.client_id!r} the "
-                f"realm-management roles manage-users and view-users", system=SYSTEM)
+                f"realm-management roles manage-users and view-users (and view-realm, view-clients, manage-realm "
+                f"to read token lifespans and push the not-before)", system=SYSTEM)
         if status == 404:
             if "realm" in detail.lower():
                 raise PermanentError(f"{what}: realm {self.realm!r} not found (404 {detail})", system=SYSTEM)
