@@ -15,11 +15,13 @@ import select
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import write_site
+from tests.helpers import LdapAdmin
 from tourniquet.demo.practitioners import Directory
 from tourniquet.demo.slapd import Slapd
 
@@ -32,6 +34,13 @@ TOURNIQUET = str(Path(sys.executable).parent / "tourniquet")
 def prefect_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One Prefect home for the module's commands: its database is created once."""
     return tmp_path_factory.mktemp("prefect-home")
+
+
+@pytest.fixture(autouse=True)
+def _directory_put_back(ldap_admin: LdapAdmin, practitioners: Directory) -> Iterator[None]:
+    """These runs contain real accounts of the session's directory: put them back for the next tests."""
+    yield
+    ldap_admin.reset_all(practitioners)
 
 
 def _env(home: Path, **extra: str) -> dict[str, str]:

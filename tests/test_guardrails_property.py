@@ -29,7 +29,7 @@ from tourniquet.engine.guardrails import canonical_dn
 from tourniquet.engine.run import reject_all
 
 PEOPLE_LIST = generate(60, SUFFIX).practitioners
-LOCK_ATTRIBUTES = {"pwdAccountLockedTime", "pwdReset"}
+LOCK_ATTRIBUTES = {"pwdAccountLockedTime", "pwdReset", "userPassword", "pwdChangedTime"}  # + the scramble
 PROTECTED_DNS = {f"uid={uid},{PEOPLE}".lower() for uid in PROTECTED_UIDS}
 
 INJECTIONS = [

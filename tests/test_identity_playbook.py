@@ -121,7 +121,7 @@ def test_identity_provider_down_still_contains_in_the_directory_and_fails_loudly
 ) -> None:
     """Keycloak answers 503 to every call (down for the whole run): the lock, the password reset, the
     ticket and the data scope still happen; the run ends 'completed with errors' naming the account whose
-    sessions could not be ended, so the flow run ends Failed and nobody mistakes it for a clean run."""
+    sessions could not be ended (and the IdP steps after it), so the flow run ends Failed and nobody mistakes it for a clean run."""
     suspect = _suspects(practitioners)[0]
     keycloak.add_user(suspect.uid, sessions=2)
     keycloak.down = True
@@ -133,7 +133,8 @@ def test_identity_provider_down_still_contains_in_the_directory_and_fails_loudly
     assert bind_result(slapd, suspect.dn, suspect.password) == "invalidCredentials"
     assert [v.upper() for v in ldap_admin.attributes(suspect.dn, ["pwdReset"])["pwdReset"]] == ["TRUE"]
     assert summary.results["ticket"]["outcome"] == "applied"
-    assert [f["account"] for f in summary.failures] == [suspect.uid]
+    assert [(f["step"], f["account"]) for f in summary.failures] == [
+        ("end_sessions", suspect.uid), ("idp_disable", suspect.uid), ("revocation", "")]
     assert keycloak.session_count(suspect.uid) == 2, "nothing pretended: the sessions are still there"
 
 

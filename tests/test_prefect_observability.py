@@ -95,7 +95,8 @@ def test_a_contained_account_leaves_artifacts_events_and_bound_logs(
     ticket = artifacts[keys["ticket"]]
     assert ticket.type == "markdown" and suspect.uid in ticket.data and "# Credential misuse" in ticket.data
     rows = json.loads(artifacts[keys["accounts"]].data)
-    assert rows == [{"account": suspect.uid, "lock": "applied", "force_password_reset": "applied"}]
+    assert rows == [{"account": suspect.uid, "scramble_password": "applied", "lock": "applied",
+                     "force_password_reset": "noop"}]
 
     def locked_events() -> list[Any]:
         with get_client(sync_client=True) as client:
@@ -119,7 +120,7 @@ def test_a_contained_account_leaves_artifacts_events_and_bound_logs(
 
     messages = _eventually(lambda: _logs(flow_run_id), lambda m: sum("change.applied" in x for x in m) >= 4)
     applied = [m.split(" change.applied")[0] for m in messages if "change.applied" in m and "ticket:" not in m]
-    assert sorted(applied) == [f"[{incident} lock {suspect.uid}]", f"[{incident} reset {suspect.uid}]"], messages
+    assert sorted(applied) == [f"[{incident} lock {suspect.uid}]", f"[{incident} scramble {suspect.uid}]"], messages
 
 
 def test_secrets_are_masked_before_they_reach_the_prefect_run_logs(prefect_harness: None) -> None:

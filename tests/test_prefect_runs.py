@@ -146,7 +146,7 @@ def test_a_paused_run_says_what_is_asked_and_is_approved_by_its_name(
     thread.start()
 
     paused = _paused_run("inc-by-name-contain")
-    assert paused.state.message.startswith("Approval needed: step lock would change 2 accounts, above the limit of 1")
+    assert paused.state.message.startswith("Approval needed: step scramble would change 2 accounts, above the limit of 1")
     assert "counts as a rejection" in paused.state.message
     assert bind_result(slapd, suspects[0].dn, suspects[0].password) == "success", "nothing changes while paused"
     assert main(["approve", "no-such-run-name", "--approver", "Dr Roux"]) == 2

@@ -20,6 +20,7 @@ a library's exception types.
         │   └── UnsafeToChange      the target's state does not allow a safe change (e.g. no lockout policy)
         └── NotFound
             ├── AccountNotFound
+            │   └── NotAnAccount    the id names an entry that is not a person's account (an OU, a group …)
             └── AmbiguousAccount
 """
 
@@ -46,6 +47,7 @@ __all__ = [
     "UnsafeToChange",
     "NotFound",
     "AccountNotFound",
+    "NotAnAccount",
     "AmbiguousAccount",
 ]
 
@@ -148,6 +150,10 @@ class NotFound(ConnectorError):
 
 class AccountNotFound(NotFound):
     """No account matches the identifier."""
+
+
+class NotAnAccount(AccountNotFound):
+    """The id names a directory entry, but not a person's account (container, group, policy, service)."""
 
 
 class AmbiguousAccount(NotFound):

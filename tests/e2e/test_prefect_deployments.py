@@ -150,7 +150,7 @@ def _run_id(output: str) -> str:
     return match.group(1)
 
 
-def test_deploy_creates_the_three_deployments_with_a_described_form(stack: Stack) -> None:
+def test_deploy_creates_the_deployments_with_a_described_form(stack: Stack) -> None:
     deployments = {d["name"]: d for d in stack.post("/deployments/filter", {})}
 
     assert set(deployments) >= {"respond", "hygiene", "reinstate"}
@@ -165,6 +165,11 @@ def test_deploy_creates_the_three_deployments_with_a_described_form(stack: Stack
     schedules = deployments["hygiene"]["schedules"]
     assert schedules and schedules[0]["schedule"]["timezone"] == "Europe/Paris"
     assert "incident" in deployments["reinstate"]["parameter_openapi_schema"]["required"]
+    recover = deployments["recover"]["parameter_openapi_schema"]
+    assert set(recover["required"]) == {"incident", "accounts"}
+    assert set(recover["properties"]) == {"incident", "accounts", "password_file", "approved_by", "comment",
+                                          "operator", "site"}
+    assert all(field.get("description") for field in recover["properties"].values()), recover
 
 
 def test_responder_runs_the_deployment_and_the_account_is_locked(
@@ -264,7 +269,7 @@ def test_a_run_over_the_limit_waits_for_tourniquet_approve(
 
     paused = stack.http.get(f"{stack.api}/flow_runs/{run_id}").json()
     assert paused["name"] == f"{incident}-contain"
-    assert paused["state"]["message"].startswith("Approval needed: step lock would change 2 accounts")
+    assert paused["state"]["message"].startswith("Approval needed: step scramble would change 2 accounts")
     approve = subprocess.run([str(Path(sys.executable).parent / "tourniquet"), "approve", paused["name"],
                               "--approver", "Dr Laurent", "--comment", "confirmed with the ARS"],
                              env=stack.env, capture_output=True, text=True, timeout=60)

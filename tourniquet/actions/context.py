@@ -94,6 +94,13 @@ class ActionContext:
             sync_paths([path])
         else:
             self.unsynced.append(path)
+    #: Items an action could not handle although it went on with the others (an unknown id among
+    #: several): the engine counts each as a failure, so the run ends "completed with errors".
+    problems: list[dict[str, str]] = field(default_factory=list)
+
+    def report_problem(self, item: str, error: str, *, kind: str = "", account: str = "") -> None:
+        """Record that ``item`` failed while the action went on with the rest."""
+        self.problems.append({"item": item, "error": error, "kind": kind, "account": account})
 
     def undo_call(self, arguments: dict[str, Any]) -> dict[str, Any] | None:
         """The journal's undo record for this step: which action, called with what."""

@@ -14,11 +14,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import structlog
 from pydantic import BaseModel, Field
 
 from tourniquet.actions.context import ActionContext
 from tourniquet.connectors.directory import Account, Attributes, DirectoryClient, without_secrets
-from tourniquet.errors import AccountNotFound, AmbiguousAccount, NotFound, UnsafeToChange, VerificationFailed
+from tourniquet.errors import AccountNotFound, NotFound, UnsafeToChange, VerificationFailed
 from tourniquet.journal import index_of, read_journal
 from tourniquet.model import canonical_dn
 from tourniquet.registry import action
@@ -26,6 +27,7 @@ from tourniquet.secrets import register_secret
 from tourniquet.storage import write_once
 
 SYSTEM = "directory"
+log = structlog.get_logger("tourniquet")
 AccountArg = Annotated[Account, Field(description="A resolved account (an item of steps.<resolve>.accounts).")]
 
 #: Attributes every write changes; they say nothing about the account.
@@ -34,12 +36,13 @@ VOLATILE = frozenset(a.lower() for a in (
     "dSCorePropagationData", "replPropertyMetaData", "nsUniqueId", "entryUUID", "createTimestamp",
     "creatorsName", "structuralObjectClass", "subschemaSubentry", "hasSubordinates", "entryDN", "numSubordinates",
 ))
-SCRAMBLED = "replaced by this incident (nobody knows it)"
+SCRAMBLED = "scrambled: nobody knows it"
 
 
 class ResolveResult(BaseModel):
     accounts: list[Account]
-    not_found: list[str] = Field(default_factory=list)
+    not_found: list[str] = Field(default_factory=list, description="Ids that name no account (unknown, ambiguous, "
+                                 "or an entry that is not a person's account), each with the reason.")
 
 
 class SnapshotResult(BaseModel):
@@ -85,29 +88,39 @@ def _file_name(account: Account) -> str:
 def resolve(
     ctx: ActionContext,
     ids: Annotated[list[str], Field(description="uid, RPPS number (or 8+RPPS), e-mail or DN of each account.")],
-    missing: Annotated[
-        Literal["fail", "skip"], Field(description="fail: an unknown id stops the run; skip: it is reported.")
-    ] = "fail",
+    on_unknown: Annotated[
+        Literal["continue", "stop"],
+        Field(description="continue: an unknown, ambiguous or refused id is reported, the other accounts are "
+                          "handled and the run ends 'completed with errors'; stop: any such id stops the run "
+                          "before anything changes."),
+    ] = "continue",
 ) -> ResolveResult:
-    """Find exactly one directory entry for each id; unknown and ambiguous ids are errors."""
+    """Find exactly one person's account for each id: unknown, ambiguous and non-person ids are refused by name.
+
+    An OU, group, policy or service entry is never an account, whatever the id's form. An empty
+    list, or one of blanks only, is an error: there is nothing to contain.
+    """
+    wanted = [i for i in ids if i.strip()]
+    if not wanted:
+        raise AccountNotFound(f"no account given ({len(ids)} blank id(s)): name at least one uid, RPPS number, "
+                              "e-mail or DN", system=SYSTEM)
     accounts: dict[str, Account] = {}
-    not_found: list[str] = []
-    problems: list[str] = []
-    for identifier, found in ctx.site.directory.resolve_many(ids).items():
-        if isinstance(found, AmbiguousAccount):
-            problems.append(found.detail)
-        elif isinstance(found, NotFound):
-            if missing == "skip":
-                not_found.append(identifier)
-            else:
-                problems.append(found.detail)
-        else:
-            accounts.setdefault(canonical_dn(found.dn), found)  # one entry, however its DN was spelled
-    if problems:
-        raise AccountNotFound("; ".join(problems), system=SYSTEM)
+    refused: dict[str, str] = {}  # id → why
+    for identifier, found in ctx.site.directory.resolve_many(wanted).items():
+        if isinstance(found, NotFound):  # unknown, ambiguous, or not a person's account
+            refused[identifier] = found.detail
+            continue
+        accounts.setdefault(canonical_dn(found.dn), found)  # one entry, however its DN was spelled
+    problems = [f"{identifier!r}: {why}" if identifier not in why else why for identifier, why in refused.items()]
+    if problems and (on_unknown == "stop" or not accounts):
+        why = "on_unknown: stop" if accounts else "no id named an account"
+        raise AccountNotFound(f"{'; '.join(problems)} ({why}: nothing was changed)", system=SYSTEM)
+    for identifier, problem in zip(refused, problems):
+        ctx.report_problem(identifier, f"refused: {problem}", kind="AccountNotFound", account=identifier)
+        log.warning("account.refused", id=identifier, reason=problem)
     ctx.journal.write("resolved", step=ctx.step, accounts=[a.model_dump() for a in accounts.values()],
-                      not_found=not_found)
-    return ResolveResult(accounts=list(accounts.values()), not_found=not_found)
+                      not_found=problems)
+    return ResolveResult(accounts=list(accounts.values()), not_found=problems)
 
 
 def _read_entry(directory: DirectoryClient, dn: str) -> Attributes:
@@ -234,9 +247,78 @@ def scramble_password(ctx: ActionContext, account: AccountArg) -> ChangeResult:
 
     outcome = ctx.change(
         system=SYSTEM, target=label, account=label, operation="scramble_password",
-        before={"password": SCRAMBLED if done else "as before the incident"}, after={"password": SCRAMBLED},
+        before={"password": SCRAMBLED if done else "the owner's"}, after={"password": SCRAMBLED},
         apply=apply, read_back=read_back, undo=None,
     )
+    return ChangeResult(account=label, dn=account.dn, outcome=outcome)
+
+
+#: Letters and digits nobody misreads on a phone call (no 0/O, 1/l/I).
+_READABLE = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+HANDED_OVER = "one-time, given to the operator"
+
+
+def one_time_password(groups: int = 4, size: int = 4) -> str:
+    """Random, readable aloud, and accepted by the usual quality rules (upper, lower, digit, symbol)."""
+    while True:
+        text = "-".join("".join(secrets.choice(_READABLE) for _ in range(size)) for _ in range(groups))
+        if any(c.isupper() for c in text) and any(c.islower() for c in text) and any(c.isdigit() for c in text):
+            return text
+
+
+@action("directory.set_one_time_password", changes=True, target="account")
+def set_one_time_password(ctx: ActionContext, account: AccountArg) -> ChangeResult:
+    """Give the owner a one-time password that only lets them choose a new one (recover; no undo).
+
+    The password is random, handed once to the operator running the recovery (their terminal, or a
+    0600 file they named) and to nobody else: never an argument or a result, never in the journal,
+    the logs, the ticket or Prefect. The directory must then demand a new password at first bind
+    (pwdReset / pwdLastSet 0): if it does not, the step fails. No undo: the password before it was
+    already unknown (scrambled), and a new recovery issues a new one.
+    """
+    from tourniquet.handover import for_incident
+
+    directory = ctx.site.directory
+    label = _label(account)
+    box = for_incident(ctx.incident)
+    if box is None and not ctx.dry_run:
+        raise UnsafeToChange(f"nobody to hand {label}'s one-time password to: run it through `tourniquet recover` "
+                             "or the recover flow (terminal or a 0600 password file)", system=SYSTEM)
+    directory.flavor.check_password_write(directory, account.dn)
+    stamp = directory.password_stamp(account.dn)
+    flavor = directory.flavor
+
+    def must_change() -> bool:
+        view = directory.state(account.dn)
+        try:
+            wanted = flavor.reset(view, True)
+        except UnsafeToChange:  # 389-DS: not set, and not writable by an administrator
+            return False
+        return all(view.get(k, []) == v for k, v in wanted.items())
+
+    def apply() -> None:
+        assert box is not None
+        password = one_time_password()
+        register_secret(password)
+        directory.set_password(account.dn, password)
+        if not must_change():  # e.g. a policy without pwdMustChange: demand it explicitly
+            current = directory.state(account.dn)
+            directory.apply(account.dn, current, flavor.reset(current, True))
+        box.deliver(label, password)
+
+    def read_back() -> dict[str, Any]:
+        changed = directory.password_stamp(account.dn) != stamp
+        return {"password": HANDED_OVER if changed else "unchanged", "must_change": must_change()}
+
+    where = box.where if box is not None else "the operator"
+    outcome = ctx.change(
+        system=SYSTEM, target=label, account=label, operation="set_one_time_password",
+        before={"password": "scrambled", "must_change": must_change()},
+        after={"password": HANDED_OVER, "must_change": True},
+        apply=apply, read_back=read_back, undo=None,
+    )
+    if outcome == "applied":
+        ctx.journal.write("handover", step=ctx.step, account=label, where=where)
     return ChangeResult(account=label, dn=account.dn, outcome=outcome)
 
 

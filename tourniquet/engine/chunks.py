@@ -77,18 +77,40 @@ def _dn_of(invocation: Invocation) -> str | None:
     return None
 
 
+class _Unrecorded:
+    """The journal as a planning pass sees it: read as usual, but what the action writes is not kept.
+
+    An action may journal evidence on its own (the sessions it found, a brokered identity) before
+    it changes anything; in the planning pass that would be written twice.
+    """
+
+    def __init__(self, journal: Journal) -> None:
+        self._journal = journal
+
+    def write(self, record_type: str, /, **fields: Any) -> dict[str, Any]:
+        return {"type": record_type, **fields}
+
+    def commit(self) -> None:
+        return None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._journal, name)
+
+
 def _fresh(invocation: Invocation, unsynced: list[Any], **changes: Any) -> ActionContext:
     """A context of its own for one pass over one item (its changes, intents and prepared intents)."""
-    fields: dict[str, Any] = {"changes": [], "intents": [], "prepared": [], "planning": False, "unsynced": unsynced,
+    fields: dict[str, Any] = {"changes": [], "intents": [], "prepared": [], "problems": [], "planning": False,
+                              "unsynced": unsynced,
                               "verbose": invocation.context.verbose}
     return dataclasses.replace(invocation.context, **{**fields, **changes})
 
 
 def _attempt(invocation: Invocation, context: ActionContext) -> ItemOutcome:
     try:
-        return ItemOutcome(invocation, result=invocation.call(context), changes=context.changes)
+        return ItemOutcome(invocation, result=invocation.call(context), changes=context.changes,
+                           problems=context.problems)
     except Exception as exc:  # the engine decides what a failure means
-        return ItemOutcome(invocation, error=exc, changes=context.changes)
+        return ItemOutcome(invocation, error=exc, changes=context.changes, problems=context.problems)
 
 
 def run_chunk(chunk: Chunk, *, site: Site, journal: Journal, deadline: float) -> list[ItemOutcome]:
@@ -139,7 +161,8 @@ def _plan_then_apply(invocations: list[Invocation], journal: Journal, unsynced: 
                      deadline: float) -> list[ItemOutcome]:
     planned: list[tuple[Invocation, ActionContext, ItemOutcome | None]] = []
     for invocation in invocations:
-        context = _fresh(invocation, unsynced, planning=True, dry_run=True)
+        context = _fresh(invocation, unsynced, planning=True, dry_run=True,
+                         journal=_Unrecorded(invocation.context.journal))
         outcome = _attempt(invocation, context)
         planned.append((invocation, context, outcome if outcome.error is not None else None))
     prepared: dict[int, list[dict[str, Any]]] = {}

@@ -59,6 +59,8 @@ class ItemOutcome:
     result: Any = None
     error: BaseException | None = None
     changes: list[PlannedChange] = field(default_factory=list)
+    #: Items the action reported and went on without (an unknown id among several).
+    problems: list[dict[str, str]] = field(default_factory=list)
 
 
 @dataclass

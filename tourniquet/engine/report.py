@@ -53,6 +53,18 @@ def describe_change(before: Any, after: Any) -> str:
     return f"{_shown(before)} → {_shown(after)}"
 
 
+def _remains(results: dict[str, Any]) -> list[str]:
+    """What the run could not end (tokens already issued, a brokered provider's session), as steps said it."""
+    found: list[str] = []
+    for result in results.values():
+        candidates = result.get("results", [result]) if isinstance(result, dict) else []
+        for candidate in candidates:
+            for text in (candidate.get("remains") or []) if isinstance(candidate, dict) else []:
+                if isinstance(text, str) and text not in found:
+                    found.append(text)
+    return found
+
+
 def render_markdown(summary: RunSummary, inputs: dict[str, Any] | None = None, links: dict[str, str] | None = None) -> str:
     mode = "DRY-RUN PLAN (nothing was changed)" if summary.dry_run else "Run"
     lines = [
@@ -96,6 +108,11 @@ def render_markdown(summary: RunSummary, inputs: dict[str, Any] | None = None, l
     if summary.failures:
         lines += ["## Failures", ""]
         lines += [f"- {f['step']} {f['item']}: {f['error']}" for f in summary.failures]
+        lines.append("")
+    remains = _remains(summary.results)
+    if remains:
+        lines += ["## What remains", ""]
+        lines += [f"- {text}" for text in remains]
         lines.append("")
     if summary.rolled_back:
         lines += ["## Rolled back", ""]

@@ -415,6 +415,10 @@ class PlaybookRun:
         with self.journal.group():
             for outcome in outcomes:
                 self.summary.changes.extend(outcome.changes)
+                for problem in outcome.problems:  # the action went on without these items
+                    partial = {"step": step.id, **problem}
+                    self.summary.failures.append(partial)
+                    self.journal.write("failure", **partial)
                 if outcome.error is None:
                     results.append(_plain(outcome.result))
                     continue

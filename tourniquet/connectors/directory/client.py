@@ -37,12 +37,13 @@ from tourniquet.errors import (
     AccountNotFound,
     AmbiguousAccount,
     ConfigError,
+    NotAnAccount,
     NotFound,
     PermanentError,
     TransientError,
     UnsafeToChange,
 )
-from tourniquet.model import Account, canonical_dn, fold
+from tourniquet.model import Account, canonical_dn, dn_within, fold
 
 __all__ = ["DirectoryClient", "classify_identifier"]
 
@@ -51,6 +52,13 @@ RPPS = re.compile(r"^\d{11}$")
 IDNAT_PS = re.compile(r"^8\d{11}$")
 #: Entries or ids per search when many are read at once (well under the usual server size limit of 500).
 BATCH = 100
+#: Object classes that are never a person's account, whatever the site's user_filter lets through.
+NOT_PERSON_CLASSES = frozenset(c.lower() for c in (
+    "organizationalUnit", "organization", "dcObject", "domain", "container", "builtinDomain", "locality",
+    "groupOfNames", "groupOfUniqueNames", "groupOfURLs", "group", "posixGroup", "nsContainer", "pwdPolicy",
+    "passwordPolicy", "alias", "referral", "subentry", "ldapSubEntry", "applicationProcess", "computer",
+    "msDS-GroupManagedServiceAccount", "msDS-ManagedServiceAccount", "device",
+))
 
 
 def _text(value: Any) -> str:
@@ -228,12 +236,18 @@ class DirectoryClient:
             found = [r for r in connection.response or [] if r.get("type") == "searchResEntry"]
             return _normalise(found[0]["attributes"]) if found else None
 
-    def search(self, filter_: str, attributes: list[str], *, base: str | None = None, limit: int = 0) -> list[tuple[str, Attributes]]:
+    def search(self, filter_: str, attributes: list[str], *, base: str | None = None, limit: int = 0,
+               scope: Literal["subtree", "base"] = "subtree") -> list[tuple[str, Attributes]]:
+        """Matching entries; an alias is never followed (an id must name the entry itself)."""
         with self._operation("searching") as connection:
-            connection.search(
-                base or self.config.base_dn, filter_, search_scope=ldap3.SUBTREE,
-                attributes=attributes, size_limit=limit,
-            )
+            try:
+                connection.search(
+                    base or self.config.base_dn, filter_,
+                    search_scope=ldap3.BASE if scope == "base" else ldap3.SUBTREE,
+                    attributes=attributes, size_limit=limit, dereference_aliases=ldap3.DEREF_NEVER,
+                )
+            except ldap_exc.LDAPNoSuchObjectResult:
+                return []
             return [(r["dn"], _normalise(r.get("attributes") or {})) for r in connection.response or []
                     if r.get("type") == "searchResEntry"]
 
@@ -347,20 +361,22 @@ class DirectoryClient:
         )
 
     def resolve(self, identifier: str) -> Account:
-        """One account for one uid, RPPS number, mail or DN; never more than one."""
+        """One person's account for one uid, RPPS number, mail or DN; never more than one, never anything else.
+
+        Whatever the id's form, the entry found must match the site's ``user_filter``, lie strictly
+        below ``base_dn`` and not be a container, group, policy or service object: an OU given as a
+        DN would otherwise be "locked" and reported as a contained practitioner.
+        """
         text = identifier.strip()
         if not text:
             raise AccountNotFound("empty account identifier", system=SYSTEM)
+        if any(ord(c) < 32 for c in text):
+            raise AccountNotFound(f"{identifier!r} has control characters: not an account id", system=SYSTEM)
         wanted = [self.config.uid_attribute, self.config.rpps_attribute, self.config.mail_attribute,
-                  "cn", "displayName", "memberOf"]
+                  "cn", "displayName", "memberOf", "objectClass"]
         kind = classify_identifier(text)
         if kind == "dn":
-            if not text.lower().endswith(self.config.base_dn.lower()):
-                raise AccountNotFound(f"{text!r} is outside {self.config.base_dn}", system=SYSTEM)
-            attributes = self.read(text, wanted)
-            if attributes is None:
-                raise AccountNotFound(f"no entry {text!r}", system=SYSTEM)
-            return self._account(text, attributes, identifier)
+            return self._resolve_dn(text, identifier, wanted)
         if kind == "rpps":
             value, attribute = (text[1:] if IDNAT_PS.match(text) else text), self.config.rpps_attribute
         elif kind == "mail":
@@ -374,6 +390,7 @@ class DirectoryClient:
         if len(found) > 1:
             raise AmbiguousAccount(identifier, [dn for dn, _ in found], system=SYSTEM)
         dn, attributes = found[0]
+        self._check_person(identifier, dn, attributes)
         return self._account(dn, attributes, identifier)
 
     def resolve_many(self, identifiers: Sequence[str]) -> dict[str, Account | NotFound]:
@@ -388,7 +405,7 @@ class DirectoryClient:
         for identifier in dict.fromkeys(identifiers):
             text = identifier.strip()
             kind = classify_identifier(text) if text else "dn"
-            if kind == "dn":
+            if kind == "dn" or any(ord(c) < 32 for c in text):  # one by one: resolve says what is wrong
                 try:
                     results[identifier] = self.resolve(identifier)
                 except NotFound as exc:
@@ -413,7 +430,12 @@ class DirectoryClient:
                         elif len(entries) > 1:
                             results[identifier] = AmbiguousAccount(identifier, [dn for dn, _ in entries], system=SYSTEM)
                         else:
-                            results[identifier] = self._account(entries[0][0], entries[0][1], identifier)
+                            dn, attributes = entries[0]
+                            try:
+                                self._check_person(identifier, dn, attributes)
+                                results[identifier] = self._account(dn, attributes, identifier)
+                            except NotFound as exc:
+                                results[identifier] = exc
         return {identifier: results[identifier] for identifier in dict.fromkeys(identifiers)}
 
     def _entries_by_value(self, attribute: str, values: list[str]) -> dict[str, list[tuple[str, Attributes]]]:
@@ -438,7 +460,35 @@ class DirectoryClient:
 
     def _account_attributes(self) -> list[str]:
         return [self.config.uid_attribute, self.config.rpps_attribute, self.config.mail_attribute,
-                "cn", "displayName", "memberOf"]
+                "cn", "displayName", "memberOf", "objectClass"]
+
+    def _resolve_dn(self, text: str, identifier: str, wanted: list[str]) -> Account:
+        base = self.config.base_dn
+        if not dn_within(text, base):
+            raise NotAnAccount(f"{identifier!r} is outside {base}: not a practitioner account", system=SYSTEM)
+        if canonical_dn(text) == canonical_dn(base):
+            raise NotAnAccount(f"{identifier!r} is the accounts' container ({base}), not an account", system=SYSTEM)
+        found = self.search(self.config.user_filter, wanted, base=text, scope="base")
+        if not found:
+            entry = self.read(text, ["objectClass"])
+            if entry is None:
+                raise AccountNotFound(f"no entry {text!r}", system=SYSTEM)
+            classes = ", ".join(entry.get("objectClass", [])) or "no object class"
+            raise NotAnAccount(f"{identifier!r} is not a practitioner account: it is a {classes} entry "
+                               f"(accounts match {self.config.user_filter})", system=SYSTEM)
+        dn, attributes = found[0]
+        self._check_person(identifier, dn, attributes)
+        return self._account(dn, attributes, identifier)
+
+    def _check_person(self, identifier: str, dn: str, attributes: Attributes) -> None:
+        """Belt and braces after the filter: below base_dn, and not a container, group or policy object."""
+        if not dn_within(dn, self.config.base_dn) or canonical_dn(dn) == canonical_dn(self.config.base_dn):
+            raise NotAnAccount(f"{identifier!r} names {dn}, outside {self.config.base_dn}", system=SYSTEM)
+        classes = {c.lower() for c in attributes.get("objectClass", [])}
+        other = sorted(classes & NOT_PERSON_CLASSES)
+        if other:
+            raise NotAnAccount(f"{identifier!r} names {dn}, a {', '.join(other)} entry, not a practitioner account",
+                               system=SYSTEM)
 
     def raw_state(self, dn: str, extra: tuple[str, ...] = ()) -> Attributes:
         names = list(dict.fromkeys(self.flavor.state_attributes + extra))
