@@ -52,8 +52,9 @@ class AttributionSettings(BaseModel):
     ipv6_prefix: int = Field(48, ge=16, le=128)
     min_daily: int = Field(3, ge=1, description="Anomalous accesses that make a day count towards a start.")
     persistence_days: int = Field(3, ge=1, description="Such days within episode_days make an attack ...")
-    burst: int = Field(50, ge=1, description="... or this many anomalous accesses within episode_days.")
     episode_days: int = Field(14, ge=1)
+    max_gap_days: int = Field(3, ge=1, description="... the first of them followed by the next within this many days.")
+    burst: int = Field(50, ge=1, description="One day with this many anomalous accesses is an attack by itself.")
     fallback_days: int = Field(30, ge=1,
                                description="`since: auto` with no odd access found: the window is this many days.")
 
@@ -181,16 +182,18 @@ class Detector:
 def attack_start(days: Sequence[DayCount], settings: AttributionSettings) -> DayCount | None:
     """The day the accesses that do not fit began, or None: the one "when did it start" decision.
 
-    A day counts when it holds ``min_daily`` anomalous accesses; the start is the first such day followed,
-    within ``episode_days``, by ``persistence_days`` such days or ``burst`` anomalous accesses in all (an
-    owner's odd evening is not an attack; weeks of low-and-slow scraping, or one day of mass scraping, are).
-    A quieter day just before it (one or two odd accesses, a day or two earlier) is taken as the start.
+    A day counts when it holds ``min_daily`` anomalous accesses. The start is the first such day that holds
+    ``burst`` of them (a day of mass scraping), or that the next counting day follows within ``max_gap_days``
+    and that opens ``persistence_days`` counting days within ``episode_days`` (weeks of low-and-slow
+    scraping). An owner's odd evening, alone, is neither. A quieter day just before the start (one or two
+    odd accesses, a day or two earlier) is taken as the start.
     """
     counting = [d for d in days if d.anomalous >= settings.min_daily]
     for index, candidate in enumerate(counting):
+        later = counting[index + 1:]
         episode = [d for d in counting[index:] if (d.day - candidate.day).days < settings.episode_days]
-        total = sum(d.anomalous for d in days if 0 <= (d.day - candidate.day).days < settings.episode_days)
-        if len(episode) >= settings.persistence_days or total >= settings.burst:
+        follows = bool(later) and (later[0].day - candidate.day).days <= settings.max_gap_days
+        if candidate.anomalous >= settings.burst or (follows and len(episode) >= settings.persistence_days):
             start = candidate
             for earlier in reversed([d for d in days if d.day < candidate.day]):
                 if (start.day - earlier.day).days > 2 or not earlier.anomalous:

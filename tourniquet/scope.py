@@ -20,10 +20,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 __all__ = ["Group", "Person", "AffectedSubject", "AccountScope", "Anomalous", "AddressStat", "TimelineDay",
-           "WindowNote", "Scope", "ScopeBuilder", "SSN", "IDENTITY", "CONTACT"]
+           "WindowNote", "WindowWarning", "Scope", "ScopeBuilder", "SSN", "IDENTITY", "CONTACT"]
 
 SSN = "social_security_number"
 IDENTITY = "identity"
@@ -119,11 +119,29 @@ class TimelineDay(BaseModel):
     in_window: bool
 
 
+class WindowWarning(BaseModel):
+    """A fixed window that starts after an account's accesses stopped fitting its owner's history."""
+
+    account: str
+    window_start: datetime
+    began: datetime = Field(description="The first access that did not fit the history.")
+    suggested_since: date
+    continues: bool = Field(description="Such accesses go on inside the window.")
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def message(self) -> str:
+        where = "and go on inside it" if self.continues else "and stopped before it"
+        return (f"{self.account}: accesses that do not fit the account's history began {self.began:%Y-%m-%d %H:%M} "
+                f"UTC, before the window's first day ({self.window_start:%Y-%m-%d}), {where}: run again with "
+                f"since: {self.suggested_since.isoformat()} (or since: auto)")
+
+
 class WindowNote(BaseModel):
     """How the window was chosen, and what the responder should know about it."""
 
     mode: str = Field("fixed", description="fixed | auto")
-    warnings: list[str] = Field(default_factory=list)
+    warnings: list[WindowWarning] = Field(default_factory=list)
     fallback: list[str] = Field(default_factory=list, description="Accounts `since: auto` found nothing odd for.")
 
 

@@ -6,14 +6,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from tourniquet.cli import approve, demo, evidence, hygiene, incident, outbox, playbook
+from tourniquet.cli import approve, audit, demo, evidence, hygiene, incident, outbox, playbook
 from tourniquet.cli.common import print_errors
 from tourniquet.errors import PlaybookErrors, TourniquetError
 
 __all__ = ["main", "build_parser"]
 
 #: Each module adds its subcommands (``register(subparsers)``), in the order ``--help`` lists them.
-SUBCOMMANDS = (playbook, incident, evidence, outbox, hygiene, approve, demo)
+SUBCOMMANDS = (playbook, incident, evidence, audit, outbox, hygiene, approve, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,7 +6,9 @@ flow run. Artifact keys are stable per incident, so each incident's latest repor
 
 from __future__ import annotations
 
+import base64
 import re
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -23,7 +25,7 @@ from tourniquet.engine.report import account_rows
 from tourniquet.engine.run import PlaybookRun, RunSummary
 from tourniquet.flows.events import emit_incident
 
-__all__ = ["artifact_key", "PrefectObserver", "publish"]
+__all__ = ["artifact_key", "PrefectObserver", "publish", "inline_images"]
 
 log = structlog.get_logger("tourniquet")
 
@@ -73,9 +75,25 @@ def _track_progress(run: PlaybookRun, executor: Any) -> None:
         executor.on_batch = progress.on_batch
 
 
+def inline_images(markdown: str, folder: Path | None) -> str:
+    """Local PNGs the report shows (paths relative to the evidence folder) as data URIs: the Prefect UI
+    renders the artifact's markdown, and cannot read the evidence folder."""
+    if folder is None:
+        return markdown
+
+    def inline(match: re.Match[str]) -> str:
+        path = (folder / match.group(2)).resolve()
+        if not path.is_relative_to(folder.resolve()) or not path.is_file():
+            return match.group(0)
+        return f"![{match.group(1)}](data:image/png;base64,{base64.b64encode(path.read_bytes()).decode('ascii')})"
+
+    return re.sub(r"!\[([^\]]*)\]\(([^)\s:]+\.png)\)", inline, markdown)
+
+
 def publish(summary: RunSummary, markdown: str, links: dict[str, str] | None = None) -> None:
     """Prefect artifacts with stable keys, so each incident's latest report is one click away."""
-    create_markdown_artifact(markdown, key=artifact_key(summary.incident, "report"),
+    folder = summary.journal.parent if summary.journal is not None else None
+    create_markdown_artifact(inline_images(markdown, folder), key=artifact_key(summary.incident, "report"),
                              description=f"{summary.playbook}: {summary.status}")
     rows = account_rows(summary)
     if rows:

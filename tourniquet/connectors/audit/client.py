@@ -39,7 +39,7 @@ from tourniquet.connectors.audit.events import (
 )
 from tourniquet.errors import ConfigError
 from tourniquet.nir import normalise
-from tourniquet.scope import AffectedSubject, Group, Person, Scope, ScopeBuilder, TimelineDay
+from tourniquet.scope import AffectedSubject, Group, Person, Scope, ScopeBuilder, TimelineDay, WindowWarning
 
 __all__ = ["AuditClient", "ScopePlan", "account_key_of"]
 
@@ -66,16 +66,12 @@ class ScopePlan:
     profiles: dict[str, Profile]
     days: dict[str, list[DayCount]]
     starts: dict[str, DayCount | None]
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[WindowWarning] = field(default_factory=list)
     fallback: list[str] = field(default_factory=list)
 
     @property
     def accounts(self) -> list[str]:
         return self.windows.accounts
-
-
-def _when(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
 class AuditClient:
@@ -107,7 +103,7 @@ class AuditClient:
         margin = timedelta(hours=settings.margin_hours)
         exposure: dict[str, Span] = {}
         history: dict[str, Span] = {}
-        warnings: list[str] = []
+        warnings: list[WindowWarning] = []
         fallback: list[str] = []
         for account in names:
             start = starts[account]
@@ -123,13 +119,9 @@ class AuditClient:
                 account_since = history_end = fixed
                 if odd is not None and odd < fixed:
                     history_end = odd - margin
-                    first_day = [d for d in days.get(account, []) if d.day == fixed.date()]
-                    shows = bool(first_day and first_day[0].anomalous)
-                    warnings.append(
-                        f"{account}: accesses that do not fit the account's history "
-                        + ("already show on the window's first day" if shows else "happened before the window")
-                        + f" ({fixed.date().isoformat()}); they began {_when(odd)}: run again with "
-                        f"since: {(odd - margin).date().isoformat()} (or since: auto)")
+                    continues = any(d.anomalous for d in days.get(account, []) if d.day >= fixed.date())
+                    warnings.append(WindowWarning(account=account, window_start=fixed, began=odd,
+                                                  suggested_since=(odd - margin).date(), continues=continues))
             exposure[account] = Span(account_since, end)
             history[account] = Span(history_end - timedelta(days=settings.history_days), history_end)
         profiles = {a: Profile(settings) for a in names}

@@ -447,13 +447,36 @@ class SqlSource:
                          f"AND {alias}.{self.ts} < :{prefix}{n}e)")
         return "(" + " OR ".join(terms) + ")" if terms else "(1 = 0)"
 
-    def _caseload(self, windows: Windows, params: dict[str, Any]) -> str | None:
-        """The CTE of (account, subject) pairs in each owner's history, or None when no history is asked."""
-        if not windows.history:
-            return None
-        where = self._where("h", windows.history, params, "h")
-        return (f"c (account, subject) AS (SELECT DISTINCT h.{self.account}, h.{self.subject} FROM {self.table} h "
-                f"WHERE {where} AND h.{self.subject} IS NOT NULL)")
+    def _rows(self, select: list[str], windows: Windows, params: dict[str, Any], *, subject: int, account: int,
+              grouped: bool) -> str:
+        """The window's rows as columns ``c0 …`` and ``w`` = 1, followed by each owner's history pairs (account,
+        subject; everything else NULL, ``w`` = 0); ``grouped``: folded by every column but the last (the time).
+
+        Why not a join on the caseload: SQLite builds no index for a join on a CTE, and a nested loop over the
+        caseload is quadratic. One sort and a window function (:meth:`_known`) tell each row whether its pair has
+        a history row, on SQLite and PostgreSQL alike."""
+        names = [f"c{i}" for i in range(len(select))]
+        where = self._where("l", windows.exposure, params, "w")
+        rows = (f"SELECT {', '.join(f'{e} AS {n}' for e, n in zip(select, names))}, 1 AS w FROM {self.table} l "
+                f"WHERE {where}")
+        if windows.history:
+            filler = ["NULL"] * len(select)  # untyped: PostgreSQL gives them the window rows' types
+            filler[subject], filler[account] = "p.s", "p.a"
+            history = self._where("h", windows.history, params, "h")
+            rows += (f" UNION ALL SELECT {', '.join(filler)}, 0 FROM (SELECT DISTINCT h.{self.subject} AS s, "
+                     f"h.{self.account} AS a FROM {self.table} h WHERE {history} AND h.{self.subject} IS NOT NULL) p")
+        if not grouped:
+            return rows
+        keys = names[:-1]
+        return (f"SELECT {', '.join(keys)}, w, COUNT({names[-1]}) AS n, MIN({names[-1]}) AS t_first, "
+                f"MAX({names[-1]}) AS t_last FROM ({rows}) r GROUP BY {', '.join(str(i) for i in range(1, len(keys) + 2))}")
+
+    @staticmethod
+    def _known(rows: str, subject: str, account: str, history: bool) -> str:
+        if not history:
+            return f"SELECT r.*, 0 AS known FROM ({rows}) r"
+        return (f"SELECT r.*, MAX(CASE WHEN r.w = 0 THEN 1 ELSE 0 END) OVER (PARTITION BY r.{subject}, r.{account}) "
+                f"AS known FROM ({rows}) r")
 
     def _nir_candidate(self, column: str) -> str:
         # Only a value of NIR length can be one: anything else is folded away by the GROUP BY.
@@ -464,32 +487,24 @@ class SqlSource:
 
     def groups_sql(self, windows: Windows) -> tuple[str, dict[str, Any], int]:
         params: dict[str, Any] = {}
-        where = self._where("l", windows.exposure, params, "w")
         keys = [f"l.{self.subject}", f"l.{self.account}", f"l.{self.ip}", f"l.{self.action}"]
         if self.fields:
             keys.append(f"l.{self.fields}")
         keys += [self._nir_candidate(f"l.{n}") for n in self.nir]
         keys += [self.db.dialect.hour(f"l.{self.ts}"), self.db.dialect.day(f"l.{self.ts}")]
-        names = [f"k{i}" for i in range(len(keys))]
-        grouped = (f"SELECT {', '.join(keys)}, COUNT(*), MIN(l.{self.ts}), MAX(l.{self.ts}) FROM {self.table} l "
-                   f"WHERE {where} GROUP BY {', '.join(str(i) for i in range(1, len(keys) + 1))}")
-        ctes = [f"g ({', '.join(names)}, n, t_first, t_last) AS ({grouped})"]
-        select = [*(f"g.{n}" for n in names), "g.n", "g.t_first", "g.t_last"]
-        joins = []
-        caseload = self._caseload(windows, params)
-        if caseload:
-            ctes.append(caseload)
-            select.append("CASE WHEN c.subject IS NULL THEN 0 ELSE 1 END")
-            joins.append("LEFT JOIN c ON c.account = g.k1 AND c.subject = g.k0")
+        grouped = self._rows([*keys, f"l.{self.ts}"], windows, params, subject=0, account=1, grouped=True)
+        known = self._known(grouped, "c0", "c1", bool(windows.history))
+        select = [*(f"x.c{i}" for i in range(len(keys))), "x.n", "x.t_first", "x.t_last", "x.known"]
+        joins = ""
         subjects = self.config.subjects
         if subjects is not None:
             key = quote(subjects.key)
-            on = (f"CAST(s.{key} AS TEXT) = CAST(g.k0 AS TEXT)" if self.compare_as_text else f"s.{key} = g.k0")
-            joins.append(f"LEFT JOIN {quote(subjects.table)} s ON {on}")
+            on = f"CAST(s.{key} AS TEXT) = CAST(x.c0 AS TEXT)" if self.compare_as_text else f"s.{key} = x.c0"
+            joins = f" LEFT JOIN {quote(subjects.table)} s ON {on}"
             select.append(f"CASE WHEN s.{key} IS NULL THEN 0 ELSE 1 END")
             select += [f"s.{quote(subjects.fields[f])}" for f in self.subject_value_fields]
             select += [self._present(f"s.{quote(subjects.fields[f])}") for f in self.subject_flag_fields]
-        sql = f"WITH {', '.join(ctes)} SELECT {', '.join(select)} FROM g {' '.join(joins)} ORDER BY g.k0"
+        sql = f"SELECT {', '.join(select)} FROM ({known}) x{joins} WHERE x.w = 1 ORDER BY x.c0"
         return sql, params, len(keys)
 
     @staticmethod
@@ -500,7 +515,6 @@ class SqlSource:
         if not windows.exposure:
             return
         sql, params, width = self.groups_sql(windows)
-        has_caseload = bool(windows.history)
         n_nir = len(self.nir)
         values, flags = self.subject_value_fields, self.subject_flag_fields
         for row in self.db.query("scope groups", sql, params):
@@ -510,11 +524,8 @@ class SqlSource:
                 fields_cell, i = row[4], 5
             nir_values = tuple(row[i:i + n_nir])
             hour = int(row[i + n_nir] or 0)
-            count, first, last = row[width], row[width + 1], row[width + 2]
-            j = width + 3
-            known: bool | None = False
-            if has_caseload:
-                known, j = bool(row[j]), j + 1
+            count, first, last, known = row[width], row[width + 1], row[width + 2], bool(row[width + 3])
+            j = width + 4
             subject_row = None
             if self.config.subjects is not None:
                 found = bool(row[j])
@@ -536,23 +547,17 @@ class SqlSource:
         if not windows.exposure:
             return
         params: dict[str, Any] = {}
-        where = self._where("l", windows.exposure, params, "w")
         columns = [f"l.{self.ts}", f"l.{self.account}", f"l.{self.subject}", f"l.{self.action}",
                    f"l.{self.fields}" if self.fields else "NULL", f"l.{self.ip}", *(f"l.{n}" for n in self.nir)]
-        caseload = self._caseload(windows, params)
-        if caseload:
-            columns.append("CASE WHEN c.subject IS NULL THEN 0 ELSE 1 END")
-            sql = (f"WITH {caseload} SELECT {', '.join(columns)} FROM {self.table} l LEFT JOIN c "
-                   f"ON c.account = l.{self.account} AND c.subject = l.{self.subject} WHERE {where} "
-                   f"ORDER BY l.{self.ts}")
-        else:
-            sql = f"SELECT {', '.join(columns)} FROM {self.table} l WHERE {where} ORDER BY l.{self.ts}"
+        rows = self._rows(columns, windows, params, subject=2, account=1, grouped=False)
+        known = self._known(rows, "c2", "c1", bool(windows.history))
+        names = ", ".join(f"x.c{i}" for i in range(len(columns)))
+        sql = f"SELECT {names}, x.known FROM ({known}) x WHERE x.w = 1 ORDER BY x.c0"
         n_nir = len(self.nir)
         for row in self.db.query("scope events", sql, params):
             yield RawEvent(timestamp=parse_time(row[0]), account=str(row[1]), subject=text_or_none(row[2]),
                            action=row[3], fields=row[4], source_ip=text_or_none(row[5]),
-                           nir_values=tuple(row[6:6 + n_nir]),
-                           known=bool(row[6 + n_nir]) if caseload else False)
+                           nir_values=tuple(row[6:6 + n_nir]), known=bool(row[6 + n_nir]))
 
     # ---------------------------------------------------------------- the owners' history
 
@@ -588,6 +593,19 @@ class SqlSource:
         for account, day_value, ip, hour, new, count, first in self.db.query("daily accesses", sql, params):
             yield DailyRow(account=str(account), day=_day(day_value), source_ip=text_or_none(ip), hour=int(hour or 0),
                            new_subject=None if new is None else bool(new), events=int(count), first=parse_time(first))
+
+    def describe(self) -> dict[str, Any]:
+        """What the log holds, for ``tourniquet audit check``: accesses, first and last, action codes, people."""
+        sql = f"SELECT COUNT(*), MIN({self.ts}), MAX({self.ts}) FROM {self.table}"
+        count, first, last = next(iter(self.db.query("log coverage", sql, {})), (0, None, None))
+        codes = [(text_or_none(code), int(n)) for code, n in self.db.query(
+            "action codes", f"SELECT {self.action}, COUNT(*) FROM {self.table} GROUP BY 1 ORDER BY 2 DESC LIMIT 500", {})]
+        people = None
+        if self.config.subjects is not None:
+            people = next(iter(self.db.query("subject rows", f"SELECT COUNT(*) FROM {quote(self.config.subjects.table)}",
+                                             {})))[0]
+        return {"events": int(count or 0), "first": None if first is None else parse_time(first),
+                "last": None if last is None else parse_time(last), "action_codes": codes, "subjects": people}
 
     def close(self) -> None:
         self.db.close()
