@@ -53,7 +53,9 @@ class AttributionSettings(BaseModel):
     min_daily: int = Field(3, ge=1, description="Anomalous accesses that make a day count towards a start.")
     persistence_days: int = Field(3, ge=1, description="Such days within episode_days make an attack ...")
     episode_days: int = Field(14, ge=1)
-    max_gap_days: int = Field(3, ge=1, description="... the first of them followed by the next within this many days.")
+    max_gap_days: int = Field(7, ge=1, description="... the first of them followed by the next within this many days,")
+    start_share: float = Field(0.25, gt=0, le=1, description="... and holding this share of the days that follow "
+                                                             "(median): an owner's odd evening before an attack is not it.")
     burst: int = Field(50, ge=1, description="One day with this many anomalous accesses is an attack by itself.")
     fallback_days: int = Field(30, ge=1,
                                description="`since: auto` with no odd access found: the window is this many days.")
@@ -159,21 +161,22 @@ class Detector:
             self.days.append(count)
             return count
         anomalous, first = 0, None
-        for cell in cells:
-            if is_anomalous(self.profile, cell.network, cell.hour, None if cell.new_subject is None
-                            else not cell.new_subject):
+        fitting: list[Cell] = []
+        for cell in cells:  # judged against the profile as it was before the day, learnt after it
+            known = None if cell.new_subject is None else not cell.new_subject
+            if is_anomalous(self.profile, cell.network, cell.hour, known):
                 anomalous += cell.events
                 first = cell.first if first is None or cell.first < first else first
                 continue
-            new_network, odd_hour, new_patient = self.profile.signs(cell.network, cell.hour,
-                                                                    None if cell.new_subject is None
-                                                                    else not cell.new_subject)
-            self.profile.add(None, cell.hour, cell.events)
+            fitting.append(cell)
+            new_network, odd_hour, new_patient = self.profile.signs(cell.network, cell.hour, known)
             if new_network and cell.network is not None and not odd_hour and not new_patient:
                 seen = self._candidates.setdefault(cell.network, set())
                 seen.add(day)
                 if len(seen) >= 2:
                     self.profile.networks.add(cell.network)
+        for cell in fitting:
+            self.profile.add(None, cell.hour, cell.events)
         count = DayCount(day, events, anomalous, first)
         self.days.append(count)
         return count
@@ -183,21 +186,29 @@ def attack_start(days: Sequence[DayCount], settings: AttributionSettings) -> Day
     """The day the accesses that do not fit began, or None: the one "when did it start" decision.
 
     A day counts when it holds ``min_daily`` anomalous accesses. The start is the first such day that holds
-    ``burst`` of them (a day of mass scraping), or that the next counting day follows within ``max_gap_days``
-    and that opens ``persistence_days`` counting days within ``episode_days`` (weeks of low-and-slow
-    scraping). An owner's odd evening, alone, is neither. A quieter day just before the start (one or two
-    odd accesses, a day or two earlier) is taken as the start.
+    ``burst`` of them (a day of mass scraping), or that opens ``persistence_days`` counting days within
+    ``episode_days``, the next one within ``max_gap_days``, with at least ``start_share`` of the median of the
+    days that follow (weeks of low-and-slow scraping). An owner's odd evening — alone, or a few days before
+    an attack and far smaller than it — is not the start. A quieter day just before the start (one or two odd
+    accesses, a day or two earlier: an attack that began late in the evening) is taken as the start.
     """
     counting = [d for d in days if d.anomalous >= settings.min_daily]
     for index, candidate in enumerate(counting):
         later = counting[index + 1:]
-        episode = [d for d in counting[index:] if (d.day - candidate.day).days < settings.episode_days]
-        follows = bool(later) and (later[0].day - candidate.day).days <= settings.max_gap_days
-        if candidate.anomalous >= settings.burst or (follows and len(episode) >= settings.persistence_days):
-            start = candidate
-            for earlier in reversed([d for d in days if d.day < candidate.day]):
-                if (start.day - earlier.day).days > 2 or not earlier.anomalous:
-                    break
-                start = earlier
-            return start
+        episode = [d for d in later if (d.day - candidate.day).days < settings.episode_days]
+        if candidate.anomalous >= settings.burst:
+            return _extend_back(candidate, days)
+        if len(episode) + 1 < settings.persistence_days or (episode[0].day - candidate.day).days > settings.max_gap_days:
+            continue
+        typical = sorted(d.anomalous for d in episode)[len(episode) // 2]
+        if candidate.anomalous >= settings.start_share * typical:
+            return _extend_back(candidate, days)
     return None
+
+
+def _extend_back(start: DayCount, days: Sequence[DayCount]) -> DayCount:
+    for earlier in reversed([d for d in days if d.day < start.day]):
+        if (start.day - earlier.day).days > 2 or not earlier.anomalous:
+            break
+        start = earlier
+    return start

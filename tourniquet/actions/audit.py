@@ -40,6 +40,7 @@ from tourniquet.actions.context import ActionContext
 from tourniquet.connectors.audit import AuditConfig, ScopePlan, account_key_of
 from tourniquet.connectors.directory import Account
 from tourniquet.drafts import Figures, PeopleColumns, render_cert_sante, render_cnil
+from tourniquet.drafts.people import safe_cell
 from tourniquet.drafts.words import zone
 from tourniquet.errors import ConfigError
 from tourniquet.registry import action
@@ -137,7 +138,7 @@ def snapshot_scope(
         warn.writeheader()
 
         def write_subject(subject: AffectedSubject) -> None:
-            subjects.writerow({"subject": subject.subject, "categories": ";".join(subject.categories),
+            subjects.writerow({"subject": safe_cell(subject.subject), "categories": ";".join(subject.categories),
                                "fields": ";".join(subject.fields),
                                "accounts": ";".join(keys.get(a, a) for a in subject.accounts),
                                "records": subject.records, "first": subject.first.isoformat(),
@@ -233,7 +234,7 @@ def _write_addresses(scope: Scope, labels: dict[str, str], path: Path) -> None:
         writer = csv.DictWriter(handle, fieldnames=ADDRESS_COLUMNS)
         writer.writeheader()
         for stat in scope.addresses:
-            writer.writerow({"account": labels.get(stat.account, stat.account), "source_ip": stat.source_ip,
+            writer.writerow({"account": labels.get(stat.account, stat.account), "source_ip": safe_cell(stat.source_ip),
                              "network": stat.network or "", "events": stat.events, "anomalous": stat.anomalous,
                              "first_seen": stat.first.isoformat(), "last_seen": stat.last.isoformat()})
 

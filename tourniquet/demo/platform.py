@@ -9,8 +9,14 @@ now and then, a late evening sometimes, night shifts, emergency departments at a
 
     foreign      a new network (an anonymising VPS range), mostly at night, patients of every region
     office       a new network during office hours, patients outside the caseload
-    vpn_night    the hospital's own VPN gateway, at night, patients outside the caseload
+    vpn_night    the hospital's own VPN gateway at hours the owner does not work (a day worker's night, a
+                 night nurse's afternoon; an emergency account works at all hours: a new network instead),
+                 patients outside the caseload
     burst        one day of mass scraping from a new network, then a few quiet visits
+
+Each shows at least two of the three signs :mod:`tourniquet.attribution` reads (new network, unusual hour,
+patient outside the caseload). ``lookalike`` (not in :data:`STYLES`) shows one only — the owner's own
+workstation at the owner's hours, patients outside the caseload — to measure what attribution cannot see.
 
 Owners are not perfectly regular either: now and then an evening at home from their own connection
 (a new network at an unusual hour — the honest source of false alarms in the benchmark).
@@ -33,7 +39,8 @@ from typing import Any
 from tourniquet.demo.access_log import make_nir
 
 __all__ = ["Patient", "Owner", "Plant", "PlatformAccess", "Platform", "Truth", "build_platform", "write_platform_sqlite",
-           "ACTION_FIELDS", "SUBJECT_FIELDS", "CATEGORIES", "STYLES"]
+           "site_audit",
+           "ACTION_FIELDS", "SUBJECT_FIELDS", "CATEGORIES", "STYLES", "LOOKALIKE"]
 
 ACTION_FIELDS: dict[str, list[str]] = {
     "CONSULT_FICHE": ["nom", "prenom", "age", "telephone", "email"],
@@ -47,6 +54,7 @@ SUBJECT_FIELDS = {"nom": "nom", "prenom": "prenom", "age": "date_naissance", "te
 CATEGORIES = {"nom": "identity", "prenom": "identity", "age": "identity", "telephone": "contact",
               "email": "contact", "nir": "social_security_number"}
 STYLES = ("foreign", "office", "vpn_night", "burst")
+LOOKALIKE = "lookalike"
 VPN = "172.16.0.10"
 TIME = "%Y-%m-%d %H:%M:%S"
 _SURNAMES = ["MARTIN", "BERNARD", "DUBOIS", "THOMAS", "ROBERT", "RICHARD", "PETIT", "DURAND", "LEROY", "MOREAU",
@@ -135,7 +143,8 @@ class Platform:
         per_region = [[p.id for p in self.patients if p.region == r] for r in range(self.regions)]
         days = (self.end - self.start).days
         caseloads = {owner.user: list(owner.caseload) for owner in self.owners}  # grows as owners meet patients
-        seen = {owner.user: set(owner.caseload) for owner in self.owners}  # every patient the owner ever saw
+        # every patient an attacked owner ever saw (the attacker reads others); kept for attacked owners only
+        seen = {owner.user: set(owner.caseload) if owner.user in self.plants else None for owner in self.owners}
         for offset in range(days):
             day = self.start + timedelta(days=offset)
             for owner in self.owners:
@@ -145,14 +154,8 @@ class Platform:
                     yield from _attack_day(plant, owner, seen[owner.user], day, rng, len(self.patients))
 
     def site_audit(self, **source: Any) -> dict[str, Any]:
-        """The site file's ``audit:`` section in this platform's vocabulary (no view, no fields column)."""
-        return {**source, "table": source.pop("table", "journal_acces"),
-                "columns": {"timestamp": "horodatage", "account": "utilisateur", "subject": "id_patient",
-                            "action": "code_action", "source_ip": "ip_source"},
-                "action_fields": ACTION_FIELDS,
-                "subjects": {"table": source.pop("subjects_table", "patient"), "key": "id_patient",
-                             "fields": SUBJECT_FIELDS},
-                "categories": CATEGORIES}
+        """The site file's ``audit:`` section for this platform (see :func:`site_audit`)."""
+        return site_audit(**source)
 
     # ---------------------------------------------------------------- ground truth
 
@@ -190,6 +193,18 @@ class Platform:
                      subjects=set(by_person))
 
 
+def site_audit(**source: Any) -> dict[str, Any]:
+    """The site file's ``audit:`` section in the platform's vocabulary (no view, no fields column);
+    ``source``: kind, path or dsn …, and ``table`` / ``subjects_table`` when schema-qualified."""
+    table, subjects = source.pop("table", "journal_acces"), source.pop("subjects_table", "patient")
+    return {**source, "table": table,
+            "columns": {"timestamp": "horodatage", "account": "utilisateur", "subject": "id_patient",
+                        "action": "code_action", "source_ip": "ip_source"},
+            "action_fields": ACTION_FIELDS,
+            "subjects": {"table": subjects, "key": "id_patient", "fields": SUBJECT_FIELDS},
+            "categories": CATEGORIES}
+
+
 # --------------------------------------------------------------------------- building one
 
 
@@ -225,16 +240,24 @@ def build_platform(
         workstations = [f"10.{10 + region}.{site}.{rng.randrange(2, 250)}" for _ in range(2)]
         owners.append(Owner(user, region, role, workstations, caseload, uses_vpn=rng.random() < 0.4))
     plants = {}
+    roles = {owner.user: owner.role for owner in owners}
     for n, user in enumerate(compromised):
         ago, style = attack_days_ago[n % len(attack_days_ago)], styles[n % len(styles)]
-        low, high = _HOURS.get(style, (0, 20))
+        low, high = _attack_hours(style, roles.get(user, "day"))
         moment = end - timedelta(days=ago) + timedelta(hours=rng.randrange(low, high), minutes=rng.randrange(60))
         plants[user] = Plant(user, style, moment, attack_per_day)
     return Platform(regions, patients, owners, plants, start, end, seed)
 
 
-#: the hours of the day each attack style works in (its first access falls in them too)
-_HOURS = {"office": (9, 16), "vpn_night": (1, 4)}
+def _attack_hours(style: str, role: str) -> tuple[int, int]:
+    """The hours of the day an attack style works in, given the owner's role (its first access too)."""
+    if style == "office":
+        return 9, 17
+    if style == "vpn_night":
+        return (10, 16) if role == "night" else (1, 5)
+    if style == LOOKALIKE:
+        return {"day": (9, 17), "night": (20, 24)}.get(role, (8, 16))
+    return 0, 24
 
 
 def _patient(number: int, region: int, rng: random.Random) -> Patient:
@@ -255,7 +278,7 @@ def _code(rng: random.Random) -> str:
             else "EDIT_ORIENTATION" if roll < 0.95 else "CONSULT_ADMIN")
 
 
-def _owner_day(owner: Owner, caseload: list[int], seen: set[int], day: datetime, rng: random.Random,
+def _owner_day(owner: Owner, caseload: list[int], seen: set[int] | None, day: datetime, rng: random.Random,
                per_region: list[list[int]]) -> Iterator[PlatformAccess]:
     weekday = day.weekday()
     if owner.role == "day":
@@ -281,7 +304,8 @@ def _owner_day(owner: Owner, caseload: list[int], seen: set[int], day: datetime,
     for second in seconds:
         if rng.random() < new_share:
             patient = rng.choice(region)
-            seen.add(patient)
+            if seen is not None:
+                seen.add(patient)
             if len(caseload) < 2000:
                 caseload.append(patient)
         else:
@@ -290,7 +314,7 @@ def _owner_day(owner: Owner, caseload: list[int], seen: set[int], day: datetime,
                              False)
 
 
-def _attack_day(plant: Plant, owner: Owner, seen: set[int], day: datetime, rng: random.Random,
+def _attack_day(plant: Plant, owner: Owner, seen: set[int] | None, day: datetime, rng: random.Random,
                 patients: int) -> Iterator[PlatformAccess]:
     first_day = day.date() == plant.start.date()
     style = plant.style
@@ -302,12 +326,15 @@ def _attack_day(plant: Plant, owner: Owner, seen: set[int], day: datetime, rng: 
         count = rng.randrange(plant.per_day // 2, plant.per_day * 3 // 2)
     if count == 0:
         return
-    if style == "vpn_night":
-        ip, hours = VPN, (1, 5)
+    hours = _attack_hours(style, owner.role)
+    if style == "vpn_night" and owner.role != "emergency":
+        ip = VPN
     elif style == "office":
-        ip, hours = f"45.84.{rng.randrange(1, 4)}.{rng.randrange(2, 250)}", (9, 17)
+        ip = f"45.84.{rng.randrange(1, 4)}.{rng.randrange(2, 250)}"
+    elif style == LOOKALIKE:
+        ip = rng.choice(owner.workstations)
     else:
-        ip, hours = f"185.220.101.{rng.randrange(2, 250)}", (0, 24)
+        ip = f"185.220.101.{rng.randrange(2, 250)}"
     floor = day + timedelta(hours=hours[0])
     if first_day:
         floor = max(floor, plant.start)
@@ -321,7 +348,7 @@ def _attack_day(plant: Plant, owner: Owner, seen: set[int], day: datetime, rng: 
                          owner.user, None, "CONNEXION", ip, True)
     for offset in offsets:
         patient = rng.randrange(patients)
-        while patient in seen:  # outside the caseload
+        while seen is not None and patient in seen:  # outside the caseload
             patient = rng.randrange(patients)
         code = "CONSULT_ADMIN" if rng.random() < 0.15 else rng.choice(("CONSULT_FICHE", "RECH_PATIENT"))
         yield PlatformAccess(floor + timedelta(seconds=offset), owner.user, patient, code, ip, True)

@@ -28,7 +28,8 @@ __all__ = ["render_cnil"]
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "/").replace("\n", " ")
+    """Text from the log or the site (an address, an account) inside a markdown table: no table break, no HTML."""
+    return text.replace("|", "/").replace("\n", " ").replace("\r", " ").replace("<", "&lt;").replace("`", "'")
 
 
 def render_cnil(f: Figures) -> str:

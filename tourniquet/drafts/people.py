@@ -12,7 +12,7 @@ from tourniquet.drafts.words import CATEGORY_ORDER, category_words, field_words,
 from tourniquet.nir import is_nir
 from tourniquet.scope import AffectedSubject
 
-__all__ = ["PeopleColumns", "ADVICE", "NO_CHANNEL"]
+__all__ = ["PeopleColumns", "ADVICE", "NO_CHANNEL", "safe_cell"]
 
 ADVICE = ("Une personne utilisant le compte d'un professionnel de santé a consulté vos données. Méfiez-vous des "
           "appels, SMS ou e-mails qui s'en servent : votre hôpital et votre caisse d'assurance maladie ne vous "
@@ -21,6 +21,13 @@ ADVICE_NIR = (" Votre numéro de sécurité sociale a été vu : signalez à vot
               "pas faite.")
 NO_CHANNEL = "aucun moyen de contact connu"
 UNKNOWN = "non renseigné (pas de table des personnes)"
+
+
+def safe_cell(value: object) -> str:
+    """A value a spreadsheet will not run: text starting like a formula (``=``, ``+``, ``-``, ``@``, a tab)
+    gets a leading apostrophe. Patient records are typed by people; the export is opened by others."""
+    text = "" if value is None else str(value).replace("\r", " ").replace("\n", " ")
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t") else text
 
 
 class PeopleColumns:
@@ -40,8 +47,8 @@ class PeopleColumns:
 
     def row(self, subject: AffectedSubject) -> dict[str, str]:
         details = {f: v for f, v in subject.details.items() if not is_nir(v)}
-        row = {"patient": subject.subject}
-        row.update({header: details.get(field, "") for field, header in self.identity + self.contact})
+        row = {"patient": safe_cell(subject.subject)}
+        row.update({header: safe_cell(details.get(field, "")) for field, header in self.identity + self.contact})
         channels = [field_words(f, self.labels) for f, _ in self.contact if details.get(f)]
         if not self.contact:  # the site has no subject table with contact columns: nobody can tell here
             row["joignable_par"] = UNKNOWN

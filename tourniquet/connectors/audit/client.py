@@ -83,6 +83,8 @@ class AuditClient:
         self.vocabulary = Vocabulary(config)
         self._networks: dict[str | None, str | None] = {}
         self._hash_key: bytes | None = None
+        self._letter_fields: frozenset[str] | None = None
+        self._contact_fields: frozenset[str] = frozenset()
 
     # ---------------------------------------------------------------- the plan
 
@@ -206,15 +208,18 @@ class AuditClient:
                      network=network, person=self._person(row) if row is not None and raw.subject else None)
 
     def _person(self, row: SubjectRow) -> Person:
-        subjects = self.config.subjects
-        national = subjects.national_id if subjects else None
-        categories = self.config.categories
-        details = tuple((f, _text(v)) for f, v in row.values
-                        if f != national and categories.get(f) in (IDENTITY, CONTACT))
-        channels = tuple(f for f, _ in row.values if f != national and categories.get(f) == CONTACT)
+        if self._letter_fields is None:
+            subjects, categories = self.config.subjects, self.config.categories
+            national = subjects.national_id if subjects else None
+            self._letter_fields = frozenset(f for f, c in categories.items() if c in (IDENTITY, CONTACT)) - {national}
+            self._contact_fields = frozenset(f for f, c in categories.items() if c == CONTACT) - {national}
+        letter, contact = self._letter_fields, self._contact_fields
+        details = tuple((f, _text(v)) for f, v in row.values if f in letter)
+        channels = tuple(f for f, _ in row.values if f in contact)
+        national = self.config.subjects.national_id if self.config.subjects else None
         digest = None
         if national is not None:
-            value = dict(row.values).get(national)
+            value = next((v for f, v in row.values if f == national), None)
             if value is not None:
                 digest = self.national_hash(str(value))
         return Person(found=row.found, details=details, channels=channels, national_hash=digest)

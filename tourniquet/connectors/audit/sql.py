@@ -579,17 +579,14 @@ class SqlSource:
             return
         params: dict[str, Any] = {}
         dialect = self.db.dialect
-        where_first = self._where("d", spans, params, "d")
         where = self._where("l", spans, params, "d")
         day = dialect.day(f"l.{self.ts}")
-        sql = (f"WITH f (account, subject, first_day) AS (SELECT d.{self.account}, d.{self.subject}, "
-               f"MIN({dialect.day(f'd.{self.ts}')}) FROM {self.table} d WHERE {where_first} "
-               f"AND d.{self.subject} IS NOT NULL GROUP BY 1, 2) "
-               f"SELECT l.{self.account}, {day}, l.{self.ip}, {dialect.hour(f'l.{self.ts}')}, "
-               f"CASE WHEN l.{self.subject} IS NULL THEN NULL WHEN f.first_day = {day} THEN 1 ELSE 0 END, "
-               f"COUNT(*), MIN(l.{self.ts}) FROM {self.table} l "
-               f"LEFT JOIN f ON f.account = l.{self.account} AND f.subject = l.{self.subject} "
-               f"WHERE {where} GROUP BY 1, 2, 3, 4, 5 ORDER BY 2")
+        # "first seen that day": the day against the pair's first day, by a window function (one sort, no join)
+        rows = (f"SELECT l.{self.account} AS a, {day} AS d, l.{self.ip} AS i, {dialect.hour(f'l.{self.ts}')} AS h, "
+                f"l.{self.ts} AS t, CASE WHEN l.{self.subject} IS NULL THEN NULL "
+                f"WHEN {day} = MIN({day}) OVER (PARTITION BY l.{self.account}, l.{self.subject}) THEN 1 ELSE 0 END AS n "
+                f"FROM {self.table} l WHERE {where}")
+        sql = f"SELECT a, d, i, h, n, COUNT(*), MIN(t) FROM ({rows}) r GROUP BY 1, 2, 3, 4, 5 ORDER BY 2"
         for account, day_value, ip, hour, new, count, first in self.db.query("daily accesses", sql, params):
             yield DailyRow(account=str(account), day=_day(day_value), source_ip=text_or_none(ip), hour=int(hour or 0),
                            new_subject=None if new is None else bool(new), events=int(count), first=parse_time(first))
