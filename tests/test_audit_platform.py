@@ -164,6 +164,23 @@ def test_cli_run_on_the_platform_log_gives_the_ground_truth(prefect_harness: Non
     assert scope["frozen_events"] == sum(truth.events.values())
     assert_people_to_warn_reach_people(folder, truth, platform)
     assert_drafts_and_seal(evidence, folder)
+    artifacts = prefect_artifacts(["report", "timeline", "notification", "scope"], incident)
+    assert "](data:image/png;base64," in artifacts["report"], "the picture inlined in the report artifact"
+    assert "](data:image/png;base64," in artifacts["timeline"]
+    assert "## 6. Point de contact" in artifacts["notification"]
+
+
+def prefect_artifacts(kinds: list[str], incident: str) -> dict[str, str]:
+    """The latest artifact of each kind for the incident, as the Prefect UI reads them."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    from tourniquet.flows.artifacts import artifact_key
+
+    keys = {artifact_key(incident, kind): kind for kind in kinds}
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=list(keys))))
+    return {keys[a.key]: str(a.data) for a in found if a.key in keys}
 
 
 @pytest.mark.slow
@@ -232,3 +249,29 @@ def test_audit_check_lists_what_the_log_holds(platform_site: Path, capsys: pytes
     out = capsys.readouterr().out
     assert "columns found" in out and "12,000 people in patient" in out
     assert "CONSULT_ADMIN" in out and "nom, prenom, age, telephone, email, nir" in out
+
+
+def test_people_carry_a_keyed_hash_of_their_national_id_never_the_value(
+        platform: Platform, platform_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """For a national summary counting people once across regions: the same person, the same hash."""
+    import hmac
+
+    from tourniquet.connectors.audit import AuditConfig, connect
+
+    monkeypatch.setenv("TOURNIQUET_TEST_NATIONAL_KEY", "a-key-shared-by-every-region")
+    audit = platform.site_audit(kind="sqlite", path=str(platform_db))
+    audit["subjects"]["national_id"] = "nir"
+    audit["national_id_key"] = {"env": "TOURNIQUET_TEST_NATIONAL_KEY"}
+    client = connect(AuditConfig.model_validate(audit))
+    seen: list[Any] = []
+    try:
+        client.snapshot_scope(compromised(platform)[:2], NOW - timedelta(days=15), NOW, on_subject=seen.append)
+    finally:
+        client.close()
+
+    assert seen and any(s.national_hash for s in seen) and any(s.national_hash is None for s in seen)
+    for subject in seen:
+        nir = platform.patient(int(subject.subject)).nir
+        expected = hmac.new(b"a-key-shared-by-every-region", nir.encode(), hashlib.sha256).hexdigest() if nir else None
+        assert subject.national_hash == expected
+        assert nir is None or nir not in json.dumps(subject.model_dump(mode="json"))

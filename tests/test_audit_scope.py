@@ -9,6 +9,7 @@ read from SQLite, JSON lines (plain and gzipped folder) and CSV: every source gi
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -178,3 +179,39 @@ def test_source_problems_are_domain_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not a plain table or column name"):
         connect(AuditConfig(kind="sqlite", path=str(tmp_path / "log.sqlite"),  # type: ignore[call-arg]
                             columns=ColumnMapping(account="account) OR (1=1")))
+
+
+def test_an_export_in_the_platform_vocabulary_counts_what_each_action_code_shows(tmp_path: Path) -> None:
+    """action_fields and categories apply to file exports too (a subject table cannot be joined to a file)."""
+    codes = {"view": "CONSULT_FICHE", "search": "RECH", "login": "AUTH"}
+    lines = [{"horodatage": a.ts.isoformat(), "utilisateur": a.account, "ipp": a.patient_id,
+              "code": codes[a.action], "ip": a.source_ip} for a in incident_log()]
+    lines.append({"horodatage": (SINCE + timedelta(hours=2)).isoformat(), "utilisateur": "adupont", "ipp": "P9",
+                  "code": "EXPORT_CSV", "ip": "10.0.0.1"})
+    (tmp_path / "export.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    config = AuditConfig.model_validate({
+        "kind": "jsonl", "path": str(tmp_path / "export.jsonl"),
+        "columns": {"timestamp": "horodatage", "account": "utilisateur", "subject": "ipp", "action": "code",
+                    "source_ip": "ip"},
+        "action_fields": {"CONSULT_FICHE": ["nom", "prenom"], "RECH": ["nom", "prenom", "telephone"], "AUTH": []},
+        "categories": {"nom": "identity", "prenom": "identity", "telephone": "contact"}})
+    client = connect(config)
+    try:
+        scope = client.snapshot_scope(["adupont", "bmartin"], SINCE, UNTIL)
+    finally:
+        client.close()
+
+    by = {a.account: a for a in scope.accounts}
+    assert by["adupont"].records_by_category == {"identity": 100}
+    assert by["bmartin"].records_by_category == {"contact": 110, "identity": 110}
+    assert scope.unknown_actions == {"EXPORT_CSV": 1}, "a code the vocabulary does not list is reported"
+    assert scope.total.subjects == 151
+
+
+def test_a_subject_table_needs_an_sql_log() -> None:
+    with pytest.raises(ValueError, match="subjects: joining a subject table needs an SQL log"):
+        AuditConfig.model_validate({"kind": "jsonl", "path": "x", "action_fields": {},
+                                    "subjects": {"table": "patient", "key": "id"}})
+    with pytest.raises(ValueError, match="national_id_key"):
+        AuditConfig.model_validate({"kind": "sqlite", "path": "x", "subjects": {
+            "table": "patient", "key": "id", "fields": {"nir": "nir"}, "national_id": "nir"}})
