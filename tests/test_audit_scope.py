@@ -14,6 +14,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tourniquet.connectors.audit import AuditConfig, ColumnMapping, connect
 from tourniquet.demo.access_log import (
@@ -215,3 +217,23 @@ def test_a_subject_table_needs_an_sql_log() -> None:
     with pytest.raises(ValueError, match="national_id_key"):
         AuditConfig.model_validate({"kind": "sqlite", "path": "x", "subjects": {
             "table": "patient", "key": "id", "fields": {"nir": "nir"}, "national_id": "nir"}})
+
+
+@given(name=st.text(max_size=30), where=st.sampled_from(["table", "timestamp", "account", "subject", "source_ip"]))
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_hostile_table_and_column_names_are_refused_with_a_clear_error(tmp_path: Path, name: str, where: str) -> None:
+    database = tmp_path / "log.sqlite"
+    if not database.exists():
+        write_sqlite(incident_log()[:5], database)
+    settings_ = {"kind": "sqlite", "path": str(database)}
+    if where == "table":
+        settings_["table"] = name
+    else:
+        settings_["columns"] = {where: name}  # type: ignore[assignment]
+    try:
+        client = connect(AuditConfig.model_validate(settings_))
+    except ConfigError as exc:
+        assert "audit" in str(exc)
+        return
+    client.close()  # only a real name can pass
+    assert name.lower() in {"access_log", "ts", "account", "patient_id", "action", "fields", "source_ip", "query"}
