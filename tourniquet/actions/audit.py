@@ -230,7 +230,7 @@ def _freeze_events(client: Any, plan: ScopePlan, path: Path) -> int:
 
 
 def _write_addresses(scope: Scope, labels: dict[str, str], path: Path) -> None:
-    with path.open("w", encoding="utf-8", newline="") as handle:
+    with _private(path) as handle:  # the practitioners' addresses are personal data too
         writer = csv.DictWriter(handle, fieldnames=ADDRESS_COLUMNS)
         writer.writeheader()
         for stat in scope.addresses:
