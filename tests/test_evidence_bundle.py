@@ -90,13 +90,13 @@ def test_containment_freezes_the_scope_and_drafts_the_notification(bundle: Path,
     assert len(events) == 125 and patient_id(999) not in {e["subject"] for e in events}
     with (folder / "people-to-warn.csv").open() as handle:
         warned = list(csv.DictReader(handle))
-    assert len(warned) == 105 and all("phishing" in row["advice"] for row in warned)
+    assert len(warned) == 105 and all("mot de passe" in row["message"] for row in warned)
     notification = (folder / "notification.md").read_text()
-    assert "**105 patients**" in notification and "**125 accesses**" in notification
-    assert "social security number (NIR) | 3 | 3 |" in notification
-    for uid in _suspects(practitioners):
-        assert f"| {uid} | lock |" in notification, "each measure with its time, from the journal"
-    assert "[NAME — e-mail — phone]" in notification
+    assert "**105 patients**" in notification and "**125 consultations**" in notification
+    assert "numéro de sécurité sociale (NIR) | 3 | 3 |" in notification
+    assert "| compte bloqué dans l'annuaire | 3 |" in notification, "each measure with its time, from the journal"
+    assert "[NOM — e-mail — téléphone]" in notification
+    assert (folder / "declaration-cert-sante.md").exists(), "the CERT Santé draft next to the Art. 33 draft"
 
 
 def test_untouched_bundle_verifies(bundle: Path, audit_site: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -7,14 +7,14 @@ import os
 import sys
 from collections.abc import Sequence
 
-from tourniquet.cli import approve, demo, evidence, hygiene, incident, outbox, playbook, server
+from tourniquet.cli import approve, audit, demo, evidence, hygiene, incident, outbox, playbook, server
 from tourniquet.cli.common import print_errors
 from tourniquet.errors import PlaybookErrors, TourniquetError
 
 __all__ = ["main", "build_parser"]
 
 #: Each module adds its subcommands (``register(subparsers)``), in the order ``--help`` lists them.
-SUBCOMMANDS = (playbook, incident, evidence, outbox, hygiene, approve, server, demo)
+SUBCOMMANDS = (playbook, incident, evidence, audit, outbox, hygiene, approve, server, demo)
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 

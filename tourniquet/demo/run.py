@@ -82,7 +82,7 @@ def start_demo_directory(*, detached: bool = False) -> tuple[Slapd, list[Practit
 
 
 def write_demo_access_log(practitioners: list[Practitioner]) -> Path:
-    """The platform's access log: 30 days of care, and the compromised accounts scraping patients."""
+    """The platform's access log: four months of care, and the compromised accounts scraping patients."""
     from datetime import datetime, timezone
 
     path = demo_state() / "access-log.sqlite"
@@ -111,8 +111,13 @@ def print_scope(journal: Path) -> None:
               f"IPs {', '.join(row['source_ips'])}")
     categories = ", ".join(f"{k} {v}" for k, v in total["subjects_by_category"].items())
     print(f"   TOTAL        {total['events']:5} events {total['subjects']:5} patients (each counted once): {categories}")
+    for row in scope["accounts"]:
+        print(f"   {row['account']:12} window from {row['since'][:16]} (first odd access {str(row['attack_start'])[:16]}): "
+              f"{row['anomalous']['events']} accesses do not fit the owner's history")
     print(f"   Art. 33 draft:  {folders[-1].parent / 'notification.md'}")
+    print(f"   CERT Santé:     {folders[-1].parent / 'declaration-cert-sante.md'}")
     print(f"   Art. 34 export: {folders[-1].parent / 'people-to-warn.csv'}")
+    print(f"   Timeline:       {folders[-1].parent / 'timeline.png'}")
     findings, facts = verify(journal.parent)
     print(f"   Evidence: {'intact' if not findings else 'TAMPERED'}, root hash {facts['root']}")
 

@@ -36,7 +36,9 @@ def coerce_input(name: str, spec: InputSpec, value: Any) -> Any:
             raise ValueError(f"expected true or false, got {value!r}")
         if kind == "datetime":
             if not isinstance(value, (str, datetime)):
-                raise ValueError(f"expected an ISO date-time or -30d, got {value!r}")
+                raise ValueError(f"expected an ISO date-time, -30d or auto, got {value!r}")
+            if isinstance(value, str) and value.strip().lower() == "auto":
+                return "auto"  # for actions that can choose the instant themselves (audit.snapshot_scope)
             return resolve_instant(value).isoformat()
         if kind == "duration":
             return f"{value}" if parse_duration(str(value)) is not None else value

@@ -12,7 +12,7 @@ from typing import Any
 
 from tourniquet.engine.run import RunSummary
 
-__all__ = ["render_markdown", "account_rows", "write_report", "describe_change"]
+__all__ = ["render_markdown", "account_rows", "write_report", "describe_change", "report_images"]
 
 
 def account_rows(summary: RunSummary) -> list[dict[str, str]]:
@@ -65,7 +65,22 @@ def _remains(results: dict[str, Any]) -> list[str]:
     return found
 
 
-def render_markdown(summary: RunSummary, inputs: dict[str, Any] | None = None, links: dict[str, str] | None = None) -> str:
+def report_images(summary: RunSummary) -> dict[str, str]:
+    """Pictures the steps drew (a result's ``timeline``: a PNG in the evidence folder), relative to the report."""
+    images: dict[str, str] = {}
+    if summary.journal is None or summary.dry_run:
+        return images
+    folder = summary.journal.parent.resolve()
+    for step, result in summary.results.items():
+        picture = result.get("timeline") if isinstance(result, dict) else None
+        if isinstance(picture, str) and picture.endswith(".png"):
+            path = Path(picture).resolve()
+            images[step] = path.relative_to(folder).as_posix() if path.is_relative_to(folder) else path.as_uri()
+    return images
+
+
+def render_markdown(summary: RunSummary, inputs: dict[str, Any] | None = None, links: dict[str, str] | None = None,
+                    images: dict[str, str] | None = None) -> str:
     mode = "DRY-RUN PLAN (nothing was changed)" if summary.dry_run else "Run"
     lines = [
         f"# {mode}: {summary.playbook} — incident `{summary.incident}`",
@@ -118,6 +133,8 @@ def render_markdown(summary: RunSummary, inputs: dict[str, Any] | None = None, l
         lines += ["## Rolled back", ""]
         lines += [f"- {r['target']} {r['operation']}: {r['status']}" for r in summary.rolled_back]
         lines.append("")
+    for step, picture in (images if images is not None else report_images(summary)).items():
+        lines += [f"## Timeline ({step})", "", f"![accesses per day per account, anomalous part in red]({picture})", ""]
     lines += ["## Evidence", "", f"- journal: `{summary.journal}`"]
     for name, target in (links or {}).items():
         lines.append(f"- {name}: {target}")

@@ -15,6 +15,7 @@ whoever listens in this process (:func:`progress_listener`: the CLI's progress b
 
 from __future__ import annotations
 
+import base64
 import re
 import socket
 import threading
@@ -37,7 +38,8 @@ from tourniquet.engine.report import account_rows
 from tourniquet.engine.run import PlaybookRun, RunSummary
 from tourniquet.flows.events import emit_incident
 
-__all__ = ["artifact_key", "PrefectObserver", "publish", "progress_listener", "evidence_markdown", "ProgressListener"]
+__all__ = ["artifact_key", "PrefectObserver", "publish", "progress_listener", "evidence_markdown", "ProgressListener",
+           "inline_images"]
 
 log = structlog.get_logger("tourniquet")
 
@@ -167,10 +169,26 @@ def _ticket(summary: RunSummary, target: str) -> None:
     create_markdown_artifact(text, key=key, description=f"Ticket for {summary.incident} (local ticket store)")
 
 
+def inline_images(markdown: str, folder: Path | None) -> str:
+    """Local PNGs the report shows (paths relative to the evidence folder) as data URIs: the Prefect UI
+    renders the artifact's markdown, and cannot read the evidence folder."""
+    if folder is None:
+        return markdown
+
+    def inline(match: re.Match[str]) -> str:
+        path = (folder / match.group(2)).resolve()
+        if not path.is_relative_to(folder.resolve()) or not path.is_file():
+            return match.group(0)
+        return f"![{match.group(1)}](data:image/png;base64,{base64.b64encode(path.read_bytes()).decode('ascii')})"
+
+    return re.sub(r"!\[([^\]]*)\]\(([^)\s:]+\.png)\)", inline, markdown)
+
+
 def publish(summary: RunSummary, markdown: str, links: dict[str, str] | None = None, *, root: str = "") -> None:
     """Prefect artifacts with stable keys, so each incident's latest report is one click away."""
     mode = "DRY-RUN plan, nothing changed" if summary.dry_run else "containment"
-    create_markdown_artifact(markdown, key=artifact_key(summary.incident, "report"),
+    folder = summary.journal.parent if summary.journal is not None else None
+    create_markdown_artifact(inline_images(markdown, folder), key=artifact_key(summary.incident, "report"),
                              description=f"{summary.playbook} ({mode}): {summary.status}")
     rows = account_rows(summary)
     if rows:

@@ -23,8 +23,8 @@ from typing import Any, Callable, Literal
 
 from pydantic import BaseModel
 
+from tourniquet.connectors.audit.sql import AuditDb
 from tourniquet.errors import ConfigError
-from tourniquet.hygiene.auditdb import AuditDb
 from tourniquet.hygiene.findings import Finding
 from tourniquet.hygiene.playbook import CheckSpec
 from tourniquet.site import Site
