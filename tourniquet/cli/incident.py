@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from tourniquet.cli.common import open_site, site_argument
+from tourniquet.cli.common import incident_argument, open_site, site_argument
 
 __all__ = ["register"]
 
@@ -37,11 +37,11 @@ def cmd_reinstate(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     undo = sub.add_parser("undo", help="reverse every change an incident made (false alarm)")
-    undo.add_argument("incident")
+    incident_argument(undo)
     site_argument(undo)
     undo.set_defaults(func=cmd_undo)
 
     reinstate = sub.add_parser("reinstate", help="put an incident's accounts back as their snapshots recorded them")
-    reinstate.add_argument("incident")
+    incident_argument(reinstate)
     site_argument(reinstate)
     reinstate.set_defaults(func=cmd_reinstate)

@@ -7,8 +7,9 @@ import sys
 from collections.abc import Sequence
 
 from tourniquet.cli import approve, demo, evidence, hygiene, incident, outbox, playbook
-from tourniquet.cli.common import print_errors
+from tourniquet.cli.common import MaskedStream, print_errors
 from tourniquet.errors import PlaybookErrors, TourniquetError
+from tourniquet.secrets import mask
 
 __all__ = ["main", "build_parser"]
 
@@ -25,9 +26,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Run one command; what it prints is masked, and no input, however hostile, ends in a traceback."""
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = MaskedStream(streams[0]), MaskedStream(streams[1])  # type: ignore[assignment]
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
         return int(args.func(args))
     except PlaybookErrors as exc:
         print_errors(exc)
@@ -35,6 +39,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TourniquetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug, not an input problem: still no traceback with possibly sensitive values
+        print(f"internal error: {type(exc).__name__}: {mask(str(exc))[:500]} (a bug: please report it)",
+              file=sys.stderr)
+        return 70
+    finally:
+        sys.stdout, sys.stderr = streams
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ Prefect flow run adds — artifacts, events, a progress bar — comes in through
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 from typing import Any, Protocol
@@ -15,7 +16,10 @@ from tourniquet.actions.tickets import report_links as ticket_links
 from tourniquet.config import load_site
 from tourniquet.engine.loader import LoadedPlaybook, load_playbook
 from tourniquet.engine.report import render_markdown, write_report
-from tourniquet.engine.run import Approver, Executor, PlaybookRun, RunSummary, reject_all
+from tourniquet.engine.run import Approver, Executor, PlaybookRun, RunSummary, reject_all, unconfirmed_intents
+from tourniquet.errors import StorageFailed
+from tourniquet.evidence import SealFailed
+from tourniquet.journal import read_journal
 from tourniquet.logs import configure_logging
 from tourniquet.site import Site
 
@@ -60,27 +64,69 @@ def execute_playbook(
     configure_logging()
     loaded = load_playbook(find_playbook(playbook))
     runtime = Site(load_site(site))
+    run: PlaybookRun | None = None
+    stage = "start the run"
     try:
-        run = PlaybookRun(loaded, inputs, runtime, incident=incident, dry_run=dry_run, run_id=run_id,
-                          executor=executor, approver=approver)
-        if observer is not None:
-            observer.started(run, resumed=run.journal.path.exists())
-        summary = run.execute()
-        _add_step_approvals(summary, run)
-        links = summary_links(summary, loaded)
-        tickets = ticket_links(summary.results)
-        shown = {name: target for name, target in links.items() if not (name == "ticket" and tickets)}
-        markdown = render_markdown(summary, run.inputs, links={**shown, **tickets})
-        write_report(summary, markdown)
-        if not dry_run and summary.journal is not None and summary.journal.exists():
-            from tourniquet.evidence import seal  # the bundle's manifest, last: it covers the report too
+        try:
+            run = PlaybookRun(loaded, inputs, runtime, incident=incident, dry_run=dry_run, run_id=run_id,
+                              executor=executor, approver=approver)
+            if observer is not None:
+                observer.started(run, resumed=run.journal.path.exists())
+            stage = "run the steps"
+            summary = run.execute()
+            _add_step_approvals(summary, run)
+            links = summary_links(summary, loaded)
+            tickets = ticket_links(summary.results)
+            shown = {name: target for name, target in links.items() if not (name == "ticket" and tickets)}
+            markdown = render_markdown(summary, run.inputs, links={**shown, **tickets})
+            stage = "write the report"
+            write_report(summary, markdown)
+            if not dry_run and summary.journal is not None and summary.journal.exists():
+                from tourniquet.engine.sealing import seal_incident  # last: the manifest covers the report too
 
-            seal(summary.journal.parent, incident=summary.incident, note=f"{summary.playbook}: {summary.status}")
+                stage = "seal the evidence"
+                seal_incident(runtime, summary.incident, note=f"{summary.playbook}: {summary.status}")
+        except OSError as exc:
+            raise StorageFailed(_stopped(run, stage, _cannot_write(exc, run))) from None
+        except SealFailed as exc:
+            raise StorageFailed(_stopped(run, stage, str(exc))) from None
         if observer is not None:
             observer.finished(summary, markdown, links)
         return summary
     finally:
         runtime.close()
+
+
+def _cannot_write(exc: OSError, run: PlaybookRun | None) -> str:
+    where = exc.filename or (run.journal.path if run is not None else "the evidence folder")
+    code = errno.errorcode.get(exc.errno or 0, "")
+    return f"cannot write {where}: {exc.strerror or exc}" + (f" ({code})" if code else "")
+
+
+def _stopped(run: PlaybookRun | None, stage: str, why: str) -> str:
+    """Why the run stopped, what it did before, and what it did not do: the responder's next move."""
+    if run is None:
+        return f"{why}; nothing was done (the run could not {stage})"
+    try:
+        records = [r for r in read_journal(run.journal.path) if r.get("run") == run.run_id]
+    except (OSError, ValueError):
+        records = []
+    applied = [f"{r.get('operation')} {r.get('target')}" for r in records
+               if r.get("type") == "change" and r.get("outcome") == "applied"]
+    unsure = [f"{r.get('operation')} {r.get('target')}" for r in unconfirmed_intents(records).values()]
+    finished = [step for step, status in run.summary.steps.items() if status != "skipped"]
+    missing = [step.id for step in run.playbook.steps if step.id not in run.summary.steps]
+    done = (f"done: {len(applied)} change(s) applied ({', '.join(applied)})" if applied
+            else "done: no change was applied")
+    if finished:
+        done += f"; steps finished: {', '.join(finished)}"
+    if unsure:
+        done += f"; sent but not confirmed in the journal: {', '.join(unsure)} (check them)"
+    not_done = [f"steps {', '.join(missing)}"] if missing else []
+    if stage in ("start the run", "run the steps", "write the report"):
+        not_done.append("the report")
+    not_done.append("the seal of the evidence")
+    return f"{run.playbook.playbook} stopped: {why}; {done}; not done: {', '.join(not_done)}"
 
 
 def _add_step_approvals(summary: RunSummary, run: PlaybookRun) -> None:
