@@ -23,10 +23,10 @@ import pytest
 from tests.conftest import write_site
 from tests.helpers import LdapAdmin
 from tourniquet.cli.main import main
+from tourniquet.config import load_site
 from tourniquet.demo.access_log import IDENTITY, Access, make_nir, patient_id, write_sqlite
 from tourniquet.demo.practitioners import Directory
 from tourniquet.demo.slapd import Slapd
-from tourniquet.config import load_site
 from tourniquet.engine.execute import execute_playbook
 from tourniquet.engine.sealing import verify_incident
 from tourniquet.evidence import Verdict
