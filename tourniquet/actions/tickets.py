@@ -9,6 +9,7 @@ queue nothing (``planned``). Links to the incident's evidence are added to every
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -226,7 +227,25 @@ def _ticket_comments(client: TicketClient, ticket: str) -> list[str] | None:
     return [str(c.get("text", "")) for c in record.get("comments", []) if isinstance(c, dict)]
 
 
-def _roots(comments: list[str]) -> list[str]:
-    import re
+_SEAL = re.compile(r"^Evidence sealed: incident (?P<incident>\S+), seal (?P<seq>\d+)\nroot: (?P<root>[0-9a-f]{64})$",
+                   re.MULTILINE)
 
-    return [m for c in comments for m in re.findall(r"^root: ([0-9a-f]{64})$", c, flags=re.MULTILINE)]
+
+def _roots(comments: list[str]) -> list[str]:
+    return [m.group("root") for c in comments for m in _SEAL.finditer(c)]
+
+
+def roots_on_ticket(client: TicketClient, incident: str) -> list[tuple[str, int, str]] | None:
+    """Every seal root the incident's tickets carry, as ``(ticket, sequence, root)``; None when the ticket
+    system cannot be read back here (only the file store can)."""
+    from tourniquet.connectors.tickets.file import FileStore
+
+    if not isinstance(client.backend, FileStore):
+        return None
+    found = []
+    for record in client.backend.tickets(check_key(incident)):
+        for comment in record.get("comments", []):
+            text = str(comment.get("text", "")) if isinstance(comment, dict) else ""
+            found += [(str(record["id"]), int(m.group("seq")), m.group("root")) for m in _SEAL.finditer(text)
+                      if m.group("incident") == incident]
+    return found

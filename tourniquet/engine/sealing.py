@@ -20,7 +20,7 @@ from typing import Any
 
 import structlog
 
-from tourniquet.actions.tickets import anchor_seal, seal_on_ticket
+from tourniquet.actions.tickets import anchor_seal, roots_on_ticket, seal_on_ticket
 from tourniquet.errors import TourniquetError
 from tourniquet.evidence import AnchorLog, Finding, Sealed, Verdict, manifest_name, seal, verify
 from tourniquet.secrets import mask
@@ -72,14 +72,17 @@ def verify_incident(site: Site, incident: str, *, anchor_path: str | Path | None
     anchors = anchor_log(site, anchor_path)
     folder = site.incident_dir(incident)
     verdict = verify(folder, incident=incident, anchors=anchors)
-    if not verdict.manifests:
-        return verdict
-    newest = max(verdict.manifests)
     try:
         client = site.tickets
+        carried = roots_on_ticket(client, incident)
     except TourniquetError as exc:
         verdict.notes.append(f"ticket not checked: {exc}")
         return verdict
+    if carried is not None:
+        _foreign_roots(verdict, carried)
+    if not verdict.manifests:
+        return verdict
+    newest = max(verdict.manifests)
     on_ticket = 0
     for sequence, manifest in sorted(verdict.manifests.items()):
         label = manifest_name(sequence)
@@ -102,3 +105,24 @@ def verify_incident(site: Site, incident: str, *, anchor_path: str | Path | None
             verdict.notes.append(f"{label}: ticket: {text}")
     verdict.facts["on_ticket"] = on_ticket
     return verdict
+
+
+def _foreign_roots(verdict: Verdict, carried: list[tuple[str, int, str]]) -> None:
+    """Roots the ticket carries must be roots of the folder's seals: another one means a rewritten folder.
+
+    A seal interrupted before its anchor line cannot have reached the ticket (the ticket comes
+    last), so an "interrupted" seal whose root is on the ticket had its anchor line removed.
+    """
+    roots = {manifest["root"]: sequence for sequence, manifest in verdict.manifests.items()}
+    for ticket, sequence, root in carried:
+        if root not in roots:
+            verdict.findings.append(Finding(f"ticket {ticket}", f"carries root {root} of seal {sequence:04d}, which no "
+                                                                "manifest in the folder has: the evidence was "
+                                                                "rewritten after it was sealed"))
+    incomplete = verdict.facts.get("incomplete")
+    if incomplete and any(root == incomplete["root"] for _, _, root in carried):
+        label = manifest_name(int(incomplete["sequence"]))
+        verdict.unsealed[:] = [f for f in verdict.unsealed if f.file != label]
+        verdict.findings.append(Finding(str(verdict.facts["anchor_log"]),
+                                        f"has no line for {label}, whose root the ticket carries: lines were "
+                                        "removed from the anchor log"))

@@ -373,12 +373,18 @@ class _Verifier:
                 continue
             size = path.stat().st_size
             digests = prefix_digests(path, [length for length, _, _ in wanted])
-            for length, digest, where in sorted(wanted):
-                if length > size:
-                    self.tampered.append(Finding(name, f"{size} bytes: shorter than the {length} bytes {where} "
-                                                       "(records removed)"))
-                elif digests.get(length) != digest:
-                    self.tampered.append(Finding(name, f"its first {length} bytes, {where}, were changed"))
+            shorter = [(length, where) for length, _, where in wanted if length > size]
+            changed = sorted((length, where) for length, digest, where in wanted
+                             if length <= size and digests.get(length) != digest)
+            if shorter:  # the longest pin says the most; the earliest changed prefix says where it starts
+                length, where = max(shorter)
+                self.tampered.append(Finding(name, f"{size} bytes: shorter than the {length} bytes {where} "
+                                                   "(records removed)"))
+            if changed:
+                length, where = changed[0]
+                self.tampered.append(Finding(name, f"its first {length} bytes, {where}, were changed"
+                                                   + (f" (and {len(changed) - 1} later pin(s))" if len(changed) > 1
+                                                      else "")))
 
     def _folder_now(self, manifests: list[tuple[str, dict[str, Any], bytes]]) -> None:
         """The folder now against the newest manifest; what came after it is the unsealed tail."""
