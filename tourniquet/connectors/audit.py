@@ -44,7 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tourniquet.errors import ConfigError, PermanentError, TransientError
 from tourniquet.nir import is_nir
 from tourniquet.scope import SSN, AffectedSubject, Group, Scope, ScopeBuilder
-from tourniquet.secrets import SecretRef
+from tourniquet.secrets import SecretRef, mask
 
 __all__ = [
     "AuditConfig",
@@ -497,13 +497,13 @@ class OpenSearchSource(_EventsAsGroups):
         try:
             response = self.http.request(method, path, **kwargs)
         except httpx.TimeoutException as exc:
-            raise TransientError(f"{method} {path}: timed out ({exc})", system=SYSTEM) from exc
+            raise TransientError(mask(f"{method} {path}: timed out ({exc})"), system=SYSTEM) from exc
         except httpx.TransportError as exc:
-            raise TransientError(f"{method} {path}: unreachable ({exc})", system=SYSTEM) from exc
+            raise TransientError(mask(f"{method} {path}: unreachable ({exc})"), system=SYSTEM) from exc
         if response.status_code == 429 or response.status_code >= 500:
             raise TransientError(f"{method} {path}: HTTP {response.status_code}", system=SYSTEM)
         if response.status_code >= 400:
-            reason = response.text[:300]
+            reason = mask(response.text)[:300]  # masked before it is cut: no half secret survives
             raise PermanentError(f"{method} {path}: HTTP {response.status_code}: {reason}", system=SYSTEM)
         try:
             body = response.json()

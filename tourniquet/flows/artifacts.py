@@ -22,6 +22,7 @@ from tourniquet.engine.playbook import Step
 from tourniquet.engine.report import account_rows
 from tourniquet.engine.run import PlaybookRun, RunSummary
 from tourniquet.flows.events import emit_incident
+from tourniquet.secrets import mask, mask_data
 
 __all__ = ["artifact_key", "PrefectObserver", "publish"]
 
@@ -74,14 +75,14 @@ def _track_progress(run: PlaybookRun, executor: Any) -> None:
 
 
 def publish(summary: RunSummary, markdown: str, links: dict[str, str] | None = None) -> None:
-    """Prefect artifacts with stable keys, so each incident's latest report is one click away."""
-    create_markdown_artifact(markdown, key=artifact_key(summary.incident, "report"),
-                             description=f"{summary.playbook}: {summary.status}")
-    rows = account_rows(summary)
+    """Prefect artifacts with stable keys, so each incident's latest report is one click away (all masked)."""
+    create_markdown_artifact(mask(markdown), key=artifact_key(summary.incident, "report"),
+                             description=mask(f"{summary.playbook}: {summary.status}"))
+    rows = mask_data(account_rows(summary))
     if rows:
         create_table_artifact(rows, key=artifact_key(summary.incident, "accounts"), description="Accounts and outcomes")
     for name, target in (links or {}).items():
-        create_link_artifact(target, link_text=f"{name} of incident {summary.incident}",
+        create_link_artifact(mask(target), link_text=f"{name} of incident {summary.incident}",
                              key=artifact_key(summary.incident, name), description=f"{name.title()} for {summary.incident}")
 
 

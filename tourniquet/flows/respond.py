@@ -19,12 +19,20 @@ from tourniquet.errors import TourniquetError
 from tourniquet.flows.approval import prefect_approver
 from tourniquet.flows.artifacts import PrefectObserver
 from tourniquet.flows.executor import PrefectExecutor
+from tourniquet.secrets import mask
 
 __all__ = ["run_playbook", "respond", "in_flow_run_id", "RunFailed", "execute_in_flow"]
 
 
 class RunFailed(TourniquetError):
-    """The playbook run ended failed; raised so that Prefect marks the flow run Failed."""
+    """The playbook run ended failed; raised so that Prefect marks the flow run Failed.
+
+    Its message becomes the flow run's state message (and the event Prefect emits for it):
+    masked, since it quotes the first failure, which may quote an outside system.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(mask(message))
 
 
 def in_flow_run_id() -> str:
