@@ -48,11 +48,13 @@ def text_problem(value: str) -> str | None:
 
 
 def read_bounded(path: str | Path, limit: int, what: str) -> bytes:
-    """At most ``limit`` bytes of a regular file; :class:`TooLarge` above, OSError if it cannot be read."""
+    """At most ``limit`` bytes of a regular file: :class:`TooLarge` above it, ValueError for a device, pipe or
+    folder (never opened: a pipe would block, ``/dev/zero`` never ends), OSError if it cannot be read."""
     file = Path(path)
     mode = file.stat().st_mode
     if not stat.S_ISREG(mode):
-        raise TooLarge(f"not a regular file: a {what} is a file (this is a device, pipe or folder)")
+        kind = "a folder" if stat.S_ISDIR(mode) else "a device, pipe or socket"
+        raise ValueError(f"not a regular file ({kind}): a {what} is a file")
     with file.open("rb") as handle:
         data = handle.read(limit + 1)
     if len(data) > limit:

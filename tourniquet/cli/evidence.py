@@ -20,6 +20,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
     with open_site(args.site) as site:
         verdict = verify_incident(site, args.incident, anchor_path=args.anchor_log)
         folder = site.incident_dir(args.incident)
+    if verdict.facts.get("missing"):
+        print(f"no evidence folder for incident {args.incident} in {folder.parent} (and none anchored)")
+        return 1
     for finding in verdict.findings:
         print(f"TAMPERED {finding}")
     for finding in verdict.unsealed:

@@ -106,7 +106,7 @@ def _cannot_write(exc: OSError, run: PlaybookRun | None) -> str:
 def _stopped(run: PlaybookRun | None, stage: str, why: str) -> str:
     """Why the run stopped, what it did before, and what it did not do: the responder's next move."""
     if run is None:
-        return f"{why}; nothing was done (the run could not {stage})"
+        return f"{why}; nothing was done: the run did not start"
     try:
         records = [r for r in read_journal(run.journal.path) if r.get("run") == run.run_id]
     except (OSError, ValueError):
@@ -123,9 +123,10 @@ def _stopped(run: PlaybookRun | None, stage: str, why: str) -> str:
     if unsure:
         done += f"; sent but not confirmed in the journal: {', '.join(unsure)} (check them)"
     not_done = [f"steps {', '.join(missing)}"] if missing else []
-    if stage in ("start the run", "run the steps", "write the report"):
+    if stage in ("run the steps", "write the report"):
         not_done.append("the report")
-    not_done.append("the seal of the evidence")
+    if not run.dry_run:
+        not_done.append("the seal of the evidence")
     return f"{run.playbook.playbook} stopped: {why}; {done}; not done: {', '.join(not_done)}"
 
 

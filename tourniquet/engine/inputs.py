@@ -160,6 +160,9 @@ def resolve_inputs(playbook: Playbook, given: dict[str, Any]) -> dict[str, Any]:
     for name, spec in playbook.inputs.items():
         if name in given and given[name] is not None:
             values[name] = coerce_input(name, spec, given[name])
+            if spec.is_required and values[name] == [] and spec.type.startswith("list"):
+                raise PlaybookError(f"input {name!r} is an empty list: it is required ({spec.description})",
+                                    path=f"inputs.{name}")
         elif "default" in spec.model_fields_set:
             values[name] = None if spec.default is None else coerce_input(name, spec, spec.default)
         elif spec.is_required:

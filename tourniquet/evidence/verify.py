@@ -189,7 +189,13 @@ class _Verifier:
         facts.update(manifests=0, root=None, journal_records=0, unsealed_records=0, anchored=0, incomplete=None,
                      anchor_log=str(self.anchors) if self.anchors is not None else None, tickets={})
         if not self.folder.is_dir() or self.folder.is_symlink():
-            self.tampered.append(Finding(str(self.folder), "no such evidence folder"))
+            entries = self.anchors.read(self.incident) if self.anchors is not None else AnchorEntries()
+            if entries.seals:
+                self.tampered.append(Finding(str(self.folder), f"removed: the anchor log pins {len(entries.seals)} "
+                                                               "seal(s) of this incident"))
+            else:
+                facts["missing"] = True
+                self.tampered.append(Finding(str(self.folder), "no such evidence folder"))
             return self.verdict
         self.bundle = scan(self.folder)
         self.tampered.extend(self.bundle.strays)
