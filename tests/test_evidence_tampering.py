@@ -578,7 +578,7 @@ TAMPERINGS: list[tuple[Tamper, str, int]] = [
     (t_scope_folder_renamed, "TAMPERED scope/20990101T000000Z/", 1),
     (t_named_pipe, "TAMPERED snapshots/pipe.json: a special file", 1),
     (t_scope_removed, "TAMPERED scope/", 1),
-    (t_torn_file_added, "TAMPERED journal.torn: added", 1),
+    (t_torn_file_added, "UNSEALED journal.torn: a half-written journal line", 3),
     (t_folder_swapped_with_other_incident, "TAMPERED manifests/0001.json: names incident 'INC-2043'", 1),
     (t_journal_of_other_incident, "TAMPERED journal.jsonl: ", 1),
     (t_resealed_with_a_throwaway_anchor_log, "TAMPERED manifests/0001.json: differs from the seal the anchor log", 1),

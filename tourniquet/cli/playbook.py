@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from tourniquet.cli.common import incident_id, print_errors, site_argument
@@ -82,6 +86,42 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0 if summary.status == "planned" else 1
 
 
+#: A full, read-only or over-quota file system: the error's own words say it all.
+_STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EFBIG})
+
+
+class _OneLineFailures(logging.Filter):
+    """On the console, a failure Tourniquet names (a TourniquetError, a full or read-only disk) is its
+    message, not a traceback: the ``FAILED:`` line says the rest. The Prefect run's logs keep the
+    traceback (their handler sees the record first)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from tourniquet.errors import TourniquetError
+
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, TourniquetError) or (isinstance(error, OSError) and error.errno in _STORAGE_ERRNOS):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+@contextmanager
+def _one_line_failures() -> Iterator[None]:
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    from tourniquet.logs import configure_logging
+
+    configure_logging()  # Prefect's console handler exists from here on
+    quiet = _OneLineFailures()
+    handlers = [h for h in logging.getLogger().handlers if isinstance(h, PrefectConsoleHandler)]
+    for handler in handlers:
+        handler.addFilter(quiet)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(quiet)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
@@ -90,7 +130,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     inputs = _checked_inputs(args)
     # A CLI run is short-lived: the heartbeat thread only adds a second of latency.
-    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}), _one_line_failures():
         state = run_playbook(args.playbook, inputs, dry_run=args.dry_run, incident=args.incident,
                              site=args.site, return_state=True)
     try:

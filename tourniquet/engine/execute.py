@@ -23,7 +23,7 @@ from tourniquet.journal import read_journal
 from tourniquet.logs import configure_logging
 from tourniquet.site import Site
 
-__all__ = ["RunObserver", "execute_playbook", "find_playbook", "summary_links"]
+__all__ = ["RunObserver", "execute_playbook", "find_playbook", "summary_links", "progress"]
 
 
 class RunObserver(Protocol):
@@ -107,27 +107,35 @@ def _stopped(run: PlaybookRun | None, stage: str, why: str) -> str:
     """Why the run stopped, what it did before, and what it did not do: the responder's next move."""
     if run is None:
         return f"{why}; nothing was done: the run did not start"
+    not_done = []
+    if stage in ("run the steps", "write the report"):
+        not_done.append("the report")
+    if not run.dry_run:
+        not_done.append("the seal of the evidence")
+    steps = [step.id for step in run.playbook.steps]
+    return f"{run.playbook.playbook} stopped: {why}; {progress(run.summary, steps, run.run_id, not_done)}"
+
+
+def progress(summary: RunSummary, steps: list[str], run_id: str, also_not_done: list[str] | None = None) -> str:
+    """``done: …; not done: …`` for a run that ended early: its changes (from the journal, which knows
+    about a change sent but not confirmed) and the steps it did not finish."""
     try:
-        records = [r for r in read_journal(run.journal.path) if r.get("run") == run.run_id]
+        records = [r for r in read_journal(summary.journal) if r.get("run") == run_id] if summary.journal else []
     except (OSError, ValueError):
         records = []
     applied = [f"{r.get('operation')} {r.get('target')}" for r in records
                if r.get("type") == "change" and r.get("outcome") == "applied"]
     unsure = [f"{r.get('operation')} {r.get('target')}" for r in unconfirmed_intents(records).values()]
-    finished = [step for step, status in run.summary.steps.items() if status != "skipped"]
-    missing = [step.id for step in run.playbook.steps if step.id not in run.summary.steps]
+    finished = [step for step, status in summary.steps.items() if status == "completed"]
+    missing = [step for step in steps if summary.steps.get(step) not in ("completed", "skipped")]
     done = (f"done: {len(applied)} change(s) applied ({', '.join(applied)})" if applied
             else "done: no change was applied")
     if finished:
         done += f"; steps finished: {', '.join(finished)}"
     if unsure:
         done += f"; sent but not confirmed in the journal: {', '.join(unsure)} (check them)"
-    not_done = [f"steps {', '.join(missing)}"] if missing else []
-    if stage in ("run the steps", "write the report"):
-        not_done.append("the report")
-    if not run.dry_run:
-        not_done.append("the seal of the evidence")
-    return f"{run.playbook.playbook} stopped: {why}; {done}; not done: {', '.join(not_done)}"
+    not_done = ([f"steps {', '.join(missing)}"] if missing else []) + list(also_not_done or [])
+    return done + (f"; not done: {', '.join(not_done)}" if not_done else "")
 
 
 def _add_step_approvals(summary: RunSummary, run: PlaybookRun) -> None:

@@ -104,7 +104,7 @@ def _anchor(anchors: AnchorLog, incident: str, manifest: dict[str, Any], raw: by
                           journal={**_pin(journal), "records": _journal_state(view)["records"]})
 
 
-def _complete(folder: Path, incident: str, anchors: AnchorLog, before: Verdict) -> list[str]:
+def _complete(folder: Path, incident: str, anchors: AnchorLog, before: Verdict, journal: Journal) -> list[str]:
     """Finish a seal that was interrupted after its manifest was written (verify said which)."""
     incomplete = before.facts.get("incomplete")
     if not incomplete:
@@ -114,7 +114,7 @@ def _complete(folder: Path, incident: str, anchors: AnchorLog, before: Verdict) 
     raw = path.read_bytes()
     manifest = json.loads(raw)
     if not incomplete["sealed_record"]:
-        _journal(folder, incident).write("sealed", manifest=f"{MANIFESTS}/{path.name}", sequence=sequence,
+        journal.write("sealed", manifest=f"{MANIFESTS}/{path.name}", sequence=sequence,
                                          root=manifest["root"], completed="after an interrupted seal")
     _anchor(anchors, incident, manifest, raw, folder)
     return [f"{MANIFESTS}/{path.name}"]
@@ -132,8 +132,9 @@ def seal(folder: str | Path, *, incident: str, anchors: AnchorLog, note: str = "
     if not (folder / JOURNAL).is_file() or (folder / JOURNAL).is_symlink():
         raise SealFailed(f"{folder} has no journal: not an evidence bundle, nothing sealed")
     with anchors.sealing(incident):
+        journal = _journal(folder, incident)  # sets a half-written last line aside first: what is sealed stays
         before = verify(folder, incident=incident, anchors=anchors)
-        completed = _complete(folder, incident, anchors, before)
+        completed = _complete(folder, incident, anchors, before, journal)
         bundle = scan(folder)
         existing = sorted(bundle.manifests)
         previous = bundle.manifests[existing[-1]].read_bytes() if existing else None
@@ -160,8 +161,8 @@ def seal(folder: str | Path, *, incident: str, anchors: AnchorLog, note: str = "
         except OSError as exc:
             raise SealFailed(f"cannot write {target}: {exc.strerror or exc}; the bundle is not sealed") from None
         try:
-            _journal(folder, incident).write("sealed", manifest=f"{MANIFESTS}/{target.name}",
-                                             sequence=manifest["sequence"], root=manifest["root"])
+            journal.write("sealed", manifest=f"{MANIFESTS}/{target.name}", sequence=manifest["sequence"],
+                          root=manifest["root"])
             anchor = _anchor(anchors, incident, manifest, raw, folder)
         except OSError as exc:
             raise SealFailed(f"manifest {target.name} written, but its journal record or anchor could not be: "

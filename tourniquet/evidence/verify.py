@@ -28,6 +28,7 @@ from tourniquet.evidence.bundle import (
     MAX_RECORD_BYTES,
     REGENERATED,
     REPORT,
+    TORN,
     Finding,
     canonical,
     layout_problem,
@@ -440,7 +441,10 @@ class _Verifier:
                                              + (f" ({manifests[-1][0]})" if manifests else "")))
         for name in APPEND_ONLY:
             if name in evidence and name not in sealed_append_only and manifests:
-                if after_seal:
+                if name == TORN:  # only the journal writes it: the half line an interrupted write left
+                    self.unsealed.append(Finding(name, "a half-written journal line, set aside after an interrupted "
+                                                       "write: review it"))
+                elif after_seal:
                     self.unsealed.append(Finding(name, "written after the last seal, not sealed yet"))
                 else:
                     self.tampered.append(Finding(name, f"added after the last seal ({manifests[-1][0]})"))

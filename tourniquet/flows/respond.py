@@ -13,7 +13,8 @@ from prefect.context import FlowRunContext
 from pydantic import Field
 from typing_extensions import Annotated
 
-from tourniquet.engine.execute import execute_playbook
+from tourniquet.engine.execute import execute_playbook, find_playbook, progress
+from tourniquet.engine.loader import load_playbook
 from tourniquet.engine.run import RunSummary
 from tourniquet.errors import TourniquetError
 from tourniquet.flows.approval import prefect_approver
@@ -50,6 +51,16 @@ def execute_in_flow(playbook: str, inputs: dict[str, Any], *, dry_run: bool, inc
                             run_id=run_id)
 
 
+def _failed(summary: RunSummary, playbook: str) -> RunFailed:
+    """The flow's failure: what failed, then what was done and what was not (the state message in Prefect)."""
+    try:
+        steps = [step.id for step in load_playbook(find_playbook(playbook)).playbook.steps]
+    except TourniquetError:
+        steps = list(summary.steps)
+    done = progress(summary, steps, in_flow_run_id())
+    return RunFailed(f"{summary.playbook} {summary.status}: {summary.error} (journal: {summary.journal}); {done}")
+
+
 def _as_dict(summary: RunSummary) -> dict[str, Any]:
     return {
         "incident": summary.incident, "playbook": summary.playbook, "status": summary.status,
@@ -78,7 +89,7 @@ def run_playbook(
     """
     summary = execute_in_flow(playbook, inputs or {}, dry_run=dry_run, incident=incident, site=site)
     if summary.status not in ("completed", "planned"):  # failed, rolled back, … with errors
-        raise RunFailed(f"{summary.playbook} {summary.status}: {summary.error} (journal: {summary.journal})")
+        raise _failed(summary, playbook)
     return _as_dict(summary)
 
 
@@ -109,5 +120,5 @@ def respond(
     inputs = {"accounts": accounts, "since": since, "reason": reason}
     summary = execute_in_flow(playbook, inputs, dry_run=dry_run, incident=incident, site=site)
     if summary.status not in ("completed", "planned"):  # failed, rolled back, … with errors
-        raise RunFailed(f"{summary.playbook} {summary.status}: {summary.error} (journal: {summary.journal})")
+        raise _failed(summary, playbook)
     return _as_dict(summary)
