@@ -59,10 +59,7 @@ class Sealed:
 
 
 def _journal_state(view: JournalView) -> dict[str, Any]:
-    last = {"records": 0, "last_hash": GENESIS}
-    for _, record in view.records:
-        last = {"records": int(record.get("seq", 0) or 0), "last_hash": str(record.get("hash", ""))}
-    return last
+    return {"records": view.last[0], "last_hash": view.last[1] if view.count else GENESIS}
 
 
 def _pin(path: Path) -> dict[str, Any]:
@@ -96,12 +93,12 @@ def _journal(folder: Path, incident: str) -> Journal:
                          "`tourniquet evidence verify` names the line") from None
 
 
-def _anchor(anchors: AnchorLog, incident: str, manifest: dict[str, Any], raw: bytes, folder: Path) -> dict[str, Any]:
-    journal = folder / JOURNAL
-    view = read_journal_strictly(journal, incident)
+def _anchor(anchors: AnchorLog, incident: str, manifest: dict[str, Any], raw: bytes, folder: Path,
+            records: int) -> dict[str, Any]:
+    """The anchor line: the journal pinned as it stands just after the seal's own record."""
     return anchors.append("seal", incident, int(manifest["sequence"]), root=manifest["root"],
                           manifest_sha256=hashlib.sha256(raw).hexdigest(),
-                          journal={**_pin(journal), "records": _journal_state(view)["records"]})
+                          journal={**_pin(folder / JOURNAL), "records": records})
 
 
 def _complete(folder: Path, incident: str, anchors: AnchorLog, before: Verdict, journal: Journal) -> list[str]:
@@ -114,9 +111,10 @@ def _complete(folder: Path, incident: str, anchors: AnchorLog, before: Verdict, 
     raw = path.read_bytes()
     manifest = json.loads(raw)
     if not incomplete["sealed_record"]:
-        journal.write("sealed", manifest=f"{MANIFESTS}/{path.name}", sequence=sequence,
-                                         root=manifest["root"], completed="after an interrupted seal")
-    _anchor(anchors, incident, manifest, raw, folder)
+        journal.write("sealed", manifest=f"{MANIFESTS}/{path.name}", sequence=sequence, root=manifest["root"],
+                      completed="after an interrupted seal")
+    records = read_journal_strictly(folder / JOURNAL, incident).last[0]
+    _anchor(anchors, incident, manifest, raw, folder, records)
     return [f"{MANIFESTS}/{path.name}"]
 
 
@@ -138,7 +136,10 @@ def seal(folder: str | Path, *, incident: str, anchors: AnchorLog, note: str = "
         bundle = scan(folder)
         existing = sorted(bundle.manifests)
         previous = bundle.manifests[existing[-1]].read_bytes() if existing else None
-        view = read_journal_strictly(folder / JOURNAL, incident)
+        if completed or "journal_last" not in before.facts:
+            state = _journal_state(read_journal_strictly(folder / JOURNAL, incident))
+        else:
+            state = dict(before.facts["journal_last"])
         files = {name: sha256_file(path) for name, path in bundle.evidence().items() if name not in APPEND_ONLY}
         manifest: dict[str, Any] = {
             "version": 2,
@@ -147,7 +148,7 @@ def seal(folder: str | Path, *, incident: str, anchors: AnchorLog, note: str = "
             "sealed_at": datetime.now(timezone.utc).isoformat(),
             "note": mask(note),
             "previous": hashlib.sha256(previous).hexdigest() if previous is not None else GENESIS,
-            "journal": _journal_state(view),
+            "journal": state,
             "append_only": {name: _pin(bundle.files[name]) for name in APPEND_ONLY if name in bundle.files},
             "files": files,
             "findings_at_seal": list(dict.fromkeys(mask(str(f)) for f in before.findings)),
@@ -161,9 +162,9 @@ def seal(folder: str | Path, *, incident: str, anchors: AnchorLog, note: str = "
         except OSError as exc:
             raise SealFailed(f"cannot write {target}: {exc.strerror or exc}; the bundle is not sealed") from None
         try:
-            journal.write("sealed", manifest=f"{MANIFESTS}/{target.name}", sequence=manifest["sequence"],
-                          root=manifest["root"])
-            anchor = _anchor(anchors, incident, manifest, raw, folder)
+            record = journal.write("sealed", manifest=f"{MANIFESTS}/{target.name}", sequence=manifest["sequence"],
+                                   root=manifest["root"])
+            anchor = _anchor(anchors, incident, manifest, raw, folder, int(record["seq"]))
         except OSError as exc:
             raise SealFailed(f"manifest {target.name} written, but its journal record or anchor could not be: "
                              f"{exc.strerror or exc}; `tourniquet evidence seal` completes it once the storage "

@@ -73,17 +73,21 @@ class Verdict:
 
 @dataclass
 class JournalView:
-    """The journal read strictly: records with their line numbers and where each line ends."""
+    """The journal read strictly, streaming: what verify and seal need, not every record in memory."""
 
-    records: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    count: int = 0  # records read
+    last: tuple[int, str] = (0, GENESIS)  # seq and hash of the last record
+    sealed: list[tuple[int, dict[str, Any]]] = field(default_factory=list)  # the 'sealed' records, by line
+    tail: list[tuple[int, dict[str, Any]]] = field(default_factory=list)  # records with seq > ``after``
     size: int = 0
     problems: list[Finding] = field(default_factory=list)
     torn_line: int | None = None  # an incomplete last line (a write the process did not finish)
     readable: bool = True  # false: the chain cannot be checked line by line
 
 
-def read_journal_strictly(path: Path, incident: str) -> JournalView:
-    """Every record, strictly parsed; a line that is not one JSON object meaning one thing is a problem."""
+def read_journal_strictly(path: Path, incident: str, *, after: int | None = None) -> JournalView:
+    """Every record strictly parsed (a line that is not one JSON object meaning one thing is a problem);
+    the records whose seq is above ``after`` are kept whole (the tail after the last seal)."""
     view = JournalView()
     strangers: dict[str, list[int]] = {}
     try:
@@ -115,7 +119,13 @@ def read_journal_strictly(path: Path, incident: str) -> JournalView:
                 continue
             if record.get("incident") != incident:
                 strangers.setdefault(repr(record.get("incident")), []).append(number)
-            view.records.append((number, record))
+            seq = _int(record.get("seq")) or 0
+            view.count += 1
+            view.last = (seq, str(record.get("hash", "")))
+            if record.get("type") == "sealed":
+                view.sealed.append((number, record))
+            if after is not None and seq > after:
+                view.tail.append((number, record))
     for name, lines in strangers.items():
         where = f"line {lines[0]}" if len(lines) == 1 else f"{len(lines)} lines from line {lines[0]}"
         view.problems.append(Finding(JOURNAL, f"{where}: name incident {name}, not {incident!r} "
@@ -200,10 +210,10 @@ class _Verifier:
             return self.verdict
         self.bundle = scan(self.folder)
         self.tampered.extend(self.bundle.strays)
-        self.journal = self._journal()
         self.entries = self.anchors.read(self.incident) if self.anchors is not None else AnchorEntries()
         self.tampered.extend(self.entries.problems)
         manifests = self._manifests()
+        self.journal = self._journal(after=manifests[-1][1]["journal"]["records"] if manifests else 0)
         self._sealed_records(manifests)
         self._anchored(manifests)
         self._pins(manifests)
@@ -219,11 +229,12 @@ class _Verifier:
         self.verdict.unsealed[:] = list(dict.fromkeys(self.unsealed))
         return self.verdict
 
-    def _journal(self) -> JournalView:
+    def _journal(self, *, after: int) -> JournalView:
         path = self.bundle.files.get(JOURNAL)
         if path is None:
             return JournalView(readable=False)
-        view = read_journal_strictly(path, self.incident)
+        view = read_journal_strictly(path, self.incident, after=after)
+        self.verdict.facts["journal_last"] = {"records": view.last[0], "last_hash": view.last[1]}
         self.tampered.extend(view.problems)
         if view.readable:
             try:
@@ -232,7 +243,7 @@ class _Verifier:
                 if exc.line != view.torn_line:
                     self.tampered.append(Finding(JOURNAL, f"line {exc.line}: {exc.reason}"))
                 else:
-                    self.verdict.facts["journal_records"] = len(view.records)
+                    self.verdict.facts["journal_records"] = view.count
             except (UnicodeDecodeError, ValueError, KeyError, TypeError):
                 pass  # the strict reading above named the line
         if view.torn_line is not None:
@@ -285,7 +296,7 @@ class _Verifier:
     def _sealed_records(self, manifests: list[tuple[str, dict[str, Any], bytes]]) -> None:
         """Each seal wrote a ``sealed`` journal record after the records it sealed, naming its root."""
         sealed: dict[int, list[tuple[int, dict[str, Any]]]] = {}
-        for line, record in self.journal.records:
+        for line, record in self.journal.sealed:
             if record.get("type") == "sealed":
                 sequence = _int(record.get("sequence"))
                 if sequence is None:
@@ -400,7 +411,7 @@ class _Verifier:
         sealed_files: dict[str, str] = dict(newest["files"]) if newest else {}
         sealed_append_only = set(newest["append_only"]) if newest else set()
         sealed_records = newest["journal"]["records"] if newest else 0
-        tail = [(line, record) for line, record in self.journal.records
+        tail = [(line, record) for line, record in self.journal.tail
                 if (_int(record.get("seq")) or 0) > sealed_records
                 and not (record.get("type") == "sealed" and newest is not None
                          and record.get("sequence") == newest["sequence"])]
