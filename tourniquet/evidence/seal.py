@@ -24,7 +24,7 @@ from typing import Any
 
 from tourniquet.errors import TourniquetError
 from tourniquet.evidence.anchors import AnchorLog
-from tourniquet.evidence.bundle import APPEND_ONLY, JOURNAL, MANIFESTS, scan, sha256_file
+from tourniquet.evidence.bundle import APPEND_ONLY, JOURNAL, MANIFESTS, layout_problem, scan, sha256_file
 from tourniquet.evidence.verify import JournalView, Verdict, manifest_root, read_journal_strictly, verify
 from tourniquet.journal import GENESIS, Journal
 from tourniquet.secrets import mask
@@ -60,6 +60,11 @@ class Sealed:
 
 def _journal_state(view: JournalView) -> dict[str, Any]:
     return {"records": view.last[0], "last_hash": view.last[1] if view.count else GENESIS}
+
+
+def _transient(name: str) -> bool:
+    """A temporary file another run of the incident is writing right now: not sealed, gone in a moment."""
+    return (layout_problem(name) or "").startswith("a temporary file")
 
 
 def _pin(path: Path) -> dict[str, Any]:
@@ -140,7 +145,8 @@ def seal(folder: str | Path, *, incident: str, anchors: AnchorLog, note: str = "
             state = _journal_state(read_journal_strictly(folder / JOURNAL, incident))
         else:
             state = dict(before.facts["journal_last"])
-        files = {name: sha256_file(path) for name, path in bundle.evidence().items() if name not in APPEND_ONLY}
+        files = {name: sha256_file(path) for name, path in bundle.evidence().items()
+                 if name not in APPEND_ONLY and not _transient(name)}
         manifest: dict[str, Any] = {
             "version": 2,
             "sequence": (existing[-1] if existing else 0) + 1,
