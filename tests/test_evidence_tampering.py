@@ -447,6 +447,10 @@ def t_scope_removed(c: Copy) -> None:
     shutil.rmtree(c.path("scope"))
 
 
+def t_temporary_file_added(c: Copy) -> None:
+    c.path("snapshots/.zz.json.123.456.tmp").write_text("{}")
+
+
 def t_torn_file_added(c: Copy) -> None:
     c.path("journal.torn").write_text('{"seq": 99, "type": "change"\n')
 
@@ -578,6 +582,8 @@ TAMPERINGS: list[tuple[Tamper, str, int]] = [
     (t_scope_folder_renamed, "TAMPERED scope/20990101T000000Z/", 1),
     (t_named_pipe, "TAMPERED snapshots/pipe.json: a special file", 1),
     (t_scope_removed, "TAMPERED scope/", 1),
+    (t_temporary_file_added, "UNSEALED snapshots/.zz.json.123.456.tmp: a temporary file left by an interrupted "
+                             "write", 3),
     (t_torn_file_added, "UNSEALED journal.torn: a half-written journal line", 3),
     (t_folder_swapped_with_other_incident, "TAMPERED manifests/0001.json: names incident 'INC-2043'", 1),
     (t_journal_of_other_incident, "TAMPERED journal.jsonl: ", 1),

@@ -126,17 +126,17 @@ def _read_entry(directory: DirectoryClient, dn: str) -> Attributes:
 def _write_once(path: Path, text: str) -> bool:
     """Write a whole file or nothing, and never replace one already there (two runs racing: first wins)."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with temporary.open("w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    try:
+    try:  # a full disk fails the write: the half-written temporary file goes too
+        with temporary.open("w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
         os.link(temporary, path)  # atomic, and fails if the snapshot already exists
         return True
     except FileExistsError:
         return False
     finally:
-        temporary.unlink()
+        temporary.unlink(missing_ok=True)
 
 
 @action("directory.snapshot")

@@ -442,11 +442,12 @@ class _Verifier:
                     self.tampered.append(Finding(name, f"content changed after it was sealed in {manifests[-1][0]}"))
         for name in sorted(set(evidence) - set(sealed_files) - set(APPEND_ONLY)):
             problem = layout_problem(name)
-            if problem is not None and not problem.startswith("a temporary file"):
+            if problem is not None and problem.startswith("a temporary file"):  # never sealed: a person looks
+                self.unsealed.append(Finding(name, problem + ": review it, then remove it"))
+            elif problem is not None:
                 self.tampered.append(Finding(name, problem))
             elif after_seal or not manifests:
-                self.unsealed.append(Finding(name, "written after the last seal, not sealed yet"
-                                             if problem is None else problem))
+                self.unsealed.append(Finding(name, "written after the last seal, not sealed yet"))
             else:
                 self.tampered.append(Finding(name, "added after the last seal"
                                              + (f" ({manifests[-1][0]})" if manifests else "")))
