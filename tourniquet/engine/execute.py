@@ -128,14 +128,20 @@ def progress(summary: RunSummary, steps: list[str], run_id: str, also_not_done: 
     unsure = [f"{r.get('operation')} {r.get('target')}" for r in unconfirmed_intents(records).values()]
     finished = [step for step, status in summary.steps.items() if status == "completed"]
     missing = [step for step in steps if summary.steps.get(step) not in ("completed", "skipped")]
-    done = (f"done: {len(applied)} change(s) applied ({', '.join(applied)})" if applied
+    done = (f"done: {len(applied)} change(s) applied ({_listed(applied)})" if applied
             else "done: no change was applied")
     if finished:
         done += f"; steps finished: {', '.join(finished)}"
     if unsure:
-        done += f"; sent but not confirmed in the journal: {', '.join(unsure)} (check them)"
+        done += f"; sent but not confirmed in the journal: {_listed(unsure)} (check them)"
     not_done = ([f"steps {', '.join(missing)}"] if missing else []) + list(also_not_done or [])
     return done + (f"; not done: {', '.join(not_done)}" if not_done else "")
+
+
+def _listed(items: list[str], limit: int = 20) -> str:
+    """At most ``limit`` items: a failure line for 1,000 accounts stays readable (the journal has them all)."""
+    shown = ", ".join(items[:limit])
+    return shown + (f" … and {len(items) - limit} more (all in the journal)" if len(items) > limit else "")
 
 
 def _add_step_approvals(summary: RunSummary, run: PlaybookRun) -> None:
