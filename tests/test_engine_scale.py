@@ -24,10 +24,12 @@ import yaml
 
 from tests.conftest import write_site
 from tests.helpers import LdapAdmin, require_slapd
+from tourniquet.config import load_site
 from tourniquet.demo.practitioners import Directory, generate, write_ldif
 from tourniquet.demo.slapd import Slapd
-from tourniquet.evidence import verify
+from tourniquet.engine.sealing import verify_incident
 from tourniquet.journal import read_journal, verify_chain
+from tourniquet.site import Site
 
 ROOT = Path(__file__).resolve().parents[1]
 PLAYBOOK = str(ROOT / "playbooks" / "credential-misuse.yaml")
@@ -74,9 +76,13 @@ def test_four_processes_running_one_incident_keep_one_chain_and_change_each_acco
     records = list(read_journal(folder / "journal.jsonl"))
     assert verify_chain(folder / "journal.jsonl") == len(records)
     assert sorted(r["seq"] for r in records) == list(range(1, len(records) + 1)), "no sequence number twice"
-    findings, facts = verify(folder)
-    assert findings == [], findings
-    assert facts["manifests"] == 4, "four runs, four seals, numbered one after the other"
+    site = Site(load_site(site_file))
+    try:
+        verdict = verify_incident(site, incident)
+    finally:
+        site.close()
+    assert verdict.intact, (verdict.findings, verdict.unsealed)
+    assert sorted(verdict.manifests) == [1, 2, 3, 4], "four runs, four seals, numbered one after the other"
     for operation in ("scramble_password", "lock"):  # the scramble sets the reset flag: the reset step is a no-op
         assert _applied(records, operation) == {p.uid: 1 for p in people}, operation
     assert all(_contained(ldap_admin, p.dn) for p in people)

@@ -88,7 +88,7 @@ def test_a_contained_account_leaves_artifacts_events_and_bound_logs(
     assert set(artifacts) == set(keys.values())
     assert suspect.uid in str(artifacts[keys["report"]].data)
     assert artifacts[keys["progress"]].data == 100.0
-    _, facts = verify(Path(result["journal"]).parent)
+    facts = verify(Path(result["journal"]).parent, incident=incident).facts
     evidence = artifacts[keys["evidence"]]
     assert evidence.type == "markdown" and "file://" not in evidence.data
     assert f"`{Path(result['journal']).parent}`" in evidence.data and f"`{facts['root']}`" in evidence.data

@@ -9,6 +9,7 @@ a library's exception types.
     ├── PlaybookError               a playbook that cannot be loaded (file:line:column, field)
     │   └── PlaybookErrors          several of them, reported at once
     ├── ExpressionError             ${{ … }} refers to a name that does not exist, or is not allowed
+    ├── StorageFailed               the evidence or state folder could not be written (read-only, full)
     ├── GuardrailError              the run refuses to go on: nothing was changed by the refusal
     │   ├── ProtectedAccount        a protected account was asked for
     │   ├── BlastRadiusExceeded     more accounts than allowed, and no approval
@@ -36,6 +37,7 @@ __all__ = [
     "PlaybookErrors",
     "Location",
     "ExpressionError",
+    "StorageFailed",
     "GuardrailError",
     "ProtectedAccount",
     "BlastRadiusExceeded",
@@ -101,6 +103,11 @@ class PlaybookErrors(PlaybookError):
 
 class ExpressionError(TourniquetError):
     """An expression that names something that does not exist, or does something not allowed."""
+
+
+class StorageFailed(TourniquetError):
+    """A write to the evidence or state folder failed (read-only, full disk): the message says what was
+    done before it stopped and what was not."""
 
 
 class GuardrailError(TourniquetError):

@@ -146,6 +146,8 @@ class Journal:
         size = os.fstat(handle).st_size
         if size == self._tail.offset:
             return
+        if size < self._tail.offset:  # shorter than we last saw it (cut by hand): read it again from the start
+            self.index, self._tail = JournalIndex(), _Tail()
         with self.path.open("rb") as reader:
             reader.seek(self._tail.offset)
             data = reader.read(size - self._tail.offset)
@@ -214,9 +216,11 @@ class Journal:
             return
         with self._lock, self._file() as handle:
             self._catch_up(handle)
+            seq, previous = self._tail.seq, self._tail.hash
             lines = []
             for record in records:
-                record["seq"], record["prev"] = self._tail.seq + 1, self._tail.hash
+                seq += 1
+                record["seq"], record["prev"] = seq, previous
                 text = _canonical({k: v for k, v in record.items() if k != "hash"})
                 masked = mask(text)
                 if masked == text:
@@ -230,12 +234,24 @@ class Journal:
                     record.update(body)
                 record["hash"] = digest
                 lines.append(_line(record))
-                self._tail.seq, self._tail.hash = record["seq"], digest
-                self.index.add(record)
+                previous = digest
             data = b"".join(lines)
-            os.write(handle, data)
-            os.fsync(handle)
+            try:
+                written = os.write(handle, data)
+                if written != len(data):
+                    raise OSError(28, "No space left on device (short write)", str(self.path))
+                os.fsync(handle)
+            except OSError:
+                # Nothing of this batch counts: cut what was written, so the chain stays whole on disk.
+                try:
+                    os.ftruncate(handle, self._tail.offset)
+                except OSError:
+                    pass  # a read-only file system: nothing was written either
+                raise
+            self._tail.seq, self._tail.hash = seq, previous
             self._tail.offset += len(data)
+            for record in records:
+                self.index.add(record)
 
     def refresh(self) -> None:
         """Read what other processes appended since our last look (call it after taking account slots)."""

@@ -27,14 +27,14 @@ def write_once(path: Path, text: str) -> bool:
     Not yet durable: call :func:`sync_paths` (or let the chunk do it) before naming it in the journal.
     """
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    try:
+    try:  # a full disk fails the write: the half-written temporary file goes too
+        temporary.write_text(text, encoding="utf-8")
         os.link(temporary, path)  # atomic, and fails if the file already exists
         return True
     except FileExistsError:
         return False
     finally:
-        temporary.unlink()
+        temporary.unlink(missing_ok=True)
 
 
 def _fsync(path: Path) -> None:

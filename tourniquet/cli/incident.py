@@ -10,7 +10,7 @@ import argparse
 import sys
 from typing import Any
 
-from tourniquet.cli.common import open_site, site_argument
+from tourniquet.cli.common import incident_argument, open_site, site_argument
 
 __all__ = ["register"]
 
@@ -92,19 +92,22 @@ def cmd_recover(args: argparse.Namespace) -> int:
     if passwords:
         print("\nOne-time password(s), shown this once: read it to the owner, who must choose a new one at the "
               "first login. It is not kept anywhere.")
+        out = sys.stdout
+        show = getattr(out, "write_unmasked", out.write)  # registered as a secret: masked on any other line
         for account, password in sorted(passwords.items()):
-            print(f"  {account}: {password}")
+            show(f"  {account}: {password}\n")
+        out.flush()
     return 0 if summary.status == "completed" else 1
 
 
 def register(sub: Any) -> None:
     undo = sub.add_parser("undo", help="reverse every change an incident made (false alarm)")
-    undo.add_argument("incident")
+    incident_argument(undo)
     site_argument(undo)
     undo.set_defaults(func=cmd_undo)
 
     reinstate = sub.add_parser("reinstate", help="put an incident's accounts back as their snapshots recorded them")
-    reinstate.add_argument("incident")
+    incident_argument(reinstate)
     site_argument(reinstate)
     reinstate.set_defaults(func=cmd_reinstate)
 

@@ -8,8 +8,9 @@ import sys
 from collections.abc import Sequence
 
 from tourniquet.cli import approve, audit, demo, evidence, hygiene, incident, outbox, playbook, server
-from tourniquet.cli.common import print_errors
+from tourniquet.cli.common import MaskedStream, print_errors
 from tourniquet.errors import PlaybookErrors, TourniquetError
+from tourniquet.secrets import mask
 
 __all__ = ["main", "build_parser"]
 
@@ -51,10 +52,13 @@ def _settings(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    _settings(args)
+    """Run one command; what it prints is masked, and no input, however hostile, ends in a traceback."""
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = MaskedStream(streams[0]), MaskedStream(streams[1])  # type: ignore[assignment]
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        _settings(args)
         return int(args.func(args))
     except PlaybookErrors as exc:
         print_errors(exc)
@@ -66,6 +70,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted: what was done so far is in the journal; run the same command again to resume",
               file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug, not an input problem: still no traceback with possibly sensitive values
+        print(f"internal error: {type(exc).__name__}: {mask(str(exc))[:500]} (a bug: please report it)",
+              file=sys.stderr)
+        return 70
+    finally:
+        sys.stdout, sys.stderr = streams
 
 
 if __name__ == "__main__":

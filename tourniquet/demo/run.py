@@ -97,7 +97,9 @@ def print_scope(journal: Path) -> None:
     """The data scope frozen by the run, and whether the evidence bundle verifies."""
     import json
 
-    from tourniquet.evidence import verify
+    from tourniquet.config import load_site
+    from tourniquet.engine.sealing import verify_incident
+    from tourniquet.site import Site
 
     folders = sorted((journal.parent / "scope").glob("*/scope.json"))
     if not folders:
@@ -118,8 +120,14 @@ def print_scope(journal: Path) -> None:
     print(f"   CERT Santé:     {folders[-1].parent / 'declaration-cert-sante.md'}")
     print(f"   Art. 34 export: {folders[-1].parent / 'people-to-warn.csv'}")
     print(f"   Timeline:       {folders[-1].parent / 'timeline.png'}")
-    findings, facts = verify(journal.parent)
-    print(f"   Evidence: {'intact' if not findings else 'TAMPERED'}, root hash {facts['root']}")
+    site = Site(load_site())
+    try:
+        verdict = verify_incident(site, journal.parent.name)
+    finally:
+        site.close()
+    state = {0: "intact", 1: "TAMPERED", 3: "NOT SEALED"}.get(verdict.exit_code, "?")
+    print(f"   Evidence: {state}, root hash {verdict.facts['root']}")
+    print(f"   anchored in {verdict.facts['anchor_log']} and on {verdict.facts.get('ticket') or 'the ticket'}")
 
 
 def bind_result(url: str, dn: str, password: str) -> str:

@@ -120,17 +120,21 @@ def run_chunk(chunk: Chunk, *, site: Site, journal: Journal, deadline: float) ->
     dry_run = invocations[0].context.dry_run
     dns = [dn for dn in (_dn_of(i) for i in invocations) if dn]
     unsynced: list[Any] = []
-    with ExitStack() as stack:
-        if dns:
-            stack.enter_context(site.directory.read_ahead(dns))
-        stack.enter_context(journal.group())
-        if spec.changes and spec.target is not None and not dry_run:
-            outcomes = _plan_then_apply(invocations, journal, unsynced, deadline)
-        else:
-            outcomes = [_attempt(i, _fresh(i, unsynced)) if time.monotonic() < deadline
-                        else _late(i) for i in invocations]
-        outcomes = [_retried(o, unsynced, journal, deadline) for o in outcomes]
-        sync_paths(unsynced)  # evidence files on disk before the records that name them
+    try:
+        with ExitStack() as stack:
+            if dns:
+                stack.enter_context(site.directory.read_ahead(dns))
+            stack.enter_context(journal.group())
+            if spec.changes and spec.target is not None and not dry_run:
+                outcomes = _plan_then_apply(invocations, journal, unsynced, deadline)
+            else:
+                outcomes = [_attempt(i, _fresh(i, unsynced)) if time.monotonic() < deadline
+                            else _late(i) for i in invocations]
+            outcomes = [_retried(o, unsynced, journal, deadline) for o in outcomes]
+            sync_paths(unsynced)  # evidence files on disk before the records that name them
+    except OSError as exc:  # the journal or the evidence could not be written (a full or read-only disk)
+        log.error("chunk.not_recorded", chunk=chunk.label, error=str(exc))
+        return [ItemOutcome(i, error=exc) for i in invocations]
     _log_summary(chunk, outcomes)
     return outcomes
 

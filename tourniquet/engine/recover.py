@@ -209,8 +209,8 @@ def recover_accounts(
         report.parent.mkdir(parents=True, exist_ok=True)
         report.write_text(render_markdown(summary, inputs), encoding="utf-8")
         summary.report = report
-        from tourniquet.evidence import seal
+        from tourniquet.engine.sealing import seal_incident
 
-        seal(site.incident_dir(incident), incident=incident, note=f"recover {', '.join(labels)}: {summary.status}")
+        seal_incident(site, incident, note=f"recover {', '.join(labels)}: {summary.status}")
     log.info("recover.finished", accounts=labels, status=summary.status)
     return Recovery(summary=summary, report=report, handed_to=handed_to)

@@ -21,6 +21,8 @@ import structlog
 
 from tourniquet import registry
 from tourniquet.actions.context import ActionContext
+from tourniquet.engine.inputs import check_incident_id
+from tourniquet.engine.sealing import seal_incident
 from tourniquet.engine.undo import pending_undo, undo_records
 from tourniquet.errors import TourniquetError
 from tourniquet.journal import Journal, read_journal
@@ -39,6 +41,7 @@ def _direct(label: str, call: Callable[[], Any]) -> Any:
 
 def reinstate_incident(incident: str, site: Site, *, run: str = "reinstate", runner: Runner = _direct) -> list[dict[str, Any]]:
     """Reinstate every snapshotted account of ``incident``; return one entry per account or undone change."""
+    check_incident_id(incident)
     folder = site.incident_dir(incident)
     path = folder / "journal.jsonl"
     if not path.exists():
@@ -81,4 +84,5 @@ def reinstate_incident(incident: str, site: Site, *, run: str = "reinstate", run
     results.extend(undo_records(others, site, journal, playbook))
     failed = sum(1 for r in results if r["status"] == "failed")
     journal.write("run", status="reinstate finished", reinstated=len(results) - failed, failed=failed)
+    seal_incident(site, incident, note=f"reinstate: {len(results) - failed} reinstated, {failed} refused or failed")
     return results

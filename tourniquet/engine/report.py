@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tourniquet.engine.run import RunSummary
+from tourniquet.secrets import mask
 
 __all__ = ["render_markdown", "account_rows", "write_report", "describe_change", "report_images"]
 
@@ -142,8 +143,9 @@ def render_markdown(summary: RunSummary, inputs: dict[str, Any] | None = None, l
 
 
 def write_report(summary: RunSummary, markdown: str) -> Path:
+    """Write the report next to the journal, masked (an outside system's error text is in it)."""
     assert summary.journal is not None
     path = summary.journal.parent / ("plan-report.md" if summary.dry_run else "report.md")
-    path.write_text(markdown, encoding="utf-8")
+    path.write_text(mask(markdown), encoding="utf-8")
     summary.report = path
     return path

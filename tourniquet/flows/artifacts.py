@@ -37,6 +37,7 @@ from tourniquet.engine.playbook import Step
 from tourniquet.engine.report import account_rows
 from tourniquet.engine.run import PlaybookRun, RunSummary
 from tourniquet.flows.events import emit_incident
+from tourniquet.secrets import mask, mask_data
 
 __all__ = ["artifact_key", "PrefectObserver", "publish", "progress_listener", "evidence_markdown", "ProgressListener",
            "inline_images"]
@@ -156,7 +157,7 @@ def evidence_markdown(incident: str, folder: str, root: str) -> str:
 def _ticket(summary: RunSummary, target: str) -> None:
     key = artifact_key(summary.incident, "ticket")
     if re.match(r"^https?://", target):
-        create_link_artifact(target, link_text=f"Ticket of incident {summary.incident}", key=key,
+        create_link_artifact(mask(target), link_text=f"Ticket of incident {summary.incident}", key=key,
                              description=f"Ticket for {summary.incident}")
         return
     path = Path(target)
@@ -166,7 +167,7 @@ def _ticket(summary: RunSummary, target: str) -> None:
         text = ""
     if not text:
         text = f"The ticket of incident `{summary.incident}` is kept by the local ticket store: `{target}`.\n"
-    create_markdown_artifact(text, key=key, description=f"Ticket for {summary.incident} (local ticket store)")
+    create_markdown_artifact(mask(text), key=key, description=f"Ticket for {summary.incident} (local ticket store)")
 
 
 def inline_images(markdown: str, folder: Path | None) -> str:
@@ -188,14 +189,14 @@ def publish(summary: RunSummary, markdown: str, links: dict[str, str] | None = N
     """Prefect artifacts with stable keys, so each incident's latest report is one click away."""
     mode = "DRY-RUN plan, nothing changed" if summary.dry_run else "containment"
     folder = summary.journal.parent if summary.journal is not None else None
-    create_markdown_artifact(inline_images(markdown, folder), key=artifact_key(summary.incident, "report"),
-                             description=f"{summary.playbook} ({mode}): {summary.status}")
-    rows = account_rows(summary)
+    create_markdown_artifact(inline_images(mask(markdown), folder), key=artifact_key(summary.incident, "report"),
+                             description=mask(f"{summary.playbook} ({mode}): {summary.status}"))
+    rows = mask_data(account_rows(summary))
     if rows:
         create_table_artifact(rows, key=artifact_key(summary.incident, "accounts"), description="Accounts and outcomes")
     links = links or {}
     if links.get("evidence"):
-        create_markdown_artifact(evidence_markdown(summary.incident, links["evidence"], root),
+        create_markdown_artifact(mask(evidence_markdown(summary.incident, links["evidence"], root)),
                                  key=artifact_key(summary.incident, "evidence"),
                                  description=f"Evidence for {summary.incident}" + (f", root {root[:12]}…" if root else ""))
     if links.get("ticket"):

@@ -16,7 +16,7 @@ from typing import Any
 import structlog
 
 from tourniquet.actions.context import PlannedChange
-from tourniquet.secrets import mask
+from tourniquet.secrets import mask_data
 
 __all__ = ["account_event_name", "emit_change", "emit_incident", "ACCOUNT_EVENTS"]
 
@@ -54,8 +54,8 @@ def _emit(event: str, resource: dict[str, str], related: list[dict[str, str]], p
     try:
         from prefect.events import emit_event
 
-        masked = json.loads(mask(json.dumps(payload, default=str)))
-        emit_event(event=event, resource=resource, related=related, payload=masked)
+        masked = mask_data(json.loads(json.dumps(payload, default=str)))
+        emit_event(event=event, resource=mask_data(resource), related=mask_data(related), payload=masked)
     except Exception as exc:  # an event is a notification: losing one must not stop a containment
         log.warning("event.not_emitted", event_name=event, error=str(exc))
 

@@ -22,13 +22,15 @@ from prefect.states import Failed, State
 from pydantic import Field, WithJsonSchema
 from typing_extensions import Annotated
 
-from tourniquet.engine.execute import execute_playbook, planned_incident
+from tourniquet.engine.execute import execute_playbook, find_playbook, planned_incident, progress
+from tourniquet.engine.loader import load_playbook
 from tourniquet.engine.run import INCIDENT_ID, RunSummary
 from tourniquet.errors import TourniquetError
 from tourniquet.flows.approval import prefect_approver
 from tourniquet.flows.artifacts import PrefectObserver
 from tourniquet.flows.executor import PrefectExecutor
 from tourniquet.flows.form import AccountsError, mode_tag, parse_accounts, run_name
+from tourniquet.secrets import mask
 
 __all__ = ["run_playbook", "respond", "in_flow_run_id", "RunFailed", "execute_in_flow"]
 
@@ -41,7 +43,14 @@ AccountsList = Annotated[list[str], WithJsonSchema({"type": "array", "items": {"
 
 
 class RunFailed(TourniquetError):
-    """The playbook run ended failed; the flow run's Failed state carries it."""
+    """The playbook run ended failed; the flow run's Failed state carries it.
+
+    Its message becomes the flow run's state message (and the event Prefect emits for it):
+    masked, since it quotes the first failure, which may quote an outside system.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(mask(message))
 
 
 def in_flow_run_id() -> str:
@@ -69,8 +78,8 @@ def _as_dict(summary: RunSummary) -> dict[str, Any]:
 
 
 def _failed(message: str, detail: str = "") -> State[Any]:
-    """A Failed state that says why; ``state.result()`` raises :class:`RunFailed` with the detail."""
-    return Failed(message=message, data=RunFailed(f"{message}{detail}"))
+    """A Failed state that says why (masked); ``state.result()`` raises :class:`RunFailed` with the detail."""
+    return Failed(message=mask(message), data=RunFailed(f"{message}{detail}"))
 
 
 def _not_started(message: str) -> State[Any]:
@@ -79,11 +88,17 @@ def _not_started(message: str) -> State[Any]:
     return _failed(message)
 
 
-def _outcome(summary: RunSummary) -> dict[str, Any] | State[Any]:
+def _outcome(summary: RunSummary, playbook: str) -> dict[str, Any] | State[Any]:
     if summary.status in ("completed", "planned"):
         return _as_dict(summary)
-    # failed, rolled back, completed with errors: the flow run is Failed, its message says why
-    return _failed(f"{summary.playbook} {summary.status}: {summary.error}", f" (journal: {summary.journal})")
+    # failed, rolled back, completed with errors: the flow run is Failed, its message says why, then what
+    # was done and what was not
+    try:
+        steps = [step.id for step in load_playbook(find_playbook(playbook)).playbook.steps]
+    except TourniquetError:
+        steps = list(summary.steps)
+    done = progress(summary, steps, in_flow_run_id())
+    return _failed(f"{summary.playbook} {summary.status}: {summary.error}", f" (journal: {summary.journal}); {done}")
 
 
 def _tag_run(dry_run: bool) -> None:
@@ -132,7 +147,7 @@ def _run(playbook: str, inputs: dict[str, Any], *, dry_run: bool, incident: str,
         summary = execute_in_flow(playbook, inputs, dry_run=dry_run, incident=incident or None, site=site or None)
     except TourniquetError as exc:  # the site, the playbook or an input: nothing ran
         return _not_started(f"{playbook}: not started: {exc}")
-    return _outcome(summary)
+    return _outcome(summary, playbook)
 
 
 @flow(name="tourniquet-playbook", log_prints=False, flow_run_name=_playbook_run_name)

@@ -18,6 +18,7 @@ from tourniquet.connectors.audit.config import AuditConfig
 from tourniquet.connectors.audit.events import SYSTEM, RawEvent, parse_time, text_or_none
 from tourniquet.connectors.audit.stream import StreamSource
 from tourniquet.errors import ConfigError, PermanentError, TransientError
+from tourniquet.secrets import mask
 
 __all__ = ["OpenSearchSource"]
 
@@ -53,13 +54,13 @@ class OpenSearchSource(StreamSource):
         try:
             response = self.http.request(method, path, **kwargs)
         except httpx.TimeoutException as exc:
-            raise TransientError(f"{method} {path}: timed out ({exc})", system=SYSTEM) from exc
+            raise TransientError(mask(f"{method} {path}: timed out ({exc})"), system=SYSTEM) from exc
         except httpx.TransportError as exc:
-            raise TransientError(f"{method} {path}: unreachable ({exc})", system=SYSTEM) from exc
+            raise TransientError(mask(f"{method} {path}: unreachable ({exc})"), system=SYSTEM) from exc
         if response.status_code == 429 or response.status_code >= 500:
             raise TransientError(f"{method} {path}: HTTP {response.status_code}", system=SYSTEM)
         if response.status_code >= 400:
-            reason = response.text[:300]
+            reason = mask(response.text)[:300]  # masked before it is cut: no half secret survives
             raise PermanentError(f"{method} {path}: HTTP {response.status_code}: {reason}", system=SYSTEM)
         try:
             body = response.json()
