@@ -159,8 +159,9 @@ def test_deploy_creates_the_deployments_with_a_described_form(stack: Stack) -> N
     assert all(field.get("description") for field in form.values()), form
     assert [(o["type"], o["title"]) for o in form["accounts"]["anyOf"]] == [("string", "one block of text"),
                                                                             ("array", "list")]
-    assert all(form[name]["type"] == "string" and "anyOf" not in form[name] for name in ("incident", "site")), \
-        "no None toggles"
+    assert form["incident"]["type"] == "string" and "anyOf" not in form["incident"], "no None toggles"
+    assert [(o["type"], o["title"]) for o in form["site"]["anyOf"]] == [("string", "one site, or one per line"),
+                                                                        ("array", "list")], "one site or several"
     assert deployments["respond"]["parameters"]["dry_run"] is True
     schedules = deployments["hygiene"]["schedules"]
     assert schedules and schedules[0]["schedule"]["timezone"] == "Europe/Paris"

@@ -26,7 +26,6 @@ import csv
 import gzip
 import json
 import os
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -43,6 +42,7 @@ from tourniquet.drafts import Figures, PeopleColumns, render_cert_sante, render_
 from tourniquet.drafts.people import safe_cell
 from tourniquet.drafts.words import zone
 from tourniquet.errors import ConfigError
+from tourniquet.regional import artifact_key
 from tourniquet.registry import action
 from tourniquet.scope import CONTACT, IDENTITY, AccountScope, AffectedSubject, Scope
 
@@ -254,10 +254,6 @@ def _systems(ctx: ActionContext, config: AuditConfig) -> list[str]:
     return systems
 
 
-def _artifact_key(incident: str, suffix: str) -> str:
-    return re.sub(r"-{2,}", "-", re.sub(r"[^a-z0-9-]+", "-", f"tourniquet-{incident}-{suffix}".lower()).strip("-"))
-
-
 def _publish(incident: str, scope: Scope, labels: dict[str, str], markdown: str | None,
              timeline: Path | None) -> None:
     """Prefect artifacts when running inside a flow or task run; nothing otherwise."""
@@ -268,15 +264,15 @@ def _publish(incident: str, scope: Scope, labels: dict[str, str], markdown: str 
             return
         from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-        create_table_artifact(scope_rows(scope, labels), key=_artifact_key(incident, "scope"),
+        create_table_artifact(scope_rows(scope, labels), key=artifact_key(incident, "scope"),
                               description=f"Data scope: {scope.total.subjects} people, {scope.total.events} records")
         if markdown is not None:
-            create_markdown_artifact(markdown, key=_artifact_key(incident, "notification"),
+            create_markdown_artifact(markdown, key=artifact_key(incident, "notification"),
                                      description="GDPR Art. 33 notification draft (French)")
         if timeline is not None and timeline.exists():
             picture = base64.b64encode(timeline.read_bytes()).decode("ascii")
             create_markdown_artifact(f"![Accès par jour et par compte](data:image/png;base64,{picture})\n",
-                                     key=_artifact_key(incident, "timeline"),
+                                     key=artifact_key(incident, "timeline"),
                                      description="Accesses per day per account, anomalous part in red")
     except Exception as exc:  # an artifact is a convenience: never fail the evidence over it
         log.warning("scope.artifact_failed", error=str(exc))

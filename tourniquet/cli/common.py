@@ -13,16 +13,41 @@ from tourniquet.errors import PlaybookError, PlaybookErrors
 from tourniquet.secrets import mask
 from tourniquet.site import Site
 
-__all__ = ["site_argument", "incident_argument", "incident_id", "open_site", "print_errors", "MaskedStream",
+__all__ = ["site_argument", "sites_of", "one_site", "incident_argument", "incident_id", "open_site", "print_errors", "MaskedStream",
            "use_local_server", "hide_temporary_server_notes",
            "SITE_HELP"]
 
 SITE_HELP = "site configuration (default: $TOURNIQUET_SITE or ./tourniquet.yaml)"
 
 
-def site_argument(parser: argparse.ArgumentParser) -> None:
-    """``--site FILE``, the same on every subcommand."""
-    parser.add_argument("--site", help=SITE_HELP)
+def site_argument(parser: argparse.ArgumentParser, *, several: bool = False) -> None:
+    """``--site FILE``, the same on every subcommand; ``several``: repeatable, one incident across those sites.
+
+    With ``several`` the value is a list (None when not given); :func:`sites_of` reads either form.
+    """
+    if not several:
+        parser.add_argument("--site", help=SITE_HELP)
+        return
+    parser.add_argument("--site", action="append", metavar="FILE",
+                        help=SITE_HELP + "; repeat it for one incident across several sites (regions): each id "
+                             "resolves in the site that holds it, or qualify it with the site's name (nor:jdupont)")
+    parser.add_argument("--national-dir", metavar="DIR",
+                        help="with several sites: where the national summary folder <incident>-national goes "
+                             "(default: the first site's evidence_dir)")
+
+
+def sites_of(args: argparse.Namespace) -> list[str]:
+    """The ``--site`` values given (none: the default site), whether the option repeats or not."""
+    value = getattr(args, "site", None)
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
+def one_site(args: argparse.Namespace) -> str | None:
+    """The single site of a command run on one site (None: $TOURNIQUET_SITE or ./tourniquet.yaml)."""
+    sites = sites_of(args)
+    return sites[0] if sites else None
 
 
 def incident_id(text: str) -> str:

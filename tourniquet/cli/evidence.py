@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from tourniquet.cli.common import incident_argument, open_site, site_argument
+from tourniquet.cli.common import incident_argument, one_site, open_site, site_argument, sites_of
 
 __all__ = ["register"]
 
@@ -17,7 +17,12 @@ __all__ = ["register"]
 def cmd_verify(args: argparse.Namespace) -> int:
     from tourniquet.engine.sealing import verify_incident
 
-    with open_site(args.site) as site:
+    sites = sites_of(args)
+    if len(sites) > 1:
+        from tourniquet.cli.regions import verify_across
+
+        return verify_across(args, sites)
+    with open_site(one_site(args)) as site:
         verdict = verify_incident(site, args.incident, anchor_path=args.anchor_log)
         folder = site.incident_dir(args.incident)
     if verdict.facts.get("missing"):
@@ -73,7 +78,7 @@ def register(sub: Any) -> None:
     seal = actions.add_parser("seal", help="write a new manifest after review (problems found are recorded in it)")
     for command, func in ((verify, cmd_verify), (seal, cmd_seal)):
         incident_argument(command)
-        site_argument(command)
+        site_argument(command, several=command is verify)
         command.set_defaults(func=func)
     verify.add_argument("--anchor-log", help="the anchor log to check against (default: <state_dir>/"
                                              "evidence-anchors.jsonl)")

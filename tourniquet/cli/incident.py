@@ -10,7 +10,7 @@ import argparse
 import sys
 from typing import Any
 
-from tourniquet.cli.common import incident_argument, open_site, site_argument
+from tourniquet.cli.common import incident_argument, one_site, open_site, site_argument, sites_of
 
 __all__ = ["register"]
 
@@ -23,7 +23,13 @@ def cmd_undo(args: argparse.Namespace) -> int:
     from tourniquet.engine.recover import replaced_passwords
     from tourniquet.engine.undo import undo_incident
 
-    with open_site(args.site) as site:
+    sites = sites_of(args)
+    if len(sites) > 1:
+        from tourniquet.cli.regions import undo_across
+
+        return undo_across(args, sites, lambda account: PASSWORD_GONE.replace("INCIDENT", args.incident)
+                           .replace("ID", account))
+    with open_site(one_site(args)) as site:
         result = undo_incident(args.incident, site)
         replaced = replaced_passwords(site, args.incident)
     for entry in result:
@@ -73,7 +79,12 @@ def cmd_recover(args: argparse.Namespace) -> int:
               "or give --password-file PATH (created with mode 0600)", file=sys.stderr)
         return 2
     approver = fixed_approver(args.approved_by, args.comment) if args.approved_by else reject_all
-    with open_site(args.site) as site:
+    sites = sites_of(args)
+    if len(sites) > 1:
+        from tourniquet.cli.regions import recover_across
+
+        return recover_across(args, sites, approver)
+    with open_site(one_site(args)) as site:
         try:
             with handover(args.incident, args.password_file) as box:
                 recovery = recover_accounts(args.incident, args.account, site, operator=args.operator or "",
@@ -103,7 +114,7 @@ def cmd_recover(args: argparse.Namespace) -> int:
 def register(sub: Any) -> None:
     undo = sub.add_parser("undo", help="reverse every change an incident made (false alarm)")
     incident_argument(undo)
-    site_argument(undo)
+    site_argument(undo, several=True)
     undo.set_defaults(func=cmd_undo)
 
     reinstate = sub.add_parser("reinstate", help="put an incident's accounts back as their snapshots recorded them")
@@ -128,5 +139,5 @@ def register(sub: Any) -> None:
     recover.add_argument("--operator", help="who gives the account back (named on the ticket)")
     recover.add_argument("--password-file", metavar="PATH",
                          help="write the one-time password to this new file (mode 0600) instead of the terminal")
-    site_argument(recover)
+    site_argument(recover, several=True)
     recover.set_defaults(func=cmd_recover)

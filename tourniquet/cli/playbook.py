@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from tourniquet.cli.common import incident_id, print_errors, site_argument, use_local_server
+from tourniquet.cli.common import incident_id, one_site, print_errors, site_argument, sites_of, use_local_server
 from tourniquet.errors import PlaybookErrors
 
 __all__ = ["register"]
@@ -74,10 +74,16 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from tourniquet.engine.execute import execute_playbook
     from tourniquet.errors import StorageFailed
 
+    sites = sites_of(args)
+    if len(sites) > 1:
+        from tourniquet.cli.regions import plan_across
+
+        return plan_across(args, _inputs(args), sites)
     try:
         with TerminalProgress(f"plan {args.playbook}") as progress:
             summary = execute_playbook(args.playbook, _inputs(args), dry_run=True, incident=args.incident,
-                                       site=args.site, observer=TerminalObserver(progress) if progress.enabled else None)
+                                       site=one_site(args),
+                                       observer=TerminalObserver(progress) if progress.enabled else None)
     except StorageFailed as exc:
         print(f"FAILED: {exc}", file=sys.stderr)
         return 1
@@ -87,7 +93,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     inputs = _checked_inputs(args)
-    use_local_server(args.site)
+    sites = sites_of(args)
+    if len(sites) > 1:
+        from tourniquet.cli.regions import run_across
+
+        return run_across(args, inputs, sites)
+    use_local_server(one_site(args))
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     from tourniquet.cli.common import hide_temporary_server_notes
@@ -106,7 +117,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}), \
             quiet_prefect_console(progress.enabled), progress, progress_listener(progress.update):
         state = run_playbook(args.playbook, inputs, dry_run=args.dry_run, incident=args.incident or "",
-                             site=args.site or "", return_state=True)
+                             site=one_site(args) or "", return_state=True)
         result = state.result(raise_on_failure=False)
         progress.update(100.0, result["status"] if isinstance(result, dict) else "failed")
     if not isinstance(result, dict):  # failed: the flow's Failed state carries the reason
@@ -175,7 +186,7 @@ def register(sub: Any) -> None:
         command.add_argument("playbook", help="path or name (credential-misuse)")
         command.add_argument("--input", "-i", action="append", metavar="NAME=VALUE",
                              help="playbook input; lists as a,b,c or JSON")
-        site_argument(command)
+        site_argument(command, several=True)
         command.add_argument("--incident", type=incident_id,
                              help="incident id (default: derived from playbook and inputs)")
         if name == "run":

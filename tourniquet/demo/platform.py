@@ -120,6 +120,8 @@ class Truth:
     records_by_category: dict[str, int]
     no_contact: int
     subjects: set[int] = field(default_factory=set)
+    #: each person seen: the categories shown to the accounts (counting people once across regions needs them)
+    categories_of: dict[int, set[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -190,7 +192,7 @@ class Platform:
                      people_by_category=dict(sorted(categories.items())),
                      people_by_account={a: len(s) for a, s in by_account.items()},
                      records_by_category=dict(sorted(records.items())), no_contact=no_contact,
-                     subjects=set(by_person))
+                     subjects=set(by_person), categories_of=by_person)
 
 
 def site_audit(**source: Any) -> dict[str, Any]:

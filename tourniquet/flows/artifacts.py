@@ -37,6 +37,7 @@ from tourniquet.engine.playbook import Step
 from tourniquet.engine.report import account_rows
 from tourniquet.engine.run import PlaybookRun, RunSummary
 from tourniquet.flows.events import emit_incident
+from tourniquet.regional import artifact_key  # the region's name in it, in a run across several sites
 from tourniquet.secrets import mask, mask_data
 
 __all__ = ["artifact_key", "PrefectObserver", "publish", "progress_listener", "evidence_markdown", "ProgressListener",
@@ -49,12 +50,6 @@ ProgressListener = Callable[[float, str], None]
 _listeners: list[ProgressListener] = []
 #: A file-store ticket larger than this is linked by name only (an artifact is not a file server).
 MAX_TICKET_MARKDOWN = 200_000
-
-
-def artifact_key(incident: str, suffix: str) -> str:
-    """Prefect artifact keys allow lowercase letters, digits and dashes only."""
-    base = re.sub(r"[^a-z0-9-]+", "-", f"tourniquet-{incident}".lower()).strip("-")
-    return re.sub(r"-{2,}", "-", f"{base}-{suffix}")
 
 
 @contextmanager

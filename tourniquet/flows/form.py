@@ -16,7 +16,7 @@ import json
 import re
 from typing import Any
 
-__all__ = ["AccountsError", "parse_accounts", "run_name", "mode_tag", "DRY_RUN_TAG", "LIVE_TAG"]
+__all__ = ["AccountsError", "parse_accounts", "parse_sites", "run_name", "mode_tag", "DRY_RUN_TAG", "LIVE_TAG"]
 
 DRY_RUN_TAG = "dry-run"
 LIVE_TAG = "live"
@@ -47,6 +47,21 @@ def parse_accounts(value: Any) -> list[str]:
     if not ids:
         raise AccountsError(f"no accounts were given (expected {_EXPECTED})")
     return ids
+
+
+def parse_sites(value: Any) -> list[str]:
+    """The ``site`` field: one path, a list, or a block of text with one path per line (or comma-separated)."""
+    if isinstance(value, str):
+        value = _decoded(value)
+    if value is None:
+        return []
+    items = [value] if isinstance(value, str) else list(value) if isinstance(value, (list, tuple)) else [str(value)]
+    sites: list[str] = []
+    for item in items:
+        for line in str(item).replace(",", "\n").splitlines():
+            if line.strip() and line.strip() not in sites:
+                sites.append(line.strip())
+    return sites
 
 
 def _decoded(text: str) -> Any:

@@ -29,7 +29,7 @@ from tourniquet.errors import TourniquetError
 from tourniquet.flows.approval import prefect_approver
 from tourniquet.flows.artifacts import PrefectObserver
 from tourniquet.flows.executor import PrefectExecutor
-from tourniquet.flows.form import AccountsError, mode_tag, parse_accounts, run_name
+from tourniquet.flows.form import AccountsError, mode_tag, parse_accounts, parse_sites, run_name
 from tourniquet.secrets import mask
 
 __all__ = ["run_playbook", "respond", "in_flow_run_id", "RunFailed", "execute_in_flow"]
@@ -40,6 +40,9 @@ log = structlog.get_logger("tourniquet")
 #: as a list; each option is titled, where the UI would otherwise show "string" and "array".
 AccountsText = Annotated[str, WithJsonSchema({"type": "string", "title": "one block of text"})]
 AccountsList = Annotated[list[str], WithJsonSchema({"type": "array", "items": {"type": "string"}, "title": "list"})]
+#: The site: one file, or several (one incident across regions) as a block of text or a list.
+SitesText = Annotated[str, WithJsonSchema({"type": "string", "title": "one site, or one per line"})]
+SitesList = Annotated[list[str], WithJsonSchema({"type": "array", "items": {"type": "string"}, "title": "list"})]
 
 
 class RunFailed(TourniquetError):
@@ -178,7 +181,8 @@ def respond(
     dry_run: Annotated[bool, Field(description="Plan only: list every change, change nothing")] = True,
     playbook: Annotated[str, Field(description="Playbook name or path")] = "credential-misuse",
     incident: Annotated[str, Field(description="Incident id; empty = derived from the inputs")] = "",
-    site: Annotated[str, Field(description="Site configuration file; empty = $TOURNIQUET_SITE")] = "",
+    site: Annotated[SitesText | SitesList, Field(description="Site configuration file; empty = $TOURNIQUET_SITE; "
+                                                             "several = one incident across those regions")] = "",
 ) -> dict[str, Any] | State[Any]:  # a Failed state says why it did not complete
     """Contain suspected practitioner accounts with the credential-misuse playbook.
 
@@ -192,12 +196,17 @@ def respond(
         dry_run: Plan only: list every change, change nothing (untick to contain)
         playbook: Playbook name or path
         incident: Incident id; empty = derived from the playbook, the accounts and the day
-        site: Site configuration file; empty = $TOURNIQUET_SITE
+        site: Site configuration file; empty = $TOURNIQUET_SITE; several (one per line) = one incident across regions
     """
     try:
         ids = parse_accounts(accounts)
     except AccountsError as exc:  # a malformed alert or form: a failed run that says so, not silence
         _tag_run(dry_run)
         return _not_started(f"respond: not started: {exc}")
-    return _run(playbook, {"accounts": ids, "since": since, "reason": reason}, dry_run=dry_run,
-                incident=incident or "", site=site or "")
+    inputs = {"accounts": ids, "since": since, "reason": reason}
+    sites = parse_sites(site)
+    if len(sites) > 1:
+        from tourniquet.flows.regions import run_across_in_flow
+
+        return run_across_in_flow(playbook, inputs, sites, dry_run=dry_run, incident=incident or "")
+    return _run(playbook, inputs, dry_run=dry_run, incident=incident or "", site=sites[0] if sites else "")
