@@ -264,3 +264,48 @@ def test_ids_found_in_two_regions_or_nowhere_are_named_before_anything_changes(
     finally:
         admin.connection.delete(twin_dn)
         admin.close()
+
+
+def test_each_region_keeps_its_own_guardrails(country: Country, tmp_path: Path) -> None:
+    """Hauts-de-France allows 2 accounts without approval, Pays de la Loire protects one of its own: each
+    refuses in its region only, and Normandie is contained all the same (no Prefect: nobody can approve)."""
+    from tourniquet.engine.regions import execute_across
+
+    protected = country.regions["pdl"].compromised()[0]
+    sites = [str(p) for p in country.sites(tmp_path, hdf={"limits": {"max_accounts_ceiling": 2}},
+                                           pdl={"limits": {"protected": [f"uid={protected.uid}"]}})]
+    before = {name: region.dump() for name, region in country.regions.items()}
+    try:
+        run = execute_across(PLAYBOOK, {"accounts": country.ids(), "since": country.since().isoformat()}, sites,
+                             dry_run=False)
+
+        assert run.status == "completed with errors"
+        assert run.parts["hdf"].status == "failed" and "nobody approved" in (run.parts["hdf"].error or "")
+        assert run.parts["pdl"].status == "completed"
+        assert [r["account"] for r in run.parts["pdl"].refused] == [protected.uid], "refused in its region, by name"
+        assert run.parts["nor"].status == "completed"
+        assert country.regions["hdf"].dump() == before["hdf"], "over its ceiling: nothing changed in hdf"
+        assert_contained_and_nothing_else(country, "nor", before["nor"])
+        diff = changed(before["pdl"], country.regions["pdl"].dump())
+        assert set(diff) == {p.dn.lower() for p in country.regions["pdl"].compromised()[1:]}, "protected untouched"
+        assert run.error and "hdf: failed" in run.error and "pdl" not in run.error
+        assert run.summary is not None and not run.summary.complete
+        assert "not counted: hdf" in run.summary.explanation
+    finally:
+        country.reset()
+
+
+@pytest.mark.slow
+def test_the_respond_form_takes_several_sites_one_per_line(prefect_harness: None, country: Country,
+                                                           sites: list[str]) -> None:
+    from tourniquet.flows.respond import respond
+
+    state = respond(accounts="\n".join(country.ids()), site="\n".join(sites), reason="ministry alert",
+                    return_state=True)
+
+    result = state.result()
+    assert result["status"] == "planned" and result["dry_run"] is True
+    assert [(r["region"], len(r["accounts"])) for r in result["regions"]] == [("hdf", 4), ("nor", 3), ("pdl", 3)]
+    runs = flow_runs(result["incident"])
+    assert {f"{result['incident']}-{name}-DRY-RUN" for name in NAMES} <= set(runs), sorted(runs)
+    assert runs[f"{result['incident']}-DRY-RUN"].flow_id != runs[f"{result['incident']}-hdf-DRY-RUN"].flow_id

@@ -27,6 +27,8 @@ import csv
 import hashlib
 import hmac
 import json
+from array import array
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -252,13 +254,10 @@ def _read_region(source: RegionSource, incident: str, counter: "PeopleCounter") 
         total = parsed.get("total") if isinstance(parsed, dict) else None
         if not isinstance(total, dict):
             raise ValueError("scope.json has no total")
-        rows: list[tuple[bytes | None, int]] = []
-        by_category: dict[str, int] = {}
+        rows = RegionRows()
         for row in csv.DictReader(_sealed_lines(folder / scope / "subjects.csv", str(wanted["subjects.csv"]))):
             categories = [c for c in (row.get("categories") or "").split(";") if c]
-            for category in categories:
-                by_category[category] = by_category.get(category, 0) + 1
-            rows.append((_hash_bytes(row.get("national_hash") or ""), counter.bits(categories)))
+            rows.add(_hash_bytes(row.get("national_hash") or ""), counter.bits(categories), categories)
     except _Unsealed as exc:
         figures.problems.append(f"{scope}/{exc}: its bytes differ from seal {name} (changed after it was sealed): "
                                 "not counted; `tourniquet evidence verify` names it")
@@ -269,8 +268,8 @@ def _read_region(source: RegionSource, incident: str, counter: "PeopleCounter") 
     counter.add_region(source.name, figures.key_check, rows)
     figures.records = int(total.get("events", 0))
     figures.people = len(rows)
-    figures.people_by_category = dict(sorted(by_category.items()))
-    figures.without_national_id = sum(1 for digest, _ in rows if digest is None)
+    figures.people_by_category = dict(sorted(rows.by_category.items()))
+    figures.without_national_id = len(rows.unmatched)
     if int(total.get("subjects", -1)) != len(rows):
         figures.problems.append(f"scope.json says {total.get('subjects')} people, subjects.csv lists {len(rows)}: "
                                 "counted from subjects.csv")
@@ -283,65 +282,99 @@ def _read_region(source: RegionSource, incident: str, counter: "PeopleCounter") 
 class PeopleCounter:
     """People across regions: once per (key check, national hash) when they have one, else once per region.
 
-    Memory: 32 bytes of hash and two small integers per person; a region's rows are added only once
-    its files were read whole and found sealed.
+    Memory, for millions of people: per person matched, its 32-byte hash and one integer (category bits in
+    the low 32 bits, region bits above); per person without a hash, 4 bytes. A region's rows are added only
+    once its files were read whole and found sealed (:class:`RegionRows`, about 36 bytes a person).
     """
+
+    SHIFT = 32
 
     def __init__(self) -> None:
         self.categories: list[str] = []
-        #: (key check, hash) → (category bits, region bits)
-        self.people: dict[tuple[str, bytes], tuple[int, int]] = {}
+        #: key check → hash → category bits | region bits << SHIFT
+        self.people: dict[str, dict[bytes, int]] = {}
         #: category bits of each person without a usable hash, per region
-        self.unmatched: dict[str, list[int]] = {}
+        self.unmatched: dict[str, array[int]] = {}
         self.regions: list[str] = []
-        self.keys: set[str] = set()
+
+    @property
+    def keys(self) -> set[str]:
+        return set(self.people)
 
     def bits(self, categories: Sequence[str]) -> int:
         value = 0
         for category in categories:
             if category not in self.categories:
+                if len(self.categories) == self.SHIFT:
+                    raise ValueError(f"more than {self.SHIFT} data categories")
                 self.categories.append(category)
             value |= 1 << self.categories.index(category)
         return value
 
-    def add_region(self, name: str, key: str | None, rows: Sequence[tuple[bytes | None, int]]) -> None:
+    def add_region(self, name: str, key: str | None, rows: "RegionRows") -> None:
         index = len(self.regions)
         self.regions.append(name)
-        if key is not None:
-            self.keys.add(key)
-        for digest, bits in rows:
-            if key is None or digest is None:
-                self.unmatched.setdefault(name, []).append(bits)
-                continue
-            seen, regions = self.people.get((key, digest), (0, 0))
-            self.people[(key, digest)] = (seen | bits, regions | 1 << index)
+        region_bit = 1 << (self.SHIFT + index)
+        unmatched = self.unmatched.setdefault(name, array("I"))
+        unmatched.extend(rows.unmatched)
+        if key is None:  # no key: nothing it hashed can be matched with anyone
+            unmatched.extend(rows.bits)
+            return
+        people = self.people.setdefault(key, {})
+        digests = rows.digests
+        for position, bits in enumerate(rows.bits):
+            digest = bytes(digests[32 * position:32 * position + 32])
+            people[digest] = people.get(digest, 0) | bits | region_bit
 
     def largest_group(self) -> int:
         """The most people matched under one key: distinct people for sure (a lower bound of the total)."""
-        sizes: dict[str, int] = {}
-        for key, _ in self.people:
-            sizes[key] = sizes.get(key, 0) + 1
-        return max(sizes.values(), default=0)
+        return max((len(people) for people in self.people.values()), default=0)
 
     def totals(self) -> tuple[int, dict[str, int], int, int]:
         """(people, people per category, people seen in several regions, people without a usable hash)."""
-        by_category: dict[str, int] = {}
-        several = 0
+        counts = [0] * len(self.categories)
+        several = matched = unmatched = 0
+        low = (1 << self.SHIFT) - 1
 
-        def count(bits: int) -> None:
-            for index, category in enumerate(self.categories):
+        def add(bits: int, people: int) -> None:
+            for index in range(len(counts)):
                 if bits >> index & 1:
-                    by_category[category] = by_category.get(category, 0) + 1
+                    counts[index] += people
 
-        for bits, regions in self.people.values():
-            several += regions & (regions - 1) != 0
-            count(bits)
-        unmatched = 0
-        for people in self.unmatched.values():
-            unmatched += len(people)
-            for bits in people:
-                count(bits)
-        return len(self.people) + unmatched, dict(sorted(by_category.items())), several, unmatched
+        for group in self.people.values():
+            matched += len(group)
+            for value, people in Counter(group.values()).items():  # few distinct values: counted in C
+                regions = value >> self.SHIFT
+                several += people if regions & (regions - 1) else 0
+                add(value & low, people)
+        for bits_of in self.unmatched.values():
+            unmatched += len(bits_of)
+            for bits, people in Counter(bits_of).items():
+                add(bits, people)
+        by_category = {category: counts[i] for i, category in enumerate(self.categories) if counts[i]}
+        return matched + unmatched, dict(sorted(by_category.items())), several, unmatched
+
+
+class RegionRows:
+    """One region's people as read from its subjects.csv, compactly, until the file is known to be the sealed one."""
+
+    def __init__(self) -> None:
+        self.digests = bytearray()
+        self.bits = array("I")
+        self.unmatched = array("I")
+        self.by_category: dict[str, int] = {}
+
+    def add(self, digest: bytes | None, bits: int, categories: Sequence[str]) -> None:
+        for category in categories:
+            self.by_category[category] = self.by_category.get(category, 0) + 1
+        if digest is None:
+            self.unmatched.append(bits)
+        else:
+            self.digests += digest
+            self.bits.append(bits)
+
+    def __len__(self) -> int:
+        return len(self.bits) + len(self.unmatched)
 
 
 def _hash_bytes(text: str) -> bytes | None:

@@ -52,6 +52,8 @@ def print_national_run(result: dict[str, Any]) -> None:
         if region.get("error"):
             line += f" — {region['error']}"
         print(line)
+        for refusal in region.get("refused") or []:
+            print(f"  {'':{width}}  refused {refusal['account']}: {refusal['reason']}")
         if region.get("report"):
             print(f"  {'':{width}}  report: {region['report']}")
     for why in result["refused"].values():
@@ -196,6 +198,9 @@ def verify_across(args: argparse.Namespace, sites: list[str]) -> int:
             continue
         verdict = entry.result
         if verdict.facts.get("missing"):
+            if entry.region == "national":  # the regions were run one by one: nothing national to check
+                print(f"[national] no national summary of incident {args.incident} (and none anchored)")
+                continue
             print(f"[{entry.region}] no evidence folder (and none anchored)")
             worst = max(worst, 1)
             continue

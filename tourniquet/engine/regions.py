@@ -209,6 +209,10 @@ def _qualified(resolution: Resolution, identifier: str, region: str, bare: str,
 def _unqualified(resolution: Resolution, identifier: str, answers: Mapping[str, Mapping[str, Account | NotFound]],
                  earlier: str | None) -> None:
     found = {name: answer[identifier] for name, answer in answers.items() if isinstance(answer[identifier], Account)}
+    if earlier is not None and earlier in resolution.unreachable:  # never move it to another region meanwhile
+        resolution.waiting[identifier] = (f"{identifier!r} was contained in {earlier} by an earlier run of this "
+                                          f"incident; {earlier} could not be searched now: run again once it answers")
+        return
     if earlier in found:  # contained there by an earlier run: stays there
         others = [name for name in found if name != earlier]
         if others:
@@ -263,19 +267,26 @@ class Part:
     #: completed by an earlier run of the incident: not run again
     skipped: bool = False
     scope: dict[str, Any] | None = None
+    #: accounts its guardrails refused (protected): {"account", "step", "reason"}
+    refused: list[dict[str, Any]] = field(default_factory=list)
 
     def as_record(self) -> dict[str, Any]:
         return {"region": self.region, "ids": self.ids, "status": self.status, "error": self.error,
-                "journal": self.journal, "accounts": self.accounts, "skipped": self.skipped}
+                "journal": self.journal, "accounts": self.accounts, "skipped": self.skipped, "refused": self.refused}
 
 
 def part_of(region: str, ids: list[str], summary: RunSummary) -> Part:
     """A site's run summary as its part of the incident."""
     scope = summary.results.get("scope")
+    refused: dict[str, dict[str, str]] = {}  # once per account: the first step that refused it
+    for refusal in summary.refused:
+        refused.setdefault(str(refusal.get("account")),
+                           {key: str(refusal.get(key, "")) for key in ("account", "step", "reason")})
     return Part(region=region, ids=ids, status=summary.status, error=summary.error,
                 journal=str(summary.journal) if summary.journal else None,
                 report=str(summary.report) if summary.report else None,
-                scope=scope if isinstance(scope, dict) else None)
+                scope=scope if isinstance(scope, dict) else None,
+                refused=list(refused.values()))
 
 
 #: Runs one site's part: (region, its ids, the playbook inputs for it, incident, dry_run) → its Part.

@@ -71,7 +71,7 @@ def region_part(region: str, site: str, playbook: str, inputs: dict[str, Any], i
 
 def _part_dict(part: Part) -> dict[str, Any]:
     return {"region": part.region, "ids": part.ids, "status": part.status, "error": part.error,
-            "journal": part.journal, "report": part.report, "scope": part.scope}
+            "journal": part.journal, "report": part.report, "scope": part.scope, "refused": part.refused}
 
 
 def _subflows(playbook: str, live_word: str) -> RunPart:
@@ -83,7 +83,8 @@ def _subflows(playbook: str, live_word: str) -> RunPart:
         data = state.result(raise_on_failure=False)
         if isinstance(data, dict):
             return Part(region=region.name, ids=ids, status=str(data.get("status")), error=data.get("error"),
-                        journal=data.get("journal"), report=data.get("report"), scope=data.get("scope"))
+                        journal=data.get("journal"), report=data.get("report"), scope=data.get("scope"),
+                        refused=list(data.get("refused") or []))
         return Part(region=region.name, ids=ids, status="failed", error=mask(str(data or state.message)))
 
     return run
