@@ -309,3 +309,45 @@ def test_the_respond_form_takes_several_sites_one_per_line(prefect_harness: None
     runs = flow_runs(result["incident"])
     assert {f"{result['incident']}-{name}-DRY-RUN" for name in NAMES} <= set(runs), sorted(runs)
     assert runs[f"{result['incident']}-DRY-RUN"].flow_id != runs[f"{result['incident']}-hdf-DRY-RUN"].flow_id
+
+
+@pytest.mark.slow
+def test_a_region_over_its_ceiling_pauses_alone_and_is_approved_by_its_subflow_name(
+        prefect_harness: None, country: Country, tmp_path: Path) -> None:
+    import threading
+    import time
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
+    from tourniquet.flows.respond import respond
+
+    sites = [str(p) for p in country.sites(tmp_path, hdf={"limits": {"max_accounts_ceiling": 2,
+                                                                     "approval_timeout_ceiling": "120s"}})]
+    before = {name: region.dump() for name, region in country.regions.items()}
+    box: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: box.update(result=respond(
+        accounts=" ".join(country.ids()), since=country.since().isoformat(), dry_run=False, site="\n".join(sites),
+        incident="inc-regions-approval")), daemon=True)
+    try:
+        thread.start()
+        name, deadline, paused = "inc-regions-approval-hdf-contain", time.monotonic() + 90, None
+        while paused is None and time.monotonic() < deadline:
+            with get_client(sync_client=True) as client:
+                runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[name])))
+            paused = next((r for r in runs if r.state and r.state.is_paused()), None)
+            time.sleep(0.3)
+        assert paused is not None, "the region over its ceiling waits for a person"
+        assert "above the limit of 2" in (paused.state.message or "")
+        assert country.regions["hdf"].dump() == before["hdf"], "nothing changes in hdf while it waits"
+        assert main(["approve", name, "--approver", "Dr Roux", "--comment", "ministry call"]) == 0
+        thread.join(timeout=180)
+
+        assert box["result"]["status"] == "completed", box["result"]
+        for region in NAMES:
+            assert_contained_and_nothing_else(country, region, before[region])
+        records = list(read_journal(tmp_path / "hdf" / "evidence" / "inc-regions-approval" / "journal.jsonl"))
+        assert any(r["type"] == "approval" and r.get("approver") == "Dr Roux" for r in records)
+    finally:
+        thread.join(timeout=180)
+        country.reset()
