@@ -206,3 +206,69 @@ def test_the_site_field_takes_one_site_a_list_or_one_per_line() -> None:
         "/etc/t/hdf.yaml", "/etc/t/nor.yaml", "/etc/t/pdl.yaml"]
     assert parse_sites(["a.yaml", "b.yaml", "a.yaml"]) == ["a.yaml", "b.yaml"]
     assert parse_sites('["a.yaml", "b.yaml"]') == ["a.yaml", "b.yaml"]
+
+
+PLAYBOOK = str(Path(__file__).resolve().parents[1] / "playbooks" / "credential-misuse.yaml")
+
+
+@pytest.mark.parametrize("case, message", [
+    ("missing", "not found"),
+    ("same name", "both named site"),
+    ("colon", "cannot qualify ids"),
+    ("too many", "at most 50"),
+    ("shared state", "share state_dir"),
+])
+def test_sites_given_together_that_cannot_be_used_are_named_not_a_traceback(
+        tmp_path: Path, case: str, message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from tourniquet.cli.main import main
+
+    sites = [write_site_file(tmp_path, "hdf"), write_site_file(tmp_path, "nor")]
+    if case == "missing":
+        sites.append(str(tmp_path / "pdl.yaml"))
+    elif case == "same name":
+        sites.append(write_site_file(tmp_path, "NOR", file="nor-again"))
+    elif case == "colon":
+        sites.append(write_site_file(tmp_path, "pays:loire", file="pdl"))
+    elif case == "too many":
+        sites = [write_site_file(tmp_path, f"r{n}") for n in range(51)]
+    else:
+        sites.append(write_site_file(tmp_path, "pdl", state_dir="hdf/state"))
+
+    code = main(["plan", PLAYBOOK, *[a for s in sites for a in ("--site", s)], "-i", "accounts=jdupont"])
+
+    out, err = capsys.readouterr()
+    assert code == 2 and message in err, (out, err)
+    assert "Traceback" not in out + err and len(err.strip().splitlines()) == 1
+
+
+def test_every_site_down_means_nothing_runs_and_each_id_waits_naming_them(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tourniquet.cli.main import main
+
+    (tmp_path / "bind").write_text("secret\n")
+    sites = [write_site_file(tmp_path, name, directory={"url": "ldap://127.0.0.1:1", "allow_plaintext": True,
+                                                         "bind_dn": "cn=admin", "bind_password": {"file": "bind"},
+                                                         "base_dn": "ou=people,dc=example", "timeout": 2})
+             for name in ("hdf", "nor")]
+
+    code = main(["plan", PLAYBOOK, *[a for s in sites for a in ("--site", s)], "-i", "accounts=jdupont,nor:amartin"])
+
+    out, err = capsys.readouterr()
+    assert code == 1, (out, err)
+    assert "across 2 sites: failed" in out
+    assert "hdf  not run — its directory could not be searched" in out and "nor  not run" in out
+    assert "waiting  'jdupont' could not be looked up: hdf, nor could not be searched" in out
+    assert "waiting  'nor:amartin': nor could not be searched" in out
+    assert err.startswith("FAILED: credential-misuse failed across 2 sites") and "Traceback" not in out + err
+
+
+def test_a_national_folder_that_cannot_be_made_is_refused_before_anything(tmp_path: Path) -> None:
+    from tourniquet.engine.regions import execute_across
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    sites = [write_site_file(tmp_path, "hdf"), write_site_file(tmp_path, "nor")]
+    with pytest.raises(ConfigError, match="cannot create the national summary's folder"):
+        execute_across(PLAYBOOK, {"accounts": ["jdupont"]}, sites, dry_run=False,
+                       national_dir=str(blocker / "national"))
+    assert not (tmp_path / "hdf" / "state").exists(), "nothing was searched or written"

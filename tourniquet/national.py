@@ -27,6 +27,9 @@ import csv
 import hashlib
 import hmac
 import json
+import os
+import re
+import stat
 from array import array
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
@@ -52,6 +55,8 @@ log = structlog.get_logger("tourniquet")
 SUFFIX = "-national"
 #: Hashed under a region's national-id key, it shows whether two regions share the key (and nothing else).
 KEY_CHECK_TEXT = b"tourniquet: national identifier key check"
+_MANIFEST_NAME = re.compile(rf"^{MANIFESTS}/\d{{4,9}}\.json$")
+_SCOPE_FOLDER = re.compile(r"^scope/[^/.][^/]*$")
 #: How the report orders the categories it has (any other after them, alphabetically).
 CATEGORY_ORDER = ("identity", "contact", "social_security_number", "health")
 #: A region none of the incident's ids named: listed, not counted, not missing.
@@ -93,21 +98,32 @@ def earlier_runs(folder: Path, incident: str) -> Earlier:
     path = folder / JOURNAL
     if not path.is_file():
         return earlier
-    for record in read_journal(path):
-        if record.get("incident") != national_incident(incident):
+    try:
+        records = list(read_journal(path))
+    except (OSError, ValueError) as exc:
+        raise TourniquetError(f"{path}: the national journal cannot be read ({exc}): nothing was run; "
+                              "`tourniquet evidence verify` with the same sites names the problem") from None
+    for record in records:
+        if not isinstance(record, dict) or record.get("incident") != national_incident(incident):
             continue
         if record.get("type") == "national":
-            for region, accounts in (record.get("resolution", {}).get("parts") or {}).items():
-                for identifier in accounts:
+            resolution = record.get("resolution")
+            assigned = resolution.get("parts") if isinstance(resolution, dict) else None
+            for region, accounts in (assigned.items() if isinstance(assigned, dict) else ()):
+                for identifier in accounts if isinstance(accounts, list) else ():
                     earlier.assigned.setdefault(str(identifier), str(region))
-            for part in record.get("parts") or []:
+            parts = record.get("parts")
+            for part in parts if isinstance(parts, list) else ():
+                if not isinstance(part, dict):
+                    continue
                 region = str(part.get("region"))
-                if part.get("status") == "completed":
-                    earlier.completed[region] = [str(i) for i in part.get("ids") or []]
+                ids = part.get("ids")
+                if part.get("status") == "completed" and isinstance(ids, list):
+                    earlier.completed[region] = [str(i) for i in ids]
                 else:
                     earlier.completed.pop(region, None)
-        elif record.get("type") == "national_undo":
-            for region in record.get("regions") or []:
+        elif record.get("type") == "national_undo" and isinstance(record.get("regions"), list):
+            for region in record["regions"]:
                 earlier.completed.pop(str(region), None)
     return earlier
 
@@ -181,15 +197,16 @@ def _latest_scope(folder: Path) -> str | None:
     """The scope folder (relative to the bundle) the region's latest ``scope`` record names."""
     latest = None
     for record in read_journal(folder / JOURNAL):
-        if record.get("type") == "scope" and record.get("folder"):
+        if isinstance(record, dict) and record.get("type") == "scope" and record.get("folder"):
             latest = str(record["folder"])
     if latest is None:
         return None
     path = Path(latest)
     try:
-        return path.relative_to(folder).as_posix() if path.is_absolute() else path.as_posix()
+        relative = path.relative_to(folder).as_posix() if path.is_absolute() else path.as_posix()
     except ValueError:
         return None
+    return relative if _SCOPE_FOLDER.match(relative) else None  # scope/<stamp>, as the scope step makes it
 
 
 def _sealed_lines(path: Path, expected: str) -> Iterator[str]:
@@ -233,7 +250,12 @@ def _read_region(source: RegionSource, incident: str, counter: "PeopleCounter") 
     name, raw, manifest = latest
     figures.seal = {"manifest": name, "sequence": manifest.get("sequence"), "root": manifest.get("root"),
                     "sha256": hashlib.sha256(raw).hexdigest()}
-    scope = _latest_scope(folder)
+    try:
+        scope = _latest_scope(folder)
+    except (OSError, ValueError) as exc:
+        figures.problems.append(f"its journal cannot be read ({exc}): not counted; `tourniquet evidence verify` "
+                                "names the line")
+        return figures
     if scope is None:
         figures.problems.append("no data scope was frozen (no audit log configured, or the scope step did not run): "
                                 "its people are not counted")
@@ -247,6 +269,9 @@ def _read_region(source: RegionSource, incident: str, counter: "PeopleCounter") 
         return figures
     figures.scope = {"folder": scope, "files": wanted}
     try:
+        for file in wanted:  # never open a link, a pipe or a device in someone's bundle
+            if not stat.S_ISREG(os.lstat(folder / scope / file).st_mode):
+                raise ValueError(f"{file} is not a regular file")
         data = (folder / scope / "scope.json").read_bytes()
         if hashlib.sha256(data).hexdigest() != wanted["scope.json"]:
             raise _Unsealed("scope.json")
@@ -441,7 +466,7 @@ def render_markdown(summary: NationalSummary, *, status: str, problems: Sequence
     for region in summary.regions:
         cells = [str(region.people_by_category.get(c, 0)) if region.counted else "—" for c in categories]
         root = f"{region.seal['manifest']} `{str(region.seal['root'])[:16]}…`" if region.seal else "—"
-        lines.append(f"| {region.region} | {region.status} | {len(region.accounts)} | "
+        lines.append(f"| {_cell(region.region)} | {_cell(region.status)} | {len(region.accounts)} | "
                      f"{region.records if region.counted else '—'} | {region.people if region.counted else '—'} | "
                      + " | ".join(cells) + f" | {root} |")
     total = [str(summary.people_by_category.get(c, 0)) for c in categories]
@@ -464,6 +489,11 @@ def render_markdown(summary: NationalSummary, *, status: str, problems: Sequence
         if region.seal:
             lines.append(f"- {region.region}: `{region.evidence}` {region.seal['manifest']}, root `{region.seal['root']}`")
     return mask("\n".join(lines) + "\n")
+
+
+def _cell(text: str) -> str:
+    """Text for a Markdown table cell: a '|' or a line break in a name would break the table."""
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
 def write_and_seal(folder: Path, incident: str, summary: NationalSummary, *, resolution: Mapping[str, Any],
@@ -498,7 +528,7 @@ def latest_summary(folder: Path) -> dict[str, Any] | None:
         return None
     latest = None
     for record in read_journal(path):
-        if record.get("type") == "national_summary" and isinstance(record.get("figures"), dict):
+        if isinstance(record, dict) and record.get("type") == "national_summary" and isinstance(record.get("figures"), dict):
             latest = record["figures"]
     return latest
 
@@ -517,17 +547,24 @@ def verify_national(folder: Path, incident: str, *, anchors_dir: Path,
     if latest is None:
         verdict.findings.append(Finding(JOURNAL, "has no national summary"))
         return verdict
-    for region in latest.get("regions") or []:
-        seal_of = region.get("seal")
-        name = str(region.get("region"))
-        if not seal_of:
+    regions = latest.get("regions")
+    for region in regions if isinstance(regions, list) else ():
+        seal_of = region.get("seal") if isinstance(region, dict) else None
+        if not isinstance(seal_of, dict):
             continue
+        name = str(region.get("region"))
         bundle = regional.get(name)
         if bundle is None:
             verdict.notes.append(f"{name}: not checked (its site was not given)")
             continue
+        if not _MANIFEST_NAME.match(str(seal_of.get("manifest"))):  # never open a path the journal makes up
+            verdict.findings.append(Finding(JOURNAL, f"{name}: names {str(seal_of.get('manifest'))[:80]!r}, not a "
+                                                     "regional manifest"))
+            continue
         manifest = bundle / str(seal_of.get("manifest"))
         try:
+            if manifest.is_symlink() or not manifest.is_file():
+                raise FileNotFoundError(manifest)
             digest = sha256_file(manifest)
         except OSError:
             verdict.findings.append(Finding(f"{name}: {manifest}", "the regional seal this summary was computed from "

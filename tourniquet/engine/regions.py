@@ -39,6 +39,7 @@ from tourniquet.engine.inputs import resolve_inputs
 from tourniquet.engine.loader import load_playbook
 from tourniquet.engine.run import Approver, RunSummary, reject_all
 from tourniquet.errors import AccountNotFound, ConfigError, NotFound, PlaybookError, TourniquetError
+from tourniquet.evidence import SealFailed
 from tourniquet.regional import working_for
 from tourniquet.secrets import mask
 from tourniquet.site import Site
@@ -63,13 +64,22 @@ class Region:
     aliases: frozenset[str] = frozenset()
 
 
+#: France has 18 regions; a list longer than this is a mistake, not a country.
+MAX_SITES = 50
+
+
 def load_regions(paths: Sequence[str]) -> list[Region]:
     """The sites, checked together: distinct names, and each its own state and evidence folders."""
+    if len(paths) > MAX_SITES:
+        raise ConfigError(f"{len(paths)} sites given: at most {MAX_SITES} in one run (MAX_SITES)")
     if len(paths) != len(set(Path(p).resolve() for p in paths)):
         raise ConfigError("the same site file is given twice: " + ", ".join(paths))
     configs = [load_site(path) for path in paths]
     by_name: dict[str, str] = {}
     for path, config in zip(paths, configs):
+        if ":" in config.site or not config.site.strip():
+            raise ConfigError(f"{path}: site: {config.site!r} cannot qualify ids (nor:jdupont): give the region a "
+                              "name without ':'")
         key = config.site.casefold()
         if key in by_name:
             raise ConfigError(f"{by_name[key]} and {path} are both named site: {config.site!r}: each region needs its "
@@ -236,8 +246,9 @@ def _unqualified(resolution: Resolution, identifier: str, answers: Mapping[str, 
     searched = _listed(resolution.searched)
     if resolution.unreachable:
         down = _listed(list(resolution.unreachable))
-        resolution.waiting[identifier] = (f"{identifier!r} names no account in {searched}; {down} could not be "
-                                          "searched: run again once it answers")
+        found_nowhere = f"names no account in {searched}; " if resolution.searched else "could not be looked up: "
+        resolution.waiting[identifier] = (f"{identifier!r} {found_nowhere}{down} could not be searched: run again "
+                                          "once it answers")
         return
     answers_given = [f"{name}: {answer[identifier].detail}" for name, answer in answers.items()  # type: ignore[union-attr]
                      if not _plainly_unknown(answer[identifier])]
@@ -367,6 +378,12 @@ def execute_across(
     incident = planned_incident(playbook, inputs, incident)
     playbook_name = load_playbook(find_playbook(playbook)).playbook.playbook
     folder = _national_folder(regions, incident, national_dir)
+    if not dry_run:  # a national folder that cannot be made is said before anything changes
+        try:
+            folder.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot create the national summary's folder in {folder.parent}: "
+                              f"{exc.strerror or exc}") from None
     earlier = national.earlier_runs(folder, incident)
     with structlog.contextvars.bound_contextvars(incident=incident):
         resolution = resolve_across(regions, [str(i) for i in resolved[ACCOUNTS_INPUT]], earlier=earlier.assigned)
@@ -383,9 +400,15 @@ def execute_across(
     if not dry_run:
         run.summary = national.summarise(incident, [_source(r, run, earlier) for r in regions])
         run.folder = folder
-        run.root = national.write_and_seal(folder, incident, run.summary, resolution=resolution.as_record(),
-                                           parts=[p.as_record() for p in parts.values()], status=run.status,
-                                           problems=problems, anchors_dir=regions[0].config.state_dir)
+        try:
+            run.root = national.write_and_seal(folder, incident, run.summary, resolution=resolution.as_record(),
+                                               parts=[p.as_record() for p in parts.values()], status=run.status,
+                                               problems=problems, anchors_dir=regions[0].config.state_dir)
+        except (OSError, SealFailed) as exc:  # the regions are contained: say what is missing, do not lose it
+            why = f"cannot write {getattr(exc, 'filename', None) or folder}: {getattr(exc, 'strerror', None) or exc}"
+            run.status = run.status if run.status.endswith("with errors") else f"{run.status} with errors"
+            run.error = "; ".join([*problems, f"national summary not sealed: {why}"])
+            log.error("national.not_sealed", error=why)
     return run
 
 
