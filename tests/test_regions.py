@@ -224,8 +224,10 @@ def test_a_region_that_is_down_does_not_stop_the_others_and_the_rerun_finishes_i
     # a real incident: Normandie gives one account back to its owner (a one-time password)
     owner = country.regions["nor"].compromised()[0]
     password_file = tmp_path / "one-time-password"
+    assert main(["conclude", incident, "--by", "Dr Martin", "--finding", "phishing", *site_args(sites)]) == 0
+    assert capsys.readouterr().out.count("investigation concluded by Dr Martin") == 3
     assert main(["recover", incident, "--account", f"nor:{owner.uid}", *site_args(sites),
-                 "--password-file", str(password_file), "--approved-by", "Dr Martin"]) == 0, capsys.readouterr()
+                 "--password-file", str(password_file)]) == 0, capsys.readouterr()
     assert "[nor] RECOVER" in capsys.readouterr().out
     assert password_file.is_file()
     assert "pwdAccountLockedTime" not in normandie.admin().attributes(owner.dn, ["pwdAccountLockedTime"])

@@ -62,7 +62,16 @@ def _is_terminal() -> bool:
 def cmd_conclude(args: argparse.Namespace) -> int:
     from tourniquet.engine.recover import conclude_investigation
 
-    with open_site(args.site) as site:
+    sites = sites_of(args)
+    if len(sites) > 1:
+        from tourniquet.engine.regions import conclude_across
+
+        failed = 0
+        for entry in conclude_across(args.incident, sites, by=args.by, finding=args.finding):
+            failed += entry.error is not None and entry.error != "no part of this incident here"
+            print(f"[{entry.region}] " + (entry.error or f"investigation concluded by {args.by}: {args.finding}"))
+        return 1 if failed else 0
+    with open_site(one_site(args)) as site:
         conclude_investigation(site, args.incident, by=args.by, finding=args.finding)
     print(f"incident {args.incident}: investigation concluded by {args.by}: {args.finding}")
     return 0
@@ -126,7 +135,7 @@ def register(sub: Any) -> None:
     conclude.add_argument("incident")
     conclude.add_argument("--by", required=True, help="who concludes it (named in the journal)")
     conclude.add_argument("--finding", required=True, help="what the investigation found")
-    site_argument(conclude)
+    site_argument(conclude, several=True)
     conclude.set_defaults(func=cmd_conclude)
 
     recover = sub.add_parser("recover", help="give a contained account back to its owner (one-time password)")

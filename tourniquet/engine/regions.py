@@ -35,7 +35,7 @@ from tourniquet import national
 from tourniquet.config import SiteConfig, load_site
 from tourniquet.connectors.directory import Account
 from tourniquet.engine.execute import execute_playbook, find_playbook, planned_incident
-from tourniquet.engine.inputs import resolve_inputs
+from tourniquet.engine.inputs import check_incident_id, resolve_inputs
 from tourniquet.engine.loader import load_playbook
 from tourniquet.engine.run import Approver, RunSummary, reject_all
 from tourniquet.errors import AccountNotFound, ConfigError, NotFound, PlaybookError, TourniquetError
@@ -46,7 +46,7 @@ from tourniquet.site import Site
 
 __all__ = ["Region", "Resolution", "Part", "NationalRun", "RunPart", "RegionalResult", "load_regions",
            "split_qualifier", "resolve_across", "execute_across", "part_of", "run_part_here", "undo_across",
-           "recover_across", "verify_across", "ACCOUNTS_INPUT"]
+           "recover_across", "conclude_across", "verify_across", "ACCOUNTS_INPUT"]
 
 log = structlog.get_logger("tourniquet")
 
@@ -450,7 +450,13 @@ def _run_parts(regions: Sequence[Region], resolution: Resolution, inputs: dict[s
                                             {**inputs, ACCOUNTS_INPUT: ids}, incident, dry_run)
                    for region, ids in work}
         for region, ids in work:
-            part = futures[region.name].result()
+            try:
+                part = futures[region.name].result()
+            except Exception as exc:  # a bug in one region's part: the others' results and the summary stay
+                log.exception("regions.part_crashed", region=region.name)
+                part = Part(region=region.name, ids=ids, status="failed",
+                            error=f"internal error: {type(exc).__name__}: {mask(str(exc))[:300]} (a bug: please "
+                                  "report it)")
             part.accounts = sorted(set(resolution.accounts.get(region.name, {}).values()))
             parts[region.name] = part
     return {name: parts[name] for name in resolution.regions if name in parts}
@@ -494,6 +500,7 @@ def undo_across(incident: str, sites: Sequence[str], *, national_dir: str | None
     from tourniquet.engine.recover import replaced_passwords
     from tourniquet.engine.undo import undo_incident
 
+    check_incident_id(incident)
     regions = load_regions(sites)
     results = []
     for region in regions:
@@ -521,6 +528,27 @@ def undo_across(incident: str, sites: Sequence[str], *, national_dir: str | None
     return results
 
 
+def conclude_across(incident: str, sites: Sequence[str], *, by: str, finding: str) -> list[RegionalResult]:
+    """Record in every region holding a part of the incident that its investigation is over (recover may follow)."""
+    from tourniquet.engine.recover import conclude_investigation
+
+    check_incident_id(incident)
+    regions = load_regions(sites)
+    results = []
+    for region in regions:
+        if region not in _holding(regions, incident):
+            results.append(RegionalResult(region.name, error="no part of this incident here"))
+            continue
+        site = Site(region.config)
+        try:
+            results.append(RegionalResult(region.name, conclude_investigation(site, incident, by=by, finding=finding)))
+        except TourniquetError as exc:
+            results.append(RegionalResult(region.name, error=mask(str(exc))))
+        finally:
+            site.close()
+    return results
+
+
 def recover_across(incident: str, ids: Sequence[str], sites: Sequence[str], *, operator: str = "",
                    investigation_approver: Approver = reject_all) -> list[RegionalResult]:
     """``recover`` each account in the region whose part of the incident contained it.
@@ -530,6 +558,7 @@ def recover_across(incident: str, ids: Sequence[str], sites: Sequence[str], *, o
     """
     from tourniquet.engine.recover import RecoverRefused, contained_accounts, recover_accounts
 
+    check_incident_id(incident)
     regions = load_regions(sites)
     holding = _holding(regions, incident)
     if not holding:
@@ -575,6 +604,7 @@ def verify_across(incident: str, sites: Sequence[str], *, national_dir: str | No
     """Each region's bundle (against its manifests, anchor log and ticket), then the national summary's folder."""
     from tourniquet.engine.sealing import verify_incident
 
+    check_incident_id(incident)
     regions = load_regions(sites)
     results = []
     for region in regions:
