@@ -135,6 +135,7 @@ def test_ten_accounts_in_three_regions_contained_in_one_run_and_each_person_coun
     for name in NAMES:
         child = runs[f"{incident}-{name}-credential-misuse"]
         assert child.parent_task_run_id is not None and child.state_type.value == "COMPLETED"
+        assert {f"region:{name}", "live"} <= set(child.tags)
     assert parent.state_type.value == "COMPLETED"
 
     for name in NAMES:  # each region is its own controller: its own bundle, ticket and drafts

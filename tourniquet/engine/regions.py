@@ -443,9 +443,7 @@ def _run_parts(regions: Sequence[Region], resolution: Resolution, inputs: dict[s
             log.info("regions.skipped", region=region.name, why="completed by an earlier run of this incident")
             continue
         work.append((region, ids))
-    if not work:
-        return parts
-    with ThreadPoolExecutor(max_workers=len(work), thread_name_prefix="region") as pool:
+    with ThreadPoolExecutor(max_workers=max(1, len(work)), thread_name_prefix="region") as pool:
         futures = {region.name: pool.submit(contextvars.copy_context().run, run_part, region, ids,
                                             {**inputs, ACCOUNTS_INPUT: ids}, incident, dry_run)
                    for region, ids in work}

@@ -54,7 +54,7 @@ def region_part(region: str, site: str, playbook: str, inputs: dict[str, Any], i
     """
     from tourniquet.flows.respond import _tag_run, execute_in_flow
 
-    _tag_run(dry_run)
+    _tag_run(dry_run, f"region:{region}")  # the runs list filters one region's parts
     ids = [str(i) for i in inputs.get("accounts") or []]
     with working_for(region):
         try:

@@ -104,12 +104,12 @@ def _outcome(summary: RunSummary, playbook: str) -> dict[str, Any] | State[Any]:
     return _failed(f"{summary.playbook} {summary.status}: {summary.error}", f" (journal: {summary.journal}); {done}")
 
 
-def _tag_run(dry_run: bool) -> None:
-    """Add ``dry-run`` or ``live`` to this flow run's tags (the deployment's tags stay)."""
+def _tag_run(dry_run: bool, *extra: str) -> None:
+    """Add ``dry-run`` or ``live`` (and ``extra``) to this flow run's tags (the deployment's tags stay)."""
     context = FlowRunContext.get()
     if not (context and context.flow_run):
         return
-    tags = sorted({*context.flow_run.tags, mode_tag(dry_run)})
+    tags = sorted({*context.flow_run.tags, mode_tag(dry_run), *extra})
     try:
         from prefect.client.orchestration import get_client
 
