@@ -23,7 +23,7 @@ from tourniquet.errors import AccountNotFound, NotFound, UnsafeToChange, Verific
 from tourniquet.journal import index_of, read_journal
 from tourniquet.model import canonical_dn
 from tourniquet.registry import action
-from tourniquet.secrets import register_secret
+from tourniquet.secrets import register_secret, secret_in_use
 from tourniquet.storage import write_once
 
 SYSTEM = "directory"
@@ -143,16 +143,18 @@ def snapshot(ctx: ActionContext, account: AccountArg) -> SnapshotResult:
     if ctx.dry_run:
         return SnapshotResult(account=name, dn=account.dn, file=None, attributes=attributes, state=state, groups=groups)
     folder = ctx.site.incident_dir(ctx.incident) / "snapshots"
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.json"
+    document = {"dn": account.dn, "uid": account.uid, "flavor": directory.flavor.name,
+                "taken": datetime.now(timezone.utc).isoformat(), "attributes": attributes,
+                "state": state, "groups": groups}
     if not path.exists():  # the first snapshot is the state before the incident's changes: keep it
-        document = {"dn": account.dn, "uid": account.uid, "flavor": directory.flavor.name,
-                    "taken": datetime.now(timezone.utc).isoformat(), "attributes": attributes,
-                    "state": state, "groups": groups}
+        folder.mkdir(parents=True, exist_ok=True)
         if write_once(path, json.dumps(document, indent=2, sort_keys=True)):
             ctx.written(path)
             ctx.journal.write("snapshot", step=ctx.step, account=name, dn=account.dn, file=str(path))
-    stored = json.loads(path.read_text(encoding="utf-8"))
+            return SnapshotResult(account=name, dn=account.dn, file=str(path), attributes=attributes, state=state,
+                                  groups=groups)
+    stored = json.loads(path.read_text(encoding="utf-8"))  # an earlier run's: what the entry was before
     return SnapshotResult(account=name, dn=account.dn, file=str(path), attributes=stored["attributes"],
                           state=stored.get("state", {}), groups=stored.get("groups", []))
 
@@ -235,8 +237,8 @@ def scramble_password(ctx: ActionContext, account: AccountArg) -> ChangeResult:
 
     def apply() -> None:
         password = secrets.token_urlsafe(32)
-        register_secret(password)  # masked even if some library were to log it
-        directory.set_password(account.dn, password)
+        with secret_in_use(password):  # masked even if some library were to log it; then it is gone for good
+            directory.set_password(account.dn, password)
 
     def read_back() -> dict[str, str]:
         now = directory.password_stamp(account.dn)

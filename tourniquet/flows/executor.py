@@ -21,7 +21,7 @@ from prefect.utilities.annotations import quote
 from tourniquet.engine.executor import Chunk, ItemOutcome, Work, run_on_threads
 from tourniquet.engine.playbook import Step
 from tourniquet.flows.approval import step_timeout
-from tourniquet.flows.events import emit_change
+from tourniquet.flows.events import emit_changes
 from tourniquet.flows.states import state_for
 
 __all__ = ["PrefectExecutor", "run_chunk_task", "chunk_state"]
@@ -47,9 +47,7 @@ def run_chunk_task(label: str, chunk: Chunk, work: Work) -> State:
     with step_timeout(chunk.step.timeout):
         outcomes = work(chunk)
     first = chunk.invocations[0].context
-    for outcome in outcomes:
-        for change in outcome.changes:
-            emit_change(change, first.incident, first.playbook)
+    emit_changes([change for outcome in outcomes for change in outcome.changes], first.incident, first.playbook)
     return chunk_state(outcomes)
 
 
