@@ -46,10 +46,13 @@ class ResolveResult(BaseModel):
 
 
 class SnapshotResult(BaseModel):
+    """Where the snapshot is, and the state later steps may test; the whole entry is in the file (a 10,000-account
+    run keeps every step's results in memory: not 10,000 entries)."""
+
     account: str
     dn: str
-    file: str | None
-    attributes: dict[str, list[str]]
+    file: str | None = Field(description="The snapshot file (None in a dry run).")
+    attribute_count: int = Field(description="Attributes frozen in the snapshot.")
     state: dict[str, list[str]] = Field(default_factory=dict)
     groups: list[str] = Field(default_factory=list)
 
@@ -141,7 +144,8 @@ def snapshot(ctx: ActionContext, account: AccountArg) -> SnapshotResult:
     groups = directory.groups_of(account.dn)
     name = _file_name(account)
     if ctx.dry_run:
-        return SnapshotResult(account=name, dn=account.dn, file=None, attributes=attributes, state=state, groups=groups)
+        return SnapshotResult(account=name, dn=account.dn, file=None, attribute_count=len(attributes), state=state,
+                              groups=groups)
     folder = ctx.site.incident_dir(ctx.incident) / "snapshots"
     path = folder / f"{name}.json"
     document = {"dn": account.dn, "uid": account.uid, "flavor": directory.flavor.name,
@@ -152,10 +156,10 @@ def snapshot(ctx: ActionContext, account: AccountArg) -> SnapshotResult:
         if write_once(path, json.dumps(document, indent=2, sort_keys=True)):
             ctx.written(path)
             ctx.journal.write("snapshot", step=ctx.step, account=name, dn=account.dn, file=str(path))
-            return SnapshotResult(account=name, dn=account.dn, file=str(path), attributes=attributes, state=state,
+            return SnapshotResult(account=name, dn=account.dn, file=str(path), attribute_count=len(attributes), state=state,
                                   groups=groups)
     stored = json.loads(path.read_text(encoding="utf-8"))  # an earlier run's: what the entry was before
-    return SnapshotResult(account=name, dn=account.dn, file=str(path), attributes=stored["attributes"],
+    return SnapshotResult(account=name, dn=account.dn, file=str(path), attribute_count=len(stored["attributes"]),
                           state=stored.get("state", {}), groups=stored.get("groups", []))
 
 

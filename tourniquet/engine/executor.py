@@ -76,6 +76,8 @@ class Chunk:
     label: str
     step: Step
     invocations: list[Invocation]
+    #: Set by an executor that runs the chunk elsewhere (a Prefect task) and hands the outcomes back.
+    outcomes: list["ItemOutcome"] | None = None
 
 
 Work = Callable[[Chunk], list[ItemOutcome]]
