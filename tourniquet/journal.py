@@ -81,7 +81,8 @@ class JournalIndex:
 
     #: Intents with no later applied/noop outcome: the change may have been sent before its run died.
     unconfirmed: dict[ChangeKey, dict[str, Any]] = field(default_factory=dict)
-    #: Applied changes per (target, operation), oldest first (records as written).
+    #: Applied changes per (target, operation), oldest first: seq, hash, run and step of each (the records
+    #: themselves are in the file; 20,000 of them in memory would be the largest thing a big run holds).
     applied: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
     #: Hashes of changes an undo (or a reinstate) reversed.
     undone: set[str] = field(default_factory=set)
@@ -99,7 +100,8 @@ class JournalIndex:
             if outcome in ("applied", "noop"):
                 self.unconfirmed.pop(change_key(record), None)
             if outcome == "applied":
-                self.applied.setdefault((str(record.get("target")), str(record.get("operation"))), []).append(record)
+                self.applied.setdefault((str(record.get("target")), str(record.get("operation"))), []).append(
+                    {k: record.get(k) for k in ("seq", "hash", "run", "step")})
         if kind == "undo" and record.get("status") in ("done", "noop"):
             self.undone.add(str(record.get("undoes")))
         if kind in KEPT_TYPES:

@@ -19,6 +19,9 @@ import json
 import os
 import re
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus
@@ -28,7 +31,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from tourniquet.errors import ConfigError
 
 __all__ = [
-    "SecretRef", "register_secret", "known_secrets", "mask", "mask_data", "forms_of", "MASK", "MIN_SECRET_LENGTH",
+    "SecretRef", "register_secret", "secret_in_use", "known_secrets", "mask", "mask_data", "forms_of", "MASK",
+    "MIN_SECRET_LENGTH",
 ]
 
 MASK = "***"
@@ -43,42 +47,70 @@ _PREFIX = 8
 
 _guard = threading.Lock()
 _KNOWN: dict[str, tuple[str, ...]] = {}  # secret → extra prefixes it is sent with (basic-auth "user:")
-_forms: tuple[str, ...] = ()
-_pattern: re.Pattern[str] | None = None
+_forms: list[str] = []  # every form of every secret, in the order they were registered
+_form_set: set[str] = set()
 _by_prefix: dict[str, list[str]] = {}  # first _PREFIX characters → forms (for many forms)
-_short: tuple[str, ...] = ()  # forms shorter than _PREFIX
+_short: list[str] = []  # forms shorter than _PREFIX
 
 
 def register_secret(value: str, *, user: str | None = None) -> None:
     """Remember a secret so that it is masked wherever it would be written.
 
     ``user``: the secret is also sent as HTTP basic auth ``user:secret`` (masked as a whole in
-    base64, not only the part that depends on the secret alone).
+    base64, not only the part that depends on the secret alone). Registering is incremental: a
+    10,000-account containment registers 10,000 scrambled passwords, each in constant time.
     """
     if not isinstance(value, str) or len(value) < MIN_SECRET_LENGTH:
         return
-    global _forms, _pattern
     with _guard:
         users = _KNOWN.get(value, ())
         if value in _KNOWN and (user is None or user in users):
             return
         _KNOWN[value] = users + ((user,) if user is not None and user not in users else ())
-        found: set[str] = set(_forms)
-        found.update(forms_of(value, users=_KNOWN[value]))
-        _forms = tuple(sorted(found, key=lambda f: (-len(f), f)))
-        _pattern = None
-        _index()
+        for form in sorted(forms_of(value, users=_KNOWN[value]) - _form_set):
+            _form_set.add(form)
+            _forms.append(form)
+            if len(form) >= _PREFIX:
+                _by_prefix.setdefault(form[:_PREFIX], []).append(form)
+            else:
+                _short.append(form)
 
 
-def _index() -> None:
-    """Forms by their first characters: a many-secrets worker finds candidates in one pass over the text."""
-    global _by_prefix, _short
-    by_prefix: dict[str, list[str]] = {}
-    for form in _forms:
-        if len(form) >= _PREFIX:
-            by_prefix.setdefault(form[:_PREFIX], []).append(form)
-    _by_prefix = by_prefix
-    _short = tuple(f for f in _forms if len(f) < _PREFIX)
+@contextmanager
+def secret_in_use(value: str) -> Iterator[None]:
+    """A one-shot secret (a scrambled password nobody will ever know): masked while it exists, then forgotten.
+
+    Forgetting keeps the set of known secrets small: 10,000 scrambled passwords would otherwise make
+    every later line of every log and journal record pay for 10,000 secrets.
+    """
+    known_before = value in _KNOWN
+    register_secret(value)
+    try:
+        yield
+    finally:
+        if not known_before:
+            _forget(value)
+
+
+def _forget(value: str) -> None:
+    global _forms
+    with _guard:
+        users = _KNOWN.pop(value, None)
+        if users is None:
+            return
+        still = {form for other, others in _KNOWN.items() for form in forms_of(other, users=others)} \
+            if len(_KNOWN) < 64 else set()
+        gone = forms_of(value, users=users) - still
+        _form_set.difference_update(gone)
+        _forms = [f for f in _forms if f not in gone]
+        for form in gone:
+            bucket = _by_prefix.get(form[:_PREFIX])
+            if bucket is not None and form in bucket:
+                bucket.remove(form)
+                if not bucket:
+                    del _by_prefix[form[:_PREFIX]]
+            if form in _short:
+                _short.remove(form)
 
 
 def _candidates(text: str) -> list[str]:
@@ -137,12 +169,10 @@ def forms_of(secret: str, *, users: tuple[str, ...] = ()) -> set[str]:
     return {f for f in forms if len(f) >= MIN_SECRET_LENGTH}
 
 
-def _compiled() -> re.Pattern[str] | None:
-    global _pattern
-    with _guard:
-        if _pattern is None and _forms:
-            _pattern = re.compile("|".join(re.escape(f) for f in _forms))
-        return _pattern
+@lru_cache(maxsize=256)
+def _pattern_of(forms: tuple[str, ...]) -> re.Pattern[str]:
+    """The forms found in one text, longest first (a form inside a longer one is replaced with it)."""
+    return re.compile("|".join(re.escape(f) for f in sorted(forms, key=lambda f: (-len(f), f))))
 
 
 def mask(text: str) -> str:
@@ -154,9 +184,7 @@ def mask(text: str) -> str:
         return text
     if len(candidates) == 1:
         return text.replace(candidates[0], MASK)
-    pattern = _compiled()
-    assert pattern is not None
-    return pattern.sub(MASK, text)
+    return _pattern_of(tuple(sorted(candidates))).sub(MASK, text)
 
 
 def mask_data(value: Any) -> Any:

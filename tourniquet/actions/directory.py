@@ -23,7 +23,7 @@ from tourniquet.errors import AccountNotFound, NotFound, UnsafeToChange, Verific
 from tourniquet.journal import index_of, read_journal
 from tourniquet.model import canonical_dn
 from tourniquet.registry import action
-from tourniquet.secrets import register_secret
+from tourniquet.secrets import register_secret, secret_in_use
 from tourniquet.storage import write_once
 
 SYSTEM = "directory"
@@ -46,10 +46,13 @@ class ResolveResult(BaseModel):
 
 
 class SnapshotResult(BaseModel):
+    """Where the snapshot is, and the state later steps may test; the whole entry is in the file (a 10,000-account
+    run keeps every step's results in memory: not 10,000 entries)."""
+
     account: str
     dn: str
-    file: str | None
-    attributes: dict[str, list[str]]
+    file: str | None = Field(description="The snapshot file (None in a dry run).")
+    attribute_count: int = Field(description="Attributes frozen in the snapshot.")
     state: dict[str, list[str]] = Field(default_factory=dict)
     groups: list[str] = Field(default_factory=list)
 
@@ -141,19 +144,22 @@ def snapshot(ctx: ActionContext, account: AccountArg) -> SnapshotResult:
     groups = directory.groups_of(account.dn)
     name = _file_name(account)
     if ctx.dry_run:
-        return SnapshotResult(account=name, dn=account.dn, file=None, attributes=attributes, state=state, groups=groups)
+        return SnapshotResult(account=name, dn=account.dn, file=None, attribute_count=len(attributes), state=state,
+                              groups=groups)
     folder = ctx.site.incident_dir(ctx.incident) / "snapshots"
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.json"
+    document = {"dn": account.dn, "uid": account.uid, "flavor": directory.flavor.name,
+                "taken": datetime.now(timezone.utc).isoformat(), "attributes": attributes,
+                "state": state, "groups": groups}
     if not path.exists():  # the first snapshot is the state before the incident's changes: keep it
-        document = {"dn": account.dn, "uid": account.uid, "flavor": directory.flavor.name,
-                    "taken": datetime.now(timezone.utc).isoformat(), "attributes": attributes,
-                    "state": state, "groups": groups}
+        folder.mkdir(parents=True, exist_ok=True)
         if write_once(path, json.dumps(document, indent=2, sort_keys=True)):
             ctx.written(path)
             ctx.journal.write("snapshot", step=ctx.step, account=name, dn=account.dn, file=str(path))
-    stored = json.loads(path.read_text(encoding="utf-8"))
-    return SnapshotResult(account=name, dn=account.dn, file=str(path), attributes=stored["attributes"],
+            return SnapshotResult(account=name, dn=account.dn, file=str(path), attribute_count=len(attributes), state=state,
+                                  groups=groups)
+    stored = json.loads(path.read_text(encoding="utf-8"))  # an earlier run's: what the entry was before
+    return SnapshotResult(account=name, dn=account.dn, file=str(path), attribute_count=len(stored["attributes"]),
                           state=stored.get("state", {}), groups=stored.get("groups", []))
 
 
@@ -235,8 +241,8 @@ def scramble_password(ctx: ActionContext, account: AccountArg) -> ChangeResult:
 
     def apply() -> None:
         password = secrets.token_urlsafe(32)
-        register_secret(password)  # masked even if some library were to log it
-        directory.set_password(account.dn, password)
+        with secret_in_use(password):  # masked even if some library were to log it; then it is gone for good
+            directory.set_password(account.dn, password)
 
     def read_back() -> dict[str, str]:
         now = directory.password_stamp(account.dn)

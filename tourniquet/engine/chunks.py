@@ -44,17 +44,21 @@ log = structlog.get_logger("tourniquet")
 
 #: At most this many items in one chunk (one task run, one read-ahead, two fsyncs).
 MAX_CHUNK = 250
-#: Up to this many chunks per step before chunks grow past one item.
+#: Steps of up to this many items run one item per chunk: a small incident reads item by item in the UI.
 TARGET_CHUNKS = 16
 
 
-def chunk_size(count: int) -> int:
-    return max(1, min(MAX_CHUNK, math.ceil(count / TARGET_CHUNKS)))
+def chunk_size(count: int, concurrency: int = 4) -> int:
+    """One item per chunk for a small step; else as few chunks as run at once (each costs a task run and
+    the Prefect server's bookkeeping), at most :data:`MAX_CHUNK` items each."""
+    if count <= TARGET_CHUNKS:
+        return 1
+    return max(1, min(MAX_CHUNK, math.ceil(count / max(1, concurrency))))
 
 
 def split(step: Step, invocations: Sequence[Invocation]) -> list[Chunk]:
     """The step's invocations in chunks of :func:`chunk_size`, labelled for the UI."""
-    size = chunk_size(len(invocations))
+    size = chunk_size(len(invocations), step.concurrency)
     chunks = []
     for start in range(0, len(invocations), size):
         part = list(invocations[start:start + size])

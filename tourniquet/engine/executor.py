@@ -44,11 +44,17 @@ class Invocation:
     arguments: dict[str, Any]
     context: ActionContext
     item: Any = None
+    _values: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     def call(self, context: ActionContext | None = None) -> Any:
-        """Run the action with its (validated) arguments, in ``context`` (default: the invocation's own)."""
-        validated = self.spec.validate_arguments(self.arguments)
-        values = {name: getattr(validated, name) for name in type(validated).model_fields}
+        """Run the action with its (validated) arguments, in ``context`` (default: the invocation's own).
+
+        The arguments are validated once, whichever pass calls first (a chunk plans, then applies).
+        """
+        values = self._values
+        if values is None:
+            validated = self.spec.validate_arguments(self.arguments)
+            values = self._values = {name: getattr(validated, name) for name in type(validated).model_fields}
         with structlog.contextvars.bound_contextvars(step=self.step.id, item=self.label):
             return self.spec.function(context or self.context, **values)
 
@@ -70,6 +76,8 @@ class Chunk:
     label: str
     step: Step
     invocations: list[Invocation]
+    #: Set by an executor that runs the chunk elsewhere (a Prefect task) and hands the outcomes back.
+    outcomes: list["ItemOutcome"] | None = None
 
 
 Work = Callable[[Chunk], list[ItemOutcome]]

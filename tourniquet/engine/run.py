@@ -369,17 +369,23 @@ class PlaybookRun:
             "groups": attributes.get("memberOf", []),
         }
 
-    def _remember_accounts(self, value: Any) -> None:
-        """Note every account (dn, uid, groups) a step's result holds: the directory's view, read by this run."""
+    def _remember_accounts(self, value: Any, depth: int = 0) -> None:
+        """Note every account (dn, uid, groups) a step's result holds: the directory's view, read by this run.
+
+        Accounts sit near the top of a result (``accounts: [...]``, ``results: [...]``): three levels are
+        looked at, not every attribute of every snapshot.
+        """
+        if depth > 3:
+            return
         if isinstance(value, dict):
             if isinstance(value.get("dn"), str) and "uid" in value and isinstance(value.get("groups"), list):
                 self.seen[canonical_dn(value["dn"])] = identity_of(value)
-            for inner in value.values():
-                if isinstance(inner, (dict, list)):
-                    self._remember_accounts(inner)
+            for key, inner in value.items():
+                if isinstance(inner, (dict, list)) and key != "attributes":
+                    self._remember_accounts(inner, depth + 1)
         elif isinstance(value, list):
             for inner in value:
-                self._remember_accounts(inner)
+                self._remember_accounts(inner, depth + 1)
 
     def _approve(self, step: Step, accounts: list[str]) -> None:
         reason = f"{len(accounts)} accounts exceed the limit of {self.limit}"

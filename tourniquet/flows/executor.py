@@ -21,7 +21,7 @@ from prefect.utilities.annotations import quote
 from tourniquet.engine.executor import Chunk, ItemOutcome, Work, run_on_threads
 from tourniquet.engine.playbook import Step
 from tourniquet.flows.approval import step_timeout
-from tourniquet.flows.events import emit_change
+from tourniquet.flows.events import emit_changes
 from tourniquet.flows.states import state_for
 
 __all__ = ["PrefectExecutor", "run_chunk_task", "chunk_state"]
@@ -47,10 +47,11 @@ def run_chunk_task(label: str, chunk: Chunk, work: Work) -> State:
     with step_timeout(chunk.step.timeout):
         outcomes = work(chunk)
     first = chunk.invocations[0].context
-    for outcome in outcomes:
-        for change in outcome.changes:
-            emit_change(change, first.incident, first.playbook)
-    return chunk_state(outcomes)
+    emit_changes([change for outcome in outcomes for change in outcome.changes], first.incident, first.playbook)
+    chunk.outcomes = outcomes  # handed back beside Prefect, which keeps every task's result until the flow ends
+    state = chunk_state(outcomes)
+    state.data = None
+    return state
 
 
 class PrefectExecutor:
@@ -63,10 +64,11 @@ class PrefectExecutor:
     def run(self, step: Step, chunks: Sequence[Chunk], work: Work, deadline: float) -> list[ItemOutcome]:
         def as_task(chunk: Chunk) -> list[ItemOutcome]:
             state: Any = run_chunk_task(chunk.label, quote(chunk), quote(work), return_state=True)
-            outcomes = state.result(raise_on_failure=False)
-            if isinstance(outcomes, list):
+            if chunk.outcomes is not None:
+                outcomes, chunk.outcomes = chunk.outcomes, None
                 return outcomes
-            error = outcomes if isinstance(outcomes, BaseException) else RuntimeError(str(state.message))
+            failure = state.result(raise_on_failure=False)  # the task itself failed (a bug, an interruption)
+            error = failure if isinstance(failure, BaseException) else RuntimeError(str(state.message))
             return [ItemOutcome(i, error=error) for i in chunk.invocations]
 
         return run_on_threads(step, chunks, as_task, deadline, on_chunk=self.on_chunk)
