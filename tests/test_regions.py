@@ -272,7 +272,7 @@ def test_ids_found_in_two_regions_or_nowhere_are_named_before_anything_changes(
 def test_each_region_keeps_its_own_guardrails(country: Country, tmp_path: Path) -> None:
     """Hauts-de-France allows 2 accounts without approval, Pays de la Loire protects one of its own: each
     refuses in its region only, and Normandie is contained all the same (no Prefect: nobody can approve)."""
-    from tourniquet.engine.regions import execute_across
+    from tourniquet.engine.regions_run import execute_across
 
     protected = country.regions["pdl"].compromised()[0]
     sites = [str(p) for p in country.sites(tmp_path, hdf={"limits": {"max_accounts_ceiling": 2}},

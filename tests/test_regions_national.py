@@ -263,7 +263,7 @@ def test_every_site_down_means_nothing_runs_and_each_id_waits_naming_them(
 
 
 def test_a_national_folder_that_cannot_be_made_is_refused_before_anything(tmp_path: Path) -> None:
-    from tourniquet.engine.regions import execute_across
+    from tourniquet.engine.regions_run import execute_across
 
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("")

@@ -64,7 +64,7 @@ def cmd_conclude(args: argparse.Namespace) -> int:
 
     sites = sites_of(args)
     if len(sites) > 1:
-        from tourniquet.engine.regions import conclude_across
+        from tourniquet.engine.regions_after import conclude_across
 
         failed = 0
         for entry in conclude_across(args.incident, sites, by=args.by, finding=args.finding):

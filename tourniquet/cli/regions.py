@@ -1,6 +1,6 @@
 """``--site`` given several times: ``run``, ``plan``, ``undo``, ``recover`` and ``evidence verify`` across regions.
 
-One incident, each region its own part (:mod:`tourniquet.engine.regions`); what is printed says, region
+One incident, each region its own part (:mod:`tourniquet.engine.regions_run`, :mod:`tourniquet.engine.regions_after`); what is printed says, region
 by region, what happened and what is left to do, then the national summary. The command modules call
 these when they are given more than one site.
 """
@@ -111,7 +111,7 @@ def run_across(args: argparse.Namespace, inputs: dict[str, Any], sites: list[str
 
 def plan_across(args: argparse.Namespace, inputs: dict[str, Any], sites: list[str]) -> int:
     """``tourniquet plan`` with several sites: every region's plan at once, no Prefect, nothing changed."""
-    from tourniquet.engine.regions import execute_across
+    from tourniquet.engine.regions_run import execute_across
     from tourniquet.flows.regions import national_run_dict
 
     run = execute_across(args.playbook, inputs, sites, dry_run=True, incident=args.incident,
@@ -126,7 +126,7 @@ def plan_across(args: argparse.Namespace, inputs: dict[str, Any], sites: list[st
 
 def undo_across(args: argparse.Namespace, sites: list[str], password_gone: Callable[[str], str]) -> int:
     """``tourniquet undo`` with several sites: each region that holds a part of the incident."""
-    from tourniquet.engine.regions import undo_across as undo
+    from tourniquet.engine.regions_after import undo_across as undo
 
     failed = 0
     for entry in undo(args.incident, sites, national_dir=args.national_dir):
@@ -149,7 +149,7 @@ def undo_across(args: argparse.Namespace, sites: list[str], password_gone: Calla
 
 def recover_across(args: argparse.Namespace, sites: list[str], approver: Any) -> int:
     """``tourniquet recover`` with several sites: each account in the region that contained it."""
-    from tourniquet.engine.regions import recover_across as recover
+    from tourniquet.engine.regions_after import recover_across as recover
     from tourniquet.errors import TourniquetError
     from tourniquet.handover import handover
 
@@ -189,7 +189,7 @@ def recover_across(args: argparse.Namespace, sites: list[str], approver: Any) ->
 
 def verify_across(args: argparse.Namespace, sites: list[str]) -> int:
     """``tourniquet evidence verify`` with several sites: each region's bundle, then the national summary."""
-    from tourniquet.engine.regions import verify_across as verify
+    from tourniquet.engine.regions_after import verify_across as verify
 
     worst = 0
     for entry in verify(args.incident, sites, national_dir=args.national_dir, anchor_path=args.anchor_log):

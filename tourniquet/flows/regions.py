@@ -1,12 +1,12 @@
 """One incident across several sites as Prefect runs: a subflow per site, all at once, under one flow run.
 
-The incident's flow run (``tourniquet-regions``, or ``respond`` given several sites) resolves the
-ids across the sites (:mod:`tourniquet.engine.regions`), then starts one subflow per site that
-holds some — ``inc-…-hdf-contain``, ``inc-…-nor-contain`` … — on threads of its own, so the regions
-are contained at the same time and each shows its own steps, task runs, artifacts and approvals in
-the UI. A region's subflow ends Failed when its part did (its message says why); the incident's flow
-run ends Failed "completed with errors" naming it, after the other regions finished. The national
-summary is the incident run's artifact ``tourniquet-<incident>-national``.
+The incident's flow run (``tourniquet-regions``, or ``respond`` given several sites) resolves the ids
+across the sites (:mod:`tourniquet.engine.regions`), then (:mod:`tourniquet.engine.regions_run`) starts
+one subflow per site that holds some — ``inc-…-hdf-contain``, ``inc-…-nor-contain`` … — on threads of
+its own, so the regions are contained at the same time and each shows its own steps, task runs,
+artifacts and approvals in the UI. A region's subflow ends Failed when its part did (its message says
+why); the incident's flow run ends Failed "completed with errors" naming it, after the other regions
+finished. The national summary is the incident run's artifact ``tourniquet-<incident>-national``.
 """
 
 from __future__ import annotations
@@ -19,10 +19,12 @@ from prefect import flow
 from prefect.runtime import flow_run as current_run
 from prefect.states import Failed, State
 
-from tourniquet.engine.regions import NationalRun, Part, Region, RunPart, execute_across, part_of
+from tourniquet.engine.regions import Region
+from tourniquet.engine.regions_run import NationalRun, Part, RunPart, execute_across, part_of
 from tourniquet.errors import TourniquetError
 from tourniquet.flows.events import emit_incident
 from tourniquet.flows.form import run_name
+from tourniquet.flows.running import execute_in_flow, name_from_parameters, not_started, tag_run
 from tourniquet.regional import artifact_key, working_for
 from tourniquet.secrets import mask
 
@@ -52,9 +54,7 @@ def region_part(region: str, site: str, playbook: str, inputs: dict[str, Any], i
         dry_run: Plan only: list every change, change nothing
         live_word: What the run is called when it changes things (contain)
     """
-    from tourniquet.flows.respond import _tag_run, execute_in_flow
-
-    _tag_run(dry_run, f"region:{region}")  # the runs list filters one region's parts
+    tag_run(dry_run, f"region:{region}")  # the runs list filters one region's parts
     ids = [str(i) for i in inputs.get("accounts") or []]
     with working_for(region):
         try:
@@ -133,14 +133,12 @@ def _publish(run: NationalRun) -> None:
 def run_across_in_flow(playbook: str, inputs: dict[str, Any], sites: list[str], *, dry_run: bool, incident: str = "",
                        national_dir: str = "", live_word: str = "contain") -> dict[str, Any] | State[Any]:
     """Inside a flow run: resolve across ``sites``, a subflow per region, then the national summary."""
-    from tourniquet.flows.respond import _not_started, _tag_run
-
-    _tag_run(dry_run)
+    tag_run(dry_run)
     try:
         run = execute_across(playbook, inputs, sites, dry_run=dry_run, incident=incident or None,
                              national_dir=national_dir or None, run_part=_subflows(playbook, live_word))
     except TourniquetError as exc:  # a site file, the playbook, an input: nothing ran anywhere
-        return _not_started(f"{playbook}: not started: {exc}")
+        return not_started(f"{playbook}: not started: {exc}")
     _publish(run)
     emit_incident(run.status, run.incident, run.playbook, dry_run=dry_run, error=run.error,
                   regions={name: part.status for name, part in run.parts.items()}, root=run.root or None)
@@ -152,9 +150,7 @@ def run_across_in_flow(playbook: str, inputs: dict[str, Any], sites: list[str], 
 
 
 def _regions_run_name() -> str:
-    from tourniquet.flows.respond import _playbook_run_name
-
-    return _playbook_run_name()
+    return name_from_parameters(None)
 
 
 @flow(name="tourniquet-regions", log_prints=False, flow_run_name=_regions_run_name)

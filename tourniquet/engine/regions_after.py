@@ -1,0 +1,161 @@
+"""After containment, across sites: undo, conclude, recover and verify in every region holding a part.
+
+Each is the single-site operation, run region by region; one region failing does not stop the
+others (its error is its result). Recovery places every id first — one the incident contained in no
+region, or in two unless qualified (``nor:jdupont``), refuses the whole recovery before anything
+changes. Verification checks each regional bundle, then the national summary's folder against them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tourniquet import national
+from tourniquet.engine.inputs import check_incident_id
+from tourniquet.engine.regions import holding, load_regions, national_folder, resolve_across
+from tourniquet.engine.run import Approver, reject_all
+from tourniquet.errors import TourniquetError
+from tourniquet.regional import working_for
+from tourniquet.secrets import mask
+from tourniquet.site import Site
+
+__all__ = ["RegionalResult", "undo_across", "conclude_across", "recover_across", "verify_across"]
+
+
+@dataclass
+class RegionalResult:
+    """What an undo, a recovery or a verification did in one region (or why it could not)."""
+
+    region: str
+    result: Any = None
+    error: str | None = None
+
+
+def undo_across(incident: str, sites: Sequence[str], *, national_dir: str | None = None) -> list[RegionalResult]:
+    """``undo`` in every region that holds a part of the incident; one region failing does not stop the others."""
+    from tourniquet.engine.recover import replaced_passwords
+    from tourniquet.engine.undo import undo_incident
+
+    check_incident_id(incident)
+    regions = load_regions(sites)
+    results = []
+    for region in regions:
+        if region not in holding(regions, incident):
+            results.append(RegionalResult(region.name, error=f"no part of incident {incident} in "
+                                                              f"{region.config.evidence_dir}"))
+            continue
+        site = Site(region.config)
+        try:
+            with working_for(region.name):
+                entries = undo_incident(incident, site)
+                results.append(RegionalResult(region.name, {"entries": entries,
+                                                            "replaced": replaced_passwords(site, incident)}))
+        except TourniquetError as exc:
+            results.append(RegionalResult(region.name, error=mask(str(exc))))
+        finally:
+            site.close()
+    outcome = {}
+    for entry in results:
+        if entry.result is not None:
+            failed = [e for e in entry.result["entries"] if e["status"] in ("failed", "deferred")]
+            outcome[entry.region] = f"{len(failed)} failed or deferred" if failed else "undone"
+    national.record_undo(national_folder(regions, incident, national_dir), incident, outcome,
+                         anchors_dir=regions[0].config.state_dir)
+    return results
+
+
+def conclude_across(incident: str, sites: Sequence[str], *, by: str, finding: str) -> list[RegionalResult]:
+    """Record in every region holding a part of the incident that its investigation is over (recover may follow)."""
+    from tourniquet.engine.recover import conclude_investigation
+
+    check_incident_id(incident)
+    regions = load_regions(sites)
+    results = []
+    for region in regions:
+        if region not in holding(regions, incident):
+            results.append(RegionalResult(region.name, error="no part of this incident here"))
+            continue
+        site = Site(region.config)
+        try:
+            results.append(RegionalResult(region.name, conclude_investigation(site, incident, by=by, finding=finding)))
+        except TourniquetError as exc:
+            results.append(RegionalResult(region.name, error=mask(str(exc))))
+        finally:
+            site.close()
+    return results
+
+
+def recover_across(incident: str, ids: Sequence[str], sites: Sequence[str], *, operator: str = "",
+                   investigation_approver: Approver = reject_all) -> list[RegionalResult]:
+    """``recover`` each account in the region whose part of the incident contained it.
+
+    Every id is placed before anything changes: one the incident contained in no region, or in two
+    (unless qualified, ``nor:jdupont``), refuses the whole recovery. The caller holds the handover.
+    """
+    from tourniquet.engine.recover import RecoverRefused, contained_accounts, recover_accounts
+
+    check_incident_id(incident)
+    regions = load_regions(sites)
+    held = holding(regions, incident)
+    if not held:
+        raise RecoverRefused(f"no region holds incident {incident} ({', '.join(r.name for r in regions)} searched)")
+    contained = {}
+    for region in held:
+        site = Site(region.config)
+        try:
+            contained[region.name] = contained_accounts(list(_journal_records(site, incident)))
+        finally:
+            site.close()
+    resolution = resolve_across(held, ids, accept=lambda name, account: (account.uid or account.dn) in contained[name])
+    by_region = resolution.parts
+    refused = [*resolution.refused.values(), *resolution.waiting.values()]
+    if refused or not by_region:
+        raise RecoverRefused("refusing to recover: " + ("; ".join(refused) or "no account given")
+                             + " (nothing was changed)")
+    results = []
+    for region in held:
+        if region.name not in by_region:
+            continue
+        site = Site(region.config)
+        try:
+            with working_for(region.name):
+                results.append(RegionalResult(region.name, recover_accounts(
+                    incident, by_region[region.name], site, operator=operator,
+                    investigation_approver=investigation_approver)))
+        except TourniquetError as exc:
+            results.append(RegionalResult(region.name, error=mask(str(exc))))
+        finally:
+            site.close()
+    return results
+
+
+def _journal_records(site: Site, incident: str) -> Any:
+    from tourniquet.journal import read_journal
+
+    return read_journal(site.incident_dir(incident) / "journal.jsonl")
+
+
+def verify_across(incident: str, sites: Sequence[str], *, national_dir: str | None = None,
+                  anchor_path: str | None = None) -> list[RegionalResult]:
+    """Each region's bundle (against its manifests, anchor log and ticket), then the national summary's folder."""
+    from tourniquet.engine.sealing import verify_incident
+
+    check_incident_id(incident)
+    regions = load_regions(sites)
+    results = []
+    for region in regions:
+        if region not in holding(regions, incident):
+            results.append(RegionalResult(region.name, error="no part of this incident here"))
+            continue
+        site = Site(region.config)
+        try:
+            results.append(RegionalResult(region.name, verify_incident(site, incident, anchor_path=anchor_path)))
+        finally:
+            site.close()
+    folder = national_folder(regions, incident, national_dir)
+    regional = {region.name: region.config.evidence_dir / incident for region in regions}
+    results.append(RegionalResult("national", national.verify_national(
+        folder, incident, anchors_dir=regions[0].config.state_dir, regional=regional)))
+    return results
