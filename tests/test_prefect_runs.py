@@ -113,10 +113,20 @@ def test_a_planned_task_reads_planned_and_still_returns_its_result(prefect_harne
     state = plan(return_state=True)
 
     assert state.result() == {"account": "jdupont", "outcome": "planned"}
-    with get_client(sync_client=True) as client:
-        tasks = client.read_task_runs(task_run_filter=TaskRunFilter(
-            flow_run_id=TaskRunFilterFlowRunId(any_=[state.state_details.flow_run_id])))
+    tasks = _task_runs_with_states(state.state_details.flow_run_id)
     assert [(t.name, t.state.name, t.state.type.value) for t in tasks] == [("lock[jdupont]", "Planned", "COMPLETED")]
+
+
+def _task_runs_with_states(flow_run_id: UUID, deadline: float = 30) -> list[Any]:
+    """The flow run's task runs once the server has recorded their states (task runs are recorded from
+    events, after the flow run returns)."""
+    end = time.monotonic() + deadline
+    while True:
+        with get_client(sync_client=True) as client:
+            tasks = client.read_task_runs(task_run_filter=TaskRunFilter(flow_run_id=TaskRunFilterFlowRunId(any_=[flow_run_id])))
+        if (tasks and all(t.state is not None and t.state.is_final() for t in tasks)) or time.monotonic() > end:
+            return list(tasks)
+        time.sleep(0.2)
 
 
 def _paused_run(name: str, deadline: float = 60) -> Any:
