@@ -34,7 +34,7 @@ from tourniquet.engine.run import ApprovalRequest, Approver, RunSummary, reject_
 from tourniquet.errors import TourniquetError
 from tourniquet.hygiene.checks import CHECKS, AccessCheck, Check, DirectoryCheck, HygieneContext
 from tourniquet.hygiene.findings import SEVERITIES, Finding
-from tourniquet.hygiene.playbook import LoadedHygiene, load_hygiene
+from tourniquet.hygiene.loader import LoadedHygiene, load_hygiene
 from tourniquet.site import Site
 
 __all__ = ["FindingStore", "HygieneResult", "run_hygiene", "render_markdown", "find_hygiene_playbook"]
@@ -164,7 +164,7 @@ def run_hygiene(
     name = loaded.playbook.hygiene
     run_dir = runtime.config.state_dir / "hygiene" / f"{name}-{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}"
     run_dir.mkdir(parents=True, exist_ok=True)
-    ctx = HygieneContext(runtime, moment, run_dir, register=register)
+    ctx = HygieneContext(runtime, moment, run_dir, register=register, platform=loaded.playbook.platform)
     result = HygieneResult(name, moment, run_dir, FindingStore(run_dir))
     try:
         with structlog.contextvars.bound_contextvars(hygiene=name):

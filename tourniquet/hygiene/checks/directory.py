@@ -1,4 +1,9 @@
-"""Checks that look at each directory account once, during the streaming sweep."""
+"""Directory checks: each account looked at once, during the streaming sweep.
+
+``not_in_register`` (the national register extract), ``dormant`` (no login, no access-log event)
+and ``unprotected`` (no lockout policy). Imports the check base and the register connector;
+imported by the catalogue only.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +11,16 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from tourniquet.connectors.register import RegisterExtract, is_valid_rpps, open_extract
-from tourniquet.hygiene.checks import DirectoryCheck, check
+from tourniquet.hygiene.checks.base import DirectoryCheck, Params
 from tourniquet.hygiene.findings import Finding
 
 __all__ = ["NotInRegister", "Dormant", "Unprotected"]
 
 
-class _Params(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class RegisterParams(_Params):
+class RegisterParams(Params):
     extract: str = Field(
         "register",
         description="Extract file (.txt or .zip) or folder holding the daily downloads (the newest is used); "
@@ -29,9 +30,11 @@ class RegisterParams(_Params):
     max_age_days: int = Field(7, ge=1, description="Warn when the newest extract is older than this.")
 
 
-@check("not_in_register", RegisterParams)
 class NotInRegister(DirectoryCheck):
     """Accounts whose RPPS number is not in the latest national register extract."""
+
+    name = "not_in_register"
+    parameters = RegisterParams
 
     extract: RegisterExtract
 
@@ -72,7 +75,7 @@ class NotInRegister(DirectoryCheck):
             )
 
 
-class DormantParams(_Params):
+class DormantParams(Params):
     days: int = Field(90, ge=1, description="No successful login and no access-log event for this many days.")
     login_attributes: list[str] = Field(
         default_factory=lambda: ["pwdLastSuccess", "authTimestamp"],
@@ -95,9 +98,11 @@ def _ldap_time(value: str) -> datetime | None:
         return None
 
 
-@check("dormant", DormantParams)
 class Dormant(DirectoryCheck):
     """Accounts nobody has used for N days: no successful login recorded and no access-log event."""
+
+    name = "dormant"
+    parameters = DormantParams
 
     def prepare(self) -> None:
         self.attributes = tuple(self.params.login_attributes) + ("createTimestamp", "pwdAccountLockedTime")
@@ -156,13 +161,15 @@ class Dormant(DirectoryCheck):
         yield self.finding(account, f"dormant: {login}{log} in the last {self.params.days} days", evidence, dn)
 
 
-class UnprotectedParams(_Params):
+class UnprotectedParams(Params):
     require_max_failure: bool = Field(True, description="A lockout policy with pwdMaxFailure 0 never locks: report it.")
 
 
-@check("unprotected", UnprotectedParams)
 class Unprotected(DirectoryCheck):
     """Accounts under no password policy, or a policy without lockout (a lock would be ignored)."""
+
+    name = "unprotected"
+    parameters = UnprotectedParams
 
     attributes = ("pwdPolicySubentry",)
 
