@@ -187,8 +187,38 @@ def find_change(
             best_split, best = split, combined
     if best_split < 0 or math.sqrt(best) < min_score:
         return None
-    shifts = {m: _shift(m, *prefixes[m], best_split) for m in metrics}
-    return Change(series[best_split].day, series[0].day, series[-1].day, shifts, math.sqrt(best))
+    split = _first_day_of_the_step(series, prefixes, best_split, min_before)
+    shifts = {m: _shift(m, *prefixes[m], split) for m in metrics}
+    score = math.sqrt(sum(s.score ** 2 for s in shifts.values() if s.score > 0))
+    return Change(series[split].day, series[0].day, series[-1].day, shifts, score)
+
+
+#: How far back the first day of a step may be found before the split that scores best.
+REFINE_DAYS = 7
+
+
+def _first_day_of_the_step(series: list[Day], prefixes: dict[str, tuple[list[float], list[float]]],
+                           split: int, min_before: int) -> int:
+    """Move the split back to the step's first day when the best-scoring split is a little late.
+
+    The score favours a split after which *every* day is high; an intrusion that skipped a night
+    early on, or whose first night straddles midnight UTC, has a first high day a few days before
+    it. In the metric that stepped most clearly, a day is *high* when it is above the level before by
+    a quarter of the step and by three standard deviations of the days before; the step starts at the
+    earliest high day within :data:`REFINE_DAYS` before the split from which at least half the days up
+    to the split are high."""
+    metric, (sums, squares) = max(prefixes.items(), key=lambda item: _shift(item[0], *item[1], split).score)
+    shift = _shift(metric, sums, squares, split)
+    if shift.increase <= 0:
+        return split
+    spread = math.sqrt(max(squares[split] / split - shift.before ** 2, 0.0))
+    high = shift.before + max(0.25 * shift.increase, 3 * spread)
+    earliest = split
+    for candidate in range(split - 1, max(min_before, split - REFINE_DAYS) - 1, -1):
+        values = [getattr(d, metric) for d in series[candidate:split]]
+        if values[0] >= high and sum(v >= high for v in values) * 2 >= len(values):
+            earliest = candidate
+    return earliest
 
 
 def fold_events(

@@ -62,7 +62,10 @@ class _HoursParams(Params):
 
 class NightNetworkParams(_HoursParams):
     min_events: int = Field(20, ge=1, description="Off-hours accesses by the account from the network (look-back).")
-    min_nights: int = Field(3, ge=1, description="…on at least this many nights (counted per address).")
+    min_nights: int = Field(3, ge=1, description="…on at least this many nights (counted per address)…")
+    min_off_hours_share: float = Field(
+        0.5, ge=0, le=1, description="…making at least this share of its accesses from the network: a home network "
+                                     "used for a few late reports after a day of telework is not a night network.")
     max_accounts: int = Field(
         5, ge=1, description="A network used off-hours by more accounts than this, and by none in working hours, is "
                              "infrastructure (a night gateway): listed in the evidence for review, not reported.")
@@ -131,6 +134,8 @@ class NightNetwork(AccessCheck):
                 continue
             for account, night in sorted(night_users.items()):
                 if night.off_hours < p.min_events or night.nights < p.min_nights or day_users - {account}:
+                    continue
+                if night.off_hours < p.min_off_hours_share * (night.off_hours + night.working_hours):
                     continue
                 yield self._finding(account, network, night, night_users, found.end)
         self.evidence["night_only_networks_not_reported"] = infrastructure
