@@ -207,8 +207,8 @@ def _first_day_of_the_step(series: list[Day], prefixes: dict[str, tuple[list[flo
     a quarter of the step and by three standard deviations of the days before; the step starts at the
     earliest high day within :data:`REFINE_DAYS` before the split from which at least half the days up
     to the split are high."""
-    metric, (sums, squares) = max(prefixes.items(), key=lambda item: _shift(item[0], *item[1], split).score)
-    shift = _shift(metric, sums, squares, split)
+    shift = max((_shift(m, sums, squares, split) for m, (sums, squares) in prefixes.items()), key=lambda s: s.score)
+    metric, squares = shift.metric, prefixes[shift.metric][1]
     if shift.increase <= 0:
         return split
     spread = math.sqrt(max(squares[split] / split - shift.before ** 2, 0.0))

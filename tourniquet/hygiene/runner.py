@@ -16,9 +16,11 @@ after the approver says yes (outside a Prefect flow the default approver says no
 
 from __future__ import annotations
 
+import contextvars
 import json
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -169,10 +171,14 @@ def run_hygiene(
     try:
         with structlog.contextvars.bound_contextvars(hygiene=name):
             checks = _build(loaded, ctx, result)
-            _sweep([c for c in checks if isinstance(c, DirectoryCheck)], ctx, result)
-            for access in (c for c in checks if isinstance(c, AccessCheck)):
-                with _timed(result, access.spec.id):
-                    _run_access(access, result)
+            access = [c for c in checks if isinstance(c, AccessCheck)]
+            # The access log's queries run in the database (and release the GIL): they go on in a thread
+            # of their own while this one sweeps the directory, and their findings join the store after.
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hygiene-access") as pool:
+                queried = pool.submit(contextvars.copy_context().run, _run_access_checks, access, result)
+                _sweep([c for c in checks if isinstance(c, DirectoryCheck)], ctx, result)
+                for finding in queried.result():
+                    result.store.add(finding)
             for item in checks:
                 item.write_evidence()
             with _timed(result, "sort findings"):
@@ -261,20 +267,28 @@ def _sweep(checks: list[DirectoryCheck], ctx: HygieneContext, result: HygieneRes
         result.checks[item.spec.id].update(status="completed", warnings=item.evidence.get("warnings", []))
 
 
-def _run_access(item: AccessCheck, result: HygieneResult) -> None:
+def _run_access_checks(checks: list[AccessCheck], result: HygieneResult) -> list[Finding]:
+    """Every access check in turn (they share the per-day and per-address aggregates); their findings."""
+    found: list[Finding] = []
+    for item in checks:
+        with _timed(result, item.spec.id):
+            found.extend(_run_access(item, result))
+    return found
+
+
+def _run_access(item: AccessCheck, result: HygieneResult) -> list[Finding]:
     if not item.ctx.has_audit:
         reason = "the site has no audit section (access log): nothing to check"
         result.checks[item.spec.id].update(status="skipped", warnings=[reason])
         item.evidence["skipped"] = reason
-        return
+        return []
     try:
         found = list(item.run())  # one finding per account that stands out: few
     except TourniquetError as exc:
         _fail(item, result, exc)
-        return
-    for finding in found:
-        result.store.add(finding)
-    result.checks[item.spec.id].update(status="completed", findings=len(found))
+        return []
+    result.checks[item.spec.id].update(status="completed", findings=len(found), warnings=item.evidence.get("warnings", []))
+    return found
 
 
 # --------------------------------------------------------------------------- acting on findings

@@ -223,6 +223,7 @@ class NewSourceIp(AccessCheck):
                 {"source_ip": use.address, "network": network, "first_seen": use.first_seen.isoformat(),
                  "events": use.events, "off_hours_events": use.off_hours})
         for account, new in sorted(per_account.items()):
+            new.sort(key=lambda a: str(a["source_ip"]))
             events = sum(int(a["events"]) for a in new)  # type: ignore[call-overload]
             shown = ", ".join(str(a["source_ip"]) for a in new[:3])
             yield self.finding(account, f"{events} accesses from {len(new)} new address(es) in unknown "

@@ -309,17 +309,22 @@ class Addresses:
         return table[address]
 
     def home_networks(self, prefix_v4: int = 24, prefix_v6: int = 48) -> dict[str, str]:
-        """Each account's establishment, as the log shows it: the network of most of its working-hours
-        accesses (of all its accesses for an account that only works nights)."""
-        weight: dict[str, dict[str, tuple[int, int]]] = {}
+        """Each account's establishment, as the log shows it: of the networks where several accounts work in
+        the daytime (an intruder's network is nobody's home), the one of most of its working-hours accesses,
+        then of most of its accesses (an account that only works nights)."""
+        weight: dict[str, dict[str, list[int]]] = {}
+        daytime: dict[str, set[str]] = {}
         for use in self.uses:
             network = self.network(use.address, prefix_v4, prefix_v6)
             if network is None:
                 continue
-            per = weight.setdefault(use.account, {})
-            working, total = per.get(network, (0, 0))
-            per[network] = (working + use.working_hours, total + use.events)
-        return {account: max(per.items(), key=lambda item: (item[1], item[0]))[0] for account, per in weight.items()}
+            if use.working_hours:
+                daytime.setdefault(network, set()).add(use.account)
+            totals = weight.setdefault(use.account, {}).setdefault(network, [0, 0])
+            totals[0] += use.working_hours
+            totals[1] += use.events
+        return {account: max(per.items(), key=lambda item: (len(daytime.get(item[0], ())) > 1, item[1], item[0]))[0]
+                for account, per in weight.items()}
 
 
 def addresses(ctx: HygieneContext, hours: Hours) -> Addresses:

@@ -155,7 +155,8 @@ class NightNetwork(AccessCheck):
             "other_accounts_in_working_hours": 0, "other_accounts_off_hours": others[:20],
             "addresses": [{"source_ip": a.address, "events": a.events, "off_hours_events": a.off_hours,
                            "nights": a.off_hours_days, "first_seen": a.first_seen.isoformat(),
-                           "last_seen": a.last_seen.isoformat()} for a in use.addresses[:20]],
+                           "last_seen": a.last_seen.isoformat()}
+                          for a in sorted(use.addresses, key=lambda a: a.address)[:20]],
             "window": self.evidence["window"],
         }
         shared = f"; {len(others)} other account(s) use it at night too" if others else ""
@@ -213,6 +214,14 @@ class _PeerDays:
         return mean_before, mean_after, mean_after / mean_before if mean_before else float("inf")
 
 
+def _why_not(patients: bool, off_hours: bool, patients_stepped: bool, off_hours_stepped: bool) -> str:
+    if off_hours or (off_hours_stepped and not patients_stepped):
+        return "off-hours work rose, distinct patients did not (moved to nights?)"
+    if patients or (patients_stepped and not off_hours_stepped):
+        return "distinct patients rose, not at night"
+    return "steps too small"
+
+
 class BehaviourChange(AccessCheck):
     """The day an account's patients and off-hours work jumped together and stayed up, its peers unchanged."""
 
@@ -243,8 +252,8 @@ class BehaviourChange(AccessCheck):
             entry: dict[str, Any] = {"account": account, **change.as_dict()}
             if not (rose_patients and rose_off):
                 entry["flagged"] = False
-                entry["why_not"] = ("off-hours work rose, distinct patients did not (moved to nights?)" if rose_off else
-                                    "distinct patients rose, not at night" if rose_patients else "steps too small")
+                entry["why_not"] = _why_not(rose_patients, rose_off, patients.score >= p.min_score,
+                                            off.score >= p.min_score)
                 view.append(entry)
                 continue
             home = homes.get(account)
@@ -284,7 +293,7 @@ class BehaviourChange(AccessCheck):
             "peers": peers,
             "addresses_first_used_near_the_change": [
                 {"source_ip": u.address, "first_seen": u.first_seen.isoformat(), "events": u.events,
-                 "off_hours_events": u.off_hours} for u in sorted(near, key=lambda u: u.first_seen)[:10]],
+                 "off_hours_events": u.off_hours} for u in sorted(near, key=lambda u: (u.first_seen, u.address))[:10]],
             "window": self.evidence["window"],
         }
         new = f"; new address {near[0].address} from {near[0].first_seen:%Y-%m-%d}" if near else ""
