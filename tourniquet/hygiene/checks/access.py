@@ -126,7 +126,8 @@ class OffHoursParams(Params):
 
 
 class OffHours(AccessCheck):
-    """Accesses at hours the account does not usually work, on top of its usual day's work."""
+    """Accesses at hours the account does not usually work, on top of its usual day's work, more than in
+    any week of its normal period."""
 
     name = "off_hours"
     parameters = OffHoursParams
@@ -159,6 +160,9 @@ class OffHours(AccessCheck):
                 continue
             if p.daytime_kept and base.days and day_rate < p.daytime_kept * base_day_rate:
                 continue  # the days are gone: the account moved to nights, nobody came on top of it
+            busiest = activity.busiest_off_hours(account, base.since, base.until, p.recent_days) if period else 0
+            if latest.off_hours <= busiest:
+                continue  # it has had nights like these before (on call): not new
             at_or_above = 1 - bisect.bisect_left(ranked, share) / len(ranked)
             base_share = base.off_hours / base.events if base.events else None
             evidence = {"recent_off_hours_events": latest.off_hours, "recent_events": latest.events,
@@ -169,6 +173,7 @@ class OffHours(AccessCheck):
                         "baseline_working_hours_per_day": round(base_day_rate, 2),
                         "baseline_off_hours_share": None if base_share is None else round(base_share, 3),
                         "baseline_events": base.events,
+                        f"baseline_busiest_{p.recent_days}_days_off_hours_events": busiest,
                         "baseline": _baseline_evidence(base, period[2]) if period else None,
                         "peers_with_this_share_or_more": round(at_or_above, 4),
                         **hours.as_dict(), "window": {"recent": recent.isoformat(), "end": end.isoformat()}}

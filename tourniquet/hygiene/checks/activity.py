@@ -26,7 +26,7 @@ from __future__ import annotations
 import ipaddress
 import statistics
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -35,8 +35,8 @@ from tourniquet.changepoint import Change, Day, find_change
 from tourniquet.hygiene.auditdb import AuditDb
 from tourniquet.hygiene.checks.base import HygieneContext
 
-__all__ = ["Hours", "AccountDays", "DailyActivity", "AddressUse", "Addresses", "Window", "daily_activity",
-           "addresses", "network_of", "NetworkFilter", "median"]
+__all__ = ["Hours", "hours_for", "AccountDays", "DailyActivity", "AddressUse", "Addresses", "Window",
+           "daily_activity", "addresses", "network_of", "NetworkFilter", "median", "moment"]
 
 
 @dataclass(frozen=True)
@@ -180,6 +180,20 @@ class DailyActivity:
                 active += 1
                 busiest = max(busiest, p)
         return Window(since, until, events, patients, off, active, busiest)
+
+    def busiest_off_hours(self, account: str, since: date, until: date, days: int) -> int:
+        """The most off-hours events the account had in any ``days`` consecutive days of ``[since, until)``:
+        what its own nights look like at their busiest (an on-call doctor's bad week)."""
+        rows = self.accounts.get(account)
+        if rows is None:
+            return 0
+        low, high = (max(since, self.start) - self.start).days, (min(until, self.end) - self.start).days
+        per_day = {o: f for o, f in zip(rows.offsets, rows.off_hours) if low <= o < high}
+        busiest = running = 0
+        for offset in range(low, high):
+            running += per_day.get(offset, 0) - per_day.get(offset - days, 0)
+            busiest = max(busiest, running)
+        return busiest
 
     def changes(self) -> dict[str, Change]:
         """Each account's change point (the defaults of :func:`find_change`), computed once."""
@@ -360,8 +374,3 @@ def addresses(ctx: HygieneContext, hours: Hours) -> Addresses:
 def median(values: Iterable[float]) -> float | None:
     items = list(values)
     return float(statistics.median(items)) if items else None
-
-
-def iter_windows(activity: DailyActivity, since: date, until: date) -> Iterator[tuple[str, Window]]:
-    for account in activity.accounts:
-        yield account, activity.window(account, since, until)
