@@ -16,11 +16,12 @@ after the approver says yes (outside a Prefect flow the default approver says no
 
 from __future__ import annotations
 
-import contextvars
 import json
+import multiprocessing
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -30,13 +31,14 @@ from typing import Any, Protocol
 
 import structlog
 
-from tourniquet.config import load_site
+from tourniquet.config import SiteConfig, load_site
 from tourniquet.connectors.directory import DirectoryClient
 from tourniquet.engine.run import ApprovalRequest, Approver, RunSummary, reject_all
 from tourniquet.errors import TourniquetError
 from tourniquet.hygiene.checks import CHECKS, AccessCheck, Check, DirectoryCheck, HygieneContext
 from tourniquet.hygiene.findings import SEVERITIES, Finding
 from tourniquet.hygiene.loader import LoadedHygiene, load_hygiene
+from tourniquet.hygiene.spec import HygienePlaybook
 from tourniquet.site import Site
 
 __all__ = ["FindingStore", "HygieneResult", "run_hygiene", "render_markdown", "find_hygiene_playbook"]
@@ -172,22 +174,38 @@ def run_hygiene(
         with structlog.contextvars.bound_contextvars(hygiene=name):
             checks = _build(loaded, ctx, result)
             access = [c for c in checks if isinstance(c, AccessCheck)]
-            # The access log's queries run in the database (and release the GIL): they go on in a thread
-            # of their own while this one sweeps the directory, and their findings join the store after.
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hygiene-access") as pool:
-                queried = pool.submit(contextvars.copy_context().run, _run_access_checks, access, result)
-                _sweep([c for c in checks if isinstance(c, DirectoryCheck)], ctx, result)
-                for finding in queried.result():
+            directory = [c for c in checks if isinstance(c, DirectoryCheck)]
+            if access and directory and ctx.has_audit:
+                # Both kinds at once: the access checks in a process of their own, while this one sweeps
+                # the directory. (In a thread they would wait for the GIL at every row they fetch: the
+                # sweep, ldap3 parsing entries, holds it most of the time.) The child writes their evidence.
+                queried = _access_in_a_process(loaded, ctx, access, result)
+                _sweep(directory, ctx, result)
+                try:
+                    outcome = queried.result()
+                except BrokenProcessPool as exc:
+                    raise TourniquetError(f"the access checks' process died: {exc}") from exc
+                for check_id, status in outcome.statuses.items():
+                    result.checks[check_id].update(status)
+                result.timings.update(outcome.timings)
+                for line in outcome.findings:
+                    result.store.add(Finding.model_validate_json(line))
+                written: list[Check] = list(access)
+            else:
+                _sweep(directory, ctx, result)
+                for finding in _run_access_checks(access, result.checks, result.timings):
                     result.store.add(finding)
+                written = []
             for item in checks:
-                item.write_evidence()
-            with _timed(result, "sort findings"):
+                if item not in written:
+                    item.write_evidence()
+            with _timed(result.timings, "sort findings"):
                 result.store.finish(run_dir / "findings.jsonl")
                 result.findings_file = result.store.path
             if respond and loaded.playbook.respond is not None:
-                with _timed(result, "respond"):
+                with _timed(result.timings, "respond"):
                     _respond(loaded, result, approver, runtime.config.source, launch or _launch)
-            with _timed(result, "write"):
+            with _timed(result.timings, "write"):
                 _write(result)
             log.info("hygiene.finished", findings=result.finding_count, accounts=result.accounts_swept)
     finally:
@@ -199,12 +217,12 @@ def run_hygiene(
 
 
 @contextmanager
-def _timed(result: HygieneResult, name: str) -> Iterator[None]:
+def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
     started = time.monotonic()
     try:
         yield
     finally:
-        result.timings[name] = round(time.monotonic() - started, 3)
+        timings[name] = round(time.monotonic() - started, 3)
 
 
 def _build(loaded: LoadedHygiene, ctx: HygieneContext, result: HygieneResult) -> list[Check]:
@@ -219,8 +237,8 @@ def _build(loaded: LoadedHygiene, ctx: HygieneContext, result: HygieneResult) ->
     return checks
 
 
-def _fail(item: Check, result: HygieneResult, exc: Exception) -> None:
-    result.checks[item.spec.id].update(status="failed", error=str(exc))
+def _fail(item: Check, statuses: dict[str, dict[str, Any]], exc: Exception) -> None:
+    statuses[item.spec.id].update(status="failed", error=str(exc))
     item.evidence["error"] = str(exc)
     log.error("hygiene.check_failed", check=item.spec.id, error=str(exc))
 
@@ -230,11 +248,11 @@ def _sweep(checks: list[DirectoryCheck], ctx: HygieneContext, result: HygieneRes
     ready: list[DirectoryCheck] = []
     for item in checks:
         try:
-            with _timed(result, f"{item.spec.id} (prepare)"):
+            with _timed(result.timings, f"{item.spec.id} (prepare)"):
                 item.prepare()
             ready.append(item)
         except TourniquetError as exc:
-            _fail(item, result, exc)
+            _fail(item, result.checks, exc)
     if not ready:
         return
     config = ctx.site.config.directory
@@ -256,7 +274,7 @@ def _sweep(checks: list[DirectoryCheck], ctx: HygieneContext, result: HygieneRes
                     result.checks[item.spec.id]["findings"] += 1
     except TourniquetError as exc:
         for item in ready:
-            _fail(item, result, exc)
+            _fail(item, result.checks, exc)
         return
     finally:
         result.accounts_swept = inspected
@@ -267,28 +285,82 @@ def _sweep(checks: list[DirectoryCheck], ctx: HygieneContext, result: HygieneRes
         result.checks[item.spec.id].update(status="completed", warnings=item.evidence.get("warnings", []))
 
 
-def _run_access_checks(checks: list[AccessCheck], result: HygieneResult) -> list[Finding]:
+def _run_access_checks(checks: list[AccessCheck], statuses: dict[str, dict[str, Any]],
+                       timings: dict[str, float]) -> list[Finding]:
     """Every access check in turn (they share the per-day and per-address aggregates); their findings."""
     found: list[Finding] = []
     for item in checks:
-        with _timed(result, item.spec.id):
-            found.extend(_run_access(item, result))
+        with _timed(timings, item.spec.id):
+            found.extend(_run_access(item, statuses))
     return found
 
 
-def _run_access(item: AccessCheck, result: HygieneResult) -> list[Finding]:
+def _run_access(item: AccessCheck, statuses: dict[str, dict[str, Any]]) -> list[Finding]:
     if not item.ctx.has_audit:
         reason = "the site has no audit section (access log): nothing to check"
-        result.checks[item.spec.id].update(status="skipped", warnings=[reason])
+        statuses[item.spec.id].update(status="skipped", warnings=[reason])
         item.evidence["skipped"] = reason
         return []
     try:
         found = list(item.run())  # one finding per account that stands out: few
     except TourniquetError as exc:
-        _fail(item, result, exc)
+        _fail(item, statuses, exc)
         return []
-    result.checks[item.spec.id].update(status="completed", findings=len(found), warnings=item.evidence.get("warnings", []))
+    statuses[item.spec.id].update(status="completed", findings=len(found), warnings=item.evidence.get("warnings", []))
     return found
+
+
+@dataclass
+class AccessJob:
+    """What a child process needs to run the access checks on its own: picklable, no connection in it."""
+
+    playbook: HygienePlaybook
+    params: dict[str, Any]
+    check_ids: list[str]
+    site: SiteConfig
+    as_of: datetime
+    run_dir: Path
+    statuses: dict[str, dict[str, Any]]
+    hygiene: str
+
+
+@dataclass
+class AccessOutcome:
+    findings: list[str]                     # each finding as JSON
+    statuses: dict[str, dict[str, Any]]
+    timings: dict[str, float]
+
+
+def run_access_job(job: AccessJob) -> AccessOutcome:
+    """In a child process: build the access checks, run them, write their evidence, hand back the findings."""
+    from tourniquet.logs import configure_logging
+
+    configure_logging()
+    site = Site(job.site)
+    ctx = HygieneContext(site, job.as_of, job.run_dir, platform=job.playbook.platform)
+    specs = {spec.id: spec for spec in job.playbook.checks}
+    timings: dict[str, float] = {}
+    try:
+        with structlog.contextvars.bound_contextvars(hygiene=job.hygiene):
+            checks = [CHECKS[specs[i].check].factory(specs[i], job.params[i], ctx) for i in job.check_ids]
+            found = _run_access_checks([c for c in checks if isinstance(c, AccessCheck)], job.statuses, timings)
+            for item in checks:
+                item.write_evidence()
+    finally:
+        ctx.close()
+        site.close()
+    return AccessOutcome([f.model_dump_json() for f in found], job.statuses, timings)
+
+
+def _access_in_a_process(loaded: LoadedHygiene, ctx: HygieneContext, access: list[AccessCheck],
+                         result: HygieneResult) -> "Future[AccessOutcome]":
+    job = AccessJob(loaded.playbook, {c.spec.id: c.params for c in access}, [c.spec.id for c in access],
+                    ctx.site.config, ctx.as_of, ctx.run_dir, {c.spec.id: dict(result.checks[c.spec.id]) for c in access},
+                    loaded.playbook.hygiene)
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    future = pool.submit(run_access_job, job)
+    pool.shutdown(wait=False)
+    return future
 
 
 # --------------------------------------------------------------------------- acting on findings

@@ -109,7 +109,8 @@ class OffHoursParams(Params):
                                                                            "platform's; Europe/Paris: 1, 2 in summer).")
     recent_days: int = Field(7, ge=1, le=31)
     baseline_days: int = Field(60, ge=7, le=366, description="Days of the account's normal period that make its baseline.")
-    min_events: int = Field(15, ge=1, description="At least this many off-hours accesses in the recent days…")
+    min_events: int = Field(30, ge=1, description="At least this many off-hours accesses in the recent days (a few "
+                                                  "night calls a week are not a sign)…")
     factor: float = Field(4.0, gt=1, description="…at this many times the account's own off-hours accesses per day "
                                                  "in its normal period (night-shift accounts are compared with "
                                                  "themselves)…")

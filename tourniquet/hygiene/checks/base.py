@@ -21,7 +21,6 @@ modules, the catalogue and the runner — never by the spec.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -62,8 +61,7 @@ class HygieneContext:
     register: str | None = None
     platform: PlatformSpec = field(default_factory=PlatformSpec)
     shared: dict[Any, Any] = field(default_factory=dict)
-    _audits: dict[int, AuditDb] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _audit: AuditDb | None = None
 
     @property
     def end_day(self) -> date:
@@ -75,28 +73,20 @@ class HygieneContext:
 
     @property
     def audit(self) -> AuditDb:
-        """The access log, one connection per thread (the access checks query while the sweep runs), so that
-        each thread's ``queries`` record only its own."""
-        thread = threading.get_ident()
-        with self._lock:
-            audit = self._audits.get(thread)
-        if audit is None:
+        if self._audit is None:
             if self.site.config.audit is None:
                 raise ConfigError(f"the site {self.site.name!r} has no audit section: access checks need the access log")
-            audit = AuditDb(self.site.config.audit)
-            with self._lock:
-                self._audits[thread] = audit
-        return audit
+            self._audit = AuditDb(self.site.config.audit)
+        return self._audit
 
     @property
     def has_audit(self) -> bool:
         return self.site.config.audit is not None
 
     def close(self) -> None:
-        with self._lock:
-            audits, self._audits = list(self._audits.values()), {}
-        for audit in audits:
-            audit.close()
+        if self._audit is not None:
+            self._audit.close()
+            self._audit = None
 
 
 class Check:
