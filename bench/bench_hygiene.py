@@ -61,8 +61,8 @@ from tourniquet.connectors.directory import DirectoryClient  # noqa: E402
 
 PLAYBOOK = ROOT / "playbooks" / "hygiene.yaml"
 #: What the hygiene sweep reads per entry: the baseline reads the same, and does nothing with it.
-SWEPT = ["uid", "employeeNumber", "mail", "pwdLastSuccess", "authTimestamp", "createTimestamp",
-         "pwdAccountLockedTime", "pwdPolicySubentry"]
+SWEPT = ["uid", "employeeNumber", "pwdLastSuccess", "authTimestamp", "createTimestamp", "pwdAccountLockedTime",
+         "pwdPolicySubentry"]
 NORMAL = {name for name, _ in NORMAL_PROFILES}
 ACCESS_PLANTS = {name: PLANTS[name] for name in ("spike", "night", "foreign_ip", "slow")}
 
@@ -266,7 +266,7 @@ def scale(args: argparse.Namespace) -> int:
         queries = sum(report["timings"].get(c, 0.0) for c in access)
         print(f"ratios: whole run / the bare baselines one after the other = "
               f"{report['seconds'] / (ldap_plain + sql_plain + register_plain):.2f}; directory sweep / paged search = "
-              f"{sweep / ldap_plain:.2f}; the {len(access)} access checks (in a thread, during the sweep) / the bare "
+              f"{sweep / ldap_plain:.2f}; the {len(access)} access checks (in a child process, during the sweep) / the bare "
               f"queries = {queries / sql_plain:.2f}; register load / line count = "
               f"{report['timings'].get('not-registered (prepare)', 0.0) / max(register_plain, 1e-9):.2f}")
 

@@ -256,7 +256,7 @@ def _sweep(checks: list[DirectoryCheck], ctx: HygieneContext, result: HygieneRes
     if not ready:
         return
     config = ctx.site.config.directory
-    wanted = {config.uid_attribute, config.rpps_attribute, config.mail_attribute}
+    wanted = {config.uid_attribute}  # and what each check says it reads: every attribute costs ldap3 parsing
     for item in ready:
         wanted.update(item.attributes)
     inspected = 0

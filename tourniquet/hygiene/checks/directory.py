@@ -39,6 +39,7 @@ class NotInRegister(DirectoryCheck):
     extract: RegisterExtract
 
     def prepare(self) -> None:
+        self.attributes = (self.ctx.site.config.directory.rpps_attribute,)
         location = Path(self.ctx.register or self.params.extract)
         if not location.is_absolute():
             location = self.ctx.site.config.state_dir / location
@@ -105,10 +106,13 @@ class Dormant(DirectoryCheck):
     parameters = DormantParams
 
     def prepare(self) -> None:
-        self.attributes = tuple(self.params.login_attributes) + ("createTimestamp", "pwdAccountLockedTime")
         self.since = self.ctx.as_of - timedelta(days=self.params.days)
         self.active: set[str] | None = None
         self.key = self.ctx.site.config.audit.account_key if self.ctx.site.config.audit else "uid"
+        directory = self.ctx.site.config.directory
+        key_attribute = {"rpps": (directory.rpps_attribute,), "mail": (directory.mail_attribute,)}.get(self.key, ())
+        self.attributes = (tuple(self.params.login_attributes) + ("createTimestamp", "pwdAccountLockedTime")
+                           + key_attribute)
         self.evidence["window"] = {"from": self.since.isoformat(), "to": self.ctx.as_of.isoformat()}
         if not self.ctx.has_audit:
             self.evidence["warnings"] = ["no access log configured: only the directory's login attributes count"]
