@@ -22,6 +22,9 @@ not a "change"). Only rises count; the metrics' squared scores add up, and the d
 sum wins. Days without activity count as zeros from the account's first active day on, so a night
 of scraping every day is a step even for an account that never works weekends. Pure Python,
 ``O(days × metrics)`` per account; no I/O, no Prefect, no database.
+
+Imports only the standard library; anything may import it (hygiene's access checks do, and the
+data scope's ``since: auto`` can).
 """
 
 from __future__ import annotations

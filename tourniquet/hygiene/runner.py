@@ -12,6 +12,12 @@ Acting on findings: accounts whose findings reach ``respond.propose_at`` (and su
 response playbook) get a **dry-run plan** of that playbook (``execute_playbook(dry_run=True)``,
 changing nothing). When a finding reaches ``respond.execute_at``, a real run is started only
 after the approver says yes (outside a Prefect flow the default approver says no: recorded).
+
+The directory checks see the directory in one paged sweep in this process; the access checks, when
+there are both kinds, run in a child process at the same time (:func:`run_access_job`).
+
+Imports the loader, the catalogue, the directory connector and the engine (to plan or run the
+response playbook); imported by the package namespace, the CLI and the Prefect flow.
 """
 
 from __future__ import annotations

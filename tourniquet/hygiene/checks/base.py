@@ -115,8 +115,10 @@ class Check:
         self.flagged_count += 1
         if len(self.flagged) < FLAGGED_IN_EVIDENCE:
             self.flagged.append({"account": account, **evidence})
-        return Finding(account=account, dn=dn, check=self.spec.id, kind=self.spec.check, severity=self.spec.severity,
-                       summary=summary, evidence=evidence, evidence_ref=self.ref, suggested_playbook=self.spec.suggest)
+        # Built from typed values the check computed: no validation pass (a first run may make 1,000,000).
+        return Finding.model_construct(account=account, dn=dn, check=self.spec.id, kind=self.spec.check,
+                                       severity=self.spec.severity, summary=summary, evidence=evidence,
+                                       evidence_ref=self.ref, suggested_playbook=self.spec.suggest)
 
     def write_evidence(self) -> Path:
         path = self.ctx.run_dir / self.ref

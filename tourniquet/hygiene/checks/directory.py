@@ -62,18 +62,19 @@ class NotInRegister(DirectoryCheck):
         rpps = values[0].strip() if values else ""
         if len(rpps) == 12 and rpps.startswith("8"):
             rpps = rpps[1:]  # stored as the national id 8+RPPS
+        if len(rpps) == 11 and rpps.isdigit() and rpps in self.extract.rpps:
+            return  # registered (the extract holds well-formed numbers only): the common case, kept cheap
         if not rpps or not is_valid_rpps(rpps):
             if self.params.missing_rpps:
                 what = "no RPPS number" if not rpps else f"RPPS number {rpps!r} is malformed (11 digits, Luhn)"
                 yield self.finding(account, f"{what}: cannot be checked against the national register",
                                    {"rpps": rpps or None, **self.source}, dn)
             return
-        if rpps not in self.extract.rpps:
-            yield self.finding(
-                account,
-                f"RPPS {rpps} is not in the national register extract of {self.shown_date}",
-                {"rpps": rpps, **self.source}, dn,
-            )
+        yield self.finding(
+            account,
+            f"RPPS {rpps} is not in the national register extract of {self.shown_date}",
+            {"rpps": rpps, **self.source}, dn,
+        )
 
 
 class DormantParams(Params):
