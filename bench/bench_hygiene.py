@@ -70,7 +70,7 @@ CHILD = """
 import json, resource, sys, time
 from tourniquet.hygiene import load_hygiene_text, run_hygiene
 started = time.monotonic()
-playbook = sys.argv[1] if sys.argv[1].endswith(".yaml") else load_hygiene_text(open(sys.argv[1][1:]).read())
+playbook = load_hygiene_text(open(sys.argv[1][1:]).read()) if sys.argv[1].startswith("@") else sys.argv[1]
 result = run_hygiene(playbook, sys.argv[2], as_of=sys.argv[3], register=sys.argv[4] or None, respond=sys.argv[5] == "1")
 seconds = time.monotonic() - started
 found = []

@@ -18,8 +18,11 @@ The interface is three names:
 How: for every candidate day τ the days are split in two (before τ, from τ on) and, per metric, the
 difference of the two means is divided by its standard error (a two-sample t statistic with the
 pooled day-to-day deviation, floored at one event so that a quiet account's first few accesses are
-not a "change"). Only rises count; the metrics' squared scores add up, and the day with the largest
-sum wins. Days without activity count as zeros from the account's first active day on, so a night
+not a "change"); only rises count, and the metrics' squared scores add up. Among the days whose
+combined score reaches ``min_score``, the change is where the two parts are each most regular (the
+smallest ``n₁·log σ₁² + n₂·log σ₂²``, the Gaussian likelihood of a change in level and spread): a
+clean "before" has a small spread, so this keeps every intrusion day out of it even when the
+intruder skipped nights, where the largest score alone would put the split after the last gap. Days without activity count as zeros from the account's first active day on, so a night
 of scraping every day is a step even for an account that never works weekends. Pure Python,
 ``O(days × metrics)`` per account; no I/O, no Prefect, no database.
 
@@ -162,7 +165,8 @@ def find_change(
     ``days`` are one account's :class:`Day` (any order, gaps allowed); the series runs from its first
     active day (not before ``start``) to the day before ``end``. At least ``min_before`` days before the
     change and ``min_after`` from it; ``None`` when no split reaches ``min_score`` (in standard errors,
-    the metrics' scores combined as the root of their summed squares)."""
+    the metrics' scores combined as the root of their summed squares); of those that do, the most
+    likely one (see the module's docstring)."""
     unknown = [m for m in metrics if m not in METRICS]
     if unknown or not metrics:
         raise ValueError(f"metrics are among {', '.join(METRICS)}, not {unknown or 'none'}")
@@ -173,22 +177,26 @@ def find_change(
     prefixes = {m: _prefix([getattr(d, m) for d in series]) for m in metrics}
     columns = list(prefixes.values())
     dof = max(total - 2, 1)
-    best_split, best = -1, 0.0
+    threshold = min_score * min_score
+    best_split, best_cost = -1, math.inf
+    log = math.log
     for split in range(min_before, total - min_after + 1):  # the loop of _shift, inlined: it runs per account
         after_days = total - split
         spread = 1.0 / split + 1.0 / after_days
-        combined = 0.0
+        combined = cost = 0.0
         for sums, squares in columns:
             s1 = sums[split]
             s2 = sums[total] - s1
             m1, m2 = s1 / split, s2 / after_days
-            if m2 <= m1:
-                continue
-            variance = (squares[split] - s1 * m1 + squares[total] - squares[split] - s2 * m2) / dof
-            combined += (m2 - m1) ** 2 / (max(variance, VARIANCE_FLOOR) * spread)
-        if combined > best:
-            best_split, best = split, combined
-    if best_split < 0 or math.sqrt(best) < min_score:
+            within1 = squares[split] - s1 * m1
+            within2 = squares[total] - squares[split] - s2 * m2
+            cost += (split * log(max(within1 / split, VARIANCE_FLOOR))
+                     + after_days * log(max(within2 / after_days, VARIANCE_FLOOR)))
+            if m2 > m1:
+                combined += (m2 - m1) ** 2 / (max((within1 + within2) / dof, VARIANCE_FLOOR) * spread)
+        if combined >= threshold and cost < best_cost:
+            best_split, best_cost = split, cost
+    if best_split < 0:
         return None
     split = _first_day_of_the_step(series, prefixes, best_split, min_before)
     shifts = {m: _shift(m, *prefixes[m], split) for m in metrics}

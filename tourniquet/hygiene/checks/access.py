@@ -116,9 +116,10 @@ class OffHoursParams(Params):
                                                  "themselves)…")
     min_share: float = Field(0.1, gt=0, le=1, description="…making at least this share of its recent accesses…")
     daytime_kept: float = Field(
-        0.5, ge=0, le=1,
-        description="…while its working-hours accesses stay at this share of its baseline's: someone who moved to "
-                    "nights stops working days, an intruder's nights come on top of the owner's days (0: off).")
+        0.25, ge=0, le=1,
+        description="…while its working-hours accesses stay above this share of its baseline's: someone who moved "
+                    "to nights stops working days, an intruder's nights come on top of the owner's days (a light "
+                    "week of day work is not a move; 0: off).")
 
     @field_validator("working_hours")
     @classmethod
