@@ -119,7 +119,11 @@ class Testbed:
         admin = LdapAdmin(self.slapd)
         try:
             for dn, attributes in self.changed().items():
-                admin.set(dn, {a: (old or []) for a, (old, _new) in attributes.items()})
+                if "userPassword" in attributes:  # scrambled: the password first (ppolicy stamps it), then the rest
+                    admin.set(dn, {"userPassword": attributes["userPassword"][0] or []})
+                restore = {a: (old or []) for a, (old, _new) in attributes.items() if a != "userPassword"}
+                admin.set(dn, {**restore, "pwdChangedTime": restore.get("pwdChangedTime", []),
+                               "pwdReset": restore.get("pwdReset", [])}, relax=True)
         finally:
             admin.close()
 

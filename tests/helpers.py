@@ -12,6 +12,9 @@ import pytest
 from tourniquet.demo.practitioners import Directory
 from tourniquet.demo.slapd import SLAPD_BINARIES, Slapd
 
+#: The Relax Rules control: lets the directory root write operational attributes such as pwdChangedTime.
+RELAX_RULES = ("1.3.6.1.4.1.4203.666.5.12", True, None)
+
 #: Operational attributes that change on every write and say nothing about the account.
 VOLATILE = {"modifyTimestamp", "modifiersName", "entryCSN", "contextCSN", "createTimestamp", "creatorsName",
             "entryUUID", "structuralObjectClass", "subschemaSubentry", "hasSubordinates", "entryDN"}
@@ -70,16 +73,28 @@ class LdapAdmin:
             result[entry["dn"].lower()] = attributes
         return result
 
-    def set(self, dn: str, changes: dict[str, list[str]]) -> None:
-        self.connection.modify(dn, {k: [(ldap3.MODIFY_REPLACE, v)] for k, v in changes.items()})
+    def set(self, dn: str, changes: dict[str, list[str]], *, relax: bool = False) -> None:
+        """Replace attributes; ``relax`` (RFC draft Relax Rules control) also lets root write pwdChangedTime."""
+        self.connection.modify(dn, {k: [(ldap3.MODIFY_REPLACE, v)] for k, v in changes.items()},
+                               controls=[RELAX_RULES] if relax else None)
 
     def reset_all(self, directory: Directory) -> None:
-        """Unlock and un-reset every practitioner (tests share one slapd)."""
+        """Unlock, un-reset and give back its own password to every practitioner (tests share one slapd).
+
+        A scrambled or one-time password is put back to the generated one, and the server's stamp of
+        that change (pwdChangedTime, set by ppolicy) removed with the Relax Rules control.
+        """
+        passwords = {p.dn: p.password for p in directory.practitioners}
+        passwords[directory.breakglass_dn] = "pw-breakglass-admin"
         for person in directory.practitioners + [_Breakglass(directory.breakglass_dn)]:
-            current = self.attributes(person.dn, ["pwdAccountLockedTime", "pwdReset", "pwdPolicySubentry"])
-            stale = {k: [] for k in ("pwdAccountLockedTime", "pwdReset", "pwdPolicySubentry") if k in current}
+            names = ["pwdAccountLockedTime", "pwdReset", "pwdPolicySubentry", "pwdChangedTime"]
+            current = self.attributes(person.dn, names)
+            if "pwdChangedTime" in current:
+                self.set(person.dn, {"userPassword": [passwords[person.dn]]})
+                current = self.attributes(person.dn, names)
+            stale = {k: [] for k in names if k in current}
             if stale:
-                self.set(person.dn, stale)
+                self.set(person.dn, stale, relax=True)
 
 
 class _Breakglass:

@@ -15,6 +15,17 @@
   ``enabled`` without touching sessions; ``POST users/{id}/logout`` ends online sessions
   only; offline sessions live until ``DELETE users/{id}/consents/{clientId}`` (404
   ``Consent nor offline token not found`` when there is none).
+- Brokered users (Pro Santé Connect through the realm's identity provider ``psc``):
+  ``GET users/{id}/federated-identity`` lists ``FederatedIdentityRepresentation``
+  (``identityProvider``, ``userId``, ``userName``); ``GET users/{id}/credentials`` lists
+  ``CredentialRepresentation`` (``id``, ``type``, ``userLabel``, ``createdDate``, never the secret),
+  ``DELETE users/{id}/credentials/{credentialId}`` answers 204 (404 once gone).
+- The realm: ``GET /admin/realms/{realm}`` answers ``RealmRepresentation`` (``accessTokenLifespan``
+  in seconds, ``notBefore``); ``GET clients`` the ``ClientRepresentation`` list (``clientId``,
+  ``adminUrl``, ``attributes["access.token.lifespan"]`` as a string); ``POST push-revocation``
+  answers ``GlobalRequestResult`` (``successRequests``, ``failedRequests``: the admin URLs pushed to).
+  Documented in Keycloak's Admin REST API reference (https://www.keycloak.org/docs-api/latest/rest-api/,
+  sections Users, Realms Admin, Clients) and the javadoc of ``GlobalRequestResult``.
 """
 
 from __future__ import annotations
@@ -59,6 +70,15 @@ class FakeKeycloak:
     issued: list[str] = field(default_factory=list)
     requests: list[tuple[str, str]] = field(default_factory=list)
     puts: list[dict[str, Any]] = field(default_factory=list)
+    access_token_lifespan: int = 300
+    realm_not_before: int = 0
+    #: clientId → adminUrl for clients that accept a not-before push; clientId → own token lifespan (s)
+    admin_urls: dict[str, str] = field(default_factory=dict)
+    client_lifespans: dict[str, int] = field(default_factory=dict)
+    push_refused: set[str] = field(default_factory=set)  # clientIds whose admin URL does not answer
+    pushes: int = 0
+    credentials: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    federated: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     # -- set-up
 
@@ -73,8 +93,26 @@ class FakeKeycloak:
             "notBefore": 0, "access": {"manage": True},
         }
         self.sessions[user_id] = [self._session(user_id, "portal") for _ in range(sessions)]
+        self.credentials[user_id] = [{"id": str(uuid.uuid4()), "type": "password", "createdDate": 1_700_000_000_000,
+                                      "credentialData": "{\"hashIterations\":27500,\"algorithm\":\"pbkdf2-sha256\"}"}]
+        self.federated[user_id] = []
         self.offline[user_id] = {"mobile": [self._session(user_id, "mobile") for _ in range(offline)]} if offline else {}
         return user_id
+
+    def add_second_factor(self, username: str, type_: str = "otp", label: str = "attacker phone") -> str:
+        credential_id = str(uuid.uuid4())
+        self.credentials[self.user(username)["id"]].append(
+            {"id": credential_id, "type": type_, "userLabel": label, "createdDate": 1_757_000_000_000,
+             "credentialData": "{\"subType\":\"totp\",\"digits\":6,\"period\":30,\"algorithm\":\"HmacSHA1\"}"})
+        return credential_id
+
+    def link(self, username: str, provider: str, user_id: str) -> None:
+        """The user was created by first-broker-login from ``provider`` (e.g. psc)."""
+        self.federated[self.user(username)["id"]].append(
+            {"identityProvider": provider, "userId": user_id, "userName": user_id})
+
+    def second_factors(self, username: str) -> list[str]:
+        return [c["type"] for c in self.credentials[self.user(username)["id"]] if c["type"] != "password"]
 
     def _session(self, user_id: str, client_id: str) -> dict[str, Any]:
         return {"id": str(uuid.uuid4()), "username": self.users[user_id]["username"], "userId": user_id,
@@ -135,8 +173,37 @@ class FakeKeycloak:
         return _json(200, {"access_token": token, "expires_in": self.token_lifetime, "refresh_expires_in": 0,
                            "token_type": "Bearer", "not-before-policy": 0, "scope": "profile email"})
 
+    def _realm(self) -> dict[str, Any]:
+        return {"id": self.realm, "realm": self.realm, "enabled": True, "notBefore": self.realm_not_before,
+                "accessTokenLifespan": self.access_token_lifespan, "accessTokenLifespanForImplicitFlow": 900,
+                "ssoSessionIdleTimeout": 1800, "ssoSessionMaxLifespan": 36000, "offlineSessionIdleTimeout": 2592000,
+                "revokeRefreshToken": False, "bruteForceProtected": True}
+
+    def _clients(self) -> list[dict[str, Any]]:
+        result = []
+        for client_id, client_uuid in sorted(self.clients.items()):
+            attributes: dict[str, str] = {"post.logout.redirect.uris": "+"}
+            if client_id in self.client_lifespans:
+                attributes["access.token.lifespan"] = str(self.client_lifespans[client_id])
+            client: dict[str, Any] = {"id": client_uuid, "clientId": client_id, "enabled": True,
+                                      "protocol": "openid-connect", "publicClient": False, "attributes": attributes,
+                                      "notBefore": 0}
+            if client_id in self.admin_urls:
+                client["adminUrl"] = self.admin_urls[client_id]
+            result.append(client)
+        return result
+
     def _admin(self, request: httpx.Request, parts: list[str]) -> httpx.Response:
         method = request.method
+        if parts == [""] and method == "GET":
+            return _json(200, self._realm())
+        if parts == ["clients"] and method == "GET":
+            return _json(200, self._clients())
+        if parts == ["push-revocation"] and method == "POST":
+            self.pushes += 1
+            urls = {c: u + "/k_push_not_before" for c, u in self.admin_urls.items()}
+            return _json(200, {"successRequests": sorted(u for c, u in urls.items() if c not in self.push_refused),
+                               "failedRequests": sorted(u for c, u in urls.items() if c in self.push_refused)})
         if parts == ["users"] and method == "GET":
             return _json(200, self._search(request.url.params))
         if not parts or parts[0] != "users" or len(parts) < 2:
@@ -155,6 +222,16 @@ class FakeKeycloak:
             if "requiredActions" in body:
                 user["requiredActions"] = list(body["requiredActions"])  # replaces the list
             return _json(204)
+        if rest == ["credentials"] and method == "GET":
+            return _json(200, self.credentials[user_id])
+        if len(rest) == 2 and rest[0] == "credentials" and method == "DELETE":
+            kept = [c for c in self.credentials[user_id] if c["id"] != rest[1]]
+            if len(kept) == len(self.credentials[user_id]):
+                return _json(404, {"error": "Credential not found"})
+            self.credentials[user_id] = kept
+            return _json(204)
+        if rest == ["federated-identity"] and method == "GET":
+            return _json(200, self.federated[user_id])
         if rest == ["sessions"] and method == "GET":
             return _json(200, self.sessions[user_id])
         if rest == ["logout"] and method == "POST":

@@ -9,10 +9,13 @@ read from SQLite, JSON lines (plain and gzipped folder) and CSV: every source gi
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tourniquet.connectors.audit import AuditConfig, ColumnMapping, connect
 from tourniquet.demo.access_log import (
@@ -24,7 +27,7 @@ from tourniquet.demo.access_log import (
     write_jsonl,
     write_sqlite,
 )
-from tourniquet.errors import ConfigError, PermanentError
+from tourniquet.errors import ConfigError
 from tourniquet.nir import is_nir, nir_key
 from tourniquet.scope import AffectedSubject
 
@@ -140,7 +143,7 @@ def test_affected_subjects_list_each_person_once_with_what_was_exposed(audit_cli
 
 
 def test_frozen_events_are_exactly_the_matching_ones(audit_client) -> None:
-    events = list(audit_client.events(["bmartin", "cdurand"], SINCE, UNTIL))
+    events = list(audit_client.events(audit_client.plan(["bmartin", "cdurand"], SINCE, UNTIL)))
 
     assert len(events) == 120
     assert {e.account for e in events} == {"bmartin", "cdurand"}
@@ -170,12 +173,67 @@ def test_classifier_refuses_what_is_not_a_nir(value: str) -> None:
 
 
 def test_source_problems_are_domain_errors(tmp_path: Path) -> None:
-    with pytest.raises(PermanentError, match="does not exist"):
+    with pytest.raises(ConfigError, match="not found"):
         connect(_config("sqlite", tmp_path / "missing.sqlite"))
     write_sqlite(incident_log()[:5], tmp_path / "log.sqlite")
-    client = connect(AuditConfig(kind="sqlite", path=str(tmp_path / "log.sqlite"), table="other_table"))  # type: ignore[call-arg]
-    with pytest.raises(PermanentError, match="other_table"):
-        client.snapshot_scope(["adupont"], SINCE, UNTIL)
-    with pytest.raises(ConfigError, match="not a plain column"):
+    with pytest.raises(ConfigError, match="no table 'other_table' .*it has: access_log"):
+        connect(AuditConfig(kind="sqlite", path=str(tmp_path / "log.sqlite"), table="other_table"))  # type: ignore[call-arg]
+    with pytest.raises(ConfigError, match="not a plain table or column name"):
         connect(AuditConfig(kind="sqlite", path=str(tmp_path / "log.sqlite"),  # type: ignore[call-arg]
                             columns=ColumnMapping(account="account) OR (1=1")))
+
+
+def test_an_export_in_the_platform_vocabulary_counts_what_each_action_code_shows(tmp_path: Path) -> None:
+    """action_fields and categories apply to file exports too (a subject table cannot be joined to a file)."""
+    codes = {"view": "CONSULT_FICHE", "search": "RECH", "login": "AUTH"}
+    lines = [{"horodatage": a.ts.isoformat(), "utilisateur": a.account, "ipp": a.patient_id,
+              "code": codes[a.action], "ip": a.source_ip} for a in incident_log()]
+    lines.append({"horodatage": (SINCE + timedelta(hours=2)).isoformat(), "utilisateur": "adupont", "ipp": "P9",
+                  "code": "EXPORT_CSV", "ip": "10.0.0.1"})
+    (tmp_path / "export.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    config = AuditConfig.model_validate({
+        "kind": "jsonl", "path": str(tmp_path / "export.jsonl"),
+        "columns": {"timestamp": "horodatage", "account": "utilisateur", "subject": "ipp", "action": "code",
+                    "source_ip": "ip"},
+        "action_fields": {"CONSULT_FICHE": ["nom", "prenom"], "RECH": ["nom", "prenom", "telephone"], "AUTH": []},
+        "categories": {"nom": "identity", "prenom": "identity", "telephone": "contact"}})
+    client = connect(config)
+    try:
+        scope = client.snapshot_scope(["adupont", "bmartin"], SINCE, UNTIL)
+    finally:
+        client.close()
+
+    by = {a.account: a for a in scope.accounts}
+    assert by["adupont"].records_by_category == {"identity": 100}
+    assert by["bmartin"].records_by_category == {"contact": 110, "identity": 110}
+    assert scope.unknown_actions == {"EXPORT_CSV": 1}, "a code the vocabulary does not list is reported"
+    assert scope.total.subjects == 151
+
+
+def test_a_subject_table_needs_an_sql_log() -> None:
+    with pytest.raises(ValueError, match="subjects: joining a subject table needs an SQL log"):
+        AuditConfig.model_validate({"kind": "jsonl", "path": "x", "action_fields": {},
+                                    "subjects": {"table": "patient", "key": "id"}})
+    with pytest.raises(ValueError, match="national_id_key"):
+        AuditConfig.model_validate({"kind": "sqlite", "path": "x", "subjects": {
+            "table": "patient", "key": "id", "fields": {"nir": "nir"}, "national_id": "nir"}})
+
+
+@given(name=st.text(max_size=30), where=st.sampled_from(["table", "timestamp", "account", "subject", "source_ip"]))
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_hostile_table_and_column_names_are_refused_with_a_clear_error(tmp_path: Path, name: str, where: str) -> None:
+    database = tmp_path / "log.sqlite"
+    if not database.exists():
+        write_sqlite(incident_log()[:5], database)
+    settings_ = {"kind": "sqlite", "path": str(database)}
+    if where == "table":
+        settings_["table"] = name
+    else:
+        settings_["columns"] = {where: name}  # type: ignore[assignment]
+    try:
+        client = connect(AuditConfig.model_validate(settings_))
+    except ConfigError as exc:
+        assert "audit" in str(exc)
+        return
+    client.close()  # only a real name can pass
+    assert name.lower() in {"access_log", "ts", "account", "patient_id", "action", "fields", "source_ip", "query"}

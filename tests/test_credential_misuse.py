@@ -35,7 +35,7 @@ def test_plan_changes_nothing_in_the_directory(
     assert summary.status == "planned"
     assert ldap_admin.dump() == before
     planned = {(c.target, c.operation) for c in summary.changes if c.outcome == "planned" and c.system == "directory"}
-    assert planned == {(p.uid, op) for p in suspects for op in ("lock", "force_password_reset")}
+    assert planned == {(p.uid, op) for p in suspects for op in ("scramble_password", "lock", "force_password_reset")}
     assert not (site_file.parent / "evidence").exists(), "a plan writes no evidence"
 
 
@@ -56,7 +56,8 @@ def test_containment_locks_accounts_and_writes_the_journal(
     assert verify_chain(journal) > 0
     applied = {(r["target"], r["operation"]) for r in read_journal(journal)
                if r["type"] == "change" and r["outcome"] == "applied" and r["system"] == "directory"}
-    assert applied == {(p.uid, op) for p in suspects for op in ("lock", "force_password_reset")}
+    # the scramble sets pwdReset itself (pwdMustChange): the reset step is then a no-op
+    assert applied == {(p.uid, op) for p in suspects for op in ("scramble_password", "lock")}
     assert (journal.parent / "snapshots" / f"{suspects[0].uid}.json").exists()
     assert Path(result["report"]).read_text().count("applied") >= 6
 

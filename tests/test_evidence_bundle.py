@@ -1,10 +1,10 @@
 """The evidence bundle after containing three accounts: scope frozen, notification drafted, sealed.
 
 Runs playbooks/credential-misuse.yaml against the real slapd and a generated SQLite access log in
-which practitioners 3, 11 and 27 scraped patients while a colleague worked normally. Then every
-kind of tampering — a changed, removed or added file, an edited journal line, an edited or missing
-manifest, a file changed before a later run re-seals — makes ``tourniquet evidence verify`` fail,
-naming the file.
+which practitioners 3, 11 and 27 scraped patients while a colleague worked normally. Then a few
+kinds of tampering — a changed, removed or added file, an edited journal line, an edited or missing
+manifest, a file changed before a later run re-seals — make ``tourniquet evidence verify`` fail,
+naming the file (tests/test_evidence_tampering.py applies fifty more to copies of a bundle).
 """
 
 from __future__ import annotations
@@ -23,11 +23,14 @@ import pytest
 from tests.conftest import write_site
 from tests.helpers import LdapAdmin
 from tourniquet.cli.main import main
+from tourniquet.config import load_site
 from tourniquet.demo.access_log import IDENTITY, Access, make_nir, patient_id, write_sqlite
 from tourniquet.demo.practitioners import Directory
 from tourniquet.demo.slapd import Slapd
 from tourniquet.engine.execute import execute_playbook
-from tourniquet.evidence import verify
+from tourniquet.engine.sealing import verify_incident
+from tourniquet.evidence import Verdict
+from tourniquet.site import Site
 
 PLAYBOOK = str(Path(__file__).resolve().parents[1] / "playbooks" / "credential-misuse.yaml")
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
@@ -61,6 +64,15 @@ def audit_site(tmp_path: Path, slapd: Slapd, practitioners: Directory, ldap_admi
     ldap_admin.reset_all(practitioners)
 
 
+def verify(bundle: Path) -> Verdict:
+    """The bundle against its manifests, the anchor log in the site's state_dir and the ticket."""
+    site = Site(load_site(bundle.parent.parent / "tourniquet.yaml"))
+    try:
+        return verify_incident(site, bundle.name)
+    finally:
+        site.close()
+
+
 def _suspects(practitioners: Directory) -> list[str]:
     return [practitioners.practitioners[i].uid for i in (3, 11, 27)]
 
@@ -90,21 +102,24 @@ def test_containment_freezes_the_scope_and_drafts_the_notification(bundle: Path,
     assert len(events) == 125 and patient_id(999) not in {e["subject"] for e in events}
     with (folder / "people-to-warn.csv").open() as handle:
         warned = list(csv.DictReader(handle))
-    assert len(warned) == 105 and all("phishing" in row["advice"] for row in warned)
+    assert len(warned) == 105 and all("mot de passe" in row["message"] for row in warned)
     notification = (folder / "notification.md").read_text()
-    assert "**105 patients**" in notification and "**125 accesses**" in notification
-    assert "social security number (NIR) | 3 | 3 |" in notification
-    for uid in _suspects(practitioners):
-        assert f"| {uid} | lock |" in notification, "each measure with its time, from the journal"
-    assert "[NAME — e-mail — phone]" in notification
+    assert "**105 patients**" in notification and "**125 consultations**" in notification
+    assert "numéro de sécurité sociale (NIR) | 3 | 3 |" in notification
+    assert "| compte bloqué dans l'annuaire | 3 |" in notification, "each measure with its time, from the journal"
+    assert "[NOM — e-mail — téléphone]" in notification
+    assert (folder / "declaration-cert-sante.md").exists(), "the CERT Santé draft next to the Art. 33 draft"
 
 
 def test_untouched_bundle_verifies(bundle: Path, audit_site: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    findings, facts = verify(bundle)
+    verdict = verify(bundle)
 
-    assert findings == [] and facts["manifests"] == 1 and facts["unsealed_records"] == 0
+    assert verdict.intact, (verdict.findings, verdict.unsealed)
+    assert verdict.facts["manifests"] == 1 and verdict.facts["unsealed_records"] == 0
+    assert verdict.facts["on_ticket"] == 1
     assert main(["evidence", "verify", bundle.name, "--site", str(audit_site)]) == 0
-    assert "intact" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "intact" in out and "evidence-anchors.jsonl" in out and f"file ticket {bundle.name}-1" in out
 
 
 def _edit_journal_line(bundle: Path) -> str:
@@ -162,7 +177,7 @@ def test_each_kind_of_tampering_is_found_and_named(
 ) -> None:
     expected = tamper(bundle)
 
-    findings, _ = verify(bundle)
+    findings = verify(bundle).findings
 
     assert any(str(f).startswith(expected) for f in findings), findings
     assert main(["evidence", "verify", bundle.name, "--site", str(audit_site)]) == 1
@@ -179,9 +194,9 @@ def test_a_later_run_does_not_launder_earlier_tampering(
                              dry_run=False, site=str(audit_site))
 
     assert again.journal is not None and again.journal.parent == bundle
-    findings, facts = verify(bundle)
-    assert facts["manifests"] == 2
-    assert any(expected in str(f) for f in findings), findings
+    verdict = verify(bundle)
+    assert verdict.facts["manifests"] == 2
+    assert any(expected in str(f) for f in verdict.findings), verdict.findings
     assert len(list((bundle / "scope").iterdir())) == 2, "the first frozen scope is kept, not overwritten"
 
 
@@ -191,17 +206,17 @@ def test_a_second_run_reseals_cleanly_and_a_removed_manifest_is_seen(
     again = execute_playbook(PLAYBOOK, {"accounts": _suspects(practitioners), "reason": "ARS alert"},
                              dry_run=False, site=str(audit_site))
     assert again.journal is not None and again.journal.parent == bundle
-    assert verify(bundle)[0] == []
+    assert verify(bundle).intact
 
     shutil.move(bundle / "manifests" / "0001.json", bundle.parent / "stolen.json")
 
-    assert any(str(f).startswith("manifests/0002.json: does not follow") for f in verify(bundle)[0])
+    assert any(str(f).startswith("manifests/0002.json: does not follow") for f in verify(bundle).findings)
 
 
 def test_removing_the_newest_manifest_is_seen_through_the_journal(bundle: Path) -> None:
     (bundle / "manifests" / "0001.json").unlink()
 
-    assert any(str(f).startswith("manifests/0001.json: missing") for f in verify(bundle)[0])
+    assert any(str(f).startswith("manifests/0001.json: missing") for f in verify(bundle).findings)
 
 
 def test_dry_run_computes_the_scope_and_writes_no_evidence(audit_site: Path, practitioners: Directory) -> None:
@@ -233,14 +248,23 @@ def test_flow_run_publishes_the_scope_table_and_the_notification(
     assert {r["account"]: r["people"] for r in rows} == {
         **{uid: n for uid, n in zip(_suspects(practitioners), (60, 60, 5))}, "TOTAL (people counted once)": 105}
     assert "**105 patients**" in by_key[f"{key}-notification"].data
-    assert verify(Path(result["journal"]).parent)[0] == []
+    assert verify(Path(result["journal"]).parent).intact
 
 
-def test_journal_records_after_the_seal_are_reported_not_tampering(bundle: Path) -> None:
-    """An undo or a note after the run appends to the journal: still intact, counted as unsealed."""
+def test_journal_records_after_the_seal_are_not_sealed_until_reviewed(
+    bundle: Path, audit_site: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A note appended after the run: verify cannot know who wrote it, so it says 'not sealed' (exit 3)
+    and lists it; `evidence seal` after review seals it, and the root goes to the ticket."""
     from tourniquet.journal import Journal
 
     Journal(bundle / "journal.jsonl", incident=bundle.name).write("note", message="owner called back")
 
-    findings, facts = verify(bundle)
-    assert findings == [] and facts["unsealed_records"] == 1
+    verdict = verify(bundle)
+    assert verdict.findings == [] and verdict.facts["unsealed_records"] == 1 and verdict.exit_code == 3
+    assert main(["evidence", "verify", bundle.name, "--site", str(audit_site)]) == 3
+    assert "UNSEALED journal.jsonl: line" in capsys.readouterr().out
+
+    assert main(["evidence", "seal", bundle.name, "--site", str(audit_site), "--note", "reviewed: the owner"]) == 0
+    assert verify(bundle).intact
+    assert main(["evidence", "verify", bundle.name, "--site", str(audit_site)]) == 0

@@ -58,14 +58,14 @@ def test_audit_source_down_then_rerun(testbed: Testbed, outage: str) -> None:
     assert locked_uids(testbed) == {p.uid for p in people}, "containment does not wait for the evidence"
     records = testbed.journal(incident)
     assert applied_counts(records, "lock") == {p.uid: 1 for p in people}
-    assert applied_counts(records, "force_password_reset") == {p.uid: 1 for p in people}
+    assert applied_counts(records, "scramble_password") == {p.uid: 1 for p in people}  # (it sets pwdReset)
 
     _site_with_audit(testbed, {"kind": "sqlite", "path": str(log_file)})
     second = testbed.run([p.uid for p in people], playbook=playbook, incident=incident, approver=approve)
 
     assert second.status == "completed", second.error
     records = testbed.journal(incident)
-    for operation in ("lock", "force_password_reset"):
+    for operation in ("scramble_password", "lock"):
         assert applied_counts(records, operation) == {p.uid: 1 for p in people}, f"{operation} repeated"
     scope = [r for r in records if r["type"] == "scope"]
     assert len(scope) == 1 and scope[0]["people"] == 5

@@ -22,6 +22,7 @@ from tests.guardrails_testbed import (  # noqa: F401 - fixtures
     private_slapd,
     testbed,
 )
+from tourniquet.actions.directory import SCRAMBLED
 from tourniquet.connectors.directory import DirectoryClient
 from tourniquet.engine.run import ApprovalDecision, ApprovalRequest
 from tourniquet.errors import TransientError
@@ -47,6 +48,7 @@ def test_plan_lists_each_change_and_changes_nothing_anywhere(testbed: Testbed) -
     assert {c.outcome for c in summary.changes} == {"planned"}
     assert planned == sorted(
         (p.uid, op, str(before), str(after)) for p in suspects for op, before, after in (
+            ("scramble_password", {"password": "the owner's"}, {"password": SCRAMBLED}),
             ("lock", {"pwdAccountLockedTime": []}, {"pwdAccountLockedTime": ["000001010000Z"]}),
             ("force_password_reset", {"pwdReset": []}, {"pwdReset": ["TRUE"]}),
         )
@@ -180,7 +182,7 @@ def test_an_approved_run_changes_every_account_once(testbed: Testbed) -> None:
 
 
 def test_an_approver_that_never_answers_is_a_rejection(testbed: Testbed, monkeypatch: pytest.MonkeyPatch) -> None:
-    import tourniquet.engine.run as engine
+    import tourniquet.engine.approvals as engine
 
     monkeypatch.setattr(engine, "APPROVAL_GRACE_SECONDS", 0.0)
     release = threading.Event()
@@ -257,7 +259,8 @@ def test_an_entry_outside_the_sites_base_dn_is_never_changed(testbed: Testbed) -
     forged = [{"dn": testbed.slapd.policy_dn, "uid": "policy"},
               {"dn": f"uid=breakglass-admin,ou=services,{testbed.directory.suffix}", "uid": "innocent"},
               {"dn": testbed.slapd.root_dn, "uid": "root"}]
-    playbook = testbed.playbook(steps={"lock": {"for_each": forged}, "reset": {"for_each": forged}})
+    playbook = testbed.playbook(steps={"scramble": {"for_each": forged}, "lock": {"for_each": forged},
+                                       "reset": {"for_each": forged}})
 
     summary = testbed.run([testbed.people[0].uid], playbook=playbook)
 

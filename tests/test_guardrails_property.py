@@ -27,9 +27,11 @@ from tests.guardrails_testbed import (  # noqa: F401 - fixtures
 from tourniquet.demo.practitioners import generate
 from tourniquet.engine.guardrails import canonical_dn
 from tourniquet.engine.run import reject_all
+from tourniquet.errors import PlaybookError
+from tourniquet.untrusted import text_problem
 
 PEOPLE_LIST = generate(60, SUFFIX).practitioners
-LOCK_ATTRIBUTES = {"pwdAccountLockedTime", "pwdReset"}
+LOCK_ATTRIBUTES = {"pwdAccountLockedTime", "pwdReset", "userPassword", "pwdChangedTime"}  # + the scramble
 PROTECTED_DNS = {f"uid={uid},{PEOPLE}".lower() for uid in PROTECTED_UIDS}
 
 INJECTIONS = [
@@ -84,7 +86,13 @@ def _literally_named(ids: list[str]) -> set[str]:
 
 
 def _check(testbed: Testbed, ids: list[str], dry_run: bool, approves: bool) -> None:
-    summary = testbed.run(ids, dry_run=dry_run, approver=approve if approves else reject_all)
+    try:
+        summary = testbed.run(ids, dry_run=dry_run, approver=approve if approves else reject_all)
+    except PlaybookError as exc:  # an id that is not valid text (a control character): refused before anything
+        assert "input 'accounts'" in str(exc) and "not valid text" in str(exc), exc
+        assert any(text_problem(i) for i in ids)
+        assert testbed.changed() == {}, "a refused input changes nothing"
+        return
     changed = testbed.changed()
 
     if dry_run:

@@ -10,9 +10,9 @@ import pytest
 
 from tourniquet.config import SiteConfig
 from tourniquet.connectors.audit import AuditConfig, ColumnMapping
+from tourniquet.connectors.audit.sql import AuditDb, PostgresDialect
 from tourniquet.errors import ConfigError
 from tourniquet.hygiene import load_hygiene_text, run_hygiene
-from tourniquet.hygiene.auditdb import AuditDb, PostgresDialect
 from tourniquet.site import Site
 
 AS_OF = datetime(2026, 11, 28, tzinfo=timezone.utc)

@@ -24,6 +24,7 @@ from tourniquet.connectors import identity
 from tourniquet.demo.practitioners import Directory
 from tourniquet.demo.slapd import Slapd
 from tourniquet.engine.execute import execute_playbook
+from tourniquet.engine.report import describe_change
 from tourniquet.flows.respond import run_playbook
 from tourniquet.journal import read_journal
 
@@ -78,8 +79,8 @@ def test_containment_ends_every_session_and_reports_the_counts(
     report = Path(str(summary.report)).read_text()
     for uid, (online, offline) in held.items():
         outcome = "applied" if online or offline else "noop"
-        assert (f'| end_sessions | {uid} | end_sessions | {{"sessions": {online}, "offline_sessions": {offline}}} '
-                f'| {{"sessions": 0, "offline_sessions": 0}} | {outcome} |') in report
+        change = describe_change({"sessions": online, "offline_sessions": offline}, {"sessions": 0, "offline_sessions": 0})
+        assert f"| {uid} | {outcome} | end_sessions | {change} |" in report
     ended = [r for r in read_journal(Path(str(summary.journal)))
              if r["type"] == "change" and r["operation"] == "end_sessions" and r["outcome"] == "applied"]
     assert sorted(r["account"] for r in ended) == sorted([suspects[0].uid, suspects[1].uid])
@@ -120,7 +121,7 @@ def test_identity_provider_down_still_contains_in_the_directory_and_fails_loudly
 ) -> None:
     """Keycloak answers 503 to every call (down for the whole run): the lock, the password reset, the
     ticket and the data scope still happen; the run ends 'completed with errors' naming the account whose
-    sessions could not be ended, so the flow run ends Failed and nobody mistakes it for a clean run."""
+    sessions could not be ended (and the IdP steps after it), so the flow run ends Failed and nobody mistakes it for a clean run."""
     suspect = _suspects(practitioners)[0]
     keycloak.add_user(suspect.uid, sessions=2)
     keycloak.down = True
@@ -132,7 +133,8 @@ def test_identity_provider_down_still_contains_in_the_directory_and_fails_loudly
     assert bind_result(slapd, suspect.dn, suspect.password) == "invalidCredentials"
     assert [v.upper() for v in ldap_admin.attributes(suspect.dn, ["pwdReset"])["pwdReset"]] == ["TRUE"]
     assert summary.results["ticket"]["outcome"] == "applied"
-    assert [f["account"] for f in summary.failures] == [suspect.uid]
+    assert [(f["step"], f["account"]) for f in summary.failures] == [
+        ("end_sessions", suspect.uid), ("idp_disable", suspect.uid), ("revocation", "")]
     assert keycloak.session_count(suspect.uid) == 2, "nothing pretended: the sessions are still there"
 
 
@@ -148,7 +150,7 @@ def test_prefect_run_retries_a_keycloak_restart(
 
     assert result["status"] == "completed"
     assert keycloak.session_count(suspect.uid) == 0 and keycloak.unavailable_for == 0
-    assert '{"sessions": 2, "offline_sessions": 0}' in Path(result["report"]).read_text()
+    assert "| applied | end_sessions | sessions: 2 → 0 |" in Path(result["report"]).read_text()
 
 
 def test_no_client_secret_or_token_is_written_anywhere(

@@ -1,14 +1,13 @@
 """Two runs never change the same account at the same time.
 
-Scenario: two alerts about the same practitioner start two runs within a second. Each changing
-call holds the account's Prefect concurrency slot (``tourniquet-account-<uid>``), so the second
-run's change waits for the first one's to finish: their changes follow each other, never overlap.
+Scenario: two alerts about the same practitioner start two runs within a second. A run holds the
+slots of the accounts it changes (:mod:`tourniquet.engine.locks`), so the second run's change waits
+for the first run to finish: their changes follow each other, never overlap.
 A control run without the lock shows that the same scenario does overlap, so the test can tell.
 """
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -21,8 +20,8 @@ from pydantic import BaseModel, Field
 
 from tourniquet import registry
 from tourniquet.actions.context import ActionContext
-from tourniquet.flows import executor, respond
-from tourniquet.flows.locks import lock_name
+from tourniquet.engine.locks import AccountLocks
+from tourniquet.flows import respond
 
 EVENTS: list[tuple[str, str]] = []
 #: How long a change waits for the other run's change to start (the control waits longer: under load
@@ -37,16 +36,21 @@ class MarkResult(BaseModel):
 
 def slow_mark(ctx: ActionContext, account: Annotated[str, Field(description="Account to mark.")]) -> MarkResult:
     """Test action: a change that lasts until the other run's change has started too (or a few seconds)."""
-    with _events_guard:
-        EVENTS.append(("start", ctx.incident))
-    end = time.monotonic() + WAIT_FOR_OTHER["seconds"]
-    while time.monotonic() < end:
+
+    def mark() -> None:
         with _events_guard:
-            if sum(kind == "start" for kind, _ in EVENTS) >= 2:
-                break
-        time.sleep(0.05)
-    with _events_guard:
-        EVENTS.append(("end", ctx.incident))
+            EVENTS.append(("start", ctx.incident))
+        end = time.monotonic() + WAIT_FOR_OTHER["seconds"]
+        while time.monotonic() < end:
+            with _events_guard:
+                if sum(kind == "start" for kind, _ in EVENTS) >= 2:
+                    break
+            time.sleep(0.05)
+        with _events_guard:
+            EVENTS.append(("end", ctx.incident))
+
+    ctx.change(system="testing", target=account, operation="mark", before={"marked": False}, after={"marked": True},
+               apply=mark)
     return MarkResult(account=account)
 
 
@@ -108,15 +112,9 @@ def test_two_runs_on_the_same_account_take_turns(
 def test_without_the_lock_the_same_scenario_interleaves(
     prefect_harness: None, slow_action: None, tmp_path: Path, site_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(executor, "account_locks", lambda *a, **k: contextlib.nullcontext())
+    monkeypatch.setattr(AccountLocks, "ensure", lambda *a, **k: None)
     monkeypatch.setitem(WAIT_FOR_OTHER, "seconds", 30.0)
 
     _two_runs_at_once(_playbook(tmp_path), site_file)
 
     assert _overlaps(EVENTS), "control: without the lock the two changes must overlap, else the test proves nothing"
-
-
-def test_lock_names_are_valid_prefect_limit_names() -> None:
-    assert lock_name("JDupont") == "tourniquet-account-jdupont"
-    odd = lock_name("uid=x,ou=people,dc=sante")
-    assert odd.startswith("tourniquet-account-h-") and odd == lock_name("UID=x,ou=people,dc=sante")

@@ -1,13 +1,11 @@
 """The small pieces behind the Prefect integration, without a server: names, keys, the approval
-form's text, JSON logs on stdout, masking of records from any library."""
+form's text, masking of records from any library (log lines themselves: ``tests/test_logs.py``)."""
 
 from __future__ import annotations
 
-import json
 import logging
 
 import pytest
-import structlog
 
 from tourniquet.engine.run import ApprovalRequest
 from tourniquet.flows.approval import ApprovalInput, describe_request, step_timeout, waiting_time
@@ -55,14 +53,6 @@ def test_the_respond_form_has_a_description_for_every_parameter() -> None:
     properties = respond.parameters.properties
     assert set(properties) == {"accounts", "reason", "since", "dry_run", "playbook", "incident", "site"}
     assert all(p.get("description") for p in properties.values())
-
-
-def test_logs_are_json_lines_on_stdout_when_not_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
-    configure_logging()
-    with structlog.contextvars.bound_contextvars(incident="inc-7", step="lock"):
-        structlog.get_logger("tourniquet").warning("change.applied", account="jdupont")
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
-    assert {"event": "change.applied", "incident": "inc-7", "step": "lock", "account": "jdupont"}.items() <= lines[-1].items()
 
 
 def test_records_from_any_library_are_masked_when_created() -> None:

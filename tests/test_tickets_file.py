@@ -105,8 +105,12 @@ def test_containment_opens_the_ticket_and_reruns_keep_it(site_file: Path, practi
     assert ticket["title"] == "Credential misuse: 2 practitioner account(s) contained"
     assert f"Locked: {suspects[0].uid}, {suspects[1].uid} (2 done, 0 failed)" in ticket["body"]
     assert ticket["links"]["journal"] == str(first.journal)
-    assert len(ticket["comments"]) == 1
-    assert ticket["comments"][0]["text"].startswith(f"Data scope for incident {first.incident} (no audit source)")
+    updates = [c["text"] for c in ticket["comments"] if not c["text"].startswith("Evidence sealed:")]
+    seals = [c["text"] for c in ticket["comments"] if c["text"].startswith("Evidence sealed:")]
+    assert len(updates) == 1
+    assert updates[0].startswith(f"Data scope for incident {first.incident} (no audit source)")
+    assert [s.splitlines()[0] for s in seals] == [f"Evidence sealed: incident {first.incident}, seal 0001",
+                                                  f"Evidence sealed: incident {first.incident}, seal 0002"]
     assert f"ticket (ticket): file ticket {ticket['id']}" in Path(str(first.report)).read_text()
 
 
@@ -136,5 +140,7 @@ def test_undo_of_a_false_alarm_closes_the_ticket(site_file: Path, practitioners:
 
     [ticket] = FileStore(site_file.parent / "tickets").tickets(summary.incident)
     assert ticket["status"] == "closed"
-    assert ticket["comments"][-1]["text"] == "False alarm: the containment was undone."
+    texts = [c["text"] for c in ticket["comments"]]
+    assert texts[-2] == "False alarm: the containment was undone."
+    assert texts[-1].startswith(f"Evidence sealed: incident {summary.incident}, seal 0002"), "the undo is sealed too"
     assert {u["action"] for u in undone if u["status"] == "done"} >= {"tickets.close", "directory.unlock"}

@@ -7,6 +7,8 @@ the ticket waits in the outbox, and once RT is back one ticket holds every comme
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -170,7 +172,12 @@ def test_ticket_system_down_during_the_playbook(
         assert rerun.results["ticket"]["outcome"] == "noop", "the re-run finds the queued ticket"
         assert scope.status == "queued"
         outbox = Outbox(tmp_path / "state", "tickets-rt")
-        assert [e.operation for e in outbox.pending(summary.incident)] == ["open", "comment", "comment"]
+        # the ticket, the run's scope comment, each run's seal (its root hash), the hand-written comment
+        assert [e.operation for e in outbox.pending(summary.incident)] == ["open"] + ["comment"] * 4
+        verified = subprocess.run([sys.executable, "-m", "tourniquet.cli.main", "evidence", "verify",
+                                   summary.incident, "--site", str(site_file)], capture_output=True, text=True)
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+        assert "waiting in the outbox" in verified.stdout, "a root not yet on the ticket is said so, not hidden"
     finally:
         rt.start()
         ldap_admin.reset_all(practitioners)
@@ -179,14 +186,18 @@ def test_ticket_system_down_during_the_playbook(
 
     report = deliver_pending(str(site_file))
 
-    assert report == {"delivered": 3, "pending": 0}
+    assert report == {"delivered": 5, "pending": 0}
     tickets = rt.tickets(summary.incident)
     assert len(tickets) == 1
     texts = rt.texts(tickets[0]["id"])
+    seals = [t for t in texts if t.startswith("Evidence sealed:")]
+    texts = [t for t in texts if not t.startswith("Evidence sealed:")]
     assert texts[0].startswith(f"Suspected accounts: {suspects[0].uid}, {suspects[1].uid}")
     assert texts[1].startswith(f"Data scope for incident {summary.incident}")
     assert texts[2] == "Data scope: 31 patient records viewed since 1 Nov"
     assert len(texts) == 3
+    assert [s.splitlines()[0] for s in seals] == [f"Evidence sealed: incident {summary.incident}, seal 0001",
+                                                  f"Evidence sealed: incident {summary.incident}, seal 0002"]
     assert rt.tickets(summary.incident)[0]["Subject"] == "Credential misuse: 2 practitioner account(s) contained"
     assert FIELD == "IncidentKey"
 

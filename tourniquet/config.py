@@ -21,6 +21,7 @@ from tourniquet.connectors.identity import IdentityConfig
 from tourniquet.connectors.tickets import TicketsConfig
 from tourniquet.errors import ConfigError
 from tourniquet.secrets import SecretRef
+from tourniquet.untrusted import MAX_YAML_NODES, BoundedLoader, expanded_size, read_bounded, text_problem
 
 __all__ = ["SiteConfig", "SiteLimits", "load_site", "site_path", "ENV_VAR"]
 
@@ -76,16 +77,56 @@ def _expand(text: str) -> str:
     return _VARIABLE.sub(value, text)
 
 
+#: A site file is a page of YAML; it is read no further than this.
+MAX_SITE_BYTES = 256 << 10
+
+
+def _read(file: Path) -> Any:
+    """The site file's YAML, read as hostile input: bounded size, nesting and aliases, valid UTF-8."""
+    shown = ascii(str(file))[1:-1] if text_problem(str(file)) else str(file)
+    try:
+        raw = read_bounded(file, MAX_SITE_BYTES, "site configuration")
+    except FileNotFoundError:
+        raise ConfigError(f"site configuration {shown} not found (pass --site or set {ENV_VAR})") from None
+    except (OSError, ValueError) as exc:  # TooLarge, a device or pipe, unreadable
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(f"{shown}: cannot read site configuration: {reason}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{shown}: not UTF-8 text (byte {raw[exc.start]:#04x} at offset {exc.start})") from None
+    try:
+        text = _expand(text)
+    except ConfigError as exc:
+        raise ConfigError(f"{shown}: {exc}") from None
+    try:
+        loader = BoundedLoader(text)
+        try:
+            data = loader.get_single_data()
+        finally:
+            loader.dispose()
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{shown}: cannot read site configuration: {exc}") from None
+    except (RecursionError, ValueError, TypeError) as exc:
+        raise ConfigError(f"{shown}: cannot read site configuration: {type(exc).__name__}: {str(exc)[:200]}") from None
+    if expanded_size(data, MAX_YAML_NODES) > MAX_YAML_NODES:
+        raise ConfigError(f"{shown}: more than {MAX_YAML_NODES} values once aliases are expanded (MAX_YAML_NODES)")
+    stack: list[tuple[str, Any]] = [("", data)]
+    while stack:  # every text in it must be writable: no lone surrogate, no control character
+        where, value = stack.pop()
+        if isinstance(value, str) and (problem := text_problem(value)):
+            raise ConfigError(f"{shown}: {where or 'the file'}: not valid text: {problem}")
+        if isinstance(value, dict):
+            stack.extend((f"{where}.{k}" if where else str(k), v) for k, v in value.items())
+            stack.extend((f"{where} (a key)", k) for k in value if isinstance(k, str))
+        elif isinstance(value, list):
+            stack.extend((f"{where}[{i}]", v) for i, v in enumerate(value))
+    return data
+
+
 def load_site(path: str | os.PathLike[str] | None = None) -> SiteConfig:
     file = site_path(path)
-    try:
-        data = yaml.safe_load(_expand(file.read_text(encoding="utf-8")))
-    except FileNotFoundError:
-        raise ConfigError(
-            f"site configuration {file} not found (pass --site or set {ENV_VAR})"
-        ) from None
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{file}: cannot read site configuration: {exc}") from None
+    data = _read(file)
     if not isinstance(data, dict):
         raise ConfigError(f"{file}: a site configuration is a mapping")
     try:

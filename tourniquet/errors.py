@@ -9,6 +9,7 @@ a library's exception types.
     ├── PlaybookError               a playbook that cannot be loaded (file:line:column, field)
     │   └── PlaybookErrors          several of them, reported at once
     ├── ExpressionError             ${{ … }} refers to a name that does not exist, or is not allowed
+    ├── StorageFailed               the evidence or state folder could not be written (read-only, full)
     ├── GuardrailError              the run refuses to go on: nothing was changed by the refusal
     │   ├── ProtectedAccount        a protected account was asked for
     │   ├── BlastRadiusExceeded     more accounts than allowed, and no approval
@@ -20,6 +21,7 @@ a library's exception types.
         │   └── UnsafeToChange      the target's state does not allow a safe change (e.g. no lockout policy)
         └── NotFound
             ├── AccountNotFound
+            │   └── NotAnAccount    the id names an entry that is not a person's account (an OU, a group …)
             └── AmbiguousAccount
 """
 
@@ -35,6 +37,7 @@ __all__ = [
     "PlaybookErrors",
     "Location",
     "ExpressionError",
+    "StorageFailed",
     "GuardrailError",
     "ProtectedAccount",
     "BlastRadiusExceeded",
@@ -46,6 +49,7 @@ __all__ = [
     "UnsafeToChange",
     "NotFound",
     "AccountNotFound",
+    "NotAnAccount",
     "AmbiguousAccount",
 ]
 
@@ -101,6 +105,11 @@ class ExpressionError(TourniquetError):
     """An expression that names something that does not exist, or does something not allowed."""
 
 
+class StorageFailed(TourniquetError):
+    """A write to the evidence or state folder failed (read-only, full disk): the message says what was
+    done before it stopped and what was not."""
+
+
 class GuardrailError(TourniquetError):
     """The run stopped itself to protect the platform; the refusal changed nothing."""
 
@@ -148,6 +157,10 @@ class NotFound(ConnectorError):
 
 class AccountNotFound(NotFound):
     """No account matches the identifier."""
+
+
+class NotAnAccount(AccountNotFound):
+    """The id names a directory entry, but not a person's account (container, group, policy, service)."""
 
 
 class AmbiguousAccount(NotFound):

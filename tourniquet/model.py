@@ -1,4 +1,4 @@
-"""Small shared models: the resolved account every layer passes around, and DNs in canonical form.
+"""Small shared models: the resolved account every layer passes around, DNs in canonical form, approvals.
 
 Imported by every layer; imports nothing of Tourniquet's (so it can never be part of a circle).
 """
@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
 
 from pydantic import BaseModel, Field
 
-__all__ = ["Account", "canonical_dn", "dn_within", "fold", "split_escaped", "escape_value", "INCIDENT_ID"]
+__all__ = ["Account", "canonical_dn", "dn_within", "fold", "split_escaped", "escape_value", "INCIDENT_ID",
+           "ApprovalRequest", "ApprovalDecision", "Approver"]
 
 #: Incident ids name the evidence folder and go into ticket searches (TicketSQL, JQL): a safe alphabet only.
 INCIDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
@@ -90,6 +94,7 @@ def escape_value(value: str, keep_wildcards: bool) -> str:
     return "".join(out)
 
 
+@lru_cache(maxsize=1 << 16)
 def canonical_dn(dn: str, *, pattern: bool = False) -> str:
     """``UID=A\\2dB , OU=People`` → ``uid=a-b,ou=people``; with pattern=True ``*``/``?`` stay wildcards."""
     rdns = []
@@ -116,3 +121,31 @@ def dn_within(dn: str, base: str) -> bool:
     """``dn`` is ``base`` or an entry below it (both compared in canonical form)."""
     canonical, root = canonical_dn(dn), canonical_dn(base)
     return canonical == root or canonical.endswith("," + root)
+
+
+@dataclass(frozen=True)
+class ApprovalRequest:
+    """What a person is asked to approve (a blast radius over the limit)."""
+
+    incident: str
+    playbook: str
+    step: str
+    reason: str
+    accounts: list[str]
+    limit: int
+    timeout_seconds: float
+    #: Markdown to show as it is (an approval step's own summary); empty: the engine describes the request.
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ApprovalDecision:
+    """A person's answer; a timeout or a failing approver is a decision too (a no)."""
+
+    approved: bool
+    approver: str = ""
+    comment: str = ""
+
+
+#: Who decides: a request in, a decision out (the Prefect form in a flow run; "no" elsewhere).
+Approver = Callable[[ApprovalRequest], ApprovalDecision]

@@ -80,7 +80,9 @@ def action(
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register ``function`` as the playbook action ``name``.
 
-    ``changes``: the action modifies an outside system (dry-run, journal and undo apply).
+    ``changes``: the action modifies an outside system (dry-run, journal and undo apply). Its effects
+    must all go through ``ctx.change``: in a chunk it runs twice per item, planning then applying
+    (:mod:`tourniquet.engine.chunks`), and the planning pass must change nothing.
     ``undo``: the name of the action that reverses it.
     ``target``: the parameter that names the account changed (guardrails check it).
     ``retryable``: safe to call again after a transient failure.

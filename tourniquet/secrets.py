@@ -1,42 +1,201 @@
-"""Secrets by reference: a site configuration names where a secret lives, never the secret.
+"""Secrets by reference, and the one function that masks them wherever text is written.
 
-Every value resolved here is registered with :mod:`tourniquet.logs` so that the masking
-processor and logging filter replace it before any record reaches a handler, an
-artifact or the journal.
+A site configuration names where a secret lives, never the secret. Every value resolved
+here (and every token a connector receives) is registered, and :func:`mask` replaces it in
+any text before it reaches a sink: logs, the journal, the report, ticket text, CLI output,
+Prefect state messages, artifacts and events.
+
+Why so many forms: an outside system that echoes a secret rarely echoes it as it was sent.
+A proxy error page shows the form body (URL-encoded), a debug page the ``Authorization``
+header (base64 of ``user:secret``), a dump shows bytes in hex, a Python or JSON message
+escapes quotes. :func:`forms_of` lists what one secret looks like in each of them;
+:func:`mask` replaces all of them, longest first.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import os
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tourniquet.errors import ConfigError
 
-__all__ = ["SecretRef", "register_secret", "known_secrets", "mask"]
+__all__ = [
+    "SecretRef", "register_secret", "secret_in_use", "known_secrets", "mask", "mask_data", "forms_of", "MASK",
+    "MIN_SECRET_LENGTH",
+]
 
-_KNOWN: set[str] = set()
 MASK = "***"
+#: Shorter values are not masked: "abc" would turn ordinary words into ***.
+MIN_SECRET_LENGTH = 4
+#: A base64 fragment shorter than this could match ordinary text by chance: not masked on its own.
+_MIN_FRAGMENT = 8
+
+#: Above this many forms, candidates are found by their first characters rather than one by one.
+_SCAN_ABOVE = 256
+_PREFIX = 8
+
+_guard = threading.Lock()
+_KNOWN: dict[str, tuple[str, ...]] = {}  # secret → extra prefixes it is sent with (basic-auth "user:")
+_forms: list[str] = []  # every form of every secret, in the order they were registered
+_form_set: set[str] = set()
+_by_prefix: dict[str, list[str]] = {}  # first _PREFIX characters → forms (for many forms)
+_short: list[str] = []  # forms shorter than _PREFIX
 
 
-def register_secret(value: str) -> None:
-    """Remember a secret value so that it is masked wherever it would be written."""
-    if value and len(value) >= 4:
-        _KNOWN.add(value)
+def register_secret(value: str, *, user: str | None = None) -> None:
+    """Remember a secret so that it is masked wherever it would be written.
+
+    ``user``: the secret is also sent as HTTP basic auth ``user:secret`` (masked as a whole in
+    base64, not only the part that depends on the secret alone). Registering is incremental: a
+    10,000-account containment registers 10,000 scrambled passwords, each in constant time.
+    """
+    if not isinstance(value, str) or len(value) < MIN_SECRET_LENGTH:
+        return
+    with _guard:
+        users = _KNOWN.get(value, ())
+        if value in _KNOWN and (user is None or user in users):
+            return
+        _KNOWN[value] = users + ((user,) if user is not None and user not in users else ())
+        for form in sorted(forms_of(value, users=_KNOWN[value]) - _form_set):
+            _form_set.add(form)
+            _forms.append(form)
+            if len(form) >= _PREFIX:
+                _by_prefix.setdefault(form[:_PREFIX], []).append(form)
+            else:
+                _short.append(form)
+
+
+@contextmanager
+def secret_in_use(value: str) -> Iterator[None]:
+    """A one-shot secret (a scrambled password nobody will ever know): masked while it exists, then forgotten.
+
+    Forgetting keeps the set of known secrets small: 10,000 scrambled passwords would otherwise make
+    every later line of every log and journal record pay for 10,000 secrets.
+    """
+    known_before = value in _KNOWN
+    register_secret(value)
+    try:
+        yield
+    finally:
+        if not known_before:
+            _forget(value)
+
+
+def _forget(value: str) -> None:
+    global _forms
+    with _guard:
+        users = _KNOWN.pop(value, None)
+        if users is None:
+            return
+        still = {form for other, others in _KNOWN.items() for form in forms_of(other, users=others)} \
+            if len(_KNOWN) < 64 else set()
+        gone = forms_of(value, users=users) - still
+        _form_set.difference_update(gone)
+        _forms = [f for f in _forms if f not in gone]
+        for form in gone:
+            bucket = _by_prefix.get(form[:_PREFIX])
+            if bucket is not None and form in bucket:
+                bucket.remove(form)
+                if not bucket:
+                    del _by_prefix[form[:_PREFIX]]
+            if form in _short:
+                _short.remove(form)
+
+
+def _candidates(text: str) -> list[str]:
+    if len(_forms) <= _SCAN_ABOVE:
+        return [f for f in _forms if f in text]  # a substring test is far cheaper than the regex
+    by_prefix = _by_prefix
+    found = {form for i in range(len(text) - _PREFIX + 1) for form in by_prefix.get(text[i:i + _PREFIX], ())
+             if text.startswith(form, i)}
+    found.update(f for f in _short if f in text)
+    return list(found)
 
 
 def known_secrets() -> frozenset[str]:
     return frozenset(_KNOWN)
 
 
+def _b64_fragments(data: bytes) -> set[str]:
+    """The base64 characters that depend on ``data`` alone, at each of the three byte alignments.
+
+    So the secret is found inside any longer base64 text (``user:secret``, a JSON blob, a cookie),
+    whatever precedes it: only the one or two characters it shares with its neighbours stay.
+    """
+    fragments: set[str] = set()
+    for shift in range(3):
+        encoded = base64.b64encode(b"\0" * shift + data).decode("ascii")
+        start = -(-8 * shift // 6)  # first character whose 6 bits are all inside data
+        end = (8 * (shift + len(data))) // 6
+        fragment = encoded[start:end]
+        if len(fragment) >= _MIN_FRAGMENT:
+            fragments.add(fragment)
+            fragments.add(fragment.replace("+", "-").replace("/", "_"))
+    return fragments
+
+
+def _lower_escapes(text: str) -> str:
+    return re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), text)
+
+
+def forms_of(secret: str, *, users: tuple[str, ...] = ()) -> set[str]:
+    """Every form :func:`mask` recognises ``secret`` in: raw, escaped, URL-encoded, base64, hex."""
+    raw = secret.encode("utf-8", "surrogatepass")
+    forms = {secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1], repr(secret)[1:-1]}
+    escapes = "surrogatepass"
+    for encoded in (quote(secret, safe="", errors=escapes), quote(secret, errors=escapes),
+                    quote_plus(secret, errors=escapes), quote_plus(secret, safe="/", errors=escapes)):
+        forms.update({encoded, _lower_escapes(encoded)})
+    for b64 in (base64.b64encode(raw), base64.urlsafe_b64encode(raw)):
+        text = b64.decode("ascii")
+        forms.update({text, text.rstrip("=")})
+    forms.update(_b64_fragments(raw))
+    for user in users:
+        pair = f"{user}:{secret}".encode("utf-8", "surrogatepass")
+        for b64 in (base64.b64encode(pair), base64.urlsafe_b64encode(pair)):
+            forms.update({b64.decode("ascii"), b64.decode("ascii").rstrip("=")})
+    forms.update({raw.hex(), raw.hex().upper()})
+    return {f for f in forms if len(f) >= MIN_SECRET_LENGTH}
+
+
+@lru_cache(maxsize=256)
+def _pattern_of(forms: tuple[str, ...]) -> re.Pattern[str]:
+    """The forms found in one text, longest first (a form inside a longer one is replaced with it)."""
+    return re.compile("|".join(re.escape(f) for f in sorted(forms, key=lambda f: (-len(f), f))))
+
+
 def mask(text: str) -> str:
-    """Replace every known secret in ``text``."""
-    for secret in sorted(_KNOWN, key=len, reverse=True):
-        if secret in text:
-            text = text.replace(secret, MASK)
-    return text
+    """``text`` with every known secret, in every form :func:`forms_of` lists, replaced by ``***``."""
+    if not _forms or not isinstance(text, str):
+        return text
+    candidates = _candidates(text)
+    if not candidates:
+        return text
+    if len(candidates) == 1:
+        return text.replace(candidates[0], MASK)
+    return _pattern_of(tuple(sorted(candidates))).sub(MASK, text)
+
+
+def mask_data(value: Any) -> Any:
+    """A JSON-like value (dicts, lists, text) with :func:`mask` applied to every string in it, keys too."""
+    if isinstance(value, str):
+        return mask(value)
+    if isinstance(value, dict):
+        return {mask_data(k) if isinstance(k, str) else k: mask_data(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [mask_data(v) for v in value]
+    return value
 
 
 class SecretRef(BaseModel):
@@ -71,21 +230,24 @@ class SecretRef(BaseModel):
             return f"file {self.file}"
         return f"Prefect Secret block {self.prefect_secret}"
 
-    def get(self) -> str:
-        """Read the secret now (not at load time), and register it for masking."""
+    def get(self, *, user: str | None = None) -> str:
+        """Read the secret now (not at load time), and register it for masking.
+
+        ``user``: the secret is sent as basic auth for this user (see :func:`register_secret`).
+        """
         value: str | None
         if self.env:
             value = os.environ.get(self.env)
         elif self.file:
             try:
                 value = Path(self.file).read_text(encoding="utf-8").splitlines()[0].strip()
-            except (OSError, IndexError) as exc:
+            except (OSError, IndexError, UnicodeDecodeError) as exc:
                 raise ConfigError(f"cannot read secret from {self.describe()}: {exc}") from None
         else:
             value = _prefect_secret(self.prefect_secret or "")
         if not value:
             raise ConfigError(f"secret not set: {self.describe()}")
-        register_secret(value)
+        register_secret(value, user=user)
         return value
 
 

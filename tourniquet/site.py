@@ -30,6 +30,9 @@ class Site:
         return self.config.site
 
     def _client(self, name: str, build: Callable[[], Any]) -> Any:
+        client = self._clients.get(name)  # built already: every call of every item asks
+        if client is not None:
+            return client
         with self._lock:
             if name not in self._clients:
                 self._clients[name] = build()

@@ -5,9 +5,12 @@ One ``prefect server start`` on a free loopback port for the whole module (its o
 ``prefect worker start --pool tourniquet`` whose flow runs talk to the test slapd. Then:
 
 - a responder starts ``respond`` with ``prefect deployment run … --param …``: the account is locked in
-  the directory and the report, accounts and progress artifacts are on the server;
+  the directory, the run is named ``<incident>-contain`` and tagged ``live``, and the report,
+  accounts and progress artifacts are on the server;
 - a SIEM emits ``alert.raised`` for ``alert.siem.*``: the deployment trigger starts a dry-run of
-  ``respond`` with the alert's accounts, which plans and changes nothing.
+  ``respond`` with the alert's accounts (``<incident>-DRY-RUN``, tagged ``dry-run``), which plans
+  and changes nothing; an alert without accounts starts a run too, which fails saying so;
+- a run over the account limit pauses, and ``tourniquet approve <run name>`` answers it.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from tests.helpers import LdapAdmin, bind_result
 from tourniquet.demo.practitioners import Directory
 from tourniquet.demo.slapd import Slapd, find_free_port
 from tourniquet.flows.artifacts import artifact_key
+from tourniquet.flows.form import parse_accounts
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -115,7 +119,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory, slapd: Slapd, practitioners:
         "PREFECT_UI_API_URL": api,
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_WORKER_QUERY_SECONDS": "1",
-        "PREFECT_LOGGING_EXTRA_LOGGERS": "tourniquet",
         "TOURNIQUET_HOME": str(REPO),
     }
     site = write_site(folder, slapd, practitioners)
@@ -147,18 +150,26 @@ def _run_id(output: str) -> str:
     return match.group(1)
 
 
-def test_deploy_creates_the_three_deployments_with_a_described_form(stack: Stack) -> None:
+def test_deploy_creates_the_deployments_with_a_described_form(stack: Stack) -> None:
     deployments = {d["name"]: d for d in stack.post("/deployments/filter", {})}
 
     assert set(deployments) >= {"respond", "hygiene", "reinstate"}
     form = deployments["respond"]["parameter_openapi_schema"]["properties"]
     assert set(form) == {"accounts", "reason", "since", "dry_run", "playbook", "incident", "site"}
     assert all(field.get("description") for field in form.values()), form
-    assert form["accounts"]["type"] == "array"
+    assert [(o["type"], o["title"]) for o in form["accounts"]["anyOf"]] == [("string", "one block of text"),
+                                                                            ("array", "list")]
+    assert all(form[name]["type"] == "string" and "anyOf" not in form[name] for name in ("incident", "site")), \
+        "no None toggles"
     assert deployments["respond"]["parameters"]["dry_run"] is True
     schedules = deployments["hygiene"]["schedules"]
     assert schedules and schedules[0]["schedule"]["timezone"] == "Europe/Paris"
     assert "incident" in deployments["reinstate"]["parameter_openapi_schema"]["required"]
+    recover = deployments["recover"]["parameter_openapi_schema"]
+    assert set(recover["required"]) == {"incident", "accounts"}
+    assert set(recover["properties"]) == {"incident", "accounts", "password_file", "approved_by", "comment",
+                                          "operator", "site"}
+    assert all(field.get("description") for field in recover["properties"].values()), recover
 
 
 def test_responder_runs_the_deployment_and_the_account_is_locked(
@@ -173,6 +184,7 @@ def test_responder_runs_the_deployment_and_the_account_is_locked(
     run = stack.wait_for_run(_run_id(output))
 
     assert run["state_type"] == "COMPLETED", stack.logs(run["id"])
+    assert run["name"] == f"{incident}-contain" and "live" in run["tags"], (run["name"], run["tags"])
     assert bind_result(slapd, suspect.dn, suspect.password) == "invalidCredentials"
     artifacts = stack.post("/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [run["id"]]}}})
     by_key = {a["key"]: a for a in artifacts if a.get("key")}
@@ -182,9 +194,11 @@ def test_responder_runs_the_deployment_and_the_account_is_locked(
     rows = json.loads(by_key[artifact_key(incident, "accounts")]["data"])
     assert rows[0]["lock"] == "applied"
     end = time.monotonic() + 20  # the run's logs reach the server in batches, after the run may have ended
-    while '"change.applied"' not in stack.logs(run["id"]) and time.monotonic() < end:
+    applied = f"[{incident} lock {suspect.uid}] change.applied"
+    while applied not in stack.logs(run["id"]) and time.monotonic() < end:
         time.sleep(0.5)
-    assert '"change.applied"' in stack.logs(run["id"]), "our structlog events reach the run's logs"
+    logs = stack.logs(run["id"])
+    assert logs.count(applied) == 1, "our events reach the run's logs, once each, as readable lines"
 
 
 def test_an_alert_event_starts_a_dry_run_that_changes_nothing(
@@ -204,10 +218,30 @@ def test_an_alert_event_starts_a_dry_run_that_changes_nothing(
         time.sleep(0.5)
     assert found, "the alert did not start a flow run"
     assert found[0]["parameters"]["dry_run"] is True
-    assert found[0]["parameters"]["accounts"] == [suspect.uid]
+    assert parse_accounts(found[0]["parameters"]["accounts"]) == [suspect.uid]
     run = stack.wait_for_run(found[0]["id"])
     assert run["state_type"] == "COMPLETED", stack.logs(run["id"])
+    assert run["name"].endswith("-DRY-RUN") and "dry-run" in run["tags"], (run["name"], run["tags"])
     assert bind_result(slapd, suspect.dn, suspect.password) == "success", "a dry run changes nothing"
+
+
+def test_an_alert_without_accounts_is_a_failed_run_that_says_so(stack: Stack) -> None:
+    """Before, the server's parameter check refused it and nothing at all happened."""
+    alert = "alert.siem.4343"
+
+    stack.prefect("event", "emit", "alert.raised", "--resource-id", alert,
+                  "--payload", json.dumps({"reason": "an alert that forgot its accounts"}))
+
+    found: list[dict[str, Any]] = []
+    end = time.monotonic() + 90
+    while not found and time.monotonic() < end:
+        runs = stack.post("/flow_runs/filter", {"flow_runs": {"tags": {"all_": ["tourniquet"]}}, "limit": 50})
+        found = [r for r in runs if alert in str(r["parameters"].get("reason", ""))]
+        time.sleep(0.5)
+    assert found, "a malformed alert must still start a run that can say what is wrong"
+    run = stack.wait_for_run(found[0]["id"])
+    assert run["state_type"] == "FAILED"
+    assert "no accounts were given" in run["state"]["message"], run["state"]["message"]
 
 
 def test_a_run_over_the_limit_waits_for_tourniquet_approve(
@@ -233,7 +267,10 @@ def test_a_run_over_the_limit_waits_for_tourniquet_approve(
         time.sleep(0.5)
     assert bind_result(slapd, suspects[0].dn, suspects[0].password) == "success", "nothing changes while paused"
 
-    approve = subprocess.run([str(Path(sys.executable).parent / "tourniquet"), "approve", run_id,
+    paused = stack.http.get(f"{stack.api}/flow_runs/{run_id}").json()
+    assert paused["name"] == f"{incident}-contain"
+    assert paused["state"]["message"].startswith("Approval needed: step scramble would change 2 accounts")
+    approve = subprocess.run([str(Path(sys.executable).parent / "tourniquet"), "approve", paused["name"],
                               "--approver", "Dr Laurent", "--comment", "confirmed with the ARS"],
                              env=stack.env, capture_output=True, text=True, timeout=60)
     assert approve.returncode == 0, approve.stderr

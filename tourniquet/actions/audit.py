@@ -1,43 +1,57 @@
-"""``audit.*`` actions: freeze what the compromised accounts touched, as evidence.
+"""``audit.*`` actions: freeze what the compromised accounts touched, as evidence, and draft what to send.
 
 ``audit.snapshot_scope`` reads the platform's access log (read-only) and writes, under
 ``<evidence_dir>/<incident>/scope/<stamp>/``:
 
-    events.jsonl.gz      every matching event, in the canonical model (streamed)
-    subjects.csv         each affected person once: categories exposed, accounts, records, first/last
-    people-to-warn.csv   the Art. 34 export for the DPO
-    scope.json           per-account and total figures
-    notification.md      the Art. 33 draft, measures taken read from the journal
+    events.jsonl.gz              every matching access, canonical, with its attribution (streamed)
+    subjects.csv                 each affected person once: categories, fields, accounts, records, first/last,
+                                 touched only by anomalous accesses, keyed hash of the national id
+    people-to-warn.csv           the Art. 34 export: identity, contact fields, what was exposed in plain French
+    adresses-source.csv          every (account, source address): network, accesses, anomalous, first/last seen
+    scope.json                   per-account and total figures, the window and its warnings, the timeline
+    notification.md              the Art. 33 draft (CNIL form order, French)
+    declaration-cert-sante.md    the ARS / CERT Santé declaration draft (CSP L.1111-8-2), same figures
+    timeline.png                 accesses per day per account, the anomalous part marked, the window drawn
+    queries.json                 the SQL the figures come from (SQL sources)
 
-A new folder per run: what was frozen at containment is never overwritten by a later run, when
-the rolling log may have lost it. In a dry run the scope is computed and returned, nothing written.
+Files about people are mode 0600. A new folder per run: what was frozen at containment is never
+overwritten by a later run, when the rolling log may have lost it. In a dry run the scope is computed
+and returned, nothing written.
 """
 
 from __future__ import annotations
 
+import base64
 import csv
 import gzip
 import json
+import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Annotated, Any
+from typing import IO, Annotated, Any, Literal
 
 import structlog
 from pydantic import BaseModel, Field
 
 from tourniquet.actions.context import ActionContext
-from tourniquet.connectors.audit import account_key_of
+from tourniquet.connectors.audit import AuditConfig, ScopePlan, account_key_of
 from tourniquet.connectors.directory import Account
+from tourniquet.drafts import Figures, PeopleColumns, render_cert_sante, render_cnil
+from tourniquet.drafts.people import safe_cell
+from tourniquet.drafts.words import zone
 from tourniquet.errors import ConfigError
-from tourniquet.notification import WARNING_COLUMNS, render_notification, warning_row
 from tourniquet.registry import action
-from tourniquet.scope import AccountScope, AffectedSubject, Scope
+from tourniquet.scope import CONTACT, IDENTITY, AccountScope, AffectedSubject, Scope
 
-__all__ = ["snapshot_scope", "ScopeResult", "scope_rows"]
+__all__ = ["snapshot_scope", "ScopeResult", "scope_rows", "SUBJECT_COLUMNS", "ADDRESS_COLUMNS"]
 
 log = structlog.get_logger("tourniquet")
-SUBJECT_COLUMNS = ["subject", "categories", "accounts", "records", "first", "last"]
+SUBJECT_COLUMNS = ["subject", "categories", "fields", "accounts", "records", "first", "last", "anomalous_only",
+                   "found", "national_hash"]
+ADDRESS_COLUMNS = ["account", "source_ip", "network", "events", "anomalous", "first_seen", "last_seen"]
 
 
 class ScopeResult(BaseModel):
@@ -45,12 +59,19 @@ class ScopeResult(BaseModel):
     people: int = 0
     records: int = 0
     categories: dict[str, int] = Field(default_factory=dict, description="People per category exposed.")
+    anomalous_records: int = Field(0, description="Accesses that do not fit the owners' history.")
+    anomalous_only_people: int = Field(0, description="People touched only by such accesses.")
+    no_contact: int | None = Field(None, description="People with no contact channel (None: no subject table).")
     accounts: list[AccountScope] = Field(default_factory=list)
     since: datetime | None = None
     until: datetime | None = None
+    window: str = Field("fixed", description="fixed | auto")
+    warnings: list[str] = Field(default_factory=list, description="About the window (an attack began before it).")
     folder: str | None = None
     notification: str | None = None
+    cert_sante: str | None = None
     people_to_warn: str | None = None
+    timeline: str | None = None
 
 
 def scope_rows(scope: Scope, labels: dict[str, str]) -> list[dict[str, Any]]:
@@ -59,25 +80,29 @@ def scope_rows(scope: Scope, labels: dict[str, str]) -> list[dict[str, Any]]:
     for row in [*scope.accounts, scope.total]:
         rows.append({
             "account": "TOTAL (people counted once)" if row.account == "*" else labels.get(row.account, row.account),
-            "events": row.events, "people": row.subjects,
+            "events": row.events, "anomalous": row.anomalous.events, "people": row.subjects,
+            "only anomalous": row.anomalous.only_subjects,
             "categories": ", ".join(f"{k}: {v}" for k, v in row.subjects_by_category.items()) or "—",
             "window": f"{row.first:%Y-%m-%d %H:%M} → {row.last:%Y-%m-%d %H:%M}" if row.first and row.last else "—",
-            "source_ips": ", ".join(row.source_ips[:5]) + (" …" if len(row.source_ips) > 5 else ""),
+            "source_ips": f"{len(row.source_ips)} ({', '.join(row.networks[:3])}{' …' if len(row.networks) > 3 else ''})",
         })
     return rows
 
 
 AccountsArg = Annotated[list[Account], Field(description="Resolved accounts (steps.<resolve>.accounts).")]
+SinceArg = Annotated[datetime | Literal["auto"], Field(
+    description="Start of the exposure window (inputs.since), or auto: each account's window starts at its first "
+                "access that does not fit its owner's history, with a margin.")]
 
 
 @action("audit.snapshot_scope")
 def snapshot_scope(
     ctx: ActionContext,
     accounts: AccountsArg,
-    since: Annotated[datetime, Field(description="Start of the exposure window (inputs.since).")],
+    since: SinceArg,
     until: Annotated[datetime | None, Field(description="End of the window (default: now).")] = None,
 ) -> ScopeResult:
-    """Freeze what the accounts touched: events, people, data categories; write the Art. 33/34 drafts."""
+    """Freeze what the accounts touched (events, people, data, anomalous split); draft Art. 33/34 and CERT Santé."""
     config = ctx.site.config.audit
     if config is None:
         ctx.journal.write("note", step=ctx.step, message="no audit source configured: data scope not computed")
@@ -90,54 +115,97 @@ def snapshot_scope(
         keys[key] = account.uid or account.dn
     until = until or datetime.now(timezone.utc)
     client = ctx.site.audit
+    plan = client.plan(list(keys), since, until)
+    for warning in plan.warnings:
+        log.warning("scope.window", warning=warning.message)
     if ctx.dry_run:
-        scope = client.snapshot_scope(list(keys), since, until, on_subject=lambda subject: None)
-        _publish(ctx.incident, scope, keys, None)
+        scope = client.scope(plan, on_subject=lambda subject: None)
+        _publish(ctx.incident, scope, keys, None, None)
         return _result("computed (dry run)", scope, None, {})
 
-    folder = _new_folder(ctx.site.incident_dir(ctx.incident) / "scope")
-    files = {"events": folder / "events.jsonl.gz", "subjects": folder / "subjects.csv",
-             "people_to_warn": folder / "people-to-warn.csv", "scope": folder / "scope.json",
-             "notification": folder / "notification.md"}
-    events = _freeze_events(client, list(keys), since, until, files["events"])
-    with files["subjects"].open("w", encoding="utf-8", newline="") as subjects_file, \
-            files["people_to_warn"].open("w", encoding="utf-8", newline="") as warn_file:
+    incident_dir = ctx.site.incident_dir(ctx.incident)
+    folder = _new_folder(incident_dir / "scope")
+    files = {name: folder / file for name, file in (
+        ("events", "events.jsonl.gz"), ("subjects", "subjects.csv"), ("people_to_warn", "people-to-warn.csv"),
+        ("addresses", "adresses-source.csv"), ("scope", "scope.json"), ("notification", "notification.md"),
+        ("cert_sante", "declaration-cert-sante.md"), ("timeline", "timeline.png"))}
+    events = _freeze_events(client, plan, files["events"])
+    columns = _people_columns(config)
+    with _private(files["subjects"]) as subjects_file, _private(files["people_to_warn"]) as warn_file:
         subjects = csv.DictWriter(subjects_file, fieldnames=SUBJECT_COLUMNS)
-        warn = csv.DictWriter(warn_file, fieldnames=WARNING_COLUMNS)
+        warn = csv.DictWriter(warn_file, fieldnames=columns.names)
         subjects.writeheader()
         warn.writeheader()
 
         def write_subject(subject: AffectedSubject) -> None:
-            subjects.writerow({"subject": subject.subject, "categories": ";".join(subject.categories),
+            subjects.writerow({"subject": safe_cell(subject.subject), "categories": ";".join(subject.categories),
+                               "fields": ";".join(subject.fields),
                                "accounts": ";".join(keys.get(a, a) for a in subject.accounts),
                                "records": subject.records, "first": subject.first.isoformat(),
-                               "last": subject.last.isoformat()})
-            warn.writerow(warning_row(subject))
+                               "last": subject.last.isoformat(), "anomalous_only": int(subject.anomalous_only),
+                               "found": "" if subject.found is None else int(subject.found),
+                               "national_hash": subject.national_hash or ""})
+            warn.writerow(columns.row(subject))
 
-        scope = client.snapshot_scope(list(keys), since, until, on_subject=write_subject)
+        scope = client.scope(plan, on_subject=write_subject)
     if events != scope.total.events:  # the log moved between the two reads: say so, keep both
         log.warning("scope.events_mismatch", frozen=events, counted=scope.total.events)
-    files["scope"].write_text(json.dumps({"incident": ctx.incident, "accounts": keys, "frozen_events": events,
-                                          **scope.model_dump(mode="json", exclude={"subjects"})},
-                                         indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    names = {name: str(path) for name, path in files.items()}
-    markdown = render_notification(ctx.incident, scope, keys, ctx.journal.records(), names,
-                                   datetime.now(timezone.utc))
+    _write_addresses(scope, keys, files["addresses"])
+    files["scope"].write_text(json.dumps(
+        {"incident": ctx.incident, "accounts": keys, "frozen_events": events,
+         **scope.model_dump(mode="json", exclude={"subjects", "addresses"})},
+        indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+    _write_queries(client, folder / "queries.json")
+    from tourniquet.drafts.timeline import draw_timeline
+
+    if draw_timeline(scope, files["timeline"], keys, title=f"Incident {ctx.incident} : accès par jour et par compte") is None:
+        del files["timeline"]
+    relative = {name: path.relative_to(incident_dir).as_posix() for name, path in files.items()}
+    figures = Figures.build(incident=ctx.incident, site=ctx.site.name, scope=scope, labels=keys,
+                            journal=ctx.journal.records(), files=relative, generated=datetime.now(timezone.utc),
+                            timezone_name=config.timezone, field_labels=config.field_labels,
+                            systems=_systems(ctx, config))
+    markdown = render_cnil(figures)
     files["notification"].write_text(markdown, encoding="utf-8")
+    files["cert_sante"].write_text(render_cert_sante(figures), encoding="utf-8")
     ctx.journal.write("scope", step=ctx.step, folder=str(folder), people=scope.total.subjects,
                       records=scope.total.events, frozen_events=events,
+                      anomalous_records=scope.total.anomalous.events,
+                      anomalous_only_people=scope.total.anomalous.only_subjects,
                       categories=scope.total.subjects_by_category, since=scope.since.isoformat(),
-                      until=scope.until.isoformat())
-    log.info("scope.frozen", people=scope.total.subjects, records=scope.total.events, folder=str(folder))
-    _publish(ctx.incident, scope, keys, markdown)
-    return _result("frozen", scope, folder, names)
+                      until=scope.until.isoformat(), window=scope.window.mode,
+                      warnings=[w.message for w in scope.window.warnings])
+    log.info("scope.frozen", people=scope.total.subjects, records=scope.total.events,
+             anomalous=scope.total.anomalous.events, folder=str(folder))
+    _publish(ctx.incident, scope, keys, markdown, files.get("timeline"))
+    return _result("frozen", scope, folder, {name: str(path) for name, path in files.items()})
 
 
 def _result(status: str, scope: Scope, folder: Path | None, files: dict[str, str]) -> ScopeResult:
     return ScopeResult(status=status, people=scope.total.subjects, records=scope.total.events,
-                       categories=scope.total.subjects_by_category, accounts=scope.accounts,
-                       since=scope.since, until=scope.until, folder=str(folder) if folder else None,
-                       notification=files.get("notification"), people_to_warn=files.get("people_to_warn"))
+                       categories=scope.total.subjects_by_category, anomalous_records=scope.total.anomalous.events,
+                       anomalous_only_people=scope.total.anomalous.only_subjects, no_contact=scope.no_contact,
+                       accounts=scope.accounts, since=scope.since, until=scope.until, window=scope.window.mode,
+                       warnings=[w.message for w in scope.window.warnings], folder=str(folder) if folder else None,
+                       notification=files.get("notification"), cert_sante=files.get("cert_sante"),
+                       people_to_warn=files.get("people_to_warn"), timeline=files.get("timeline"))
+
+
+def _people_columns(config: AuditConfig) -> PeopleColumns:
+    """Identity then contact columns, headed by the subject table's own column names."""
+    fields = config.subjects.fields if config.subjects else {}
+    national = config.subjects.national_id if config.subjects else None
+    identity = [(f, c) for f, c in fields.items() if config.categories.get(f) == IDENTITY and f != national]
+    contact = [(f, c) for f, c in fields.items() if config.categories.get(f) == CONTACT and f != national]
+    return PeopleColumns(identity, contact, config.field_labels, zone(config.timezone), config.categories)
+
+
+@contextmanager
+def _private(path: Path) -> Iterator[IO[str]]:
+    """A text file only its owner can read (it names people), created so before anything is written."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with open(descriptor, "w", encoding="utf-8", newline="") as handle:
+        yield handle
 
 
 def _new_folder(parent: Path) -> Path:
@@ -150,21 +218,48 @@ def _new_folder(parent: Path) -> Path:
     return candidate
 
 
-def _freeze_events(client: Any, keys: list[str], since: datetime, until: datetime, path: Path) -> int:
+def _freeze_events(client: Any, plan: ScopePlan, path: Path) -> int:
     """Stream the matching events to a gzipped JSON-lines file (mtime 0: same events, same bytes)."""
     count = 0
-    with path.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as packed:
-        for event in client.events(keys, since, until):
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with open(descriptor, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as packed:
+        for event in client.events(plan):
             packed.write((json.dumps(event.as_json(), sort_keys=True) + "\n").encode("utf-8"))
             count += 1
     return count
 
 
+def _write_addresses(scope: Scope, labels: dict[str, str], path: Path) -> None:
+    with _private(path) as handle:  # the practitioners' addresses are personal data too
+        writer = csv.DictWriter(handle, fieldnames=ADDRESS_COLUMNS)
+        writer.writeheader()
+        for stat in scope.addresses:
+            writer.writerow({"account": labels.get(stat.account, stat.account), "source_ip": safe_cell(stat.source_ip),
+                             "network": stat.network or "", "events": stat.events, "anomalous": stat.anomalous,
+                             "first_seen": stat.first.isoformat(), "last_seen": stat.last.isoformat()})
+
+
+def _write_queries(client: Any, path: Path) -> None:
+    queries = getattr(client.source, "queries", None)
+    if queries:
+        path.write_text(json.dumps(queries, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+def _systems(ctx: ActionContext, config: AuditConfig) -> list[str]:
+    site = ctx.site.config
+    systems = [f"plateforme : journal d'accès ({config.kind}, table {config.table})",
+               f"annuaire des comptes ({site.directory.flavor})"]
+    if site.identity is not None:
+        systems.append(f"fournisseur d'identité ({site.identity.kind})")
+    return systems
+
+
 def _artifact_key(incident: str, suffix: str) -> str:
-    return re.sub(r"[^a-z0-9-]+", "-", f"tourniquet-{incident}-{suffix}".lower()).strip("-")
+    return re.sub(r"-{2,}", "-", re.sub(r"[^a-z0-9-]+", "-", f"tourniquet-{incident}-{suffix}".lower()).strip("-"))
 
 
-def _publish(incident: str, scope: Scope, labels: dict[str, str], markdown: str | None) -> None:
+def _publish(incident: str, scope: Scope, labels: dict[str, str], markdown: str | None,
+             timeline: Path | None) -> None:
     """Prefect artifacts when running inside a flow or task run; nothing otherwise."""
     try:
         from prefect.context import FlowRunContext, TaskRunContext
@@ -177,6 +272,11 @@ def _publish(incident: str, scope: Scope, labels: dict[str, str], markdown: str 
                               description=f"Data scope: {scope.total.subjects} people, {scope.total.events} records")
         if markdown is not None:
             create_markdown_artifact(markdown, key=_artifact_key(incident, "notification"),
-                                     description="GDPR Art. 33 notification draft")
+                                     description="GDPR Art. 33 notification draft (French)")
+        if timeline is not None and timeline.exists():
+            picture = base64.b64encode(timeline.read_bytes()).decode("ascii")
+            create_markdown_artifact(f"![Accès par jour et par compte](data:image/png;base64,{picture})\n",
+                                     key=_artifact_key(incident, "timeline"),
+                                     description="Accesses per day per account, anomalous part in red")
     except Exception as exc:  # an artifact is a convenience: never fail the evidence over it
         log.warning("scope.artifact_failed", error=str(exc))

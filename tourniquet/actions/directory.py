@@ -9,24 +9,25 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import os
 import secrets
-import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import structlog
 from pydantic import BaseModel, Field
 
 from tourniquet.actions.context import ActionContext
 from tourniquet.connectors.directory import Account, Attributes, DirectoryClient, without_secrets
-from tourniquet.errors import AccountNotFound, AmbiguousAccount, NotFound, UnsafeToChange, VerificationFailed
-from tourniquet.journal import read_journal
+from tourniquet.errors import AccountNotFound, NotFound, UnsafeToChange, VerificationFailed
+from tourniquet.journal import index_of, read_journal
 from tourniquet.model import canonical_dn
 from tourniquet.registry import action
-from tourniquet.secrets import register_secret
+from tourniquet.secrets import register_secret, secret_in_use
+from tourniquet.storage import write_once
 
 SYSTEM = "directory"
+log = structlog.get_logger("tourniquet")
 AccountArg = Annotated[Account, Field(description="A resolved account (an item of steps.<resolve>.accounts).")]
 
 #: Attributes every write changes; they say nothing about the account.
@@ -35,19 +36,23 @@ VOLATILE = frozenset(a.lower() for a in (
     "dSCorePropagationData", "replPropertyMetaData", "nsUniqueId", "entryUUID", "createTimestamp",
     "creatorsName", "structuralObjectClass", "subschemaSubentry", "hasSubordinates", "entryDN", "numSubordinates",
 ))
-SCRAMBLED = "replaced by this incident (nobody knows it)"
+SCRAMBLED = "scrambled: nobody knows it"
 
 
 class ResolveResult(BaseModel):
     accounts: list[Account]
-    not_found: list[str] = Field(default_factory=list)
+    not_found: list[str] = Field(default_factory=list, description="Ids that name no account (unknown, ambiguous, "
+                                 "or an entry that is not a person's account), each with the reason.")
 
 
 class SnapshotResult(BaseModel):
+    """Where the snapshot is, and the state later steps may test; the whole entry is in the file (a 10,000-account
+    run keeps every step's results in memory: not 10,000 entries)."""
+
     account: str
     dn: str
-    file: str | None
-    attributes: dict[str, list[str]]
+    file: str | None = Field(description="The snapshot file (None in a dry run).")
+    attribute_count: int = Field(description="Attributes frozen in the snapshot.")
     state: dict[str, list[str]] = Field(default_factory=dict)
     groups: list[str] = Field(default_factory=list)
 
@@ -86,32 +91,39 @@ def _file_name(account: Account) -> str:
 def resolve(
     ctx: ActionContext,
     ids: Annotated[list[str], Field(description="uid, RPPS number (or 8+RPPS), e-mail or DN of each account.")],
-    missing: Annotated[
-        Literal["fail", "skip"], Field(description="fail: an unknown id stops the run; skip: it is reported.")
-    ] = "fail",
+    on_unknown: Annotated[
+        Literal["continue", "stop"],
+        Field(description="continue: an unknown, ambiguous or refused id is reported, the other accounts are "
+                          "handled and the run ends 'completed with errors'; stop: any such id stops the run "
+                          "before anything changes."),
+    ] = "continue",
 ) -> ResolveResult:
-    """Find exactly one directory entry for each id; unknown and ambiguous ids are errors."""
+    """Find exactly one person's account for each id: unknown, ambiguous and non-person ids are refused by name.
+
+    An OU, group, policy or service entry is never an account, whatever the id's form. An empty
+    list, or one of blanks only, is an error: there is nothing to contain.
+    """
+    wanted = [i for i in ids if i.strip()]
+    if not wanted:
+        raise AccountNotFound(f"no account given ({len(ids)} blank id(s)): name at least one uid, RPPS number, "
+                              "e-mail or DN", system=SYSTEM)
     accounts: dict[str, Account] = {}
-    not_found: list[str] = []
-    problems: list[str] = []
-    for identifier in ids:
-        try:
-            account = ctx.site.directory.resolve(identifier)
-        except AmbiguousAccount as exc:
-            problems.append(exc.detail)
+    refused: dict[str, str] = {}  # id → why
+    for identifier, found in ctx.site.directory.resolve_many(wanted).items():
+        if isinstance(found, NotFound):  # unknown, ambiguous, or not a person's account
+            refused[identifier] = found.detail
             continue
-        except NotFound as exc:
-            if missing == "skip":
-                not_found.append(identifier)
-                continue
-            problems.append(exc.detail)
-            continue
-        accounts.setdefault(canonical_dn(account.dn), account)  # one entry, however its DN was spelled
-    if problems:
-        raise AccountNotFound("; ".join(problems), system=SYSTEM)
+        accounts.setdefault(canonical_dn(found.dn), found)  # one entry, however its DN was spelled
+    problems = [f"{identifier!r}: {why}" if identifier not in why else why for identifier, why in refused.items()]
+    if problems and (on_unknown == "stop" or not accounts):
+        why = "on_unknown: stop" if accounts else "no id named an account"
+        raise AccountNotFound(f"{'; '.join(problems)} ({why}: nothing was changed)", system=SYSTEM)
+    for identifier, problem in zip(refused, problems):
+        ctx.report_problem(identifier, f"refused: {problem}", kind="AccountNotFound", account=identifier)
+        log.warning("account.refused", id=identifier, reason=problem)
     ctx.journal.write("resolved", step=ctx.step, accounts=[a.model_dump() for a in accounts.values()],
-                      not_found=not_found)
-    return ResolveResult(accounts=list(accounts.values()), not_found=not_found)
+                      not_found=problems)
+    return ResolveResult(accounts=list(accounts.values()), not_found=problems)
 
 
 def _read_entry(directory: DirectoryClient, dn: str) -> Attributes:
@@ -123,22 +135,6 @@ def _read_entry(directory: DirectoryClient, dn: str) -> Attributes:
     return without_secrets(attributes)
 
 
-def _write_once(path: Path, text: str) -> bool:
-    """Write a whole file or nothing, and never replace one already there (two runs racing: first wins)."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with temporary.open("w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    try:
-        os.link(temporary, path)  # atomic, and fails if the snapshot already exists
-        return True
-    except FileExistsError:
-        return False
-    finally:
-        temporary.unlink()
-
-
 @action("directory.snapshot")
 def snapshot(ctx: ActionContext, account: AccountArg) -> SnapshotResult:
     """Freeze the entry (operational attributes, lock state, groups) in the evidence before anything changes."""
@@ -148,18 +144,22 @@ def snapshot(ctx: ActionContext, account: AccountArg) -> SnapshotResult:
     groups = directory.groups_of(account.dn)
     name = _file_name(account)
     if ctx.dry_run:
-        return SnapshotResult(account=name, dn=account.dn, file=None, attributes=attributes, state=state, groups=groups)
+        return SnapshotResult(account=name, dn=account.dn, file=None, attribute_count=len(attributes), state=state,
+                              groups=groups)
     folder = ctx.site.incident_dir(ctx.incident) / "snapshots"
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.json"
+    document = {"dn": account.dn, "uid": account.uid, "flavor": directory.flavor.name,
+                "taken": datetime.now(timezone.utc).isoformat(), "attributes": attributes,
+                "state": state, "groups": groups}
     if not path.exists():  # the first snapshot is the state before the incident's changes: keep it
-        document = {"dn": account.dn, "uid": account.uid, "flavor": directory.flavor.name,
-                    "taken": datetime.now(timezone.utc).isoformat(), "attributes": attributes,
-                    "state": state, "groups": groups}
-        if _write_once(path, json.dumps(document, indent=2, sort_keys=True)):
+        folder.mkdir(parents=True, exist_ok=True)
+        if write_once(path, json.dumps(document, indent=2, sort_keys=True)):
+            ctx.written(path)
             ctx.journal.write("snapshot", step=ctx.step, account=name, dn=account.dn, file=str(path))
-    stored = json.loads(path.read_text(encoding="utf-8"))
-    return SnapshotResult(account=name, dn=account.dn, file=str(path), attributes=stored["attributes"],
+            return SnapshotResult(account=name, dn=account.dn, file=str(path), attribute_count=len(attributes), state=state,
+                                  groups=groups)
+    stored = json.loads(path.read_text(encoding="utf-8"))  # an earlier run's: what the entry was before
+    return SnapshotResult(account=name, dn=account.dn, file=str(path), attribute_count=len(stored["attributes"]),
                           state=stored.get("state", {}), groups=stored.get("groups", []))
 
 
@@ -223,12 +223,6 @@ def clear_password_reset(ctx: ActionContext, account: AccountArg, restore: Resto
     return _set_state(ctx, account, "clear_password_reset", state, wanted)
 
 
-def _applied(ctx: ActionContext, label: str, operation: str, journal: Path | None = None) -> list[dict[str, Any]]:
-    records = read_journal(journal) if journal is not None else ctx.journal.records()
-    return [r for r in records if r.get("type") == "change" and r.get("outcome") == "applied"
-            and r.get("target") == label and r.get("operation") == operation]
-
-
 @action("directory.scramble_password", changes=True, target="account")
 def scramble_password(ctx: ActionContext, account: AccountArg) -> ChangeResult:
     """Replace the password with a random one nobody sees, so the stolen one is dead even after an unlock.
@@ -240,15 +234,15 @@ def scramble_password(ctx: ActionContext, account: AccountArg) -> ChangeResult:
     """
     directory = ctx.site.directory
     label = _label(account)
-    done = bool(_applied(ctx, label, "scramble_password"))
+    done = ctx.already_applied(label, "scramble_password")
     if not done:
         directory.flavor.check_password_write(directory, account.dn)
     stamp = directory.password_stamp(account.dn)
 
     def apply() -> None:
         password = secrets.token_urlsafe(32)
-        register_secret(password)  # masked even if some library were to log it
-        directory.set_password(account.dn, password)
+        with secret_in_use(password):  # masked even if some library were to log it; then it is gone for good
+            directory.set_password(account.dn, password)
 
     def read_back() -> dict[str, str]:
         now = directory.password_stamp(account.dn)
@@ -259,9 +253,78 @@ def scramble_password(ctx: ActionContext, account: AccountArg) -> ChangeResult:
 
     outcome = ctx.change(
         system=SYSTEM, target=label, account=label, operation="scramble_password",
-        before={"password": SCRAMBLED if done else "as before the incident"}, after={"password": SCRAMBLED},
+        before={"password": SCRAMBLED if done else "the owner's"}, after={"password": SCRAMBLED},
         apply=apply, read_back=read_back, undo=None,
     )
+    return ChangeResult(account=label, dn=account.dn, outcome=outcome)
+
+
+#: Letters and digits nobody misreads on a phone call (no 0/O, 1/l/I).
+_READABLE = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+HANDED_OVER = "one-time, given to the operator"
+
+
+def one_time_password(groups: int = 4, size: int = 4) -> str:
+    """Random, readable aloud, and accepted by the usual quality rules (upper, lower, digit, symbol)."""
+    while True:
+        text = "-".join("".join(secrets.choice(_READABLE) for _ in range(size)) for _ in range(groups))
+        if any(c.isupper() for c in text) and any(c.islower() for c in text) and any(c.isdigit() for c in text):
+            return text
+
+
+@action("directory.set_one_time_password", changes=True, target="account")
+def set_one_time_password(ctx: ActionContext, account: AccountArg) -> ChangeResult:
+    """Give the owner a one-time password that only lets them choose a new one (recover; no undo).
+
+    The password is random, handed once to the operator running the recovery (their terminal, or a
+    0600 file they named) and to nobody else: never an argument or a result, never in the journal,
+    the logs, the ticket or Prefect. The directory must then demand a new password at first bind
+    (pwdReset / pwdLastSet 0): if it does not, the step fails. No undo: the password before it was
+    already unknown (scrambled), and a new recovery issues a new one.
+    """
+    from tourniquet.handover import for_incident
+
+    directory = ctx.site.directory
+    label = _label(account)
+    box = for_incident(ctx.incident)
+    if box is None and not ctx.dry_run:
+        raise UnsafeToChange(f"nobody to hand {label}'s one-time password to: run it through `tourniquet recover` "
+                             "or the recover flow (terminal or a 0600 password file)", system=SYSTEM)
+    directory.flavor.check_password_write(directory, account.dn)
+    stamp = directory.password_stamp(account.dn)
+    flavor = directory.flavor
+
+    def must_change() -> bool:
+        view = directory.state(account.dn)
+        try:
+            wanted = flavor.reset(view, True)
+        except UnsafeToChange:  # 389-DS: not set, and not writable by an administrator
+            return False
+        return all(view.get(k, []) == v for k, v in wanted.items())
+
+    def apply() -> None:
+        assert box is not None
+        password = one_time_password()
+        register_secret(password)
+        directory.set_password(account.dn, password)
+        if not must_change():  # e.g. a policy without pwdMustChange: demand it explicitly
+            current = directory.state(account.dn)
+            directory.apply(account.dn, current, flavor.reset(current, True))
+        box.deliver(label, password)
+
+    def read_back() -> dict[str, Any]:
+        changed = directory.password_stamp(account.dn) != stamp
+        return {"password": HANDED_OVER if changed else "unchanged", "must_change": must_change()}
+
+    where = box.where if box is not None else "the operator"
+    outcome = ctx.change(
+        system=SYSTEM, target=label, account=label, operation="set_one_time_password",
+        before={"password": "scrambled", "must_change": must_change()},
+        after={"password": HANDED_OVER, "must_change": True},
+        apply=apply, read_back=read_back, undo=None,
+    )
+    if outcome == "applied":
+        ctx.journal.write("handover", step=ctx.step, account=label, where=where)
     return ChangeResult(account=label, dn=account.dn, outcome=outcome)
 
 
@@ -370,7 +433,7 @@ def reinstate(
                              system=SYSTEM)
     records = list(read_journal(folder / "journal.jsonl"))
     written = _written_values(records, label)
-    scrambled = bool(_applied(ctx, label, "scramble_password", folder / "journal.jsonl"))
+    scrambled = bool(index_of(records).applied.get((label, "scramble_password")))
     removed = {str((r.get("before") or {}).get("group")) for r in records
                if r.get("type") == "change" and r.get("outcome") == "applied" and r.get("target") == label
                and r.get("operation") == "remove_group"}

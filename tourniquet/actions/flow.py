@@ -7,6 +7,8 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 from tourniquet.actions.context import ActionContext
+from tourniquet.durations import parse_duration
+from tourniquet.errors import ApprovalRejected
 from tourniquet.registry import action
 
 
@@ -38,21 +40,13 @@ def approval(
     ] = "1h",
 ) -> ApprovalResult:
     """Pause the run until a person approves (Prefect UI or `tourniquet approve`); rejected = the run fails."""
-    from tourniquet.engine.expressions import parse_duration
-    from tourniquet.errors import ApprovalRejected
-    from tourniquet.flows.approval import ask, in_flow_run
-
     header = f"## Approval step `{ctx.step}`: {ctx.playbook}, incident `{ctx.incident}`\n\n"
     if ctx.dry_run:
         ctx.journal.write("approval", step=ctx.step, status="would be required", reason=summary)
         return ApprovalResult(approved=True, approver="", comment="dry run: not asked", status="would be required")
     ctx.journal.write("approval", step=ctx.step, status="requested", reason=summary)
-    if in_flow_run():
-        decision = ask(header + summary, parse_duration(timeout).total_seconds())
-    else:
-        from tourniquet.engine.run import ApprovalDecision
-
-        decision = ApprovalDecision(False, "", "no approver available outside a Prefect flow run")
+    ctx.journal.commit()  # the request is on record before anyone is asked
+    decision = ctx.approve(header + summary, parse_duration(timeout).total_seconds())
     status = "approved" if decision.approved else "rejected"
     ctx.journal.write("approval", step=ctx.step, status=status, approver=decision.approver,
                       comment=decision.comment, reason=summary)

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from tourniquet.actions.context import ActionContext
 from tourniquet.connectors.directory import Account
-from tourniquet.connectors.identity import IdentityClient, IdentitySession, IdentityUser
+from tourniquet.connectors.identity import IdentityClient, IdentitySession, IdentityUser, TokenPolicy
 from tourniquet.errors import NotFound, VerificationFailed
 from tourniquet.registry import action
 
@@ -70,7 +70,7 @@ def _client(ctx: ActionContext) -> IdentityClient | None:
 def _skipped(ctx: ActionContext, account: Account, reason: str, provider: str | None = None) -> IdentityResult:
     ctx.journal.write("skipped", step=ctx.step, action=ctx.action, system=SYSTEM, account=_label(account),
                       reason=reason)
-    log.info("identity.skipped", account=_label(account), reason=reason)
+    log.debug("identity.skipped", account=_label(account), reason=reason)
     return IdentityResult(account=_label(account), provider=provider, outcome="skipped", message=reason)
 
 
@@ -185,13 +185,18 @@ def revoke_offline_tokens(ctx: ActionContext, account: AccountArg) -> IdentityRe
 
 @action("identity.require_actions", changes=True, undo="identity.remove_required_actions", target="account")
 def require_actions(
-    ctx: ActionContext, account: AccountArg, actions: ActionsArg = ["UPDATE_PASSWORD", "CONFIGURE_TOTP"]  # noqa: B006
+    ctx: ActionContext, account: AccountArg, actions: ActionsArg = ["UPDATE_PASSWORD", "CONFIGURE_TOTP"],  # noqa: B006
+    missing: MissingArg = "fail",
 ) -> IdentityResult:
     """Require a new password and MFA enrolment at next login (merged into the user's list; undo removes only these)."""
     client = _client(ctx)
     if client is None:
         return _skipped(ctx, account, NO_IDP)
-    user = client.get_user(client.find_user(account))
+    found = _find(ctx, client, account, missing)
+    if found is None:
+        return IdentityResult(account=_label(account), provider=client.kind, outcome="skipped",
+                              message="not found at the identity provider")
+    user = client.get_user(found)
     current = list(user.required_actions)
     added = [a for a in dict.fromkeys(actions) if a not in current]
     return _change(
@@ -224,11 +229,19 @@ def remove_required_actions(
     )
 
 
-def _set_enabled(ctx: ActionContext, account: AccountArg, enabled: bool) -> IdentityResult:
+def _set_enabled(ctx: ActionContext, account: AccountArg, enabled: bool, missing: str = "fail") -> IdentityResult:
     client = _client(ctx)
     if client is None:
         return _skipped(ctx, account, NO_IDP)
-    user = client.get_user(client.find_user(account))
+    found = _find(ctx, client, account, missing)
+    if found is None:
+        return IdentityResult(account=_label(account), provider=client.kind, outcome="skipped",
+                              message="not found at the identity provider")
+    user = client.get_user(found)
+    if not enabled and "federation" in client.capabilities:  # evidence: which brokered identity this user is
+        links = client.federated_links(user)
+        ctx.journal.write("federated", step=ctx.step, system=SYSTEM, account=_label(account), user=user.username,
+                          links=[link.model_dump() for link in links])
     return _change(
         ctx, client, account, user, "enable" if enabled else "disable",
         {"enabled": user.enabled}, {"enabled": enabled},
@@ -240,12 +253,148 @@ def _set_enabled(ctx: ActionContext, account: AccountArg, enabled: bool) -> Iden
 
 
 @action("identity.disable", changes=True, undo="identity.enable", target="account")
-def disable(ctx: ActionContext, account: AccountArg) -> IdentityResult:
-    """Disable the user at the IdP so no new login succeeds (open sessions stay: end them with end_sessions)."""
-    return _set_enabled(ctx, account, False)
+def disable(ctx: ActionContext, account: AccountArg, missing: MissingArg = "fail") -> IdentityResult:
+    """Disable the user at the IdP so no new login succeeds (never deleted: a brokered user would come back).
+
+    Open sessions stay: end them with identity.end_sessions. A user brokered from Pro Santé Connect
+    is disabled rather than deleted or unlinked, because first-broker-login would create or link it
+    again at the next PSC login.
+    """
+    return _set_enabled(ctx, account, False, missing)
 
 
 @action("identity.enable", changes=True, undo="identity.disable", target="account")
-def enable(ctx: ActionContext, account: AccountArg) -> IdentityResult:
-    """Enable the user at the IdP again (the undo of identity.disable)."""
-    return _set_enabled(ctx, account, True)
+def enable(ctx: ActionContext, account: AccountArg, missing: MissingArg = "fail") -> IdentityResult:
+    """Enable the user at the IdP again (recover, or the undo of identity.disable)."""
+    return _set_enabled(ctx, account, True, missing)
+
+
+#: Credential types that are a second factor (a password is not, and is handled by the directory).
+SECOND_FACTORS = ["otp", "webauthn", "webauthn-passwordless"]
+
+
+@action("identity.remove_second_factors", changes=True, target="account")
+def remove_second_factors(
+    ctx: ActionContext,
+    account: AccountArg,
+    types: Annotated[list[str], Field(description="Credential types to remove: otp (TOTP/HOTP apps), webauthn, "
+                                      "webauthn-passwordless (security keys, passkeys).")] = SECOND_FACTORS,  # noqa: B006
+    missing: MissingArg = "fail",
+) -> IdentityResult:
+    """Remove the user's second factors (an attacker may have enrolled their own), so the owner enrols anew (no undo).
+
+    Pair it with identity.require_actions [CONFIGURE_TOTP]: the owner then enrols a new second factor
+    at the next login. No undo: a removed credential's secret is gone from the IdP by design.
+    """
+    client = _client(ctx)
+    if client is None:
+        return _skipped(ctx, account, NO_IDP)
+    user = _find(ctx, client, account, missing)
+    if user is None:
+        return IdentityResult(account=_label(account), provider=client.kind, outcome="skipped",
+                              message="not found at the identity provider")
+    wanted = {t.lower() for t in types}
+
+    def held() -> list[str]:
+        return sorted(f"{c.type}:{c.id}" for c in client.credentials(user) if c.type.lower() in wanted)
+
+    present = held()
+
+    def apply() -> None:
+        for entry in present:
+            client.remove_credential(user, entry.split(":", 1)[1])
+
+    return _change(ctx, client, account, user, "remove_second_factors", {"second_factors": present},
+                   {"second_factors": []}, apply, lambda: {"second_factors": held()}, None)
+
+
+class RevocationResult(BaseModel):
+    """The not-before push, and what no one can end: tokens already issued, the brokered provider's session."""
+
+    provider: str | None = None
+    outcome: str = "skipped"
+    pushed_to: list[str] = Field(default_factory=list, description="Clients that accept a not-before push.")
+    refused_by: list[str] = Field(default_factory=list)
+    access_token_lifespan: int | None = Field(None, description="Seconds (realm accessTokenLifespan).")
+    residual_seconds: int | None = Field(None, description="The longest any access token already issued stays "
+                                         "valid (realm or client lifespan).")
+    remains: list[str] = Field(default_factory=list, description="What the platform cannot end, in plain words.")
+
+
+def _duration(seconds: int) -> str:
+    if seconds % 3600 == 0 and seconds >= 3600:
+        return f"{seconds // 3600} h"
+    if seconds % 60 == 0 and seconds >= 60:
+        return f"{seconds // 60} min"
+    return f"{seconds} s"
+
+
+def residual_window(policy: TokenPolicy) -> str:
+    """The residual window, said the way a responder repeats it on the phone."""
+    text = (f"Access tokens issued before the containment stay valid until they expire: up to "
+            f"{_duration(policy.longest_client_lifespan)} (the realm's access token lifespan is "
+            f"{_duration(policy.access_token_lifespan)}")
+    if policy.clients_overriding:
+        text += "; clients with their own: " + ", ".join(
+            f"{name} {_duration(value)}" for name, value in sorted(policy.clients_overriding.items()))
+    return text + "). Clients that check tokens offline (JWT signature only) cannot be told sooner."
+
+
+@action("identity.push_revocation", changes=True)
+def push_revocation(ctx: ActionContext) -> RevocationResult:
+    """Push the realm's not-before to the clients that accept it, and say what remains open (no undo).
+
+    Reads the realm's access token lifespan (and clients' own) from the IdP: that is how long an
+    access token issued before the containment stays usable. With a brokered provider
+    (``identity.broker_alias``, e.g. Pro Santé Connect) it also says that its session cannot be
+    ended by the platform, and what the practitioner should do. No undo: a not-before only
+    refuses tokens issued earlier.
+    """
+    client = _client(ctx)
+    if client is None:
+        return RevocationResult(remains=[f"{NO_IDP}: no identity provider session or token to revoke."])
+    remains: list[str] = []
+    config = ctx.site.config.identity
+    broker = config.broker_alias if config is not None else None
+    if broker:
+        name = config.broker_name if config is not None else broker
+        remains.append(
+            f"The {name} session ({broker}) cannot be ended by the platform: {name} owns it, so whoever holds "
+            f"the practitioner's {name} credentials can still sign in there (the platform now refuses them: "
+            f"the user is disabled). Advise the practitioner to renew their e-CPS (and to report a lost or "
+            f"lent CPS card) before the account is given back.")
+    if "tokens" not in client.capabilities:
+        remains.insert(0, f"{client.kind} cannot say how long issued tokens stay valid: tokens issued before the "
+                          "containment stay usable until they expire.")
+        return RevocationResult(provider=client.kind, remains=remains)
+    policy = client.token_policy()
+    remains.insert(0, residual_window(policy))
+    ctx.journal.write("residual", step=ctx.step, system=SYSTEM, provider=client.kind,
+                      access_token_lifespan=policy.access_token_lifespan,
+                      residual_seconds=policy.longest_client_lifespan, broker=broker, remains=remains)
+    result = RevocationResult(provider=client.kind, pushed_to=policy.clients_accepting_push,
+                              access_token_lifespan=policy.access_token_lifespan,
+                              residual_seconds=policy.longest_client_lifespan, remains=remains)
+    if not policy.clients_accepting_push:
+        result.remains.append("No client of the realm accepts a not-before push (none has an admin URL): "
+                              "nothing to push.")
+        return result
+    pushed: dict[str, Any] = {}
+
+    def apply() -> None:
+        pushed["result"] = client.push_revocation()
+
+    def read_back() -> dict[str, Any]:
+        answer = pushed.get("result")
+        return {"not_before_pushed": answer is not None, "refused_by": sorted(answer.failed) if answer else []}
+
+    target = f"realm:{getattr(config, 'realm', '') or client.kind}"
+    try:
+        result.outcome = ctx.change(system=SYSTEM, target=target, operation="push_revocation",
+                                    before={"not_before_pushed": False, "refused_by": []},
+                                    after={"not_before_pushed": True, "refused_by": []},
+                                    apply=apply, read_back=read_back, account=None)
+    except VerificationFailed as exc:
+        raise VerificationFailed(f"the not-before push was refused by some clients ({exc.detail}): their "
+                                 "tokens stay valid until they expire", system=SYSTEM) from exc
+    return result

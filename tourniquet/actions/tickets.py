@@ -9,6 +9,7 @@ queue nothing (``planned``). Links to the incident's evidence are added to every
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -24,7 +25,9 @@ from tourniquet.connectors.tickets import (
     check_key,
     comment_digest,
 )
+from tourniquet.errors import ConnectorError
 from tourniquet.registry import action
+from tourniquet.secrets import mask
 
 SYSTEM = "tickets"
 
@@ -94,8 +97,8 @@ def open_ticket(
 ) -> TicketResult:
     """Open the incident's ticket, or find the one already open for this incident and update it."""
     key, client, state = _prepare(ctx, incident_key)
-    draft = TicketDraft(title=title, body=body, severity=severity, labels=list(labels),
-                        links={**evidence_links(ctx), **links})
+    draft = TicketDraft(title=mask(title), body=mask(body), severity=severity, labels=[mask(x) for x in labels],
+                        links={mask(k): mask(v) for k, v in {**evidence_links(ctx), **links}.items()})
     present = bool(state.ticket_id or state.queued_open) and not state.closed
     before = {"ticket": "open" if present else "none", "content": state.fingerprint if present else None}
     after = {"ticket": "open", "content": draft.fingerprint()}
@@ -114,6 +117,7 @@ def comment(
     key, client, state = _prepare(ctx, incident_key)
     if links:
         text = text.rstrip() + "\n\n" + "\n".join(f"- {name}: {target}" for name, target in links.items())
+    text = mask(text)
     known = comment_digest(text) in state.comments
     return _run(ctx, key, "comment_ticket", {"comment": "present" if known else "absent"}, {"comment": "present"},
                 lambda c: c.comment(key, text), state)
@@ -128,7 +132,8 @@ def close(
     """Close the incident's ticket, with a closing note."""
     key, client, state = _prepare(ctx, incident_key)
     before = {"ticket": "closed" if state.closed or not (state.ticket_id or state.queued_open) else "open"}
-    return _run(ctx, key, "close_ticket", before, {"ticket": "closed"}, lambda c: c.resolve(key, comment), state)
+    note = mask(comment)
+    return _run(ctx, key, "close_ticket", before, {"ticket": "closed"}, lambda c: c.resolve(key, note), state)
 
 
 def report_links(results: dict[str, Any]) -> dict[str, str]:
@@ -146,3 +151,101 @@ def report_links(results: dict[str, Any]) -> dict[str, str]:
         if where + note not in links.values():  # the comment steps name the same ticket again
             links[f"ticket ({step})"] = where + note
     return links
+
+
+# -- the seal anchor: each seal's root hash on the incident's ticket
+
+
+def seal_comment(manifest: dict[str, Any]) -> str:
+    """The comment that puts one seal's root on the ticket, built from the manifest alone (verify rebuilds it)."""
+    journal = manifest.get("journal") or {}
+    incident = manifest["incident"]
+    return mask(
+        f"Evidence sealed: incident {incident}, seal {int(manifest['sequence']):04d}\n"
+        f"root: {manifest['root']}\n"
+        f"journal: {journal.get('records')} records, sealed at {manifest.get('sealed_at')}\n"
+        f"note: {manifest.get('note') or '-'}\n"
+        f"Check: `tourniquet evidence verify {incident}` prints the newest root; it must be the last one on this "
+        "ticket. A later root differing from the folder means the evidence was rewritten."
+    )
+
+
+def anchor_seal(client: TicketClient, incident: str, manifest: dict[str, Any]) -> dict[str, Any]:
+    """Comment the seal's root on the incident's ticket (queued in the outbox when the system is down).
+
+    No ticket for the incident (a playbook without ``tickets.open``): nothing is sent, and the
+    answer says so. Never raises: a seal is not undone because the ticket system refused a comment.
+    """
+    key = check_key(incident)
+    state = client.state(key)
+    if not (state.ticket_id or state.queued_open):
+        return {"system": client.system, "ticket": None, "status": "no ticket"}
+    try:
+        delivery = client.comment(key, seal_comment(manifest), closed_ok=True)
+    except ConnectorError as exc:
+        return {"system": client.system, "ticket": state.ticket_id, "status": "failed", "error": mask(str(exc))}
+    return {"system": client.system, "ticket": delivery.ticket_id or state.ticket_id,
+            "status": "delivered" if delivery.status == "noop" else delivery.status}
+
+
+def seal_on_ticket(client: TicketClient, incident: str, manifest: dict[str, Any],
+                   anchored: dict[str, Any]) -> tuple[str, str]:
+    """Is this seal's root on the ticket now? ``(state, text)``: state is ``on ticket``, ``pending``,
+    ``missing`` or ``unknown`` (a ticket system Tourniquet cannot read back)."""
+    ticket = anchored.get("ticket")
+    status = anchored.get("status")
+    label = f"{client.system} ticket {ticket}" if ticket else f"{client.system} ticket"
+    if status == "no ticket":
+        return "unknown", "no ticket for the incident when it was sealed: only the anchor log pins it"
+    if status == "failed":
+        return "missing", f"could not be put on the {label}: {anchored.get('error', '')}"
+    text = seal_comment(manifest)
+    digest = comment_digest(text)
+    if any(e.operation == "comment" and comment_digest(str(e.payload.get("text", ""))) == digest
+           for e in client.outbox.pending(check_key(incident))):
+        return "pending", f"waiting in the outbox for the {label} (the ticket system was unreachable)"
+    comments = _ticket_comments(client, str(ticket)) if ticket else None
+    if comments is not None:
+        if any(manifest["root"] in comment for comment in comments):
+            return "on ticket", f"on the {label}"
+        return "missing", f"the {label} does not carry this root (its roots: {', '.join(_roots(comments)) or 'none'})"
+    if digest in client.state(check_key(incident)).comments:
+        return "on ticket", f"delivered to the {label} (as recorded when it was sent)"
+    return "unknown", f"sent to the {label}; check there that it carries root {manifest['root']}"
+
+
+def _ticket_comments(client: TicketClient, ticket: str) -> list[str] | None:
+    """The ticket's comments, for a ticket system that can be read back here (the file store)."""
+    from tourniquet.connectors.tickets.file import FileStore
+
+    if not isinstance(client.backend, FileStore):
+        return None
+    try:
+        record = client.backend.read(ticket)
+    except ConnectorError:
+        return []
+    return [str(c.get("text", "")) for c in record.get("comments", []) if isinstance(c, dict)]
+
+
+_SEAL = re.compile(r"^Evidence sealed: incident (?P<incident>\S+), seal (?P<seq>\d+)\nroot: (?P<root>[0-9a-f]{64})$",
+                   re.MULTILINE)
+
+
+def _roots(comments: list[str]) -> list[str]:
+    return [m.group("root") for c in comments for m in _SEAL.finditer(c)]
+
+
+def roots_on_ticket(client: TicketClient, incident: str) -> list[tuple[str, int, str]] | None:
+    """Every seal root the incident's tickets carry, as ``(ticket, sequence, root)``; None when the ticket
+    system cannot be read back here (only the file store can)."""
+    from tourniquet.connectors.tickets.file import FileStore
+
+    if not isinstance(client.backend, FileStore):
+        return None
+    found = []
+    for record in client.backend.tickets(check_key(incident)):
+        for comment in record.get("comments", []):
+            text = str(comment.get("text", "")) if isinstance(comment, dict) else ""
+            found += [(str(record["id"]), int(m.group("seq")), m.group("root")) for m in _SEAL.finditer(text)
+                      if m.group("incident") == incident]
+    return found

@@ -1,60 +1,80 @@
-"""``tourniquet evidence verify|seal INCIDENT``: check (or seal) an incident's evidence bundle."""
+"""``tourniquet evidence verify|seal INCIDENT``: check (or seal) an incident's evidence bundle.
+
+``verify`` exits 0 when the bundle is intact, 1 when anything was tampered with, 3 when journal
+records follow the last seal (a run that did not finish): a person reviews them, then ``seal``.
+"""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
-from tourniquet.cli.common import site_argument
+from tourniquet.cli.common import incident_argument, open_site, site_argument
 
 __all__ = ["register"]
 
 
-def _folder(args: argparse.Namespace) -> Any:
-    from tourniquet.config import load_site
-
-    return load_site(args.site).evidence_dir / args.incident
-
-
 def cmd_verify(args: argparse.Namespace) -> int:
-    from tourniquet.evidence import verify
+    from tourniquet.engine.sealing import verify_incident
 
-    folder = _folder(args)
-    findings, facts = verify(folder)
-    for finding in findings:
-        print(f"TAMPERED {finding}")
-    if findings:
-        print(f"evidence {args.incident}: {len(findings)} problem(s) in {folder}")
+    with open_site(args.site) as site:
+        verdict = verify_incident(site, args.incident, anchor_path=args.anchor_log)
+        folder = site.incident_dir(args.incident)
+    if verdict.facts.get("missing"):
+        print(f"no evidence folder for incident {args.incident} in {folder.parent} (and none anchored)")
         return 1
-    unsealed = f", {facts['unsealed_records']} journal record(s) after the last seal" if facts["unsealed_records"] else ""
-    print(f"evidence {args.incident}: intact ({facts['manifests']} manifest(s), "
-          f"{facts['journal_records']} journal records{unsealed})")
-    print(f"  root: {facts['root']}")
-    return 0
+    for finding in verdict.findings:
+        print(f"TAMPERED {finding}")
+    for finding in verdict.unsealed:
+        print(f"UNSEALED {finding}")
+    for note in verdict.notes:
+        print(f"note: {note}")
+    facts = verdict.facts
+    if verdict.findings:
+        print(f"evidence {args.incident}: {len(verdict.findings)} problem(s) in {folder}")
+    elif verdict.unsealed:
+        print(f"evidence {args.incident}: NOT SEALED — what is listed above came after the last seal "
+              f"({facts['manifests']} manifest(s)). Review it, then: tourniquet evidence seal {args.incident}")
+    else:
+        where = f"anchor log {facts['anchor_log']}"
+        if facts.get("ticket"):
+            where += f" and {facts['ticket']}"
+        print(f"evidence {args.incident}: intact ({facts['manifests']} manifest(s), {facts['journal_records']} "
+              f"journal records; every seal in the {where})")
+    if facts.get("root"):
+        print(f"  root: {facts['root']}")
+    return verdict.exit_code
 
 
 def cmd_seal(args: argparse.Namespace) -> int:
-    from tourniquet.evidence import seal
+    from tourniquet.engine.sealing import seal_incident
 
-    folder = _folder(args)
-    if not folder.is_dir():
-        print(f"no evidence folder {folder}")
-        return 1
-    manifest = seal(folder, incident=args.incident, note=args.note or "sealed by hand")
-    for problem in manifest["findings_at_seal"]:
+    with open_site(args.site) as site:
+        if not site.incident_dir(args.incident).is_dir():
+            print(f"no evidence folder {site.incident_dir(args.incident)}")
+            return 1
+        sealed = seal_incident(site, args.incident, note=args.note or "sealed by hand")
+    for problem in sealed.findings:
         print(f"TAMPERED {problem}")
-    print(f"sealed {args.incident}: manifest {manifest['sequence']:04d}, root {manifest['root']}")
-    return 1 if manifest["findings_at_seal"] else 0
+    for name in sealed.completed:
+        print(f"completed the interrupted seal {name}")
+    for reviewed in sealed.manifest.get("reviewed", []):
+        print(f"sealed   {reviewed}")
+    print(f"sealed {args.incident}: manifest {sealed.sequence:04d}, root {sealed.root}")
+    return 1 if sealed.findings else 0
 
 
 def register(sub: Any) -> None:
     """Add the ``evidence`` command to the CLI's subparsers."""
     evidence = sub.add_parser("evidence", help="verify or seal an incident's evidence bundle")
     actions = evidence.add_subparsers(dest="evidence_command", required=True)
-    verify = actions.add_parser("verify", help="check every file, manifest and journal line; exit 1 if tampered")
-    seal = actions.add_parser("seal", help="write a new manifest (problems found are recorded in it)")
+    verify = actions.add_parser("verify", help="check every file, manifest, journal line and anchor; exit 1 if "
+                                               "tampered, 3 if records follow the last seal")
+    seal = actions.add_parser("seal", help="write a new manifest after review (problems found are recorded in it)")
     for command, func in ((verify, cmd_verify), (seal, cmd_seal)):
-        command.add_argument("incident")
+        incident_argument(command)
         site_argument(command)
         command.set_defaults(func=func)
+    verify.add_argument("--anchor-log", help="the anchor log to check against (default: <state_dir>/"
+                                             "evidence-anchors.jsonl)")
     seal.add_argument("--note", help="why it is sealed now")

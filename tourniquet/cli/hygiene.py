@@ -13,15 +13,22 @@ __all__ = ["register", "is_hygiene_file", "validate_hygiene"]
 
 
 def is_hygiene_file(path: str) -> bool:
-    """A hygiene playbook starts with ``hygiene:`` (a response playbook with ``playbook:``)."""
+    """A hygiene playbook starts with ``hygiene:`` (a response playbook with ``playbook:``).
+
+    Reads at most the first 64 KiB of a regular file: ``validate`` is given hostile paths too
+    (``/dev/zero``, a pipe), and the loader reports those by name.
+    """
     try:
-        with Path(path).open(encoding="utf-8") as handle:
-            for line in handle:
-                stripped = line.strip()
-                if stripped and not stripped.startswith("#"):
-                    return stripped.startswith("hygiene:")
-    except (OSError, UnicodeDecodeError):
+        if not Path(path).is_file():
+            return False
+        with Path(path).open("rb") as handle:
+            head = handle.read(1 << 16).decode("utf-8", "replace")
+    except OSError:
         return False
+    for line in head.splitlines():
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            return stripped.startswith("hygiene:")
     return False
 
 

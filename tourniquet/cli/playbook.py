@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from tourniquet.cli.common import print_errors, site_argument
+from tourniquet.cli.common import incident_id, print_errors, site_argument, use_local_server
 from tourniquet.errors import PlaybookErrors
 
 __all__ = ["register"]
@@ -39,6 +39,17 @@ def _inputs(args: argparse.Namespace) -> dict[str, Any]:
     return parse_cli_inputs(args.input or [])
 
 
+def _checked_inputs(args: argparse.Namespace) -> dict[str, Any]:
+    """The inputs, checked against the playbook before any flow run starts (a bad id is named here)."""
+    from tourniquet.engine.execute import find_playbook
+    from tourniquet.engine.inputs import resolve_inputs
+    from tourniquet.engine.loader import load_playbook
+
+    inputs = _inputs(args)
+    resolve_inputs(load_playbook(find_playbook(args.playbook)).playbook, inputs)
+    return inputs
+
+
 def _print_summary(summary: Any) -> None:
     label = "PLAN (dry run, nothing changed)" if summary.dry_run else "RUN"
     print(f"{label}: {summary.playbook} incident {summary.incident}: {summary.status}")
@@ -59,33 +70,70 @@ def _print_summary(summary: Any) -> None:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    from tourniquet.cli.progress import TerminalObserver, TerminalProgress
     from tourniquet.engine.execute import execute_playbook
+    from tourniquet.errors import StorageFailed
 
-    summary = execute_playbook(args.playbook, _inputs(args), dry_run=True, incident=args.incident, site=args.site)
+    try:
+        with TerminalProgress(f"plan {args.playbook}") as progress:
+            summary = execute_playbook(args.playbook, _inputs(args), dry_run=True, incident=args.incident,
+                                       site=args.site, observer=TerminalObserver(progress) if progress.enabled else None)
+    except StorageFailed as exc:
+        print(f"FAILED: {exc}", file=sys.stderr)
+        return 1
     _print_summary(summary)
     return 0 if summary.status == "planned" else 1
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    inputs = _checked_inputs(args)
+    use_local_server(args.site)
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
+    from tourniquet.cli.common import hide_temporary_server_notes
+    from tourniquet.cli.progress import TerminalProgress, quiet_prefect_console
+    from tourniquet.flows.artifacts import progress_listener
     from tourniquet.flows.respond import RunFailed, run_playbook
+    from tourniquet.logs import configure_logging
 
+    configure_logging()  # Prefect's logging too, so that its console can be quieted under the bar
+    hide_temporary_server_notes()
+    from prefect.settings import PREFECT_API_URL
+
+    starting = "" if PREFECT_API_URL.value() else "starting a temporary Prefect server"
+    progress = TerminalProgress(f"{'plan' if args.dry_run else 'run'} {args.playbook}", first=starting)
     # A CLI run is short-lived: the heartbeat thread only adds a second of latency.
-    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-        state = run_playbook(args.playbook, _inputs(args), dry_run=args.dry_run, incident=args.incident,
-                             site=args.site, return_state=True)
-    try:
-        result = state.result()
-    except RunFailed as exc:
-        print(f"FAILED: {exc}", file=sys.stderr)
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}), \
+            quiet_prefect_console(progress.enabled), progress, progress_listener(progress.update):
+        state = run_playbook(args.playbook, inputs, dry_run=args.dry_run, incident=args.incident or "",
+                             site=args.site or "", return_state=True)
+        result = state.result(raise_on_failure=False)
+        progress.update(100.0, result["status"] if isinstance(result, dict) else "failed")
+    if not isinstance(result, dict):  # failed: the flow's Failed state carries the reason
+        reason = str(result) if isinstance(result, RunFailed) else (state.message or state.name)
+        print(f"FAILED: {reason}", file=sys.stderr)
         return 1
     print(f"{'PLAN' if args.dry_run else 'RUN'}: {result['playbook']} incident {result['incident']}: {result['status']}")
     for refusal in result["refused"]:
         print(f"  refused  {refusal['account']}: {refusal['reason']}")
     print(f"  journal: {result['journal']}")
     print(f"  report:  {result['report']}")
+    if not result["dry_run"]:
+        _print_root(result["journal"])
     return 0
+
+
+def _print_root(journal: str) -> None:
+    """The root hash just sealed: it is on the ticket and in the anchor log too."""
+    from pathlib import Path
+
+    manifests = sorted((Path(journal).parent / "manifests").glob("[0-9][0-9][0-9][0-9].json"))
+    if manifests:
+        try:
+            root = json.loads(manifests[-1].read_text(encoding="utf-8")).get("root")
+        except (OSError, ValueError):
+            return
+        print(f"  sealed:  {manifests[-1].name}, root {root} (on the ticket and in the anchor log)")
 
 
 def cmd_actions(args: argparse.Namespace) -> int:
@@ -128,7 +176,8 @@ def register(sub: Any) -> None:
         command.add_argument("--input", "-i", action="append", metavar="NAME=VALUE",
                              help="playbook input; lists as a,b,c or JSON")
         site_argument(command)
-        command.add_argument("--incident", help="incident id (default: derived from playbook and inputs)")
+        command.add_argument("--incident", type=incident_id,
+                             help="incident id (default: derived from playbook and inputs)")
         if name == "run":
             command.add_argument("--dry-run", action="store_true", help="plan inside a Prefect flow run")
         command.set_defaults(func=func)

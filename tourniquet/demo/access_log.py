@@ -115,19 +115,23 @@ def demo_log(
     compromised: Sequence[str],
     *,
     end: datetime,
-    days: int = 30,
+    days: int = 120,
+    attack_days: int = 27,
     patients: int = 4000,
     seed: int = 11,
 ) -> list[Access]:
-    """The demo's log: normal traffic for every account; the compromised ones also scraped patients
-    (overlapping sets, so some people were seen by several of them), a few with their NIR."""
+    """The demo's log: ``days`` of normal traffic for every account; in the last ``attack_days`` the
+    compromised ones also scraped patients at night from a new network (overlapping sets, so some people
+    were seen by several of them), a few by their NIR — after months of their owners' own history, so
+    ``since: auto`` finds when each attack began."""
     start = (end - timedelta(days=days)).replace(hour=0, minute=0, second=0, microsecond=0)
+    attack = start + timedelta(days=max(0, days - attack_days))
     log = list(normal_traffic(accounts, start=start, days=days, per_day=8, patients=patients, seed=seed))
     for index, account in enumerate(compromised):
         first = 1000 + index * 150
-        log.extend(scraping(account, patients=range(first, first + 300), start=start + timedelta(days=3 + index,
+        log.extend(scraping(account, patients=range(first, first + 300), start=attack + timedelta(days=index,
                             hours=1), every=timedelta(minutes=11 + index), ip=f"185.220.101.{7 + index}"))
-        log.extend(Access(start + timedelta(days=5 + index, hours=2, minutes=n), account, patient_id(first + n),
+        log.extend(Access(attack + timedelta(days=2 + index, hours=2, minutes=n), account, patient_id(first + n),
                           "search", ("nir",) + IDENTITY, f"185.220.101.{7 + index}",
                           query=make_nir("2", 60 + n, 30 + n % 10, "2B" if n % 2 else "59"))
                    for n in range(10))

@@ -3,7 +3,9 @@
 In the manner of python-ldap's ``slapdtest``: a run directory per server, cn=config
 built with ``slapadd -n0``, data loaded with ``slapadd`` before start (fast), a free
 port, a readiness poll with a deadline that fails at once if the process exits, and
-stop + cleanup (the directory kept on request so its log can be read).
+stop + cleanup (the directory kept on request so its log can be read). ``atexit`` stops it as a
+backstop, unless it was started ``detached`` (``tourniquet demo --keep-running``): then it runs
+in its own session until :func:`stop_pid_file` (``tourniquet demo --stop``) or a ``kill``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-__all__ = ["Slapd", "SlapdError", "find_free_port", "SLAPD_BINARIES"]
+__all__ = ["Slapd", "SlapdError", "find_free_port", "stop_pid_file", "SLAPD_BINARIES"]
 
 SLAPD_BINARIES = ("/usr/sbin/slapd", "/usr/sbin/slapadd")
 SCHEMAS = ("core", "cosine", "nis", "inetorgperson")
@@ -58,6 +60,10 @@ class Slapd:
         self.path = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="tourniquet-slapd-"))
         self.process: subprocess.Popen[bytes] | None = None
         self.policy_dn = f"cn=default,ou=policies,{suffix}"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.path / "slapd.pid"
 
     @property
     def url(self) -> str:
@@ -161,14 +167,16 @@ olcPPolicyUseLockout: TRUE
 
     # -- life cycle
 
-    def start(self, timeout: float = 10.0) -> None:
+    def start(self, timeout: float = 10.0, *, detached: bool = False) -> None:
+        """Start and wait until it answers; ``detached``: its own session, left running at exit."""
         urls = self.url + "/" + (f" {self.ldaps_url}/" if self.ldaps_url else "")
-        log = (self.path / "slapd.log").open("ab")
-        self.process = subprocess.Popen(
-            ["/usr/sbin/slapd", "-h", urls, "-F", str(self.path / "slapd.d"), "-d", "0"],
-            stdout=log, stderr=subprocess.STDOUT,
-        )
-        atexit.register(self.stop)
+        with (self.path / "slapd.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                ["/usr/sbin/slapd", "-h", urls, "-F", str(self.path / "slapd.d"), "-d", "0"],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=detached,
+            )
+        if not detached:
+            atexit.register(self.stop)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -191,6 +199,13 @@ olcPPolicyUseLockout: TRUE
                 self.process.wait()
         self.process = None
 
+    def detach(self) -> int:
+        """Leave it running after this process exits (no ``atexit`` stop); returns its pid."""
+        atexit.unregister(self.stop)
+        pid = self.process.pid if self.process is not None else 0
+        self.process = None
+        return pid
+
     def restart(self) -> None:
         self.stop()
         self.start()
@@ -211,3 +226,29 @@ olcPPolicyUseLockout: TRUE
 
     def __exit__(self, *exc: object) -> None:
         self.cleanup()
+
+
+def stop_pid_file(pid_file: Path, timeout: float = 10.0) -> int | None:
+    """Stop the slapd whose pid ``pid_file`` holds (one left running earlier); its pid, or None if none ran."""
+    try:
+        pid = int(pid_file.read_text().split()[0])
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError, IndexError):
+        return None
+    if b"slapd" not in command or str(pid_file.parent).encode() not in command:
+        return None  # the pid was reused by another program: not ours to stop
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.05)
+    if _alive(pid):
+        os.kill(pid, signal.SIGKILL)
+    return pid
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for its parent to reap it has stopped serving)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False

@@ -8,7 +8,10 @@ rules are narrow on purpose:
   functions in :data:`FUNCTIONS`);
 - a name, attribute or key that does not exist is an :class:`ExpressionError`, never
   a silent ``None``;
-- no name or attribute starting with ``_``, no imports, no I/O.
+- no name or attribute starting with ``_``, no imports, no I/O;
+- bounded: at most :data:`MAX_EXPRESSION_CHARS` characters, :data:`MAX_EXPRESSION_NODES` syntax
+  nodes and :data:`MAX_EXPRESSION_DEPTH` levels of nesting, so a hostile playbook cannot exhaust
+  the parser's recursion or the evaluator's.
 
 ``a.b`` reads the key ``b`` of the mapping ``a``; it never reaches Python attributes.
 """
@@ -19,9 +22,10 @@ import ast
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
+from tourniquet.durations import parse_duration, resolve_instant, utc_now
 from tourniquet.errors import ExpressionError
 
 __all__ = [
@@ -33,42 +37,17 @@ __all__ = [
     "parse_template",
     "references",
     "resolve_instant",
+    "MAX_EXPRESSION_CHARS",
+    "MAX_EXPRESSION_NODES",
+    "MAX_EXPRESSION_DEPTH",
 ]
 
+#: Longer than any condition or argument a playbook needs; longer ones are refused before parsing.
+MAX_EXPRESSION_CHARS = 2_000
+MAX_EXPRESSION_NODES = 500
+MAX_EXPRESSION_DEPTH = 40
+
 _TEMPLATE = re.compile(r"\$\{\{(.*?)\}\}", re.DOTALL)
-_DURATION = re.compile(r"^\s*([+-]?)\s*(\d+)\s*([smhdw])\s*$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
-def parse_duration(text: str) -> timedelta:
-    """``-30d``, ``12h``, ``+2w`` → a signed timedelta."""
-    match = _DURATION.match(text)
-    if not match:
-        raise ExpressionError(f"{text!r} is not a duration (expected e.g. -30d, 12h, 15m)")
-    sign, amount, unit = match.groups()
-    delta = timedelta(**{_UNITS[unit]: int(amount)})
-    return -delta if sign == "-" else delta
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def resolve_instant(value: str | datetime, *, now: datetime | None = None) -> datetime:
-    """An absolute ISO time, or a duration relative to now (``-30d``); always timezone-aware."""
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    if _DURATION.match(value):
-        return (now or _now()) + parse_duration(value)
-    try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise ExpressionError(
-            f"{value!r} is neither an ISO date-time nor a relative duration like -30d"
-        ) from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-
-
 def _join(items: Sequence[Any], separator: str = ", ") -> str:
     return separator.join(str(item) for item in items)
 
@@ -83,7 +62,7 @@ def _pluck(items: Sequence[Mapping[str, Any]], key: str) -> list[Any]:
 
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "len": len,
-    "now": _now,
+    "now": utc_now,
     "duration": parse_duration,
     "instant": resolve_instant,
     "join": _join,
@@ -120,11 +99,23 @@ class Expression:
         text = source.strip()
         if not text:
             raise ExpressionError("empty expression")
+        if len(text) > MAX_EXPRESSION_CHARS:
+            raise ExpressionError(f"expression of {len(text)} characters: more than MAX_EXPRESSION_CHARS "
+                                  f"({MAX_EXPRESSION_CHARS}) ({text[:40]!r}…)")
         try:
             tree = ast.parse(text, mode="eval")
         except SyntaxError as exc:
-            raise ExpressionError(f"invalid expression {text!r}: {exc.msg}") from exc
-        for node in ast.walk(tree):
+            raise ExpressionError(f"invalid expression {_cut(text)}: {exc.msg}") from None
+        except (RecursionError, MemoryError, ValueError):
+            raise ExpressionError(f"expression nested too deeply to parse ({_cut(text)})") from None
+        nodes = list(ast.walk(tree))
+        if len(nodes) > MAX_EXPRESSION_NODES:
+            raise ExpressionError(f"expression of {len(nodes)} terms: more than MAX_EXPRESSION_NODES "
+                                  f"({MAX_EXPRESSION_NODES}) ({_cut(text)})")
+        if _depth(tree) > MAX_EXPRESSION_DEPTH:
+            raise ExpressionError(f"expression nested more than MAX_EXPRESSION_DEPTH ({MAX_EXPRESSION_DEPTH}) "
+                                  f"levels ({_cut(text)})")
+        for node in nodes:
             if not isinstance(node, _ALLOWED_NODES):
                 raise ExpressionError(f"{type(node).__name__} is not allowed in expressions: {text!r}")
             if isinstance(node, ast.Name) and node.id.startswith("_"):
@@ -143,6 +134,20 @@ class Expression:
 
     def evaluate(self, scope: Mapping[str, Any]) -> Any:
         return _Evaluator(scope, self.source).visit(self.tree.body)
+
+
+def _cut(text: str, limit: int = 60) -> str:
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + "…"
+
+
+def _depth(tree: ast.AST) -> int:
+    """Nesting depth, without recursion (the tree may be deep: that is what is checked)."""
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return deepest
 
 
 @dataclass(frozen=True)
@@ -191,7 +196,7 @@ def parse_template(text: str) -> Template:
     if position < len(text):
         parts.append(text[position:])
     if "${{" in "".join(p for p in parts if isinstance(p, str)):
-        raise ExpressionError(f"unclosed '${{{{' in {text!r}")
+        raise ExpressionError(f"unclosed '${{{{' in {_cut(text)}")
     return Template(text, tuple(parts))
 
 

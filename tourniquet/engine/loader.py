@@ -21,8 +21,13 @@ from tourniquet import registry
 from tourniquet.engine import expressions
 from tourniquet.engine.playbook import Limits, Playbook, Step
 from tourniquet.errors import ExpressionError, Location, PlaybookError, PlaybookErrors
+from tourniquet.untrusted import BoundedLoader, TooLarge, read_bounded, text_problem
 
-__all__ = ["LoadedPlaybook", "ParsedYaml", "parse_yaml", "load_playbook", "load_text", "SCOPE_ROOTS", "FOR_EACH_KEYS"]
+__all__ = ["LoadedPlaybook", "ParsedYaml", "parse_yaml", "load_playbook", "load_text", "read_text", "SCOPE_ROOTS",
+           "FOR_EACH_KEYS", "MAX_PLAYBOOK_BYTES"]
+
+#: A playbook is a few kilobytes; ``validate`` reads no more than this of any file.
+MAX_PLAYBOOK_BYTES = 1 << 20
 
 Path_ = tuple[str | int, ...]
 
@@ -68,7 +73,7 @@ class _Builder:
     def construct(self, node: yaml.Node, path: Path_) -> Any:
         """A scalar's value; a tag that cannot read it (``!!int abc``, ``!!timestamp x``) is an error here."""
         try:
-            return self.loader.construct_object(node, deep=True)
+            value = self.loader.construct_object(node, deep=True)
         except yaml.YAMLError:
             raise
         except (ValueError, TypeError, KeyError, AttributeError, OverflowError, RecursionError) as exc:
@@ -78,6 +83,11 @@ class _Builder:
                 f"cannot read {str(shown)[:60]!r} as {tag} ({type(exc).__name__}: {str(exc)[:80]})",
                 self.mark(node), _dotted(path)))
             return None
+        problem = text_problem(value) if isinstance(value, str) else None
+        if problem is not None:
+            self.errors.append(PlaybookError(f"not valid text: {problem}", self.mark(node), _dotted(path)))
+            return None
+        return value
 
     def build(self, node: yaml.Node, path: Path_) -> Any:
         self.count += 1
@@ -128,13 +138,28 @@ def _nearest(marks: dict[Path_, Location], path: Path_) -> Location | None:
 
 def read_text(path: str | Path) -> str:
     """A playbook file's text; a missing or unreadable file is a located PlaybookErrors, not a traceback."""
-    file = str(path)
+    file = _printable(str(path))
     try:
-        return Path(path).read_text(encoding="utf-8")
+        data = read_bounded(path, MAX_PLAYBOOK_BYTES, "playbook")
     except FileNotFoundError:
         raise PlaybookErrors([PlaybookError("file not found", Location(file, 1, 1))]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PlaybookErrors([PlaybookError(f"cannot read: {exc}", Location(file, 1, 1))]) from None
+    except TooLarge as exc:
+        raise PlaybookErrors([PlaybookError(f"{exc} (MAX_PLAYBOOK_BYTES)", Location(file, 1, 1))]) from None
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise PlaybookErrors([PlaybookError(f"cannot read: {reason}", Location(file, 1, 1))]) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise PlaybookErrors([PlaybookError(f"not UTF-8 text: byte {data[exc.start]:#04x}", Location(file, line, column))
+                              ]) from None
+
+
+def _printable(name: str) -> str:
+    """A file name as given, with what cannot be printed escaped (a name is hostile input too)."""
+    return name if text_problem(name) is None else ascii(name)[1:-1]
 
 
 def load_playbook(path: str | Path) -> LoadedPlaybook:
@@ -184,9 +209,12 @@ def parse_yaml(text: str, file: str) -> ParsedYaml:
     Shared by the playbook and hygiene-playbook loaders, so both get the same defences
     (flow-nesting bombs, bad tags, recursion) and the same messages.
     """
+    if len(text) > MAX_PLAYBOOK_BYTES:
+        raise PlaybookErrors([PlaybookError(f"{len(text)} characters: more than MAX_PLAYBOOK_BYTES "
+                                            f"({MAX_PLAYBOOK_BYTES})", Location(file, 1, 1))])
     _check_flow_depth(text, file)
     try:
-        loader = yaml.SafeLoader(text)
+        loader = BoundedLoader(text)
         try:
             root = loader.get_single_node()
             if root is None:
@@ -202,7 +230,7 @@ def parse_yaml(text: str, file: str) -> ParsedYaml:
         raise PlaybookErrors([PlaybookError(f"invalid YAML: {problem}", location)]) from None
     except yaml.YAMLError as exc:
         raise PlaybookErrors([PlaybookError(f"invalid YAML: {exc}", Location(file, 1, 1))]) from None
-    except RecursionError:
+    except (RecursionError, MemoryError):
         raise PlaybookErrors([PlaybookError("YAML nested too deeply", Location(file, 1, 1))]) from None
     return ParsedYaml(data, builder.marks, builder.key_marks, list(builder.errors))
 

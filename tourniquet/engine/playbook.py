@@ -27,7 +27,7 @@ class _Strict(BaseModel):
 class InputSpec(_Strict):
     """One value the responder gives when starting the playbook."""
 
-    type: InputType = Field("str", description="Value type; datetime accepts ISO or relative (-30d).")
+    type: InputType = Field("str", description="Value type; datetime accepts ISO, relative (-30d) or auto.")
     description: str = Field("", description="Shown in the CLI help and the Prefect UI form.")
     default: Any = Field(None, description="Used when the input is not given. No default = required.")
     required: bool | None = Field(

@@ -5,7 +5,9 @@ state and the groups, and refuses (changing nothing) when the entry changed in a
 snapshot and the journal cannot explain. The directory changes it covers are then marked
 undone in the journal, so ``tourniquet undo`` will not replay them. Directory changes of
 accounts without a snapshot are reversed by their own undo calls (:mod:`tourniquet.engine.undo`).
-A scrambled password cannot come back (it was never read): the result says so.
+Identity provider changes (a disabled user) are reversed by their own undo calls too.
+A scrambled password cannot come back (it was never read): the result says so, and
+``tourniquet recover`` gives the owner a one-time password instead.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import structlog
 
 from tourniquet import registry
 from tourniquet.actions.context import ActionContext
+from tourniquet.engine.inputs import check_incident_id
+from tourniquet.engine.sealing import seal_incident
 from tourniquet.engine.undo import pending_undo, undo_records
 from tourniquet.errors import TourniquetError
 from tourniquet.journal import Journal, read_journal
@@ -37,13 +41,15 @@ def _direct(label: str, call: Callable[[], Any]) -> Any:
 
 def reinstate_incident(incident: str, site: Site, *, run: str = "reinstate", runner: Runner = _direct) -> list[dict[str, Any]]:
     """Reinstate every snapshotted account of ``incident``; return one entry per account or undone change."""
+    check_incident_id(incident)
     folder = site.incident_dir(incident)
     path = folder / "journal.jsonl"
     if not path.exists():
         raise TourniquetError(f"no journal for incident {incident!r} in {site.config.evidence_dir}")
     records = list(read_journal(path))
     playbook = next((r.get("playbook") for r in records if r.get("type") == "run" and r.get("playbook")), "") or ""
-    pending = [r for r in pending_undo(records) if r.get("system") == "directory"]
+    everything = pending_undo(records)
+    pending = [r for r in everything if r.get("system") == "directory"]
     journal = Journal(path, incident=incident, run=run)
     journal.write("run", status="reinstate started", playbook=playbook)
     spec = registry.get("directory.reinstate")
@@ -72,8 +78,11 @@ def reinstate_incident(incident: str, site: Site, *, run: str = "reinstate", run
                               operation=record.get("operation"), status=status)
         results.append({**entry, "status": status, "password_replaced": result.password_replaced,
                         "groups_added": result.groups_added})
-    others = [r for r in pending if r.get("target") not in handled]
+    # directory changes of accounts without a snapshot, and the identity provider's (a disabled IdP user)
+    others = [r for r in pending if r.get("target") not in handled] + [
+        r for r in everything if r.get("system") == "identity"]
     results.extend(undo_records(others, site, journal, playbook))
     failed = sum(1 for r in results if r["status"] == "failed")
     journal.write("run", status="reinstate finished", reinstated=len(results) - failed, failed=failed)
+    seal_incident(site, incident, note=f"reinstate: {len(results) - failed} reinstated, {failed} refused or failed")
     return results

@@ -1,4 +1,8 @@
-"""The run report: what was asked, what was done per account, what failed, where the proof is."""
+"""The run report: what was asked, what was done per account, what failed, where the proof is.
+
+Tables are kept narrow enough for the Prefect UI's artifact page: the outcome comes right after
+the account, and a change is one short ``attribute: before → after`` cell, not two JSON columns.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from tourniquet.engine.run import RunSummary
+from tourniquet.secrets import mask
 
-__all__ = ["render_markdown", "account_rows", "write_report"]
+__all__ = ["render_markdown", "account_rows", "write_report", "describe_change", "report_images"]
 
 
 def account_rows(summary: RunSummary) -> list[dict[str, str]]:
@@ -19,12 +24,64 @@ def account_rows(summary: RunSummary) -> list[dict[str, str]]:
     return rows
 
 
-def _cell(value: Any) -> str:
+#: The widest a change cell gets (the full values are in the journal; failures are listed in full below).
+CELL = 60
+
+
+def _cell(value: Any, width: int = 0) -> str:
     text = json.dumps(value, ensure_ascii=False, default=str) if not isinstance(value, str) else value
-    return text.replace("|", "\\|").replace("\n", " ")
+    text = text.replace("\n", " ")
+    if width and len(text) > width:
+        text = text[: width - 1] + "…"
+    return text.replace("|", "\\|")
 
 
-def render_markdown(summary: RunSummary, inputs: dict[str, Any] | None = None, links: dict[str, str] | None = None) -> str:
+def _shown(value: Any) -> str:
+    if value in (None, [], "", {}):
+        return "(none)"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+
+
+def describe_change(before: Any, after: Any) -> str:
+    """``pwdAccountLockedTime: (none) → 000001010000Z``: only what differs, one short line."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        keys = [k for k in dict.fromkeys([*before, *after]) if before.get(k) != after.get(k)]
+        if not keys:
+            return "no difference"
+        return "; ".join(f"{k}: {_shown(before.get(k))} → {_shown(after.get(k))}" for k in keys)
+    return f"{_shown(before)} → {_shown(after)}"
+
+
+def _remains(results: dict[str, Any]) -> list[str]:
+    """What the run could not end (tokens already issued, a brokered provider's session), as steps said it."""
+    found: list[str] = []
+    for result in results.values():
+        candidates = result.get("results", [result]) if isinstance(result, dict) else []
+        for candidate in candidates:
+            for text in (candidate.get("remains") or []) if isinstance(candidate, dict) else []:
+                if isinstance(text, str) and text not in found:
+                    found.append(text)
+    return found
+
+
+def report_images(summary: RunSummary) -> dict[str, str]:
+    """Pictures the steps drew (a result's ``timeline``: a PNG in the evidence folder), relative to the report."""
+    images: dict[str, str] = {}
+    if summary.journal is None or summary.dry_run:
+        return images
+    folder = summary.journal.parent.resolve()
+    for step, result in summary.results.items():
+        picture = result.get("timeline") if isinstance(result, dict) else None
+        if isinstance(picture, str) and picture.endswith(".png"):
+            path = Path(picture).resolve()
+            images[step] = path.relative_to(folder).as_posix() if path.is_relative_to(folder) else path.as_uri()
+    return images
+
+
+def render_markdown(summary: RunSummary, inputs: dict[str, Any] | None = None, links: dict[str, str] | None = None,
+                    images: dict[str, str] | None = None) -> str:
     mode = "DRY-RUN PLAN (nothing was changed)" if summary.dry_run else "Run"
     lines = [
         f"# {mode}: {summary.playbook} — incident `{summary.incident}`",
@@ -45,14 +102,15 @@ def render_markdown(summary: RunSummary, inputs: dict[str, Any] | None = None, l
         lines += ["## Accounts", "", "| account | " + " | ".join(columns) + " |",
                   "|---|" + "---|" * len(columns)]
         for row in rows:
-            lines.append(f"| {row['account']} | " + " | ".join(_cell(row.get(c, "")) for c in columns) + " |")
+            lines.append(f"| {row['account']} | " + " | ".join(_cell(row.get(c, ""), 40) for c in columns) + " |")
         lines.append("")
     if summary.changes:
         title = "Changes that would be made" if summary.dry_run else "Changes"
-        lines += [f"## {title}", "", "| step | account | operation | before | after | outcome |",
-                  "|---|---|---|---|---|---|"]
+        lines += [f"## {title}", "", "| account | outcome | operation | change |", "|---|---|---|---|"]
         for c in summary.changes:
-            lines.append(f"| {c.step} | {c.target} | {c.operation} | {_cell(c.before)} | {_cell(c.after)} | {c.outcome} |")
+            target = c.account or c.target.replace(f":{summary.incident}", "")  # "ticket", not "ticket:<incident>"
+            lines.append(f"| {_cell(target, 40)} | {c.outcome} | {c.operation} | "
+                         f"{_cell(describe_change(c.before, c.after), CELL)} |")
         lines.append("")
     if summary.refused:
         lines += ["## Refused by guardrails", ""]
@@ -67,10 +125,17 @@ def render_markdown(summary: RunSummary, inputs: dict[str, Any] | None = None, l
         lines += ["## Failures", ""]
         lines += [f"- {f['step']} {f['item']}: {f['error']}" for f in summary.failures]
         lines.append("")
+    remains = _remains(summary.results)
+    if remains:
+        lines += ["## What remains", ""]
+        lines += [f"- {text}" for text in remains]
+        lines.append("")
     if summary.rolled_back:
         lines += ["## Rolled back", ""]
         lines += [f"- {r['target']} {r['operation']}: {r['status']}" for r in summary.rolled_back]
         lines.append("")
+    for step, picture in (images if images is not None else report_images(summary)).items():
+        lines += [f"## Timeline ({step})", "", f"![accesses per day per account, anomalous part in red]({picture})", ""]
     lines += ["## Evidence", "", f"- journal: `{summary.journal}`"]
     for name, target in (links or {}).items():
         lines.append(f"- {name}: {target}")
@@ -78,8 +143,9 @@ def render_markdown(summary: RunSummary, inputs: dict[str, Any] | None = None, l
 
 
 def write_report(summary: RunSummary, markdown: str) -> Path:
+    """Write the report next to the journal, masked (an outside system's error text is in it)."""
     assert summary.journal is not None
     path = summary.journal.parent / ("plan-report.md" if summary.dry_run else "report.md")
-    path.write_text(markdown, encoding="utf-8")
+    path.write_text(mask(markdown), encoding="utf-8")
     summary.report = path
     return path

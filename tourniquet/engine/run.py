@@ -1,28 +1,23 @@
 """The playbook engine: decide what runs next, guard it, record it.
 
-The engine evaluates expressions, applies the guardrails (protected accounts, blast
-radius) and keeps step results; it does not do I/O itself. Running one action call is
-delegated to an :class:`Executor` — a Prefect task per call in a flow run
-(:mod:`tourniquet.flows.respond`), or plain threads for a quick local plan.
+The engine evaluates expressions, applies the guardrails (protected accounts, blast radius,
+one writer per account) and keeps step results; it does not do I/O itself. A step's items run in
+chunks (:mod:`tourniquet.engine.chunks`); where the chunks run is the :class:`Executor`'s business
+— Prefect task runs in a flow run (:mod:`tourniquet.flows.executor`), plain threads otherwise.
 """
 
 from __future__ import annotations
 
-import contextvars
 import hashlib
 import json
-import re
-import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import wait as wait_futures
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
 from pydantic import BaseModel, ValidationError
@@ -30,9 +25,13 @@ from pydantic import BaseModel, ValidationError
 from tourniquet import registry
 from tourniquet.actions.context import ActionContext, PlannedChange
 from tourniquet.engine import expressions
+from tourniquet.engine.approvals import ApprovalDecision, ApprovalRequest, Approver, ask_with_timeout, reject_all
+from tourniquet.engine.chunks import run_chunk, split
+from tourniquet.engine.executor import Chunk, Executor, Invocation, ItemOutcome, StepTimeout, ThreadExecutor
 from tourniquet.engine.guardrails import canonical_dn, identity_of, is_protected
 from tourniquet.engine.inputs import resolve_inputs
 from tourniquet.engine.loader import LoadedPlaybook
+from tourniquet.engine.locks import AccountLocks
 from tourniquet.engine.playbook import Step
 from tourniquet.errors import (
     ApprovalRejected,
@@ -44,6 +43,7 @@ from tourniquet.errors import (
     TransientError,
 )
 from tourniquet.journal import Journal
+from tourniquet.model import INCIDENT_ID, dn_within
 from tourniquet.site import Site
 
 __all__ = [
@@ -52,6 +52,7 @@ __all__ = [
     "Executor",
     "ThreadExecutor",
     "ApprovalRequest",
+    "ApprovalDecision",
     "Approver",
     "reject_all",
     "RunSummary",
@@ -60,8 +61,7 @@ __all__ = [
     "StepTimeout",
     "default_incident_id",
     "is_protected",
-    "ask_with_timeout",
-    "unconfirmed_intents",
+    "label_of",
 ]
 
 log = structlog.get_logger("tourniquet")
@@ -69,113 +69,6 @@ log = structlog.get_logger("tourniquet")
 
 class StepFailed(TourniquetError):
     """A step with ``on_error: fail`` failed; the run stopped there."""
-
-
-@dataclass
-class Invocation:
-    """One call of an action: the unit a Prefect task run executes."""
-
-    label: str
-    step: Step
-    spec: registry.ActionSpec
-    arguments: dict[str, Any]
-    context: ActionContext
-    item: Any = None
-
-    def __call__(self) -> Any:
-        validated = self.spec.validate_arguments(self.arguments)
-        values = {name: getattr(validated, name) for name in type(validated).model_fields}
-        with structlog.contextvars.bound_contextvars(step=self.step.id, item=_label_of(self.item) or None):
-            return self.spec.function(self.context, **values)
-
-
-@dataclass
-class ItemOutcome:
-    invocation: Invocation
-    result: Any = None
-    error: BaseException | None = None
-
-
-class Executor(Protocol):
-    def run(self, step: Step, invocations: Sequence[Invocation]) -> list[ItemOutcome]: ...
-
-
-class StepTimeout(TourniquetError):
-    """A step ran past its timeout; what it had done so far is in the journal."""
-
-
-class ThreadExecutor:
-    """Runs calls on plain threads, no Prefect: for local plans, resumes and engine tests.
-
-    Like the Prefect executor it retries only transient failures (``step.retries`` times,
-    ``step.retry_delay`` apart) and gives up at the step's ``timeout``: a call still
-    running then is reported as timed out and left behind (a thread cannot be killed;
-    every connector has its own network timeout, and a late change still journals itself).
-    """
-
-    def run(self, step: Step, invocations: Sequence[Invocation]) -> list[ItemOutcome]:
-        deadline = time.monotonic() + step.timeout
-        stop = threading.Event()
-
-        def call(invocation: Invocation) -> ItemOutcome:
-            attempt = 0
-            while True:
-                try:
-                    return ItemOutcome(invocation, result=invocation())
-                except TransientError as exc:
-                    attempt += 1
-                    wait = step.retry_delay
-                    if attempt > step.retries or time.monotonic() + wait >= deadline or stop.is_set():
-                        return ItemOutcome(invocation, error=exc)
-                    log.warning("step.retry", item=invocation.label, attempt=attempt, error=str(exc))
-                    if stop.wait(wait):
-                        return ItemOutcome(invocation, error=exc)
-                except Exception as exc:  # the engine decides what a failure means
-                    return ItemOutcome(invocation, error=exc)
-
-        pool = ThreadPoolExecutor(max_workers=min(step.concurrency, max(1, len(invocations))),
-                                  thread_name_prefix=f"step-{step.id}")
-        futures = [pool.submit(contextvars.copy_context().run, call, i) for i in invocations]
-        wait_futures(futures, timeout=max(0.0, deadline - time.monotonic()))
-        stop.set()
-        pool.shutdown(wait=False, cancel_futures=True)
-        outcomes: list[ItemOutcome] = []
-        for invocation, future in zip(invocations, futures):
-            if future.done() and not future.cancelled():
-                outcomes.append(future.result())
-            else:
-                outcomes.append(ItemOutcome(invocation, error=StepTimeout(
-                    f"step {step.id} did not finish within {step.timeout:g}s ({invocation.label} "
-                    f"{'never started' if future.cancelled() else 'still running'})")))
-        return outcomes
-
-
-@dataclass(frozen=True)
-class ApprovalRequest:
-    """What a person is asked to approve."""
-
-    incident: str
-    playbook: str
-    step: str
-    reason: str
-    accounts: list[str]
-    limit: int
-    timeout_seconds: float
-
-
-@dataclass(frozen=True)
-class ApprovalDecision:
-    approved: bool
-    approver: str = ""
-    comment: str = ""
-
-
-Approver = Callable[[ApprovalRequest], ApprovalDecision]
-
-
-def reject_all(request: ApprovalRequest) -> ApprovalDecision:
-    """Outside a Prefect deployment nobody can approve: the answer is no."""
-    return ApprovalDecision(False, "", "no approver available outside a Prefect flow run")
 
 
 @dataclass
@@ -209,9 +102,6 @@ class RunSummary:
         return table
 
 
-INCIDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
-
-
 def default_incident_id(playbook: str, inputs: dict[str, Any], day: datetime | None = None) -> str:
     """Same playbook, same inputs, same day → same incident (re-runs resume, never duplicate)."""
     stamp = (day or datetime.now(timezone.utc)).strftime("%Y%m%d")
@@ -227,6 +117,17 @@ def _stable(inputs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _label_of(value: Any) -> str:
+    if isinstance(value, BaseModel):
+        value = value.model_dump()
+    if isinstance(value, dict):
+        return str(value.get("uid") or value.get("dn") or value.get("id") or value.get("name") or "")
+    if value is None:
+        return ""
+    return str(value)
+
+
+def label_of(value: Any) -> str:
+    """How an item is named in labels and reports: its uid, else its DN, id or name."""
     if isinstance(value, BaseModel):
         value = value.model_dump()
     if isinstance(value, dict):
@@ -264,17 +165,19 @@ class PlaybookRun:
                                 f"(at most 128, starting with a letter or digit)", path="incident")
         # A run id even outside Prefect: rollback must undo this run's changes, not an earlier run's.
         self.run_id = run_id or f"local-{uuid.uuid4()}"
-        self.executor = executor or ThreadExecutor()
+        self.executor: Executor = executor or ThreadExecutor()
         self.approver = approver
         self.on_step = on_step
         self.results: dict[str, Any] = {}
         self.touched: set[str] = set()
         self.approved_up_to = 0
+        #: Accounts as the directory gave them to earlier steps of this run (canonical DN → identity).
+        self.seen: dict[str, dict[str, Any]] = {}
+        self._deadline = 0.0
         folder = site.plan_dir(self.incident) if dry_run else site.incident_dir(self.incident)
         name = f"plan-{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}.jsonl" if dry_run else "journal.jsonl"
         self.journal = Journal(folder / name, incident=self.incident, run=self.run_id)
-        # Changes an earlier run of this incident sent but died before recording (resume).
-        self.unconfirmed = {} if dry_run else unconfirmed_intents(self.journal.records())
+        self.locks = AccountLocks(site.config.state_dir / "locks", run=self.run_id, incident=self.incident)
         self.summary = RunSummary(self.incident, self.playbook.playbook, dry_run, journal=self.journal.path)
         self.limit = min(self.playbook.limits.max_accounts, site.config.limits.max_accounts_ceiling)
         self.protected = list(self.playbook.limits.protected) + list(site.config.limits.protected)
@@ -326,6 +229,7 @@ class PlaybookRun:
                 if self.playbook.on_failure == "rollback" and not self.dry_run:
                     self._rollback()
             finally:
+                self.locks.release()
                 self.summary.results = self.results
                 self.journal.write("run", status=self.summary.status, error=self.summary.error)
                 log.info("run.finished", status=self.summary.status)
@@ -352,43 +256,64 @@ class PlaybookRun:
                     raise StepFailed(f"step {step.id}: for_each gave a {type(evaluated).__name__}, not a list")
                 items = evaluated
             invocations = [self._invocation(step, spec, item, step.for_each is not None) for item in items]
-            invocations = self._guard(step, spec, invocations)
-            self.journal.write("step", step=step.id, action=step.action, status="started", items=len(invocations))
+            deadline = self._deadline = time.monotonic() + step.timeout
+            with self.journal.group():
+                invocations, keys = self._guard(step, spec, invocations)
+                self.journal.write("step", step=step.id, action=step.action, status="started",
+                                   items=len(invocations))
             if self.on_step:
                 self.on_step(step.id, "started")
-            outcomes = self.executor.run(step, invocations) if invocations else []
+            outcomes: list[ItemOutcome] = []
+            if invocations and keys and not self.dry_run:
+                try:  # one writer per account: this run holds them until it ends
+                    self.locks.ensure(keys, timeout=max(0.0, deadline - time.monotonic()))
+                    self.journal.refresh()  # what a run that held them before us recorded
+                except TransientError as exc:
+                    outcomes = [ItemOutcome(i, error=exc) for i in invocations]
+            if invocations and not outcomes:
+                outcomes = self.executor.run(step, split(step, invocations), self._work, deadline)
             self._collect(step, spec, outcomes)
+
+    def _work(self, chunk: Chunk) -> list[ItemOutcome]:
+        """What one chunk does, wherever the executor runs it."""
+        return run_chunk(chunk, site=self.site, journal=self.journal, deadline=self._deadline)
 
     def _invocation(self, step: Step, spec: registry.ActionSpec, item: Any, with_item: bool) -> Invocation:
         arguments = expressions.evaluate(step.with_, self.scope(item, with_item))
         context = ActionContext(
             incident=self.incident, playbook=self.playbook.playbook, step=step.id, action=spec.name,
             dry_run=self.dry_run, site=self.site, journal=self.journal, undo_action=step.undo or spec.undo,
-            unconfirmed=self.unconfirmed,
+            approver=self._ask,
         )
-        label = step.id if not with_item else f"{step.id}[{_label_of(item) or '?'}]"
+        label = step.id if not with_item else f"{step.id}[{label_of(item) or '?'}]"
         return Invocation(label=label, step=step, spec=spec, arguments=arguments, context=context, item=item)
+
+    def _ask(self, request: ApprovalRequest) -> ApprovalDecision:
+        return ask_with_timeout(self.approver, request)
 
     # -- guardrails
 
-    def _guard(self, step: Step, spec: registry.ActionSpec, invocations: list[Invocation]) -> list[Invocation]:
+    def _guard(self, step: Step, spec: registry.ActionSpec,
+               invocations: list[Invocation]) -> tuple[list[Invocation], list[str]]:
         """Drop protected targets, then ask for approval when the blast radius exceeds the limit.
 
         Protection is checked against the account as the step names it *and* as the directory
-        has it now (DN, uid, groups), so a hand-written or stale account cannot slip through.
-        Nothing has been sent for this step when this runs.
+        has it (DN, uid, groups): as an earlier step of this run read it (resolve), or read now for an
+        account this run has not seen, so a hand-written or stale account cannot slip through.
+        Nothing has been sent for this step when this runs. Returns the allowed invocations and the
+        canonical keys of the accounts they change.
         """
         if not spec.changes or spec.target is None:
-            return invocations
+            return invocations, []
         allowed: list[Invocation] = []
         keys: set[str] = set()
         for invocation in invocations:
             account = invocation.arguments.get(spec.target)
-            live = self._live_identity(account)
+            live = self._known_identity(account)
             pattern = is_protected(account, self.protected, also=[live] if live else ())
             outside = self._outside_base(account, live)
             if pattern is not None or outside:
-                label = _label_of(account)
+                label = label_of(account)
                 reason = f"protected by {pattern!r}" if pattern is not None else outside
                 self.summary.refused.append({"step": step.id, "account": label, "reason": reason})
                 self.journal.write("refused", step=step.id, action=spec.name, account=label, reason=reason)
@@ -398,8 +323,8 @@ class PlaybookRun:
             if key in keys:
                 # Two spellings of one entry in one step: change it once (two concurrent changes of the
                 # same entry would both read "before" and both be recorded as applied).
-                self.journal.write("duplicate", step=step.id, account=_label_of(account), key=key)
-                log.warning("account.duplicate", account=_label_of(account))
+                self.journal.write("duplicate", step=step.id, account=label_of(account), key=key)
+                log.warning("account.duplicate", account=label_of(account))
                 continue
             allowed.append(invocation)
             keys.add(key)
@@ -407,35 +332,60 @@ class PlaybookRun:
         if len(wanted) > max(self.limit, self.approved_up_to):
             self._approve(step, sorted(wanted))
         self.touched = wanted
-        return allowed
+        return allowed, sorted(keys)
 
     def _outside_base(self, account: Any, live: dict[str, Any] | None) -> str:
         """A reason when the entry is not under the site's base_dn (playbooks only change accounts there)."""
-        base = canonical_dn(self.site.config.directory.base_dn)
+        base = self.site.config.directory.base_dn
         for identity in (identity_of(account), live or {}):
             dn = identity.get("dn") or ""
-            if dn and not (canonical_dn(dn) == base or canonical_dn(dn).endswith("," + base)):
-                return f"outside {self.site.config.directory.base_dn}"
+            if dn and not dn_within(dn, base):
+                return f"outside {base}"
         return ""
 
-    def _live_identity(self, account: Any) -> dict[str, Any] | None:
-        """The account's DN, uid and groups as the directory has them now (None if it cannot say)."""
+    def _known_identity(self, account: Any) -> dict[str, Any] | None:
+        """The account as the directory gave it to this run, else as the directory has it now (None if unknown)."""
         claimed = identity_of(account)
-        if not claimed["dn"] or self.site.config.directory is None:
+        if not claimed["dn"]:
             return None
+        seen = self.seen.get(canonical_dn(claimed["dn"]))
+        if seen is not None and _same_identity(seen, claimed):
+            return seen
+        return self._live_identity(claimed["dn"])
+
+    def _live_identity(self, dn: str) -> dict[str, Any] | None:
+        """The account's DN, uid and groups as the directory has them now (None if it cannot say)."""
         config = self.site.config.directory
         try:
-            attributes = self.site.directory.read(claimed["dn"], [config.uid_attribute, "memberOf", "entryDN"])
+            attributes = self.site.directory.read(dn, [config.uid_attribute, "memberOf", "entryDN"])
         except ConnectorError as exc:
-            log.warning("guard.live_read_failed", dn=claimed["dn"], error=str(exc))
+            log.warning("guard.live_read_failed", dn=dn, error=str(exc))
             return None  # the claimed identity is still checked; the action itself will meet the same error
         if attributes is None:
             return None
         return {
-            "dn": (attributes.get("entryDN") or [claimed["dn"]])[0],
+            "dn": (attributes.get("entryDN") or [dn])[0],
             "uid": (attributes.get(config.uid_attribute) or [""])[0],
             "groups": attributes.get("memberOf", []),
         }
+
+    def _remember_accounts(self, value: Any, depth: int = 0) -> None:
+        """Note every account (dn, uid, groups) a step's result holds: the directory's view, read by this run.
+
+        Accounts sit near the top of a result (``accounts: [...]``, ``results: [...]``): three levels are
+        looked at, not every attribute of every snapshot.
+        """
+        if depth > 3:
+            return
+        if isinstance(value, dict):
+            if isinstance(value.get("dn"), str) and "uid" in value and isinstance(value.get("groups"), list):
+                self.seen[canonical_dn(value["dn"])] = identity_of(value)
+            for key, inner in value.items():
+                if isinstance(inner, (dict, list)) and key != "attributes":
+                    self._remember_accounts(inner, depth + 1)
+        elif isinstance(value, list):
+            for inner in value:
+                self._remember_accounts(inner, depth + 1)
 
     def _approve(self, step: Step, accounts: list[str]) -> None:
         reason = f"{len(accounts)} accounts exceed the limit of {self.limit}"
@@ -449,6 +399,7 @@ class PlaybookRun:
         )
         self.journal.write("approval", step=step.id, status="requested", reason=reason, accounts=accounts,
                            timeout_seconds=self.approval_timeout)
+        self.journal.commit()
         decision = ask_with_timeout(self.approver, request)
         record = {"step": step.id, "status": "approved" if decision.approved else "rejected",
                   "approver": decision.approver, "comment": decision.comment, "reason": reason}
@@ -467,28 +418,34 @@ class PlaybookRun:
     def _collect(self, step: Step, spec: registry.ActionSpec, outcomes: list[ItemOutcome]) -> None:
         results: list[Any] = []
         failed: list[dict[str, Any]] = []
-        for outcome in outcomes:
-            self.summary.changes.extend(outcome.invocation.context.changes)
-            if outcome.error is None:
-                results.append(_plain(outcome.result))
-                continue
-            account = _label_of(outcome.invocation.arguments.get(spec.target or "")) if spec.target else ""
-            message = _describe(outcome.error)
-            failure = {"step": step.id, "item": _label_of(outcome.invocation.item), "account": account,
-                       "error": message, "kind": type(outcome.error).__name__}
-            failed.append(failure)
-            self.summary.failures.append(failure)
-            self.journal.write("failure", **failure)
-            log.error("step.item_failed", account=account, error=message)
-        if step.for_each is None:
-            self.results[step.id] = results[0] if results else None
-        else:
-            skipped = [r for r in self.summary.refused if r["step"] == step.id]
-            self.results[step.id] = {"results": results, "failed": failed, "skipped": skipped,
-                                     "count": len(results)}
-        status = "failed" if failed else "completed"
-        self.summary.steps[step.id] = status if not failed or step.on_error == "fail" else "completed with errors"
-        self.journal.write("step", step=step.id, status=status, succeeded=len(results), failed=len(failed))
+        with self.journal.group():
+            for outcome in outcomes:
+                self.summary.changes.extend(outcome.changes)
+                for problem in outcome.problems:  # the action went on without these items
+                    partial = {"step": step.id, **problem}
+                    self.summary.failures.append(partial)
+                    self.journal.write("failure", **partial)
+                if outcome.error is None:
+                    results.append(_plain(outcome.result))
+                    continue
+                account = label_of(outcome.invocation.arguments.get(spec.target or "")) if spec.target else ""
+                message = _describe(outcome.error)
+                failure = {"step": step.id, "item": label_of(outcome.invocation.item), "account": account,
+                           "error": message, "kind": type(outcome.error).__name__}
+                failed.append(failure)
+                self.summary.failures.append(failure)
+                self.journal.write("failure", **failure)
+                log.error("step.item_failed", account=account, error=message)
+            if step.for_each is None:
+                self.results[step.id] = results[0] if results else None
+            else:
+                skipped = [r for r in self.summary.refused if r["step"] == step.id]
+                self.results[step.id] = {"results": results, "failed": failed, "skipped": skipped,
+                                         "count": len(results)}
+            self._remember_accounts(self.results[step.id])
+            status = "failed" if failed else "completed"
+            self.summary.steps[step.id] = status if not failed or step.on_error == "fail" else "completed with errors"
+            self.journal.write("step", step=step.id, status=status, succeeded=len(results), failed=len(failed))
         if self.on_step:
             self.on_step(step.id, status)
         if failed and step.on_error == "fail":
@@ -506,55 +463,16 @@ class PlaybookRun:
         self.summary.status = "rolled back"
 
 
+def _same_identity(seen: dict[str, Any], claimed: dict[str, Any]) -> bool:
+    """The claimed account says no more and no less than what the directory gave this run."""
+    return (canonical_dn(seen["dn"]) == canonical_dn(claimed["dn"]) and seen["uid"] == claimed["uid"]
+            and sorted(map(str, seen["groups"])) == sorted(map(str, claimed["groups"])))
+
+
 def _account_key(account: Any) -> str:
     """One key per directory entry (canonical DN), so two spellings of an account count once."""
     identity = identity_of(account)
     return canonical_dn(identity["dn"]) if identity["dn"] else "uid=" + identity["uid"].strip().lower()
-
-
-#: Extra seconds an approver gets past the request's own timeout before the engine stops waiting.
-APPROVAL_GRACE_SECONDS = 30.0
-
-
-def ask_with_timeout(approver: Approver, request: ApprovalRequest, grace: float | None = None) -> ApprovalDecision:
-    """Ask the approver; no answer in time, or an approver that fails, counts as a rejection.
-
-    The approver runs in a thread with this context (Prefect's run context included) so the
-    engine never waits longer than the request's timeout plus a grace period.
-    """
-    box: dict[str, Any] = {}
-
-    def ask() -> None:
-        try:
-            box["decision"] = approver(request)
-        except BaseException as exc:  # noqa: BLE001 - any failure of the approver is a "no"
-            box["error"] = exc
-
-    thread = threading.Thread(target=contextvars.copy_context().run, args=(ask,), daemon=True,
-                              name=f"approval-{request.incident}")
-    thread.start()
-    thread.join(request.timeout_seconds + (APPROVAL_GRACE_SECONDS if grace is None else grace))
-    if thread.is_alive():
-        return ApprovalDecision(False, "", f"no answer within {request.timeout_seconds:g}s")
-    if "error" in box:
-        error = box["error"]
-        return ApprovalDecision(False, "", f"approval failed: {type(error).__name__}: {error}")
-    decision = box.get("decision")
-    if not isinstance(decision, ApprovalDecision):
-        return ApprovalDecision(False, "", f"approver gave {type(decision).__name__}, not a decision")
-    return decision
-
-
-def unconfirmed_intents(records: list[dict[str, Any]]) -> dict[tuple[str, str, str], dict[str, Any]]:
-    """Intents with no later applied/noop outcome: the change may have been sent before the run died."""
-    pending: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for record in records:
-        key = (str(record.get("system")), str(record.get("target")), str(record.get("operation")))
-        if record.get("type") == "intent":
-            pending[key] = record
-        elif record.get("type") == "change" and record.get("outcome") in ("applied", "noop"):
-            pending.pop(key, None)
-    return pending
 
 
 def _plain(value: Any) -> Any:

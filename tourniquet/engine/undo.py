@@ -14,6 +14,8 @@ import structlog
 
 from tourniquet import registry
 from tourniquet.actions.context import ActionContext
+from tourniquet.engine.inputs import check_incident_id
+from tourniquet.engine.sealing import seal_incident
 from tourniquet.errors import TourniquetError
 from tourniquet.journal import Journal, read_journal
 from tourniquet.site import Site
@@ -90,7 +92,8 @@ def _undo_one(record: dict[str, Any], site: Site, journal: Journal, playbook: st
 
 
 def undo_incident(incident: str, site: Site, *, run: str = "undo") -> list[dict[str, Any]]:
-    """Reverse every change an incident made, newest first."""
+    """Reverse every change an incident made, newest first; then seal the bundle again."""
+    check_incident_id(incident)
     path = site.incident_dir(incident) / "journal.jsonl"
     if not path.exists():
         raise TourniquetError(f"no journal for incident {incident!r} in {site.config.evidence_dir}")
@@ -99,6 +102,7 @@ def undo_incident(incident: str, site: Site, *, run: str = "undo") -> list[dict[
     journal = Journal(path, incident=incident, run=run)
     journal.write("run", status="undo started", playbook=playbook)
     result = undo_records(pending_undo(records), site, journal, playbook or "")
-    journal.write("run", status="undo finished", undone=sum(1 for r in result if r["status"] == "done"),
-                  failed=sum(1 for r in result if r["status"] == "failed"))
+    done, failed = sum(1 for r in result if r["status"] == "done"), sum(1 for r in result if r["status"] == "failed")
+    journal.write("run", status="undo finished", undone=done, failed=failed)
+    seal_incident(site, incident, note=f"undo: {done} reversed, {failed} failed")
     return result

@@ -1,16 +1,22 @@
 """A person approves or rejects, from the Prefect UI or ``tourniquet approve``.
 
-The run pauses with :func:`prefect.flow_runs.pause_flow_run` and a form (:class:`ApprovalInput`)
-whose description is the Markdown of what will change. Whoever resumes it says approve or
-reject, their name and a comment. No answer before the timeout is a rejection: nothing changes.
-Outside a flow run there is nobody to ask, so the answer is no (:func:`reject_all`).
+The run pauses (as :func:`prefect.flow_runs.pause_flow_run` does) with a form
+(:class:`ApprovalInput`) whose description is the Markdown of what will change, and a state
+message that says, in the runs list and on the run page, what is asked, why, and until when.
+Whoever resumes it says approve or reject, their name and a comment. No answer before the
+timeout is a rejection: nothing changes. Outside a flow run there is nobody to ask, so the
+answer is no (:func:`reject_all`).
 """
 
 from __future__ import annotations
 
 import contextvars
+import re
+import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 from uuid import UUID
 
@@ -18,13 +24,14 @@ import structlog
 from prefect.input import RunInput
 from pydantic import Field
 
-from tourniquet.engine.run import ApprovalDecision, ApprovalRequest, reject_all
+from tourniquet.engine.approvals import ApprovalDecision, ApprovalRequest, reject_all
 
 __all__ = [
     "ApprovalInput",
     "prefect_approver",
     "ask",
     "describe_request",
+    "pause_message",
     "resume",
     "step_timeout",
     "waiting_time",
@@ -93,21 +100,73 @@ def describe_request(request: ApprovalRequest) -> str:
     return "\n".join(lines) + "\n"
 
 
-def ask(description: str, timeout_seconds: float, key: str | None = None) -> ApprovalDecision:
-    """Pause this flow run until a person answers; a timeout is a rejection."""
-    from prefect.exceptions import FlowPauseTimeout
-    from prefect.flow_runs import pause_flow_run
+def pause_message(what: str, timeout_seconds: float, now: datetime | None = None) -> str:
+    """The paused state's message: what is asked and why, how to answer, and until when."""
+    deadline = (now or datetime.now(timezone.utc)) + timedelta(seconds=timeout_seconds)
+    return (f"Approval needed: {what}. Resume this run to approve or reject (or `tourniquet approve`); "
+            f"no answer by {deadline:%Y-%m-%d %H:%M} UTC counts as a rejection: nothing changes.")
 
+
+def _headline(description: str) -> str:
+    """The first line of a Markdown description, without its Markdown."""
+    first = next((line for line in description.splitlines() if line.strip()), "a person's decision")
+    return re.sub(r"[#*`_]+", "", first).strip().removeprefix("Approval needed:").strip()
+
+
+#: The server keeps a pause open this much longer than the run waits, so that the run can take
+#: itself back after "no answer" (an expired pause can only end Failed, without the run's own report).
+PAUSE_GRACE_SECONDS = 60
+
+
+def _pause(description: str, message: str, timeout: int, poll_interval: int, key: str | None) -> Any:
+    """Pause this flow run with the approval form until it is resumed; ``None`` after the timeout.
+
+    What :func:`prefect.flow_runs.pause_flow_run` does for a form, except that the Paused state
+    carries ``message`` (Prefect's has none, so the UI showed a bare "Paused"), and that a pause
+    nobody answered gives the run back to the engine (Running), which then fails it saying why.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.context import FlowRunContext
+    from prefect.input import keyset_from_paused_state
+    from prefect.states import Paused, Running
+    from prefect.utilities.engine import propose_state_sync
+
+    context = FlowRunContext.get()
+    if not (context and context.flow_run):
+        raise RuntimeError("only a flow run can be paused for an approval")
+    form = ApprovalInput.with_initial_data(description=description)
+    proposed: Any = Paused(timeout_seconds=timeout + PAUSE_GRACE_SECONDS, reschedule=False, message=message,
+                      pause_key=key or f"tourniquet-approval-{uuid.uuid4().hex[:12]}")
+    keyset = keyset_from_paused_state(proposed)
+    proposed.state_details.run_input_keyset = keyset
+    with get_client(sync_client=True) as client:
+        state = propose_state_sync(client=client, state=proposed, flow_run_id=context.flow_run.id)
+        if state.is_running():  # this pause was answered before (same key): its answer stands
+            return form.load(keyset)
+        if not state.is_paused():
+            raise RuntimeError(f"the flow run could not be paused: the server answered {state.type.value}")
+        form.save(keyset)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            time.sleep(max(0.2, min(poll_interval, deadline - time.monotonic())))
+            flow_run = client.read_flow_run(context.flow_run.id)
+            if flow_run.state and flow_run.state.is_running():
+                return form.load(keyset)
+        propose_state_sync(client=client, state=Running(message="approval not answered in time: rejected"),
+                           flow_run_id=context.flow_run.id)
+    try:  # answered in the last instant, between the last look and taking the run back
+        return form.load(keyset)
+    except Exception:
+        return None
+
+
+def ask(description: str, timeout_seconds: float, key: str | None = None, *, message: str = "") -> ApprovalDecision:
+    """Pause this flow run until a person answers; a timeout is a rejection."""
     timeout = waiting_time(timeout_seconds)
-    log.warning("approval.waiting", timeout_seconds=timeout)
-    try:
-        answer: Any = pause_flow_run(
-            wait_for_input=ApprovalInput.with_initial_data(description=description),
-            timeout=timeout,
-            poll_interval=max(1, min(5, timeout // 20)),
-            key=key,
-        )
-    except FlowPauseTimeout:
+    message = message or pause_message(_headline(description), timeout)
+    log.warning("approval.waiting", timeout_seconds=timeout, asked=message)
+    answer: Any = _pause(description, message, timeout, poll_interval=max(1, min(5, timeout // 20)), key=key)
+    if answer is None:
         log.warning("approval.timed_out", timeout_seconds=timeout)
         return ApprovalDecision(False, "", f"no answer within {timeout} s (a timeout is a rejection)")
     decision = ApprovalDecision(answer.decision == "approve", answer.approver.strip(), answer.comment)
@@ -116,10 +175,17 @@ def ask(description: str, timeout_seconds: float, key: str | None = None) -> App
 
 
 def prefect_approver(request: ApprovalRequest) -> ApprovalDecision:
-    """The engine's approver hook inside a Prefect flow run (blast-radius limit exceeded)."""
+    """The engine's approver inside a Prefect flow run: a blast radius over the limit, or an approval step."""
     if not in_flow_run():
         return reject_all(request)
-    return ask(describe_request(request), request.timeout_seconds)
+    if request.description:  # an approval step: its own summary says what is asked
+        what = f"approval step {request.step}: {request.reason}"
+        return ask(request.description, request.timeout_seconds,
+                   message=pause_message(what, waiting_time(request.timeout_seconds)))
+    what = (f"step {request.step} would change {len(request.accounts)} accounts, above the limit of "
+            f"{request.limit} without a person's approval")
+    return ask(describe_request(request), request.timeout_seconds,
+               message=pause_message(what, waiting_time(request.timeout_seconds)))
 
 
 def resume(flow_run_id: str | UUID, approver: str, *, approve: bool = True, comment: str = "") -> None:

@@ -16,9 +16,9 @@ from typing import Any
 import structlog
 
 from tourniquet.actions.context import PlannedChange
-from tourniquet.secrets import mask
+from tourniquet.secrets import mask_data
 
-__all__ = ["account_event_name", "emit_change", "emit_incident", "ACCOUNT_EVENTS"]
+__all__ = ["account_event_name", "emit_change", "emit_changes", "emit_incident", "ACCOUNT_EVENTS"]
 
 log = structlog.get_logger("tourniquet")
 
@@ -54,8 +54,8 @@ def _emit(event: str, resource: dict[str, str], related: list[dict[str, str]], p
     try:
         from prefect.events import emit_event
 
-        masked = json.loads(mask(json.dumps(payload, default=str)))
-        emit_event(event=event, resource=resource, related=related, payload=masked)
+        masked = mask_data(json.loads(json.dumps(payload, default=str)))
+        emit_event(event=event, resource=mask_data(resource), related=mask_data(related), payload=masked)
     except Exception as exc:  # an event is a notification: losing one must not stop a containment
         log.warning("event.not_emitted", event_name=event, error=str(exc))
 
@@ -69,6 +69,35 @@ def emit_change(change: PlannedChange, incident: str, playbook: str) -> None:
     payload = {"incident": incident, "step": change.step, "action": change.action, "operation": change.operation,
                "before": change.before, "after": change.after}
     _emit(account_event_name(change.operation), resource, [_incident_resource(incident, playbook)], payload)
+
+
+def emit_changes(changes: list[PlannedChange], incident: str, playbook: str) -> None:
+    """The changes of one chunk: an event per account for a chunk of one (a small run), else one per operation.
+
+    A 10,000-account containment would send 20,000 events, each of which the Prefect server stores
+    and matches against every automation (measured: about 2 ms of server CPU each, on the same cores
+    as the containment). A chunk of many accounts sends ``tourniquet.accounts.<done>`` instead (e.g.
+    ``tourniquet.accounts.locked``): the incident as its resource, each account a related resource
+    (role ``account``), the accounts in the payload too.
+    """
+    applied = [c for c in changes if c.outcome == "applied" and c.account]
+    if len({c.account for c in applied}) <= 1:
+        for change in applied:
+            emit_change(change, incident, playbook)
+        return
+    by_operation: dict[str, list[PlannedChange]] = {}
+    for change in applied:
+        by_operation.setdefault(change.operation, []).append(change)
+    for operation, group in by_operation.items():
+        accounts = sorted({str(c.account) for c in group})
+        related = [_incident_resource(incident, playbook)] + [
+            {"prefect.resource.id": f"tourniquet.account.{a}", "prefect.resource.name": a,
+             "prefect.resource.role": "account"} for a in accounts]
+        resource = {k: v for k, v in _incident_resource(incident, playbook).items() if k != "prefect.resource.role"}
+        payload = {"incident": incident, "step": group[0].step, "action": group[0].action, "operation": operation,
+                   "accounts": accounts, "count": len(accounts)}
+        _emit(account_event_name(operation).replace("tourniquet.account.", "tourniquet.accounts.", 1), resource,
+              related, payload)
 
 
 def emit_incident(what: str, incident: str, playbook: str, **payload: Any) -> None:

@@ -1,107 +1,74 @@
-"""The Prefect executor: a playbook step's calls as Prefect task runs, with each account's lock held.
+"""The Prefect executor: each chunk of a step is one Prefect task run, named after what it covers.
 
-While a batch of changing calls runs, this run holds the accounts' locks
-(:mod:`tourniquet.flows.locks`): no other run changes those accounts meanwhile.
+A small step shows one task run per account (``lock[jdupont]``); a large one, a bounded number of
+chunks (``lock[1-63 of 1000]``), each item still with its own outcome, retries and journal records
+(:mod:`tourniquet.engine.chunks`). At most ``step.concurrency`` chunks run at once; the progress
+artifact moves after each. A chunk's task run ends *Completed*, *Planned* (a dry run: nothing was
+changed), *Queued*, *No change*, or *Failed* naming its first failed item
+(:mod:`tourniquet.flows.states`); each change it applied becomes an event.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from prefect.client.schemas.objects import TaskRun
-from prefect.states import State
+from prefect.states import Failed, State
 from prefect.utilities.annotations import quote
 
+from tourniquet.engine.executor import Chunk, ItemOutcome, Work, run_on_threads
 from tourniquet.engine.playbook import Step
-from tourniquet.engine.run import Invocation, ItemOutcome, StepTimeout, _label_of
-from tourniquet.errors import TransientError
 from tourniquet.flows.approval import step_timeout
-from tourniquet.flows.events import emit_change
-from tourniquet.flows.locks import account_locks
+from tourniquet.flows.events import emit_changes
+from tourniquet.flows.states import state_for
 
-__all__ = ["PrefectExecutor", "run_action"]
-
-
-def _transient_only(task: Any, task_run: TaskRun, state: State) -> bool:
-    """Retry only what may work next time: an unreachable or busy system, not a refusal."""
-    try:
-        state.result()
-    except TransientError:
-        return True
-    except BaseException:
-        return False
-    return False
+__all__ = ["PrefectExecutor", "run_chunk_task", "chunk_state"]
 
 
-def _changed_account(invocation: Invocation) -> str | None:
-    """The account a changing call targets (None for reads, plans and calls without a target)."""
-    spec = invocation.spec
-    if not spec.changes or spec.target is None or invocation.context.dry_run:
-        return None
-    return _label_of(invocation.arguments.get(spec.target)) or None
+def chunk_state(outcomes: list[ItemOutcome]) -> State:
+    """The task run's final state: Failed naming its first failed item, else named after its changes.
+
+    :func:`~tourniquet.flows.states.state_for` names it: Completed when something was applied, Planned
+    (a dry run: nothing was sent), Queued (the outbox), No change; ``data`` is the chunk's outcomes.
+    """
+    failed = [o for o in outcomes if o.error is not None]
+    if failed:
+        first = failed[0]
+        return Failed(message=f"{len(failed)} of {len(outcomes)} failed; first {first.invocation.label}: "
+                              f"{first.error}", data=outcomes)
+    return state_for([change for outcome in outcomes for change in outcome.changes], outcomes)
 
 
-@task(name="action", task_run_name="{label}", cache_policy=NO_CACHE, persist_result=False)
-def run_action(label: str, invocation: Invocation) -> Any:
-    """One call; each change it applies becomes an event."""
-    seen = len(invocation.context.changes)  # a retry must not announce earlier attempts' changes again
-    try:
-        with step_timeout(invocation.step.timeout):
-            return invocation()
-    finally:
-        context = invocation.context
-        for change in context.changes[seen:]:
-            emit_change(change, context.incident, context.playbook)
+@task(name="chunk", task_run_name="{label}", cache_policy=NO_CACHE, persist_result=False)
+def run_chunk_task(label: str, chunk: Chunk, work: Work) -> State:
+    """One chunk, inside a task run; each applied change is announced as an event."""
+    with step_timeout(chunk.step.timeout):
+        outcomes = work(chunk)
+    first = chunk.invocations[0].context
+    emit_changes([change for outcome in outcomes for change in outcome.changes], first.incident, first.playbook)
+    chunk.outcomes = outcomes  # handed back beside Prefect, which keeps every task's result until the flow ends
+    state = chunk_state(outcomes)
+    state.data = None
+    return state
 
 
 class PrefectExecutor:
-    """One Prefect task run per action call; for_each items at most ``concurrency`` at a time.
-
-    While a batch of changing calls runs, this run holds the accounts' locks
-    (:mod:`tourniquet.flows.locks`): no other run changes those accounts meanwhile.
-    """
+    """Chunks as Prefect task runs, at most ``step.concurrency`` at a time (threads of this flow run)."""
 
     def __init__(self) -> None:
-        #: called with (step, calls done, calls in the step) after each batch: the progress artifact
-        self.on_batch: Callable[[Step, int, int], None] | None = None
+        #: called with (step, chunks done, chunks in the step) after each chunk: the progress artifact
+        self.on_chunk: Callable[[Step, int, int], None] | None = None
 
-    def run(self, step: Step, invocations: Sequence[Invocation]) -> list[ItemOutcome]:
-        configured = run_action.with_options(
-            retries=step.retries,
-            retry_delay_seconds=step.retry_delay,
-            retry_condition_fn=_transient_only,
-        )
-        # Prefect cannot interrupt a blocking call in a thread; each connector has its own network
-        # timeout, and the step timeout below stops the run from waiting on a call that never returns.
-        deadline = time.monotonic() + step.timeout
-        outcomes: list[ItemOutcome] = []
-        for start in range(0, len(invocations), step.concurrency):
-            batch = invocations[start:start + step.concurrency]
-            accounts = [a for a in (_changed_account(i) for i in batch) if a]
-            try:
-                with account_locks(accounts, timeout_seconds=max(1.0, deadline - time.monotonic())):
-                    outcomes.extend(self._run_batch(step, batch, configured, deadline))
-            except TransientError as exc:  # the accounts stayed busy: these calls never started
-                outcomes.extend(ItemOutcome(i, error=exc) for i in batch[len(outcomes) - start:])
-            if self.on_batch is not None:
-                self.on_batch(step, len(outcomes), len(invocations))
-        return outcomes
+    def run(self, step: Step, chunks: Sequence[Chunk], work: Work, deadline: float) -> list[ItemOutcome]:
+        def as_task(chunk: Chunk) -> list[ItemOutcome]:
+            state: Any = run_chunk_task(chunk.label, quote(chunk), quote(work), return_state=True)
+            if chunk.outcomes is not None:
+                outcomes, chunk.outcomes = chunk.outcomes, None
+                return outcomes
+            failure = state.result(raise_on_failure=False)  # the task itself failed (a bug, an interruption)
+            error = failure if isinstance(failure, BaseException) else RuntimeError(str(state.message))
+            return [ItemOutcome(i, error=error) for i in chunk.invocations]
 
-    @staticmethod
-    def _run_batch(step: Step, batch: Sequence[Invocation], configured: Any, deadline: float) -> list[ItemOutcome]:
-        futures = [configured.submit(i.label, quote(i)) for i in batch]
-        outcomes: list[ItemOutcome] = []
-        for invocation, future in zip(batch, futures):
-            try:
-                remaining = max(0.0, deadline - time.monotonic())
-                outcomes.append(ItemOutcome(invocation, result=future.result(timeout=remaining)))
-            except TimeoutError:
-                outcomes.append(ItemOutcome(invocation, error=StepTimeout(
-                    f"step {step.id} did not finish within {step.timeout:g}s")))
-            except Exception as exc:  # the engine decides what a failure means
-                outcomes.append(ItemOutcome(invocation, error=exc))
-        return outcomes
+        return run_on_threads(step, chunks, as_task, deadline, on_chunk=self.on_chunk)

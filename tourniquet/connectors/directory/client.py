@@ -11,7 +11,7 @@ import hashlib
 import re
 import ssl
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Literal
@@ -23,16 +23,42 @@ from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import parse_dn
 
 from tourniquet.connectors.directory.config import DirectoryConfig
+from tourniquet.connectors.directory.controls import (
+    MATCHED_VALUES,
+    POST_READ,
+    matched_values,
+    post_read,
+    post_read_attributes,
+)
 from tourniquet.connectors.directory.errors import SYSTEM, ldap_errors
 from tourniquet.connectors.directory.flavors import FLAVORS, LDAP3_OPERATION, Attributes, Modification
-from tourniquet.errors import AccountNotFound, AmbiguousAccount, ConfigError, TransientError, UnsafeToChange
-from tourniquet.model import Account
+from tourniquet.connectors.directory.readahead import ReadAhead
+from tourniquet.errors import (
+    AccountNotFound,
+    AmbiguousAccount,
+    ConfigError,
+    NotAnAccount,
+    NotFound,
+    PermanentError,
+    TransientError,
+    UnsafeToChange,
+)
+from tourniquet.model import Account, canonical_dn, dn_within, fold
 
 __all__ = ["DirectoryClient", "classify_identifier"]
 
 log = structlog.get_logger("tourniquet")
 RPPS = re.compile(r"^\d{11}$")
 IDNAT_PS = re.compile(r"^8\d{11}$")
+#: Entries or ids per search when many are read at once (well under the usual server size limit of 500).
+BATCH = 100
+#: Object classes that are never a person's account, whatever the site's user_filter lets through.
+NOT_PERSON_CLASSES = frozenset(c.lower() for c in (
+    "organizationalUnit", "organization", "dcObject", "domain", "container", "builtinDomain", "locality",
+    "groupOfNames", "groupOfUniqueNames", "groupOfURLs", "group", "posixGroup", "nsContainer", "pwdPolicy",
+    "passwordPolicy", "alias", "referral", "subentry", "ldapSubEntry", "applicationProcess", "computer",
+    "msDS-GroupManagedServiceAccount", "msDS-ManagedServiceAccount", "device",
+))
 
 
 def _text(value: Any) -> str:
@@ -78,10 +104,11 @@ def classify_identifier(identifier: str) -> Literal["dn", "rpps", "mail", "uid"]
 
 
 class DirectoryClient:
-    """One directory, one service identity; one connection per thread, reused across a step.
+    """One directory, one service identity; one connection per thread (the pool a step's chunks share).
 
     ``connection_factory`` is the seam contract tests use to stand in for a vendor's server
-    (389-DS, Active Directory); everything else goes through :meth:`_open`.
+    (389-DS, Active Directory); everything else goes through :meth:`_open`. Inside
+    :meth:`read_ahead` a chunk of entries is read in one search (:mod:`.readahead`).
     """
 
     def __init__(
@@ -101,6 +128,8 @@ class DirectoryClient:
         self._local = threading.local()
         self._connections: list[Any] = []
         self._guard = threading.Lock()
+        self._controls: frozenset[str] | None = None
+        self._batch_reads = True
         self._check_transport()
 
     @property
@@ -181,8 +210,24 @@ class DirectoryClient:
 
     # -- reads
 
-    def read(self, dn: str, attributes: list[str] | tuple[str, ...] = ("*", "+")) -> Attributes | None:
+    def read(self, dn: str, attributes: Sequence[str] = ("*", "+")) -> Attributes | None:
         """The entry's attributes, or None when it does not exist."""
+        ahead: ReadAhead | None = getattr(self._local, "ahead", None)
+        if ahead is None:
+            return self._read_one(dn, attributes)
+        found, values = ahead.get(dn, attributes)
+        if found:
+            return values
+        if ahead.is_listed(dn) and self._batch_reads:
+            self._read_many(ahead, attributes)
+            found, values = ahead.get(dn, attributes)
+            if found:
+                return values
+        values = self._read_one(dn, attributes)
+        ahead.put(dn, attributes, values)
+        return values
+
+    def _read_one(self, dn: str, attributes: Sequence[str]) -> Attributes | None:
         with self._operation(f"reading {dn}") as connection:
             try:
                 connection.search(dn, "(objectClass=*)", search_scope=ldap3.BASE, attributes=list(attributes))
@@ -191,12 +236,18 @@ class DirectoryClient:
             found = [r for r in connection.response or [] if r.get("type") == "searchResEntry"]
             return _normalise(found[0]["attributes"]) if found else None
 
-    def search(self, filter_: str, attributes: list[str], *, base: str | None = None, limit: int = 0) -> list[tuple[str, Attributes]]:
+    def search(self, filter_: str, attributes: list[str], *, base: str | None = None, limit: int = 0,
+               scope: Literal["subtree", "base"] = "subtree") -> list[tuple[str, Attributes]]:
+        """Matching entries; an alias is never followed (an id must name the entry itself)."""
         with self._operation("searching") as connection:
-            connection.search(
-                base or self.config.base_dn, filter_, search_scope=ldap3.SUBTREE,
-                attributes=attributes, size_limit=limit,
-            )
+            try:
+                connection.search(
+                    base or self.config.base_dn, filter_,
+                    search_scope=ldap3.BASE if scope == "base" else ldap3.SUBTREE,
+                    attributes=attributes, size_limit=limit, dereference_aliases=ldap3.DEREF_NEVER,
+                )
+            except ldap_exc.LDAPNoSuchObjectResult:
+                return []
             return [(r["dn"], _normalise(r.get("attributes") or {})) for r in connection.response or []
                     if r.get("type") == "searchResEntry"]
 
@@ -225,6 +276,76 @@ class DirectoryClient:
             if not cookie:
                 break
 
+    # -- many entries at once
+
+    @contextmanager
+    def read_ahead(self, dns: Iterable[str]) -> Iterator[None]:
+        """Within the block, this thread reads the listed entries in one search each (see :mod:`.readahead`)."""
+        previous = getattr(self._local, "ahead", None)
+        self._local.ahead = ReadAhead(dns)
+        try:
+            yield
+        finally:
+            self._local.ahead = previous
+
+    def supported_controls(self) -> frozenset[str]:
+        """The controls the server lists in its root DSE (empty when it cannot be read)."""
+        if self._controls is None:
+            try:
+                with self._operation("reading the root DSE") as connection:
+                    connection.search("", "(objectClass=*)", search_scope=ldap3.BASE, attributes=["supportedControl"])
+                    entries = [r for r in connection.response or [] if r.get("type") == "searchResEntry"]
+                    found = entries[0]["attributes"].get("supportedControl", []) if entries else []
+                    self._controls = frozenset(str(c) for c in (found if isinstance(found, list) else [found]))
+            except Exception:  # a server (or a test double) that will not say: use no control
+                self._controls = frozenset()
+        return self._controls
+
+    def _read_many(self, ahead: ReadAhead, attributes: Sequence[str]) -> None:
+        """Read every listed entry not read yet, ``BATCH`` per search, by the flavor's DN attribute."""
+        missing = ahead.missing(attributes)
+        names = list(dict.fromkeys([*attributes, self.flavor.dn_attribute]))
+        for start in range(0, len(missing), BATCH):
+            batch = missing[start:start + BATCH]
+            terms = "".join(f"({self.flavor.dn_attribute}={escape_filter_chars(dn)})" for dn in batch)
+            try:
+                found = self.search(f"(|{terms})", names, limit=len(batch) + 1)
+            except (PermanentError, AccountNotFound) as exc:  # e.g. a server that cannot filter on the DN
+                log.info("directory.batch_reads_off", reason=str(exc))
+                self._batch_reads = False
+                return
+            by_key = {canonical_dn(dn): values for dn, values in found}
+            for dn in batch:
+                values = by_key.get(canonical_dn(dn))
+                if values is not None:
+                    values = {k: v for k, v in values.items() if k.lower() != self.flavor.dn_attribute.lower()
+                              or self.flavor.dn_attribute.lower() in {a.lower() for a in attributes}}
+                ahead.put(dn, attributes, values)
+            ahead.batched_reads += 1
+
+    def _groups_many(self, ahead: ReadAhead) -> bool:
+        """The groups of every listed entry, in one matched-values search per ``BATCH``; False if not possible."""
+        if MATCHED_VALUES not in self.supported_controls():
+            return False
+        member = self.config.group_member_attribute
+        base = self.config.groups_base_dn or _parent(self.config.base_dn)
+        dns = list(ahead.listed.values())
+        groups: dict[str, list[str]] = {}
+        for start in range(0, len(dns), BATCH):
+            batch = dns[start:start + BATCH]
+            terms = "".join(f"({member}={escape_filter_chars(dn)})" for dn in batch)
+            with self._operation("searching groups") as connection:
+                connection.search(base, f"(&{self.config.group_filter}(|{terms}))", search_scope=ldap3.SUBTREE,
+                                  attributes=[member], controls=[matched_values(member, batch)])
+                for response in connection.response or []:
+                    if response.get("type") != "searchResEntry":
+                        continue
+                    values = _normalise(response.get("attributes") or {}).get(member) or []
+                    for value in values:
+                        groups.setdefault(canonical_dn(value), []).append(response["dn"])
+        ahead.put_groups(groups)
+        return True
+
     def _account(self, dn: str, attributes: Attributes, requested_as: str) -> Account:
         def first(name: str) -> str | None:
             return (attributes.get(name) or [None])[0]  # type: ignore[list-item]
@@ -240,20 +361,22 @@ class DirectoryClient:
         )
 
     def resolve(self, identifier: str) -> Account:
-        """One account for one uid, RPPS number, mail or DN; never more than one."""
+        """One person's account for one uid, RPPS number, mail or DN; never more than one, never anything else.
+
+        Whatever the id's form, the entry found must match the site's ``user_filter``, lie strictly
+        below ``base_dn`` and not be a container, group, policy or service object: an OU given as a
+        DN would otherwise be "locked" and reported as a contained practitioner.
+        """
         text = identifier.strip()
         if not text:
             raise AccountNotFound("empty account identifier", system=SYSTEM)
+        if any(ord(c) < 32 for c in text):
+            raise AccountNotFound(f"{identifier!r} has control characters: not an account id", system=SYSTEM)
         wanted = [self.config.uid_attribute, self.config.rpps_attribute, self.config.mail_attribute,
-                  "cn", "displayName", "memberOf"]
+                  "cn", "displayName", "memberOf", "objectClass"]
         kind = classify_identifier(text)
         if kind == "dn":
-            if not text.lower().endswith(self.config.base_dn.lower()):
-                raise AccountNotFound(f"{text!r} is outside {self.config.base_dn}", system=SYSTEM)
-            attributes = self.read(text, wanted)
-            if attributes is None:
-                raise AccountNotFound(f"no entry {text!r}", system=SYSTEM)
-            return self._account(text, attributes, identifier)
+            return self._resolve_dn(text, identifier, wanted)
         if kind == "rpps":
             value, attribute = (text[1:] if IDNAT_PS.match(text) else text), self.config.rpps_attribute
         elif kind == "mail":
@@ -267,7 +390,105 @@ class DirectoryClient:
         if len(found) > 1:
             raise AmbiguousAccount(identifier, [dn for dn, _ in found], system=SYSTEM)
         dn, attributes = found[0]
+        self._check_person(identifier, dn, attributes)
         return self._account(dn, attributes, identifier)
+
+    def resolve_many(self, identifiers: Sequence[str]) -> dict[str, Account | NotFound]:
+        """:meth:`resolve` for many ids, ``BATCH`` uids (or RPPS numbers, or mails) per search.
+
+        Each id maps to its account or to the error :meth:`resolve` would raise for it (not found,
+        ambiguous); DNs are read one by one (alerts name accounts by uid, RPPS or mail).
+        """
+        results: dict[str, Account | NotFound] = {}
+        # attribute → folded value → (the value as sent, the ids asking for it)
+        lookups: dict[str, dict[str, tuple[str, list[str]]]] = {}
+        for identifier in dict.fromkeys(identifiers):
+            text = identifier.strip()
+            kind = classify_identifier(text) if text else "dn"
+            if kind == "dn" or any(ord(c) < 32 for c in text):  # one by one: resolve says what is wrong
+                try:
+                    results[identifier] = self.resolve(identifier)
+                except NotFound as exc:
+                    results[identifier] = exc
+                continue
+            attribute, value = self._lookup(text, kind)
+            lookups.setdefault(attribute, {}).setdefault(fold(value), (value, []))[1].append(identifier)
+        for attribute, values in lookups.items():
+            keys = list(values)
+            for start in range(0, len(keys), BATCH):
+                batch = keys[start:start + BATCH]
+                matches = self._entries_by_value(attribute, [values[key][0] for key in batch])
+                for key in batch:
+                    value, asking = values[key]
+                    entries = matches.get(key, [])
+                    for identifier in asking:
+                        if not entries:  # the server's matching rule may be looser than ours: ask it alone
+                            try:
+                                results[identifier] = self.resolve(identifier)
+                            except NotFound as exc:
+                                results[identifier] = exc
+                        elif len(entries) > 1:
+                            results[identifier] = AmbiguousAccount(identifier, [dn for dn, _ in entries], system=SYSTEM)
+                        else:
+                            dn, attributes = entries[0]
+                            try:
+                                self._check_person(identifier, dn, attributes)
+                                results[identifier] = self._account(dn, attributes, identifier)
+                            except NotFound as exc:
+                                results[identifier] = exc
+        return {identifier: results[identifier] for identifier in dict.fromkeys(identifiers)}
+
+    def _entries_by_value(self, attribute: str, values: list[str]) -> dict[str, list[tuple[str, Attributes]]]:
+        """Accounts whose ``attribute`` is one of ``values`` (one search), by folded value."""
+        terms = "".join(f"({attribute}={escape_filter_chars(value)})" for value in values)
+        found = self.search(f"(&{self.config.user_filter}(|{terms}))", self._account_attributes(),
+                            limit=len(values) * 11)
+        matches: dict[str, list[tuple[str, Attributes]]] = {}
+        for dn, attributes in found:
+            held = next((v for k, v in attributes.items() if k.lower() == attribute.lower()), [])
+            for value in {fold(v) for v in held}:
+                matches.setdefault(value, []).append((dn, attributes))
+        return matches
+
+    def _lookup(self, text: str, kind: str) -> tuple[str, str]:
+        """(attribute, value) an id of this kind is looked up by."""
+        if kind == "rpps":
+            return self.config.rpps_attribute, text[1:] if IDNAT_PS.match(text) else text
+        if kind == "mail":
+            return self.config.mail_attribute, text
+        return self.config.uid_attribute, text
+
+    def _account_attributes(self) -> list[str]:
+        return [self.config.uid_attribute, self.config.rpps_attribute, self.config.mail_attribute,
+                "cn", "displayName", "memberOf", "objectClass"]
+
+    def _resolve_dn(self, text: str, identifier: str, wanted: list[str]) -> Account:
+        base = self.config.base_dn
+        if not dn_within(text, base):
+            raise NotAnAccount(f"{identifier!r} is outside {base}: not a practitioner account", system=SYSTEM)
+        if canonical_dn(text) == canonical_dn(base):
+            raise NotAnAccount(f"{identifier!r} is the accounts' container ({base}), not an account", system=SYSTEM)
+        found = self.search(self.config.user_filter, wanted, base=text, scope="base")
+        if not found:
+            entry = self.read(text, ["objectClass"])
+            if entry is None:
+                raise AccountNotFound(f"no entry {text!r}", system=SYSTEM)
+            classes = ", ".join(entry.get("objectClass", [])) or "no object class"
+            raise NotAnAccount(f"{identifier!r} is not a practitioner account: it is a {classes} entry "
+                               f"(accounts match {self.config.user_filter})", system=SYSTEM)
+        dn, attributes = found[0]
+        self._check_person(identifier, dn, attributes)
+        return self._account(dn, attributes, identifier)
+
+    def _check_person(self, identifier: str, dn: str, attributes: Attributes) -> None:
+        """Belt and braces after the filter: below base_dn, and not a container, group or policy object."""
+        if not dn_within(dn, self.config.base_dn) or canonical_dn(dn) == canonical_dn(self.config.base_dn):
+            raise NotAnAccount(f"{identifier!r} names {dn}, outside {self.config.base_dn}", system=SYSTEM)
+        classes = {c.lower() for c in attributes.get("objectClass", [])}
+        other = sorted(classes & NOT_PERSON_CLASSES)
+        if other:
+            raise NotAnAccount(f"{identifier!r} names {dn}, a {', '.join(other)} entry, not a practitioner account",
+                               system=SYSTEM)
 
     def raw_state(self, dn: str, extra: tuple[str, ...] = ()) -> Attributes:
         names = list(dict.fromkeys(self.flavor.state_attributes + extra))
@@ -294,6 +515,12 @@ class DirectoryClient:
 
     def groups_of(self, dn: str) -> list[str]:
         """DNs of the groups that list ``dn`` as a member (searched, so it works without memberOf)."""
+        ahead: ReadAhead | None = getattr(self._local, "ahead", None)
+        if ahead is not None and ahead.is_listed(dn):
+            if ahead.groups_loaded or self._groups_many(ahead):
+                found = ahead.groups(dn)
+                if found is not None:
+                    return found
         member = self.config.group_member_attribute
         filter_ = f"(&{self.config.group_filter}({member}={escape_filter_chars(dn)}))"
         base = self.config.groups_base_dn or _parent(self.config.base_dn)
@@ -307,15 +534,34 @@ class DirectoryClient:
             self.send(dn, request)
 
     def send(self, dn: str, request: list[Modification]) -> None:
-        """One modify request, exactly as given."""
+        """One modify request, exactly as given.
+
+        With the post-read control (when the server has it, inside a read-ahead block) the entry's
+        state attributes come back in the same response, and the next read of them is that answer.
+        """
         changes: dict[str, list[tuple[Any, list[Any]]]] = {}
         for m in request:
             changes.setdefault(m.attribute, []).append((LDAP3_OPERATION[m.operation], list(m.values)))
+        ahead: ReadAhead | None = getattr(self._local, "ahead", None)
+        if ahead is not None:
+            ahead.forget(dn)
+            ahead.forget_groups(dn)
+        names = list(self.flavor.state_attributes)
+        controls = [post_read(names)] if ahead is not None and POST_READ in self.supported_controls() else None
         with self._operation(f"modifying {dn}") as connection:
-            connection.modify(dn, changes)
+            if controls:
+                connection.modify(dn, changes, controls=controls)
+            else:
+                connection.modify(dn, changes)
+            returned = post_read_attributes(connection.result) if controls else None
+        if ahead is not None and returned is not None:
+            ahead.put(dn, names, _normalise(returned))
 
     def set_password(self, dn: str, password: str) -> None:
         """Replace the password (the server hashes it); never logged, never returned."""
+        ahead: ReadAhead | None = getattr(self._local, "ahead", None)
+        if ahead is not None:
+            ahead.forget(dn)
         request = self.flavor.password_request(dn, password)
         if request and request[0].attribute == "unicodePwd" and not self.encrypted:
             raise UnsafeToChange("Active Directory accepts password writes only over ldaps:// or StartTLS",
@@ -332,14 +578,24 @@ class DirectoryClient:
 
     def modify(self, dn: str, modifications: dict[str, list[tuple[Any, list[str]]]]) -> None:
         """Raw ldap3 modifications (add/delete values), for group membership and the like."""
+        ahead: ReadAhead | None = getattr(self._local, "ahead", None)
+        if ahead is not None:
+            ahead.forget(dn)
         with self._operation(f"modifying {dn}") as connection:
             connection.modify(dn, modifications)
 
     def add_member(self, group: str, dn: str) -> None:
+        self._forget_groups(dn)
         self.send(group, [Modification(self.config.group_member_attribute, "add", (dn,))])
 
     def remove_member(self, group: str, dn: str) -> None:
+        self._forget_groups(dn)
         self.send(group, [Modification(self.config.group_member_attribute, "delete", (dn,))])
+
+    def _forget_groups(self, dn: str) -> None:
+        ahead: ReadAhead | None = getattr(self._local, "ahead", None)
+        if ahead is not None:
+            ahead.forget_groups(dn)
 
     def __enter__(self) -> "DirectoryClient":
         return self

@@ -87,6 +87,8 @@ class Flavor:
     #: View keys restored by a reinstate besides the lock and reset keys / view keys no client may write.
     extra_restore_keys: tuple[str, ...] = ()
     read_only_keys: tuple[str, ...] = ()
+    #: The attribute that holds an entry's own DN and can be used in a filter (to read many entries in one search).
+    dn_attribute = "entryDN"
 
     def view(self, raw: Attributes) -> Attributes:
         return {name: list(raw.get(name, [])) for name in self.state_attributes}
@@ -201,6 +203,7 @@ class Ds389Flavor(Flavor):
     """
 
     name = "389ds"
+    dn_attribute = "entrydn"
     state_attributes = ("nsAccountLock", "pwdReset")
     lock_keys = ("nsAccountLock",)
     reset_keys = ("pwdReset",)
@@ -270,6 +273,7 @@ class ActiveDirectoryFlavor(Flavor):
     """
 
     name = "ad"
+    dn_attribute = "distinguishedName"
     state_attributes = ("userAccountControl", "pwdLastSet", "lockoutTime")
     lock_keys = ("userAccountControl",)
     reset_keys = ("pwdLastSet",)

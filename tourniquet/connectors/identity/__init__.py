@@ -18,16 +18,21 @@ from typing import Any
 
 from tourniquet.connectors.identity.base import (
     SYSTEM,
+    Credential,
+    FederatedLink,
     IdentityClient,
     IdentityConfig,
     IdentitySession,
     IdentityUser,
+    PushResult,
+    TokenPolicy,
     Unsupported,
     lookup_value,
 )
 
 __all__ = [
     "IdentityConfig", "IdentityUser", "IdentitySession", "IdentityClient", "Unsupported", "lookup_value",
+    "Credential", "FederatedLink", "TokenPolicy", "PushResult",
     "SYSTEM", "KINDS", "TRANSPORT", "connect",
 ]
 

@@ -26,6 +26,10 @@ __all__ = [
     "IdentityUser",
     "IdentitySession",
     "IdentityClient",
+    "Credential",
+    "FederatedLink",
+    "TokenPolicy",
+    "PushResult",
     "Unsupported",
     "lookup_value",
     "SYSTEM",
@@ -80,6 +84,12 @@ class IdentityConfig(BaseModel):
     )
     ini_file: str | None = Field(None, description="lemonldap: lemonldap-ng.ini to use (LLNG_DEFAULTCONFFILE).")
     session_key: str = Field("uid", pattern=r"^\w+$", description="lemonldap: session field holding the login.")
+    broker_alias: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9._-]+$",
+        description="keycloak: alias of the identity provider the realm brokers practitioners through, e.g. psc "
+        "(Pro Santé Connect). Containment then says what the platform cannot end: the PSC session itself.",
+    )
+    broker_name: str = Field("Pro Santé Connect", description="keycloak: how reports name the brokered provider.")
 
     @model_validator(mode="after")
     def _complete(self) -> "IdentityConfig":
@@ -107,6 +117,41 @@ class IdentityUser(BaseModel):
     required_actions: list[str] = Field(default_factory=list)
 
 
+class Credential(BaseModel):
+    """One credential of a user at the IdP (never its secret: the IdP does not give it out)."""
+
+    id: str
+    type: str = Field(description="password, otp, webauthn, webauthn-passwordless …")
+    label: str | None = None
+    created: int | None = Field(None, description="Unix time (seconds).")
+
+
+class FederatedLink(BaseModel):
+    """A link from the IdP user to an account at a brokered provider (Pro Santé Connect)."""
+
+    provider: str = Field(description="The identity provider alias in the realm.")
+    user_id: str = Field(description="The user's id at that provider (for PSC: its idNat / sub).")
+    user_name: str = ""
+
+
+class TokenPolicy(BaseModel):
+    """How long what the IdP already issued stays valid: the residual window after containment."""
+
+    access_token_lifespan: int = Field(description="Seconds: realm accessTokenLifespan.")
+    longest_client_lifespan: int = Field(description="Seconds: the longest access token any client issues "
+                                         "(a client's access.token.lifespan overrides the realm's).")
+    clients_overriding: dict[str, int] = Field(default_factory=dict)
+    clients_accepting_push: list[str] = Field(default_factory=list, description="Clients with an admin URL.")
+    not_before: int = 0
+
+
+class PushResult(BaseModel):
+    """Keycloak's GlobalRequestResult for a not-before push."""
+
+    succeeded: list[str] = Field(default_factory=list)
+    failed: list[str] = Field(default_factory=list)
+
+
 class IdentitySession(BaseModel):
     """One open session at the IdP: kept as evidence of where and since when the account was used."""
 
@@ -123,7 +168,8 @@ class IdentityClient(Protocol):
     """What the ``identity.*`` actions need from an identity provider.
 
     ``capabilities`` names what the client can do (``sessions``, ``end_sessions``,
-    ``offline``, ``required_actions``, ``enable``, ``revoke_token``); the others raise
+    ``offline``, ``required_actions``, ``enable``, ``revoke_token``, ``credentials``, ``federation``,
+    ``tokens``); the others raise
     :class:`Unsupported`.
     """
 
@@ -140,6 +186,11 @@ class IdentityClient(Protocol):
     def add_required_actions(self, user: IdentityUser, actions: list[str]) -> list[str]: ...
     def remove_required_actions(self, user: IdentityUser, actions: list[str]) -> list[str]: ...
     def set_enabled(self, user: IdentityUser, enabled: bool) -> None: ...
+    def credentials(self, user: IdentityUser) -> list[Credential]: ...
+    def remove_credential(self, user: IdentityUser, credential_id: str) -> None: ...
+    def federated_links(self, user: IdentityUser) -> list[FederatedLink]: ...
+    def token_policy(self) -> TokenPolicy: ...
+    def push_revocation(self) -> PushResult: ...
     def close(self) -> None: ...
 
 
@@ -189,3 +240,18 @@ class _NotSupported:
 
     def set_enabled(self, user: IdentityUser, enabled: bool) -> None:
         raise self._unsupported("disable or enable users")
+
+    def credentials(self, user: IdentityUser) -> list[Credential]:
+        raise self._unsupported("list credentials")
+
+    def remove_credential(self, user: IdentityUser, credential_id: str) -> None:
+        raise self._unsupported("remove credentials")
+
+    def federated_links(self, user: IdentityUser) -> list[FederatedLink]:
+        raise self._unsupported("list federated identities")
+
+    def token_policy(self) -> TokenPolicy:
+        raise self._unsupported("read token lifespans")
+
+    def push_revocation(self) -> PushResult:
+        raise self._unsupported("push a not-before revocation")

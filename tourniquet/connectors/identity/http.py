@@ -17,6 +17,7 @@ import httpx
 
 from tourniquet.connectors.identity.base import SYSTEM, IdentityConfig
 from tourniquet.errors import PermanentError, TransientError
+from tourniquet.secrets import mask
 
 __all__ = ["http_client", "http_errors", "error_text"]
 
@@ -38,18 +39,20 @@ def http_client(config: IdentityConfig, base_url: str, transport: httpx.BaseTran
 
 @contextmanager
 def http_errors(what: str, *, idempotent: bool, name: str = "identity provider") -> Iterator[None]:
-    """Translate httpx exceptions for one call into Tourniquet errors that say what to do."""
+    """Translate httpx exceptions for one call into Tourniquet errors that say what to do (masked: an
+    exception's text can carry a URL or a body)."""
     try:
         yield
     except httpx.ConnectTimeout as exc:
-        raise TransientError(f"{what}: {name} did not answer the connection in time ({exc})", system=SYSTEM) from exc
+        raise TransientError(mask(f"{what}: {name} did not answer the connection in time ({exc})"),
+                             system=SYSTEM) from exc
     except httpx.ConnectError as exc:
-        text = str(exc)
+        text = mask(str(exc))
         if "CERTIFICATE_VERIFY_FAILED" in text or "certificate" in text.lower():
             raise PermanentError(
-                f"{what}: the {name}'s TLS certificate is not trusted — set ca_file to the CA that signed it ({exc})",
+                f"{what}: the {name}'s TLS certificate is not trusted — set ca_file to the CA that signed it ({text})",
                 system=SYSTEM) from exc
-        raise TransientError(f"{what}: {name} unreachable ({exc})", system=SYSTEM) from exc
+        raise TransientError(f"{what}: {name} unreachable ({text})", system=SYSTEM) from exc
     except (httpx.TimeoutException, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
         if idempotent:
             raise TransientError(f"{what}: {name} timed out or dropped the connection ({type(exc).__name__})",
@@ -58,16 +61,20 @@ def http_errors(what: str, *, idempotent: bool, name: str = "identity provider")
             f"{what}: {name} timed out after the request was sent; it may or may not have been applied — "
             f"check at the {name} before running again ({type(exc).__name__})", system=SYSTEM) from exc
     except httpx.HTTPError as exc:
-        raise PermanentError(f"{what}: {type(exc).__name__}: {exc}", system=SYSTEM) from exc
+        raise PermanentError(mask(f"{what}: {type(exc).__name__}: {exc}"), system=SYSTEM) from exc
 
 
 def error_text(response: httpx.Response) -> str:
-    """The provider's own error message, short, from a JSON or text body."""
+    """The provider's own error message, short, from a JSON or text body.
+
+    Masked before it is cut short: an error page that echoes the request (a proxy error, a 500
+    with the form body) would otherwise carry the client secret, or half of it, into the error.
+    """
     try:
         body: Any = response.json()
     except ValueError:
-        return response.text.strip()[:200]
+        return mask(response.text).strip()[:200]
     if isinstance(body, dict):
         parts = [str(body[k]) for k in ("error", "error_description", "errorMessage") if body.get(k)]
-        return ": ".join(parts)[:200]
-    return str(body)[:200]
+        return mask(": ".join(parts))[:200]
+    return mask(str(body))[:200]

@@ -15,6 +15,21 @@ Facts this client relies on (Keycloak's ``UserResource`` / admin REST API):
   consent and offline tokens (404 when there is nothing left to revoke).
 - ``PUT …/users/{id}``: ``requiredActions`` *replaces* the list (read, merge, write);
   ``enabled: false`` disables the user but does NOT end its sessions.
+- ``GET …/users/{id}/credentials`` lists ``CredentialRepresentation`` (``id``, ``type``,
+  ``userLabel``, ``createdDate``; never the secret); ``DELETE …/credentials/{credentialId}`` (204).
+- ``GET …/users/{id}/federated-identity`` lists ``FederatedIdentityRepresentation``
+  (``identityProvider``, ``userId``, ``userName``): the user's links to brokered providers.
+- ``GET /admin/realms/{realm}`` (``RealmRepresentation``: ``accessTokenLifespan``, ``notBefore``) and
+  ``GET …/clients`` (``ClientRepresentation``: ``adminUrl``, ``attributes["access.token.lifespan"]``)
+  say how long issued access tokens stay valid; ``POST …/push-revocation`` sends the realm's
+  not-before to every client with an admin URL and answers ``GlobalRequestResult``
+  (``successRequests``, ``failedRequests``). Tokens are JWTs checked offline by most clients:
+  nothing but their expiry stops one already issued.
+
+Pro Santé Connect (or any brokered provider): the platform's Keycloak holds its own session and
+tokens for the practitioner, which this client ends; the session at the brokered provider itself
+belongs to that provider and cannot be ended from here. A brokered user is disabled, never
+deleted: deleting it lets the next first-broker-login create it again.
 """
 
 from __future__ import annotations
@@ -31,9 +46,13 @@ import structlog
 from tourniquet.connectors.directory import Account
 from tourniquet.connectors.identity.base import (
     SYSTEM,
+    Credential,
+    FederatedLink,
     IdentityConfig,
     IdentitySession,
     IdentityUser,
+    PushResult,
+    TokenPolicy,
     lookup_value,
 )
 from tourniquet.connectors.identity.http import error_text, http_client, http_errors
@@ -70,7 +89,8 @@ class KeycloakClient:
     """One realm of one Keycloak, seen by one service account; safe to share between threads."""
 
     kind = "keycloak"
-    capabilities = frozenset({"sessions", "end_sessions", "offline", "required_actions", "enable"})
+    capabilities = frozenset({"sessions", "end_sessions", "offline", "required_actions", "enable", "credentials",
+                              "federation", "tokens"})
 
     def __init__(
         self,
@@ -160,7 +180,8 @@ class KeycloakClient:
         if status == 403:
             raise PermanentError(
                 f"{what}: forbidden (403): give the service account of client {self.config.client_id!r} the "
-                f"realm-management roles manage-users and view-users", system=SYSTEM)
+                f"realm-management roles manage-users and view-users (and view-realm, view-clients, manage-realm "
+                f"to read token lifespans and push the not-before)", system=SYSTEM)
         if status == 404:
             if "realm" in detail.lower():
                 raise PermanentError(f"{what}: realm {self.realm!r} not found (404 {detail})", system=SYSTEM)
@@ -279,3 +300,65 @@ class KeycloakClient:
 
     def set_enabled(self, user: IdentityUser, enabled: bool) -> None:
         self._update(user, {"enabled": enabled}, f"{'enable' if enabled else 'disable'} {user.username}")
+
+    # -- second factors, federation
+
+    def credentials(self, user: IdentityUser) -> list[Credential]:
+        data = self._json("GET", self._path(user, "/credentials"), f"list credentials of {user.username}",
+                          user=user.username)
+        return [Credential(id=str(c.get("id", "")), type=str(c.get("type", "")), label=c.get("userLabel"),
+                           created=_seconds(c.get("createdDate")))
+                for c in data if isinstance(c, dict) and c.get("id")]
+
+    def remove_credential(self, user: IdentityUser, credential_id: str) -> None:
+        what = f"remove credential {credential_id} of {user.username}"
+        response = self._admin("DELETE", self._path(user, f"/credentials/{quote(credential_id, safe='')}"), what)
+        if response.status_code == 404 and "credential" in error_text(response).lower():
+            return  # already gone (a retry)
+        self._raise_for_status(response, what, idempotent=True, user=user.username)
+
+    def federated_links(self, user: IdentityUser) -> list[FederatedLink]:
+        data = self._json("GET", self._path(user, "/federated-identity"),
+                          f"list federated identities of {user.username}", user=user.username)
+        return [FederatedLink(provider=str(f.get("identityProvider", "")), user_id=str(f.get("userId", "")),
+                              user_name=str(f.get("userName") or ""))
+                for f in data if isinstance(f, dict)]
+
+    # -- realm: token lifespans, not-before push
+
+    def token_policy(self) -> TokenPolicy:
+        realm = self._json("GET", "", f"read realm {self.realm}")
+        clients = self._json("GET", "/clients", f"list clients of realm {self.realm}")
+        if not isinstance(realm, dict) or not isinstance(clients, list):
+            raise PermanentError(f"read realm {self.realm}: unexpected answer from Keycloak", system=SYSTEM)
+        lifespan = _int(realm.get("accessTokenLifespan"), 300)  # Keycloak's default: 5 minutes
+        overriding: dict[str, int] = {}
+        pushing: list[str] = []
+        for client in clients:
+            if not isinstance(client, dict) or client.get("enabled") is False:
+                continue
+            name = str(client.get("clientId", client.get("id", "?")))
+            own = _int((client.get("attributes") or {}).get("access.token.lifespan"), 0)
+            if own > 0:
+                overriding[name] = own
+            if client.get("adminUrl"):
+                pushing.append(name)
+        return TokenPolicy(access_token_lifespan=lifespan,
+                           longest_client_lifespan=max([lifespan, *overriding.values()]),
+                           clients_overriding=overriding, clients_accepting_push=sorted(pushing),
+                           not_before=_int(realm.get("notBefore"), 0))
+
+    def push_revocation(self) -> PushResult:
+        data = self._json("POST", "/push-revocation", f"push the not-before revocation of realm {self.realm}")
+        if not isinstance(data, dict):
+            return PushResult()
+        return PushResult(succeeded=[str(u) for u in data.get("successRequests") or []],
+                          failed=[str(u) for u in data.get("failedRequests") or []])
+
+
+def _int(value: Any, default: int) -> int:
+    """Keycloak sends numbers, client attributes as strings; anything else is the default."""
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return default

@@ -131,8 +131,9 @@ class TicketClient:
         payload = {"draft": draft.model_dump(mode="json"), "fingerprint": draft.fingerprint()}
         return self._submit(key, "open", payload)
 
-    def comment(self, key: str, text: str) -> Delivery:
-        return self._submit(key, "comment", {"text": text})
+    def comment(self, key: str, text: str, *, closed_ok: bool = False) -> Delivery:
+        """``closed_ok``: on the key's last ticket even if it was closed (a seal after an undo closed it)."""
+        return self._submit(key, "comment", {"text": text, **({"closed_ok": True} if closed_ok else {})})
 
     def resolve(self, key: str, text: str = "") -> Delivery:
         """Close the incident's ticket (``close`` is taken: Site.close() closes every client's connection)."""
@@ -222,7 +223,7 @@ class TicketClient:
         if operation == "open":
             delivery = self._open(key, state, TicketDraft.model_validate(payload["draft"]), payload["fingerprint"])
         elif operation == "comment":
-            delivery = self._comment(key, state, payload["text"])
+            delivery = self._comment(key, state, payload["text"], closed_ok=bool(payload.get("closed_ok")))
         elif operation == "close":
             delivery = self._close(key, state, payload.get("text", ""))
         else:
@@ -255,11 +256,14 @@ class TicketClient:
         state.fingerprint = fingerprint
         return Delivery("delivered", ref.id, ref.url)
 
-    def _comment(self, key: str, state: TicketState, text: str) -> Delivery:
+    def _comment(self, key: str, state: TicketState, text: str, *, closed_ok: bool = False) -> Delivery:
         ref = self._current(key, state)
-        if ref is None:
+        if ref is None and closed_ok and state.ticket_id:
+            ref = TicketRef(id=state.ticket_id, url=state.url)  # stays closed: only the comment is added
+        elif ref is None:
             raise NotFound(f"no open ticket for incident {key}: open it first", system=self.system)
-        self._remember(state, ref)
+        else:
+            self._remember(state, ref)
         fingerprint = comment_digest(text)
         if fingerprint in state.comments:
             return Delivery("noop", ref.id, ref.url)

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from tourniquet.errors import NotFound, PermanentError, TransientError
+from tourniquet.secrets import mask
 
 __all__ = ["HttpApi"]
 
@@ -40,7 +41,7 @@ class HttpApi:
         except httpx.TimeoutException as exc:
             raise TransientError(f"{method} {path}: timed out ({type(exc).__name__})", system=self.system) from exc
         except httpx.TransportError as exc:
-            raise TransientError(f"{method} {path}: unreachable ({exc})", system=self.system) from exc
+            raise TransientError(mask(f"{method} {path}: unreachable ({exc})"), system=self.system) from exc
         status = response.status_code
         if status < 300:
             return response
@@ -53,8 +54,8 @@ class HttpApi:
         if status == 404:
             raise NotFound(f"{method} {path}: not found {detail}", system=self.system)
         if 300 <= status < 400:
-            raise PermanentError(f"{method} {path}: redirected to {response.headers.get('location')} "
-                                 "(wrong URL or web path?)", system=self.system)
+            raise PermanentError(mask(f"{method} {path}: redirected to {response.headers.get('location')} "
+                                      "(wrong URL or web path?)"), system=self.system)
         raise PermanentError(f"{method} {path}: HTTP {status} {detail}", system=self.system)
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -71,5 +72,6 @@ class HttpApi:
 
 
 def _detail(response: httpx.Response) -> str:
-    text = response.text.strip().replace("\n", " ")
+    """The system's own words, masked before they are cut short (a cut secret would escape the mask)."""
+    text = mask(response.text).strip().replace("\n", " ")
     return text[:300]

@@ -29,8 +29,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from tourniquet.connectors.audit.sql import AuditDb
 from tourniquet.errors import ConfigError
-from tourniquet.hygiene.auditdb import AuditDb
 from tourniquet.hygiene.findings import Finding
 from tourniquet.hygiene.spec import CheckSpec, PlatformSpec
 from tourniquet.site import Site

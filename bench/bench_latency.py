@@ -1,0 +1,160 @@
+"""How fast a small incident is contained: trigger → first account locked, and the whole 10-account run.
+
+    .venv/bin/python bench/bench_latency.py [--trials 3]
+
+Three paths, each on a real ``prefect server start`` (SQLite) and a real slapd:
+
+- **deployment + worker** — the ``respond`` deployment (the form's Submit, or an alert's trigger), picked
+  up by a process worker started with ``PREFECT_WORKER_QUERY_SECONDS=1`` (the default 10 s polling would
+  dominate). Measured from the ``run_deployment`` call: until the first account is locked in the
+  directory (polled every 50 ms), and until the flow run is final.
+- **``tourniquet run`` with a long-lived server** — ``tourniquet server start`` once; the CLI finds it.
+- **``tourniquet run`` with no server** — Prefect starts a temporary one for the run.
+
+The playbook is the shipped ``credential-misuse`` (scramble, lock, reset, end sessions, ticket, data scope)
+on 10 accounts named by uid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import ldap3
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.servers import prefect_server, prefect_worker  # noqa: E402
+from tourniquet.demo.practitioners import generate, write_ldif  # noqa: E402
+from tourniquet.demo.slapd import Slapd  # noqa: E402
+
+SUFFIX = "dc=sante,dc=example"
+TOURNIQUET = str(Path(sys.executable).with_name("tourniquet"))
+
+
+def _admin(server: Slapd) -> ldap3.Connection:
+    return ldap3.Connection(ldap3.Server(server.url), server.root_dn, server.root_password, auto_bind=True)
+
+
+def _locked(connection: ldap3.Connection, dns: list[str]) -> int:
+    count = 0
+    for dn in dns:
+        connection.search(dn, "(pwdAccountLockedTime=*)", ldap3.BASE, attributes=["1.1"])
+        count += bool(connection.response)
+    return count
+
+
+def _release(server: Slapd, people: list) -> None:
+    connection = _admin(server)
+    for person in people:
+        connection.modify(person.dn, {"pwdAccountLockedTime": [(ldap3.MODIFY_REPLACE, [])],
+                                      "pwdReset": [(ldap3.MODIFY_REPLACE, [])],
+                                      "userPassword": [(ldap3.MODIFY_REPLACE, [person.password])]})
+    connection.unbind()
+
+
+def _deployment_trial(env: dict[str, str], site: Path, server: Slapd, people: list) -> tuple[float, float]:
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+
+    os.environ.update(env)
+    connection = _admin(server)
+    dns = [p.dn for p in people]
+    started = time.perf_counter()
+    flow_run = run_deployment("respond/respond", timeout=0, parameters={
+        "accounts": " ".join(p.uid for p in people), "dry_run": False, "site": str(site), "reason": "bench"})
+    first = None
+    while True:
+        if first is None and _locked(connection, dns) > 0:
+            first = time.perf_counter() - started
+        with get_client(sync_client=True) as client:
+            state = client.read_flow_run(flow_run.id).state
+        if state is not None and state.is_final():
+            break
+        time.sleep(0.05)
+    total = time.perf_counter() - started
+    connection.unbind()
+    if not state.is_completed():
+        raise SystemExit(f"the run ended {state.name}: {state.message}")
+    return first if first is not None else total, total
+
+
+def _cli_trial(env: dict[str, str], site: Path, people: list, incident: str) -> float:
+    started = time.perf_counter()
+    done = subprocess.run([TOURNIQUET, "run", "credential-misuse", "--site", str(site), "--incident", incident,
+                           "-i", "accounts=" + ",".join(p.uid for p in people)],
+                          env=env, capture_output=True, text=True, cwd=str(ROOT))
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"tourniquet run failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=3)
+    args = parser.parse_args()
+    directory = generate(200, SUFFIX)
+    folder = Path(tempfile.mkdtemp(prefix="bench-latency-"))
+    server = Slapd(SUFFIX, "bench-root-secret", directory=folder / "slapd")
+    server.configure(write_ldif(directory, folder / "data.ldif"))
+    server.start()
+    (folder / "secret").write_text(server.root_password)
+    site = folder / "tourniquet.yaml"
+    site.write_text(yaml.safe_dump({
+        "site": "bench", "state_dir": str(folder / "state"), "evidence_dir": str(folder / "evidence"),
+        "directory": {"url": server.url, "allow_plaintext": True, "bind_dn": server.root_dn,
+                      "bind_password": {"file": str(folder / "secret")}, "base_dn": directory.people_dn,
+                      "default_policy_dn": server.policy_dn, "timeout": 10},
+        "tickets": {"kind": "file", "path": str(folder / "tickets")},
+    }))
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    rows: list[tuple[str, float, float]] = []
+    try:
+        with prefect_server(folder / "prefect") as env:
+            environment = {**os.environ, **env}
+            subprocess.run([str(Path(sys.executable).with_name("prefect")), "work-pool", "create", "tourniquet",
+                            "--type", "process"], env=environment, check=True, capture_output=True, cwd=str(ROOT))
+            code = (f"from prefect import flow\nflow.from_source(source={str(ROOT)!r}, "
+                    f"entrypoint='tourniquet/flows/respond.py:respond').deploy(name='respond', "
+                    f"work_pool_name='tourniquet')")
+            subprocess.run([sys.executable, "-c", code], env=environment, check=True, capture_output=True,
+                           cwd=str(ROOT))
+            with prefect_worker(env, "tourniquet", folder / "worker.log", extra={"TOURNIQUET_SITE": str(site)}):
+                time.sleep(3)  # the worker's first poll
+                for trial in range(args.trials):
+                    people = directory.practitioners[trial * 10:(trial + 1) * 10]
+                    first, total = _deployment_trial(env, site, server, people)
+                    rows.append(("deployment + process worker (poll 1 s)", first, total))
+                    _release(server, people)
+        with prefect_server(folder / "prefect-cli") as env:  # what `tourniquet server start` leaves running
+            for trial in range(args.trials):
+                people = directory.practitioners[100 + trial * 10:100 + (trial + 1) * 10]
+                total = _cli_trial({**base_env, **env}, site, people, f"inc-cli-server-{trial}")
+                rows.append(("tourniquet run, server running", float("nan"), total))
+                _release(server, people)
+        for trial in range(min(2, args.trials)):
+            people = directory.practitioners[150 + trial * 10:150 + (trial + 1) * 10]
+            total = _cli_trial({**base_env, "PREFECT_HOME": str(folder / f"home-{trial}")}, site, people,
+                               f"inc-cli-temp-{trial}")
+            rows.append(("tourniquet run, temporary server", float("nan"), total))
+            _release(server, people)
+    finally:
+        server.stop()
+    print("\n10-account credential-misuse run, 2 cores:")
+    print("| path | trigger → first account locked | whole run |")
+    print("|---|---|---|")
+    for label, first, total in rows:
+        shown = "—" if first != first else f"{first:.1f} s"
+        print(f"| {label} | {shown} | {total:.1f} s |")
+
+
+if __name__ == "__main__":
+    main()
