@@ -5,7 +5,7 @@ the catalogue (:mod:`.checks`); the runner (:mod:`.runner`) sweeps the directory
 and pushes the access-log work into the database; each check's findings cite their evidence;
 acting on them goes through the guarded response playbooks only.
 
-Layers inside: ``findings`` and ``spec`` ← ``checks`` ← ``loader`` ← ``runner``; the CLI and the
+Layers inside: ``findings`` and ``spec`` ← ``checks`` ← ``loader``, ``results`` ← ``runner``; the CLI and the
 Prefect flow import this namespace or the runner, nothing here imports them.
 """
 
