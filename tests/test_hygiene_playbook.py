@@ -78,6 +78,36 @@ def test_validate_command_knows_hygiene_playbooks(tmp_path: Path, capsys: pytest
     broken = tmp_path / "broken.yaml"
     broken.write_text("hygiene: x\ntitle: t\nchecks:\n  - id: a\n    check: nope\n", encoding="utf-8")
     assert main(["validate", str(SHIPPED)]) == 0
-    assert "7 hygiene checks" in capsys.readouterr().out
+    assert "9 hygiene checks" in capsys.readouterr().out
     assert main(["validate", str(broken)]) == 1
     assert f"{broken}:5:" in capsys.readouterr().err
+
+
+def test_the_platform_section_is_validated_with_its_position() -> None:
+    text = """hygiene: test
+title: platform
+platform:
+  working_hours: [20, 7]
+  known_networks: [10.20.0.0/16, "hospital wifi", 10.0.0.0/33]
+  lookback_dayz: 90
+checks:
+  - id: night
+    check: night_network
+    with:
+      min_off_hours_share: 2
+"""
+    with pytest.raises(PlaybookErrors) as caught:
+        load_hygiene_text(text, "h.yaml")
+    errors = [str(e) for e in caught.value.errors]
+    assert any(e.startswith("h.yaml:4:") and "working_hours" in e for e in errors), errors
+    assert any(e.startswith("h.yaml:5:") and "'hospital wifi' is not a network" in e for e in errors), errors
+    assert any(e.startswith("h.yaml:6:") and "did you mean 'lookback_days'" in e for e in errors), errors
+    assert any(e.startswith("h.yaml:11:") and "min_off_hours_share" in e for e in errors), errors
+
+
+def test_the_new_checks_default_to_the_platforms_hours() -> None:
+    loaded = load_hygiene(SHIPPED)
+    assert loaded.playbook.platform.working_hours == (7, 20) and loaded.playbook.platform.lookback_days == 183
+    for spec in loaded.playbook.checks:
+        if spec.check in ("off_hours", "night_network", "behaviour_change"):
+            assert loaded.params[spec.id].working_hours is None  # type: ignore[attr-defined]

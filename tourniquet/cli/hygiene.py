@@ -37,7 +37,7 @@ def validate_hygiene(path: str) -> int | None:
     if not is_hygiene_file(path):
         return None
     from tourniquet.errors import PlaybookErrors
-    from tourniquet.hygiene.playbook import load_hygiene
+    from tourniquet.hygiene.loader import load_hygiene
 
     try:
         print(f"{path}: ok ({len(load_hygiene(path).playbook.checks)} hygiene checks)")

@@ -4,6 +4,8 @@ A finding names the account (as the directory or the access log knows it), the c
 severity, one line a responder reads, the numbers behind it, and ``evidence_ref``: the file
 (relative to the run folder) holding the query, its window and parameters, or the register
 file and its date. ``suggested_playbook`` is what a responder would run next.
+
+Imports nothing of Tourniquet; everything in the hygiene package may import it.
 """
 
 from __future__ import annotations

@@ -12,29 +12,38 @@ Acting on findings: accounts whose findings reach ``respond.propose_at`` (and su
 response playbook) get a **dry-run plan** of that playbook (``execute_playbook(dry_run=True)``,
 changing nothing). When a finding reaches ``respond.execute_at``, a real run is started only
 after the approver says yes (outside a Prefect flow the default approver says no: recorded).
+
+The directory checks see the directory in one paged sweep in this process; the access checks, when
+there are both kinds, run in a child process at the same time (:func:`run_access_job`).
+
+Imports the loader, the catalogue, the directory connector and the engine (to plan or run the
+response playbook); imported by the package namespace, the CLI and the Prefect flow.
 """
 
 from __future__ import annotations
 
-import json
+import multiprocessing
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from itertools import islice
 from pathlib import Path
 from typing import Any, Protocol
 
 import structlog
 
-from tourniquet.config import load_site
+from tourniquet.config import SiteConfig, load_site
 from tourniquet.connectors.directory import DirectoryClient
 from tourniquet.engine.run import ApprovalRequest, Approver, RunSummary, reject_all
 from tourniquet.errors import TourniquetError
 from tourniquet.hygiene.checks import CHECKS, AccessCheck, Check, DirectoryCheck, HygieneContext
-from tourniquet.hygiene.findings import SEVERITIES, Finding
-from tourniquet.hygiene.playbook import LoadedHygiene, load_hygiene
+from tourniquet.hygiene.findings import Finding
+from tourniquet.hygiene.loader import LoadedHygiene, load_hygiene
+from tourniquet.hygiene.results import FindingStore, HygieneResult, render_markdown, write_outputs
+from tourniquet.hygiene.spec import HygienePlaybook
 from tourniquet.site import Site
 
 __all__ = ["FindingStore", "HygieneResult", "run_hygiene", "render_markdown", "find_hygiene_playbook"]
@@ -47,90 +56,6 @@ class Launcher(Protocol):
 
     def __call__(self, playbook: str, inputs: dict[str, Any], *, dry_run: bool, site: str | None,
                  approver: Approver) -> RunSummary: ...
-MARKDOWN_ROWS = 200
-
-
-class FindingStore:
-    """Findings spooled to disk as they come, sorted at the end (most severe first).
-
-    A first run on a big directory can raise a finding for most of its 100,000 entries (dormant):
-    only a sort key and a file offset per finding stay in memory.
-    """
-
-    def __init__(self, folder: Path) -> None:
-        self.spool_path = folder / "findings.unsorted.jsonl"
-        self._spool = self.spool_path.open("w+b")
-        self._keys: list[tuple[int, str, str, int]] = []
-        self.counts: dict[str, int] = {s: 0 for s in reversed(SEVERITIES)}
-        self.path: Path | None = None
-
-    def add(self, finding: Finding) -> None:
-        offset = self._spool.tell()
-        self._spool.write(finding.model_dump_json().encode("utf-8") + b"\n")
-        self._keys.append((-finding.severity.rank, finding.check, finding.account, offset))
-        self.counts[finding.severity.value] += 1
-
-    def __len__(self) -> int:
-        return len(self._keys)
-
-    def finish(self, path: Path) -> None:
-        """Write ``path`` in order, most severe first; drop the spool."""
-        self._keys.sort()
-        self._spool.flush()
-        with path.open("wb") as out:
-            for *_, offset in self._keys:
-                self._spool.seek(offset)
-                out.write(self._spool.readline())
-        self._spool.close()
-        self.spool_path.unlink()
-        self._keys = []
-        self.path = path
-
-    def close(self) -> None:
-        if not self._spool.closed:
-            self._spool.close()
-
-    def __iter__(self) -> Iterator[Finding]:
-        if self.path is None:
-            raise RuntimeError("findings are read once they are sorted")
-        with self.path.open(encoding="utf-8") as handle:
-            for line in handle:
-                yield Finding.model_validate_json(line)
-
-
-@dataclass
-class HygieneResult:
-    playbook: str
-    as_of: datetime
-    run_dir: Path
-    store: FindingStore
-    checks: dict[str, dict[str, Any]] = field(default_factory=dict)
-    responses: list[dict[str, Any]] = field(default_factory=list)
-    accounts_swept: int = 0
-    findings_file: Path | None = None
-    markdown_file: Path | None = None
-    timings: dict[str, float] = field(default_factory=dict)  # seconds per phase
-
-    def iter_findings(self) -> Iterator[Finding]:
-        """Every finding, most severe first, read back from ``findings.jsonl`` (streaming)."""
-        return iter(self.store)
-
-    @property
-    def findings(self) -> list[Finding]:
-        """All findings in memory: for tests and small runs; big runs use :meth:`iter_findings`."""
-        return list(self.store)
-
-    @property
-    def finding_count(self) -> int:
-        return sum(self.store.counts.values())
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"playbook": self.playbook, "as_of": self.as_of.isoformat(), "run_dir": str(self.run_dir),
-                "accounts_swept": self.accounts_swept, "findings": self.finding_count,
-                "severities": self.store.counts, "checks": self.checks,
-                "responses": self.responses, "findings_file": str(self.findings_file),
-                "summary_file": str(self.markdown_file), "timings": self.timings}
-
 
 def find_hygiene_playbook(name: str) -> Path:
     from tourniquet.engine.execute import find_playbook
@@ -164,25 +89,45 @@ def run_hygiene(
     name = loaded.playbook.hygiene
     run_dir = runtime.config.state_dir / "hygiene" / f"{name}-{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}"
     run_dir.mkdir(parents=True, exist_ok=True)
-    ctx = HygieneContext(runtime, moment, run_dir, register=register)
+    ctx = HygieneContext(runtime, moment, run_dir, register=register, platform=loaded.playbook.platform)
     result = HygieneResult(name, moment, run_dir, FindingStore(run_dir))
     try:
         with structlog.contextvars.bound_contextvars(hygiene=name):
             checks = _build(loaded, ctx, result)
-            _sweep([c for c in checks if isinstance(c, DirectoryCheck)], ctx, result)
-            for access in (c for c in checks if isinstance(c, AccessCheck)):
-                with _timed(result, access.spec.id):
-                    _run_access(access, result)
+            access = [c for c in checks if isinstance(c, AccessCheck)]
+            directory = [c for c in checks if isinstance(c, DirectoryCheck)]
+            if access and directory and ctx.has_audit:
+                # Both kinds at once: the access checks in a process of their own, while this one sweeps
+                # the directory. (In a thread they would wait for the GIL at every row they fetch: the
+                # sweep, ldap3 parsing entries, holds it most of the time.) The child writes their evidence.
+                queried = _access_in_a_process(loaded, ctx, access, result)
+                _sweep(directory, ctx, result)
+                try:
+                    outcome = queried.result()
+                except BrokenProcessPool as exc:
+                    raise TourniquetError(f"the access checks' process died: {exc}") from exc
+                for check_id, status in outcome.statuses.items():
+                    result.checks[check_id].update(status)
+                result.timings.update(outcome.timings)
+                for line in outcome.findings:
+                    result.store.add(Finding.model_validate_json(line))
+                written: list[Check] = list(access)
+            else:
+                _sweep(directory, ctx, result)
+                for finding in _run_access_checks(access, result.checks, result.timings):
+                    result.store.add(finding)
+                written = []
             for item in checks:
-                item.write_evidence()
-            with _timed(result, "sort findings"):
+                if item not in written:
+                    item.write_evidence()
+            with _timed(result.timings, "sort findings"):
                 result.store.finish(run_dir / "findings.jsonl")
                 result.findings_file = result.store.path
             if respond and loaded.playbook.respond is not None:
-                with _timed(result, "respond"):
+                with _timed(result.timings, "respond"):
                     _respond(loaded, result, approver, runtime.config.source, launch or _launch)
-            with _timed(result, "write"):
-                _write(result)
+            with _timed(result.timings, "write"):
+                write_outputs(result)
             log.info("hygiene.finished", findings=result.finding_count, accounts=result.accounts_swept)
     finally:
         result.store.close()
@@ -193,12 +138,12 @@ def run_hygiene(
 
 
 @contextmanager
-def _timed(result: HygieneResult, name: str) -> Iterator[None]:
+def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
     started = time.monotonic()
     try:
         yield
     finally:
-        result.timings[name] = round(time.monotonic() - started, 3)
+        timings[name] = round(time.monotonic() - started, 3)
 
 
 def _build(loaded: LoadedHygiene, ctx: HygieneContext, result: HygieneResult) -> list[Check]:
@@ -213,8 +158,8 @@ def _build(loaded: LoadedHygiene, ctx: HygieneContext, result: HygieneResult) ->
     return checks
 
 
-def _fail(item: Check, result: HygieneResult, exc: Exception) -> None:
-    result.checks[item.spec.id].update(status="failed", error=str(exc))
+def _fail(item: Check, statuses: dict[str, dict[str, Any]], exc: Exception) -> None:
+    statuses[item.spec.id].update(status="failed", error=str(exc))
     item.evidence["error"] = str(exc)
     log.error("hygiene.check_failed", check=item.spec.id, error=str(exc))
 
@@ -224,15 +169,15 @@ def _sweep(checks: list[DirectoryCheck], ctx: HygieneContext, result: HygieneRes
     ready: list[DirectoryCheck] = []
     for item in checks:
         try:
-            with _timed(result, f"{item.spec.id} (prepare)"):
+            with _timed(result.timings, f"{item.spec.id} (prepare)"):
                 item.prepare()
             ready.append(item)
         except TourniquetError as exc:
-            _fail(item, result, exc)
+            _fail(item, result.checks, exc)
     if not ready:
         return
     config = ctx.site.config.directory
-    wanted = {config.uid_attribute, config.rpps_attribute, config.mail_attribute}
+    wanted = {config.uid_attribute}  # and what each check says it reads: every attribute costs ldap3 parsing
     for item in ready:
         wanted.update(item.attributes)
     inspected = 0
@@ -250,7 +195,7 @@ def _sweep(checks: list[DirectoryCheck], ctx: HygieneContext, result: HygieneRes
                     result.checks[item.spec.id]["findings"] += 1
     except TourniquetError as exc:
         for item in ready:
-            _fail(item, result, exc)
+            _fail(item, result.checks, exc)
         return
     finally:
         result.accounts_swept = inspected
@@ -261,20 +206,82 @@ def _sweep(checks: list[DirectoryCheck], ctx: HygieneContext, result: HygieneRes
         result.checks[item.spec.id].update(status="completed", warnings=item.evidence.get("warnings", []))
 
 
-def _run_access(item: AccessCheck, result: HygieneResult) -> None:
+def _run_access_checks(checks: list[AccessCheck], statuses: dict[str, dict[str, Any]],
+                       timings: dict[str, float]) -> list[Finding]:
+    """Every access check in turn (they share the per-day and per-address aggregates); their findings."""
+    found: list[Finding] = []
+    for item in checks:
+        with _timed(timings, item.spec.id):
+            found.extend(_run_access(item, statuses))
+    return found
+
+
+def _run_access(item: AccessCheck, statuses: dict[str, dict[str, Any]]) -> list[Finding]:
     if not item.ctx.has_audit:
         reason = "the site has no audit section (access log): nothing to check"
-        result.checks[item.spec.id].update(status="skipped", warnings=[reason])
+        statuses[item.spec.id].update(status="skipped", warnings=[reason])
         item.evidence["skipped"] = reason
-        return
+        return []
     try:
         found = list(item.run())  # one finding per account that stands out: few
     except TourniquetError as exc:
-        _fail(item, result, exc)
-        return
-    for finding in found:
-        result.store.add(finding)
-    result.checks[item.spec.id].update(status="completed", findings=len(found))
+        _fail(item, statuses, exc)
+        return []
+    statuses[item.spec.id].update(status="completed", findings=len(found), warnings=item.evidence.get("warnings", []))
+    return found
+
+
+@dataclass
+class AccessJob:
+    """What a child process needs to run the access checks on its own: picklable, no connection in it."""
+
+    playbook: HygienePlaybook
+    params: dict[str, Any]
+    check_ids: list[str]
+    site: SiteConfig
+    as_of: datetime
+    run_dir: Path
+    statuses: dict[str, dict[str, Any]]
+    hygiene: str
+
+
+@dataclass
+class AccessOutcome:
+    findings: list[str]                     # each finding as JSON
+    statuses: dict[str, dict[str, Any]]
+    timings: dict[str, float]
+
+
+def run_access_job(job: AccessJob) -> AccessOutcome:
+    """In a child process: build the access checks, run them, write their evidence, hand back the findings."""
+    from tourniquet.logs import configure_logging
+
+    configure_logging()
+    site = Site(job.site)
+    ctx = HygieneContext(site, job.as_of, job.run_dir, platform=job.playbook.platform)
+    specs = {spec.id: spec for spec in job.playbook.checks}
+    timings: dict[str, float] = {}
+    try:
+        with structlog.contextvars.bound_contextvars(hygiene=job.hygiene):
+            checks = [CHECKS[specs[i].check].factory(specs[i], job.params[i], ctx) for i in job.check_ids]
+            found = _run_access_checks([c for c in checks if isinstance(c, AccessCheck)], job.statuses, timings)
+            for item in checks:
+                item.write_evidence()
+    finally:
+        ctx.close()
+        site.close()
+    return AccessOutcome([f.model_dump_json() for f in found], job.statuses, timings)
+
+
+def _access_in_a_process(loaded: LoadedHygiene, ctx: HygieneContext, access: list[AccessCheck],
+                         result: HygieneResult) -> "Future[AccessOutcome]":
+    job = AccessJob(loaded.playbook, {c.spec.id: c.params for c in access}, [c.spec.id for c in access],
+                    ctx.site.config, ctx.as_of, ctx.run_dir, {c.spec.id: dict(result.checks[c.spec.id]) for c in access},
+                    loaded.playbook.hygiene)
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    future = pool.submit(run_access_job, job)
+    pool.shutdown(wait=False)
+    return future
 
 
 # --------------------------------------------------------------------------- acting on findings
@@ -354,57 +361,3 @@ def _respond(loaded: LoadedHygiene, result: HygieneResult, approver: Approver, s
     except TourniquetError as exc:
         real.update(status="failed", error=str(exc))
     result.responses.append(real)
-
-
-# --------------------------------------------------------------------------- outputs
-
-
-def _cell(text: Any) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
-def render_markdown(result: HygieneResult) -> str:
-    counts = result.store.counts
-    total = result.finding_count
-    lines = [f"# Hygiene: {result.playbook} — {result.as_of:%Y-%m-%d %H:%M} UTC", "",
-             f"{result.accounts_swept} directory accounts swept, **{total} findings** "
-             f"({', '.join(f'{n} {s}' for s, n in counts.items() if n) or 'none'}).", "",
-             "## Checks", "", "| check | kind | status | findings | evidence |", "|---|---|---|---|---|"]
-    for check_id, info in result.checks.items():
-        status = info["status"] + (f": {info['error']}" if info.get("error") else "")
-        lines.append(f"| {check_id} | {info['kind']} | {_cell(status)} | {info['findings']} | "
-                     f"`{info.get('evidence', '')}` |")
-    warnings = [(c, w) for c, info in result.checks.items() for w in info.get("warnings") or []]
-    if warnings:
-        lines += ["", "## Warnings", ""] + [f"- {c}: {_cell(w)}" for c, w in warnings]
-    lines += ["", "## Findings", ""]
-    if total:
-        lines += ["| severity | account | check | what | suggested | evidence |", "|---|---|---|---|---|---|"]
-        for f in islice(result.iter_findings(), MARKDOWN_ROWS):
-            lines.append(f"| {f.severity.value} | {_cell(f.account)} | {f.check} | {_cell(f.summary)} | "
-                         f"{f.suggested_playbook or ''} | `{f.evidence_ref}` |")
-        if total > MARKDOWN_ROWS:
-            lines.append(f"\n… {total - MARKDOWN_ROWS} more in `findings.jsonl`.")
-    else:
-        lines.append("None.")
-    if result.responses:
-        lines += ["", "## Response runs", ""]
-        for r in result.responses:
-            what = "dry-run plan" if r["mode"] == "dry-run" else "real run"
-            approval = r.get("approval")
-            extra = f"; approval: {'yes' if approval['approved'] else 'no'} {approval['comment']}" if approval else ""
-            lines.append(f"- {what} of `{r['playbook']}` for {', '.join(r['accounts'])}: {r.get('status')}"
-                         f"{' (' + str(r['error']) + ')' if r.get('error') else ''}{extra}"
-                         f"{'; plan: `' + r['plan'] + '`' if r.get('plan') else ''}")
-    if result.timings:
-        lines += ["", "## Timings", "", "| phase | seconds |", "|---|---|"]
-        lines += [f"| {name} | {seconds:.2f} |" for name, seconds in result.timings.items()]
-    lines += ["", "## Evidence", "", f"- run folder: `{result.run_dir}`", "- findings: `findings.jsonl`",
-              "- each check: `evidence/<check>.json` (query, window, counts, register file and date)"]
-    return "\n".join(lines) + "\n"
-
-
-def _write(result: HygieneResult) -> None:
-    result.markdown_file = result.run_dir / "findings.md"
-    result.markdown_file.write_text(render_markdown(result), encoding="utf-8")
-    (result.run_dir / "summary.json").write_text(json.dumps(result.as_dict(), indent=2, default=str), encoding="utf-8")

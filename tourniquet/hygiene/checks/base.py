@@ -1,15 +1,21 @@
-"""The check registry and what a check gets to work with.
+"""What every hygiene check is and gets: the run's context, the two kinds of check, their evidence.
 
 Two kinds of check:
 
 - **directory checks** see every account once, during one streaming paged sweep of the
   directory (:meth:`DirectoryCheck.inspect` per entry); they may prepare something first
   (the register's RPPS numbers, the set of accounts active in the access log);
-- **access checks** send one or two GROUP BY queries to the access log and turn the rows
-  that stand out into findings (:meth:`AccessCheck.run`).
+- **access checks** read aggregates of the access log — a few ``GROUP BY`` queries shared by
+  all of them (:mod:`tourniquet.hygiene.checks.activity`) — and turn the accounts that stand
+  out into findings (:meth:`AccessCheck.run`).
 
-Each check writes ``evidence/<check id>.json`` in the run folder (parameters, window,
-queries, source files, counts) and every finding points at it.
+A check class names itself (``name``) and its parameter model (``parameters``); the catalogue
+(:mod:`tourniquet.hygiene.checks`) lists the classes. Each check writes
+``evidence/<check id>.json`` in the run folder (parameters, window, queries, source files,
+counts) and every finding points at it.
+
+Imports the spec models, findings, the site and the access-log reader; imported by the check
+modules, the catalogue and the runner — never by the spec.
 """
 
 from __future__ import annotations
@@ -19,30 +25,42 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from tourniquet.connectors.audit.sql import AuditDb
 from tourniquet.errors import ConfigError
 from tourniquet.hygiene.findings import Finding
-from tourniquet.hygiene.playbook import CheckSpec
+from tourniquet.hygiene.spec import CheckSpec, PlatformSpec
 from tourniquet.site import Site
 
 #: Flagged accounts listed in a check's evidence file (all of them are in findings.jsonl).
 FLAGGED_IN_EVIDENCE = 1000
 
-__all__ = ["CHECKS", "CheckDef", "Check", "DirectoryCheck", "AccessCheck", "HygieneContext", "check"]
+__all__ = ["CheckDef", "Check", "DirectoryCheck", "AccessCheck", "HygieneContext", "Params", "FLAGGED_IN_EVIDENCE"]
+
+
+class Params(BaseModel):
+    """Base of every check's parameters: a misspelt parameter is an error, not a default."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 @dataclass
 class HygieneContext:
-    """One hygiene run: the site, the reference day, where evidence goes."""
+    """One hygiene run: the site, the reference day, the platform's assumptions, where evidence goes.
+
+    ``shared`` holds what several access checks read (the per-account daily activity, the
+    addresses): computed by the first check that needs it, reused by the others.
+    """
 
     site: Site
     as_of: datetime
     run_dir: Path
     register: str | None = None
+    platform: PlatformSpec = field(default_factory=PlatformSpec)
+    shared: dict[Any, Any] = field(default_factory=dict)
     _audit: AuditDb | None = None
 
     @property
@@ -68,10 +86,16 @@ class HygieneContext:
     def close(self) -> None:
         if self._audit is not None:
             self._audit.close()
+            self._audit = None
 
 
 class Check:
     """Base: the spec from the playbook, the validated parameters, evidence to write."""
+
+    #: Name in the catalogue (``check:`` in the playbook).
+    name: ClassVar[str]
+    #: The parameter model (``with:`` in the playbook).
+    parameters: ClassVar[type[BaseModel]]
 
     def __init__(self, spec: CheckSpec, params: Any, ctx: HygieneContext) -> None:
         self.spec = spec
@@ -91,8 +115,10 @@ class Check:
         self.flagged_count += 1
         if len(self.flagged) < FLAGGED_IN_EVIDENCE:
             self.flagged.append({"account": account, **evidence})
-        return Finding(account=account, dn=dn, check=self.spec.id, kind=self.spec.check, severity=self.spec.severity,
-                       summary=summary, evidence=evidence, evidence_ref=self.ref, suggested_playbook=self.spec.suggest)
+        # Built from typed values the check computed: no validation pass (a first run may make 1,000,000).
+        return Finding.model_construct(account=account, dn=dn, check=self.spec.id, kind=self.spec.check,
+                                       severity=self.spec.severity, summary=summary, evidence=evidence,
+                                       evidence_ref=self.ref, suggested_playbook=self.spec.suggest)
 
     def write_evidence(self) -> Path:
         path = self.ctx.run_dir / self.ref
@@ -127,32 +153,17 @@ class AccessCheck(Check):
         self.evidence["queries"] = self.ctx.audit.queries[since:]
 
 
-@dataclass
+@dataclass(frozen=True)
 class CheckDef:
+    """A catalogue entry: what the loader validates and the runner instantiates."""
+
     name: str
     kind: Literal["directory", "access"]
     params: type[BaseModel]
-    factory: Callable[[CheckSpec, Any, HygieneContext], Check]
+    factory: type[Check]
     doc: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
-
-CHECKS: dict[str, CheckDef] = {}
-
-
-def check(name: str, params: type[BaseModel]) -> Callable[[type[Check]], type[Check]]:
-    """Register a check class under ``name`` with its parameter model."""
-
-    def register(cls: type[Check]) -> type[Check]:
-        kind: Literal["directory", "access"] = "directory" if issubclass(cls, DirectoryCheck) else "access"
-        CHECKS[name] = CheckDef(name, kind, params, cls, (cls.__doc__ or "").strip().splitlines()[0])
-        return cls
-
-    return register
-
-
-def _load_builtin() -> None:
-    from tourniquet.hygiene import access_checks, directory_checks  # noqa: F401  (they register themselves)
-
-
-_load_builtin()
+    @classmethod
+    def of(cls, check: type[Check]) -> "CheckDef":
+        kind: Literal["directory", "access"] = "directory" if issubclass(check, DirectoryCheck) else "access"
+        return cls(check.name, kind, check.parameters, check, (check.__doc__ or "").strip().splitlines()[0])

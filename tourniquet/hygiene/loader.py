@@ -1,77 +1,27 @@
-"""The hygiene playbook format (YAML) and its loader.
+"""Read a hygiene playbook: YAML with positions, the models of :mod:`tourniquet.hygiene.spec`, and each
+check's parameters validated against the catalogue (:mod:`tourniquet.hygiene.checks`).
 
-    hygiene: daily                       # name
-    version: 1
-    title: Daily account hygiene
-    checks:
-      - id: not-registered
-        check: not_in_register           # a registered check (tourniquet.hygiene.checks)
-        severity: high
-        suggest: credential-misuse       # playbook a responder would run (optional)
-        with: {extract: register}        # the check's parameters, validated at load time
-    respond:
-      playbook: credential-misuse
-      propose_at: high                   # findings at/above: a dry-run plan of that playbook
-      execute_at: critical               # at/above: a real run, behind the approval gate (null: never)
+Every problem (unknown field, unknown check, bad parameter, duplicate id) is reported at once as
+``file:line:column: path: message``, reusing the response-playbook loader's YAML position tracking.
 
-Loading reuses the response-playbook loader's YAML position tracking, so every problem
-(unknown field, unknown check, bad parameter, duplicate id) is reported at once as
-``file:line:column: path: message``.
+Imports the spec, the catalogue and the engine's YAML reader; the runner, the CLI and the package
+namespace import it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from tourniquet.engine.loader import Path_, _dotted, _nearest, _suggest, parse_yaml, read_text
 from tourniquet.errors import Location, PlaybookError, PlaybookErrors
-from tourniquet.hygiene.findings import Severity
+from tourniquet.hygiene.checks import CHECKS
+from tourniquet.hygiene.spec import CheckSpec, HygienePlaybook, PlatformSpec, RespondPolicy
 
-__all__ = ["CheckSpec", "RespondPolicy", "HygienePlaybook", "LoadedHygiene", "load_hygiene", "load_hygiene_text"]
-
-_ID = r"^[a-z][a-z0-9_-]{0,62}$"
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-
-class CheckSpec(_Strict):
-    """One check to run, with its parameters and the severity of what it finds."""
-
-    id: str = Field(pattern=_ID, description="Unique name; findings carry it.")
-    check: str = Field(description="Registered check: not_in_register, dormant, unprotected, unusual_volume, "
-                                   "off_hours, new_source_ip, slow_scraping.")
-    description: str = ""
-    severity: Severity = Field(Severity.medium, description="Severity of each finding of this check.")
-    suggest: str | None = Field(None, description="Playbook a responder would run on the account.")
-    enabled: bool = True
-    with_: dict[str, Any] = Field(default_factory=dict, alias="with", description="Parameters of the check.")
-
-
-class RespondPolicy(_Strict):
-    """How findings turn into response runs: only ever through the guarded response playbooks."""
-
-    playbook: str = Field("credential-misuse", description="Response playbook to plan or run.")
-    propose_at: Severity | None = Field(Severity.high, description="Plan a dry run for findings at/above this.")
-    execute_at: Severity | None = Field(
-        None, description="Start a real run, behind the approval gate, for findings at/above this (null: never)."
-    )
-    max_accounts: int = Field(20, ge=1, description="At most this many accounts in one proposed run.")
-    reason: str = Field("hygiene finding", description="Reason recorded in the response run.")
-
-
-class HygienePlaybook(_Strict):
-    hygiene: str = Field(pattern=r"^[a-z][a-z0-9-]{0,62}$", description="Name of the hygiene playbook.")
-    version: Literal[1] = 1
-    title: str
-    description: str = ""
-    checks: list[CheckSpec] = Field(min_length=1)
-    respond: RespondPolicy | None = None
+__all__ = ["LoadedHygiene", "load_hygiene", "load_hygiene_text"]
 
 
 @dataclass
@@ -82,7 +32,7 @@ class LoadedHygiene:
     marks: dict[Path_, Location] = field(default_factory=dict)
 
 
-_MODELS: dict[Path_, type[BaseModel]] = {(): HygienePlaybook, ("respond",): RespondPolicy}
+_MODELS: dict[Path_, type[BaseModel]] = {(): HygienePlaybook, ("respond",): RespondPolicy, ("platform",): PlatformSpec}
 
 
 def load_hygiene(path: str | Path) -> LoadedHygiene:
@@ -91,8 +41,6 @@ def load_hygiene(path: str | Path) -> LoadedHygiene:
 
 def load_hygiene_text(text: str, file: str = "<hygiene>") -> LoadedHygiene:
     """Parse and validate; raise :class:`PlaybookErrors` listing every problem with file:line:col."""
-    from tourniquet.hygiene.checks import CHECKS
-
     parsed = parse_yaml(text, file)
     data = parsed.data
     errors = list(parsed.errors)
@@ -132,8 +80,6 @@ def load_hygiene_text(text: str, file: str = "<hygiene>") -> LoadedHygiene:
 def _raw_parameter_errors(data: dict[str, Any], marks: dict[Path_, Location],
                           key_marks: dict[Path_, Location]) -> list[PlaybookError]:
     """Check parameters even when the playbook around them is invalid: every problem in one go."""
-    from tourniquet.hygiene.checks import CHECKS
-
     found: list[PlaybookError] = []
     checks = data.get("checks")
     for index, raw in enumerate(checks if isinstance(checks, list) else []):

@@ -1,4 +1,9 @@
-"""Checks that look at each directory account once, during the streaming sweep."""
+"""Directory checks: each account looked at once, during the streaming sweep.
+
+``not_in_register`` (the national register extract), ``dormant`` (no login, no access-log event)
+and ``unprotected`` (no lockout policy). Imports the check base and the register connector;
+imported by the catalogue only.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +11,16 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from tourniquet.connectors.register import RegisterExtract, is_valid_rpps, open_extract
-from tourniquet.hygiene.checks import DirectoryCheck, check
+from tourniquet.hygiene.checks.base import DirectoryCheck, Params
 from tourniquet.hygiene.findings import Finding
 
 __all__ = ["NotInRegister", "Dormant", "Unprotected"]
 
 
-class _Params(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class RegisterParams(_Params):
+class RegisterParams(Params):
     extract: str = Field(
         "register",
         description="Extract file (.txt or .zip) or folder holding the daily downloads (the newest is used); "
@@ -29,13 +30,16 @@ class RegisterParams(_Params):
     max_age_days: int = Field(7, ge=1, description="Warn when the newest extract is older than this.")
 
 
-@check("not_in_register", RegisterParams)
 class NotInRegister(DirectoryCheck):
     """Accounts whose RPPS number is not in the latest national register extract."""
+
+    name = "not_in_register"
+    parameters = RegisterParams
 
     extract: RegisterExtract
 
     def prepare(self) -> None:
+        self.attributes = (self.ctx.site.config.directory.rpps_attribute,)
         location = Path(self.ctx.register or self.params.extract)
         if not location.is_absolute():
             location = self.ctx.site.config.state_dir / location
@@ -58,21 +62,22 @@ class NotInRegister(DirectoryCheck):
         rpps = values[0].strip() if values else ""
         if len(rpps) == 12 and rpps.startswith("8"):
             rpps = rpps[1:]  # stored as the national id 8+RPPS
+        if len(rpps) == 11 and rpps.isdigit() and rpps in self.extract.rpps:
+            return  # registered (the extract holds well-formed numbers only): the common case, kept cheap
         if not rpps or not is_valid_rpps(rpps):
             if self.params.missing_rpps:
                 what = "no RPPS number" if not rpps else f"RPPS number {rpps!r} is malformed (11 digits, Luhn)"
                 yield self.finding(account, f"{what}: cannot be checked against the national register",
                                    {"rpps": rpps or None, **self.source}, dn)
             return
-        if rpps not in self.extract.rpps:
-            yield self.finding(
-                account,
-                f"RPPS {rpps} is not in the national register extract of {self.shown_date}",
-                {"rpps": rpps, **self.source}, dn,
-            )
+        yield self.finding(
+            account,
+            f"RPPS {rpps} is not in the national register extract of {self.shown_date}",
+            {"rpps": rpps, **self.source}, dn,
+        )
 
 
-class DormantParams(_Params):
+class DormantParams(Params):
     days: int = Field(90, ge=1, description="No successful login and no access-log event for this many days.")
     login_attributes: list[str] = Field(
         default_factory=lambda: ["pwdLastSuccess", "authTimestamp"],
@@ -95,15 +100,20 @@ def _ldap_time(value: str) -> datetime | None:
         return None
 
 
-@check("dormant", DormantParams)
 class Dormant(DirectoryCheck):
     """Accounts nobody has used for N days: no successful login recorded and no access-log event."""
 
+    name = "dormant"
+    parameters = DormantParams
+
     def prepare(self) -> None:
-        self.attributes = tuple(self.params.login_attributes) + ("createTimestamp", "pwdAccountLockedTime")
         self.since = self.ctx.as_of - timedelta(days=self.params.days)
         self.active: set[str] | None = None
         self.key = self.ctx.site.config.audit.account_key if self.ctx.site.config.audit else "uid"
+        directory = self.ctx.site.config.directory
+        key_attribute = {"rpps": (directory.rpps_attribute,), "mail": (directory.mail_attribute,)}.get(self.key, ())
+        self.attributes = (tuple(self.params.login_attributes) + ("createTimestamp", "pwdAccountLockedTime")
+                           + key_attribute)
         self.evidence["window"] = {"from": self.since.isoformat(), "to": self.ctx.as_of.isoformat()}
         if not self.ctx.has_audit:
             self.evidence["warnings"] = ["no access log configured: only the directory's login attributes count"]
@@ -156,13 +166,15 @@ class Dormant(DirectoryCheck):
         yield self.finding(account, f"dormant: {login}{log} in the last {self.params.days} days", evidence, dn)
 
 
-class UnprotectedParams(_Params):
+class UnprotectedParams(Params):
     require_max_failure: bool = Field(True, description="A lockout policy with pwdMaxFailure 0 never locks: report it.")
 
 
-@check("unprotected", UnprotectedParams)
 class Unprotected(DirectoryCheck):
     """Accounts under no password policy, or a policy without lockout (a lock would be ignored)."""
+
+    name = "unprotected"
+    parameters = UnprotectedParams
 
     attributes = ("pwdPolicySubentry",)
 
