@@ -124,6 +124,10 @@ def use_local_server(site: str | None) -> None:
     else:
         print("note: no Prefect server (PREFECT_API_URL unset, no `tourniquet server start`): starting a temporary "
               "one for this run, 15-20 s", file=sys.stderr)
+        # The throwaway server shares this terminal; when it stops, its services log the work they
+        # were cancelled in (tracebacks) after the command's own output. Its clients still see
+        # every real error as an API error, so its own log lines are noise here.
+        os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")
 def _not_a_note(record: logging.LogRecord) -> bool:
     return record.levelno >= logging.WARNING
 
