@@ -34,7 +34,8 @@ from typing import Any
 
 from tourniquet.secrets import mask
 
-__all__ = ["Journal", "JournalIndex", "JournalDamaged", "ChangeKey", "read_journal", "verify_chain", "GENESIS"]
+__all__ = ["Journal", "JournalIndex", "JournalDamaged", "ChangeKey", "read_journal", "verify_chain", "chain_problem",
+           "GENESIS"]
 
 GENESIS = "0" * 64
 #: (system, target, operation, the state it leads to): what one change is about. Two changes of one
@@ -118,7 +119,8 @@ class _Tail:
 class Journal:
     """Append records to one incident's journal; safe to share between threads and processes."""
 
-    def __init__(self, path: str | Path, *, incident: str, run: str = "") -> None:
+    def __init__(self, path: str | Path, *, incident: str, run: str = "", indexed: bool = True) -> None:
+        """``indexed=False``: only append (a seal): the file's last record is read, not all of them."""
         self.path = Path(path)
         self.incident = incident
         self.run = run
@@ -129,7 +131,8 @@ class Journal:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.exists():
             with self._file() as handle:
-                self._catch_up(handle)
+                if indexed or not self._start_at_last_record(handle):
+                    self._catch_up(handle)
 
     # -- reading what is already there (ours or another process's)
 
@@ -168,6 +171,26 @@ class Journal:
             self.index.add(record)
             self._tail.seq, self._tail.hash = int(record.get("seq", self._tail.seq)), str(record.get("hash", ""))
         self._tail.offset += cut
+
+    def _start_at_last_record(self, handle: int) -> bool:
+        """Take seq and hash from the last complete line alone; False if it does not parse (read it all)."""
+        size = os.fstat(handle).st_size
+        block, data = 1 << 16, b""
+        with self.path.open("rb") as reader:
+            while len(data) < size and b"\n" not in data[:-1]:
+                start = max(0, size - len(data) - block)
+                reader.seek(start)
+                data = reader.read(size - len(data) - start) + data
+                block *= 2
+        if not data.endswith(b"\n"):
+            return False  # a torn last line: the full read sets it aside
+        lines = data[:-1].rsplit(b"\n", 1)
+        try:
+            record = json.loads(lines[-1])
+            self._tail = _Tail(int(record["seq"]), str(record["hash"]), size)
+        except (ValueError, KeyError, TypeError):
+            return False
+        return True
 
     # -- writing
 
@@ -312,6 +335,17 @@ def index_of(records: Iterable[dict[str, Any]]) -> JournalIndex:
     return index
 
 
+def chain_problem(record: Any, previous: str) -> str | None:
+    """Why ``record`` does not continue a chain whose last hash is ``previous`` (None: it does)."""
+    if not isinstance(record, dict):
+        return "not a JSON record"
+    if record.get("prev") != previous:
+        return "does not follow the previous record (line removed, added or moved)"
+    if _digest(record) != record.get("hash"):
+        return "content does not match its hash (line edited)"
+    return None
+
+
 def verify_chain(path: str | Path) -> int:
     """Check every line's hash and link; return the number of records or raise JournalDamaged."""
     path = Path(path)
@@ -325,12 +359,9 @@ def verify_chain(path: str | Path) -> int:
                 record = json.loads(line)
             except ValueError:
                 raise JournalDamaged(path, number, "not a JSON record") from None
-            if not isinstance(record, dict):
-                raise JournalDamaged(path, number, "not a JSON record")
-            if record.get("prev") != previous:
-                raise JournalDamaged(path, number, "does not follow the previous record (line removed, added or moved)")
-            if _digest(record) != record.get("hash"):
-                raise JournalDamaged(path, number, "content does not match its hash (line edited)")
+            problem = chain_problem(record, previous)
+            if problem is not None:
+                raise JournalDamaged(path, number, problem)
             previous = record["hash"]
             count += 1
     return count

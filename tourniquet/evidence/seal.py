@@ -25,7 +25,8 @@ from typing import Any
 from tourniquet.errors import TourniquetError
 from tourniquet.evidence.anchors import AnchorLog
 from tourniquet.evidence.bundle import APPEND_ONLY, JOURNAL, MANIFESTS, layout_problem, scan, sha256_file
-from tourniquet.evidence.verify import JournalView, Verdict, manifest_root, read_journal_strictly, verify
+from tourniquet.evidence.reading import JournalView, read_journal_strictly
+from tourniquet.evidence.verify import Verdict, manifest_root, verify
 from tourniquet.journal import GENESIS, Journal
 from tourniquet.secrets import mask
 
@@ -92,7 +93,7 @@ def _write_whole(target: Path, data: bytes) -> None:
 
 def _journal(folder: Path, incident: str) -> Journal:
     try:
-        return Journal(folder / JOURNAL, incident=incident, run="seal")
+        return Journal(folder / JOURNAL, incident=incident, run="seal", indexed=False)
     except (ValueError, KeyError, TypeError) as exc:
         raise SealFailed(f"{folder / JOURNAL}: its last line is damaged ({exc}): the seal cannot be chained to it; "
                          "`tourniquet evidence verify` names the line") from None

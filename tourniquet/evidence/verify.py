@@ -25,7 +25,6 @@ from tourniquet.evidence.bundle import (
     APPEND_ONLY,
     JOURNAL,
     MAX_MANIFEST_BYTES,
-    MAX_RECORD_BYTES,
     REGENERATED,
     REPORT,
     TORN,
@@ -38,10 +37,10 @@ from tourniquet.evidence.bundle import (
     sha256_file,
     strict_json,
 )
-from tourniquet.journal import GENESIS, JournalDamaged, verify_chain
+from tourniquet.evidence.reading import JournalView, read_journal_strictly, strict_int
+from tourniquet.journal import GENESIS
 
-__all__ = ["Verdict", "verify", "manifest_root", "JournalView", "read_journal_strictly", "INTACT", "TAMPERED",
-           "NOT_SEALED"]
+__all__ = ["Verdict", "verify", "manifest_root", "INTACT", "TAMPERED", "NOT_SEALED"]
 
 INTACT, TAMPERED, NOT_SEALED = 0, 1, 3
 
@@ -69,72 +68,6 @@ class Verdict:
     @property
     def intact(self) -> bool:
         return self.exit_code == INTACT
-
-
-@dataclass
-class JournalView:
-    """The journal read strictly, streaming: what verify and seal need, not every record in memory."""
-
-    count: int = 0  # records read
-    last: tuple[int, str] = (0, GENESIS)  # seq and hash of the last record
-    sealed: list[tuple[int, dict[str, Any]]] = field(default_factory=list)  # the 'sealed' records, by line
-    tail: list[tuple[int, dict[str, Any]]] = field(default_factory=list)  # records with seq > ``after``
-    size: int = 0
-    problems: list[Finding] = field(default_factory=list)
-    torn_line: int | None = None  # an incomplete last line (a write the process did not finish)
-    readable: bool = True  # false: the chain cannot be checked line by line
-
-
-def read_journal_strictly(path: Path, incident: str, *, after: int | None = None) -> JournalView:
-    """Every record strictly parsed (a line that is not one JSON object meaning one thing is a problem);
-    the records whose seq is above ``after`` are kept whole (the tail after the last seal)."""
-    view = JournalView()
-    strangers: dict[str, list[int]] = {}
-    try:
-        handle = path.open("rb")
-    except OSError as exc:
-        view.problems.append(Finding(JOURNAL, f"cannot be read: {exc.strerror or exc}"))
-        view.readable = False
-        return view
-    with handle:
-        number = 0
-        for line in iter(lambda: handle.readline(MAX_RECORD_BYTES + 1), b""):
-            number += 1
-            view.size += len(line)
-            if len(line) > MAX_RECORD_BYTES:
-                view.problems.append(Finding(JOURNAL, f"line {number}: longer than {MAX_RECORD_BYTES} bytes"))
-                view.readable = False
-                return view
-            if not line.strip():
-                continue
-            try:
-                record = strict_json(line)
-                if not isinstance(record, dict):
-                    raise ValueError("not a JSON object")
-            except ValueError as exc:
-                if not line.endswith(b"\n"):
-                    view.torn_line = number
-                else:
-                    view.problems.append(Finding(JOURNAL, f"line {number}: {exc}"))
-                continue
-            if record.get("incident") != incident:
-                strangers.setdefault(repr(record.get("incident")), []).append(number)
-            seq = _int(record.get("seq")) or 0
-            view.count += 1
-            view.last = (seq, str(record.get("hash", "")))
-            if record.get("type") == "sealed":
-                view.sealed.append((number, record))
-            if after is not None and seq > after:
-                view.tail.append((number, record))
-    for name, lines in strangers.items():
-        where = f"line {lines[0]}" if len(lines) == 1 else f"{len(lines)} lines from line {lines[0]}"
-        view.problems.append(Finding(JOURNAL, f"{where}: name incident {name}, not {incident!r} "
-                                              "(a journal of another incident?)"))
-    return view
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 _MANIFEST_FIELDS: dict[str, type | tuple[type, ...]] = {
@@ -174,10 +107,10 @@ def _load_manifest(path: Path, label: str, sequence: int, incident: str) -> tupl
     if manifest["root"] != manifest_root(manifest):
         findings.append(Finding(label, "content does not match its root hash (manifest edited)"))
     journal = manifest["journal"]
-    if _int(journal.get("records")) is None or not isinstance(journal.get("last_hash"), str):
+    if strict_int(journal.get("records")) is None or not isinstance(journal.get("last_hash"), str):
         findings.append(Finding(label, "its journal section is malformed"))
     for name, pin in manifest["append_only"].items():
-        if not isinstance(pin, dict) or _int(pin.get("bytes")) is None or not isinstance(pin.get("sha256"), str):
+        if not isinstance(pin, dict) or strict_int(pin.get("bytes")) is None or not isinstance(pin.get("sha256"), str):
             findings.append(Finding(label, f"its pin of {name} is malformed"))
     if not all(isinstance(v, str) for v in manifest["files"].values()):
         findings.append(Finding(label, "its file list is malformed"))
@@ -213,7 +146,8 @@ class _Verifier:
         self.entries = self.anchors.read(self.incident) if self.anchors is not None else AnchorEntries()
         self.tampered.extend(self.entries.problems)
         manifests = self._manifests()
-        self.journal = self._journal(after=manifests[-1][1]["journal"]["records"] if manifests else 0)
+        self.journal = self._journal(after=manifests[-1][1]["journal"]["records"] if manifests else 0,
+                                     sealed_sequence=manifests[-1][1]["sequence"] if manifests else None)
         self._sealed_records(manifests)
         self._anchored(manifests)
         self._pins(manifests)
@@ -229,23 +163,21 @@ class _Verifier:
         self.verdict.unsealed[:] = list(dict.fromkeys(self.unsealed))
         return self.verdict
 
-    def _journal(self, *, after: int) -> JournalView:
+    def _journal(self, *, after: int, sealed_sequence: int | None) -> JournalView:
         path = self.bundle.files.get(JOURNAL)
         if path is None:
             return JournalView(readable=False)
-        view = read_journal_strictly(path, self.incident, after=after)
+        view = read_journal_strictly(path, self.incident, after=after, sealed_sequence=sealed_sequence)
         self.verdict.facts["journal_last"] = {"records": view.last[0], "last_hash": view.last[1]}
         self.tampered.extend(view.problems)
         if view.readable:
-            try:
-                self.verdict.facts["journal_records"] = verify_chain(path)
-            except JournalDamaged as exc:
-                if exc.line != view.torn_line:
-                    self.tampered.append(Finding(JOURNAL, f"line {exc.line}: {exc.reason}"))
-                else:
-                    self.verdict.facts["journal_records"] = view.count
-            except (UnicodeDecodeError, ValueError, KeyError, TypeError):
-                pass  # the strict reading above named the line
+            if view.chain_break is None:
+                self.verdict.facts["journal_records"] = view.chained
+            elif view.chain_break[0] != view.torn_line:
+                line, reason = view.chain_break
+                self.tampered.append(Finding(JOURNAL, f"line {line}: {reason}"))
+            else:
+                self.verdict.facts["journal_records"] = view.count
         if view.torn_line is not None:
             self.unsealed.append(Finding(JOURNAL, f"line {view.torn_line}: incomplete (a write was interrupted; "
                                                   "the journal sets it aside the next time it is opened)"))
@@ -298,7 +230,7 @@ class _Verifier:
         sealed: dict[int, list[tuple[int, dict[str, Any]]]] = {}
         for line, record in self.journal.sealed:
             if record.get("type") == "sealed":
-                sequence = _int(record.get("sequence"))
+                sequence = strict_int(record.get("sequence"))
                 if sequence is None:
                     self.tampered.append(Finding(JOURNAL, f"line {line}: a 'sealed' record without a sequence"))
                     continue
@@ -327,7 +259,7 @@ class _Verifier:
                                                           "(removed from the journal)"))
                 continue
             line, record = records[0]
-            seq = _int(record.get("seq")) or 0
+            seq = strict_int(record.get("seq")) or 0
             if record.get("root") != manifest["root"]:
                 self.tampered.append(Finding(label, f"root differs from the one journal line {line} recorded"))
             if seq <= after or (before is not None and seq > before):
@@ -381,7 +313,7 @@ class _Verifier:
                 pins.setdefault(name, []).append((pin["bytes"], pin["sha256"], f"sealed in {label}"))
         for sequence, entries in self.entries.seals.items():
             journal = entries[0].get("journal")
-            if isinstance(journal, dict) and _int(journal.get("bytes")) is not None:
+            if isinstance(journal, dict) and strict_int(journal.get("bytes")) is not None:
                 pins.setdefault(JOURNAL, []).append((journal["bytes"], str(journal.get("sha256")),
                                                      f"pinned by seal {sequence} in the anchor log"))
         for name, wanted in pins.items():
@@ -410,28 +342,23 @@ class _Verifier:
         newest = manifests[-1][1] if manifests else None
         sealed_files: dict[str, str] = dict(newest["files"]) if newest else {}
         sealed_append_only = set(newest["append_only"]) if newest else set()
-        sealed_records = newest["journal"]["records"] if newest else 0
-        tail = [(line, record) for line, record in self.journal.tail
-                if (_int(record.get("seq")) or 0) > sealed_records
-                and not (record.get("type") == "sealed" and newest is not None
-                         and record.get("sequence") == newest["sequence"])]
-        self.verdict.facts["unsealed_records"] = len(tail)
-        if tail and not manifests and not self.bundle.manifests and not self.entries.seals:
-            self.unsealed.append(Finding(JOURNAL, f"{len(tail)} record(s), never sealed: the run did not finish "
+        tail = self.journal.tail  # the records after the newest seal (but that seal's own record)
+        self.verdict.facts["unsealed_records"] = tail.count
+        if tail.count and not manifests and not self.bundle.manifests and not self.entries.seals:
+            self.unsealed.append(Finding(JOURNAL, f"{tail.count} record(s), never sealed: the run did not finish "
                                                   "(killed, crashed?) — review them"))
-        elif tail:
-            first, last = tail[0][0], tail[-1][0]
-            runs = sorted({str(r.get("run")) for _, r in tail if r.get("run")})
-            types = sorted({str(r.get("type")) for _, r in tail})
+        elif tail.count:
+            first, last = tail.first_line, tail.last_line
             where = f"line {first}" if first == last else f"lines {first}-{last}"
-            self.unsealed.append(Finding(JOURNAL, f"{where}: {len(tail)} record(s) after the last seal (types: "
-                                                  f"{', '.join(types)}; run {', '.join(runs) or '?'}) — a run that "
+            self.unsealed.append(Finding(JOURNAL, f"{where}: {tail.count} record(s) after the last seal (types: "
+                                                  f"{', '.join(sorted(tail.types))}; run "
+                                                  f"{', '.join(sorted(tail.runs)) or '?'}) — a run that "
                                                   "did not finish, or records added by hand: review them"))
         elif not manifests and not self.bundle.manifests and not self.entries.seals and JOURNAL not in evidence:
             self.tampered.append(Finding(".", "no journal and no manifest: not an evidence bundle"))
         if manifests and JOURNAL not in evidence:
             self.tampered.append(Finding(JOURNAL, "removed after it was sealed"))
-        after_seal = bool(tail) or self.verdict.facts.get("incomplete") is not None
+        after_seal = bool(tail.count) or self.verdict.facts.get("incomplete") is not None
         for name, digest in sorted(sealed_files.items()):
             if name not in evidence:
                 self.tampered.append(Finding(name, f"removed after it was sealed in {manifests[-1][0]}"))

@@ -8,26 +8,33 @@ wanted state into the exact modify requests the product documents.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Sequence
+from typing import Any, Literal, Protocol
 
 import ldap3
 import structlog
 
+from tourniquet.connectors.directory.config import DirectoryConfig
 from tourniquet.connectors.directory.errors import SYSTEM
 from tourniquet.errors import PermanentError, UnsafeToChange
 
-if TYPE_CHECKING:
-    from tourniquet.connectors.directory.client import DirectoryClient
-
 __all__ = [
     "Attributes", "Modification", "Request", "Flavor", "OpenLdapFlavor", "Ds389Flavor", "ActiveDirectoryFlavor",
-    "FLAVORS", "SECRET_ATTRIBUTES", "without_secrets", "ADMIN_LOCK", "LDAP3_OPERATION",
+    "EntryReader", "FLAVORS", "SECRET_ATTRIBUTES", "without_secrets", "ADMIN_LOCK", "LDAP3_OPERATION",
 ]
 
 log = structlog.get_logger("tourniquet")
 #: ppolicy's "locked by an administrator, forever" value.
 ADMIN_LOCK = "000001010000Z"
 Attributes = dict[str, list[str]]
+
+
+class EntryReader(Protocol):
+    """What a flavor's checks read through: the directory client (a protocol, so no import of it here)."""
+
+    config: DirectoryConfig
+
+    def read(self, dn: str, attributes: Sequence[str] = ...) -> Attributes | None: ...
 
 Operation = Literal["replace", "add", "delete"]
 LDAP3_OPERATION = {"replace": ldap3.MODIFY_REPLACE, "add": ldap3.MODIFY_ADD, "delete": ldap3.MODIFY_DELETE}
@@ -117,10 +124,10 @@ class Flavor:
     def password_request(self, dn: str, password: str) -> Request:
         return [Modification("userPassword", "replace", (password,))]
 
-    def check_lock_effective(self, client: "DirectoryClient", dn: str, view: Attributes) -> None:
+    def check_lock_effective(self, client: EntryReader, dn: str, view: Attributes) -> None:
         """Raise UnsafeToChange when a lock written to this entry would be ignored."""
 
-    def check_password_write(self, client: "DirectoryClient", dn: str) -> None:
+    def check_password_write(self, client: EntryReader, dn: str) -> None:
         """Raise UnsafeToChange when a password written to this entry could not be verified."""
 
 
@@ -169,7 +176,7 @@ class OpenLdapFlavor(Flavor):
     def password_request(self, dn: str, password: str) -> Request:
         return [Modification("passwordModify", "replace", (password,))]  # sent as the RFC 3062 extended op
 
-    def check_lock_effective(self, client: "DirectoryClient", dn: str, view: Attributes) -> None:
+    def check_lock_effective(self, client: EntryReader, dn: str, view: Attributes) -> None:
         policy_dn = _first(view.get("pwdPolicySubentry"), client.config.default_policy_dn or "")
         if not policy_dn:
             raise UnsafeToChange(
@@ -222,7 +229,7 @@ class Ds389Flavor(Flavor):
         reset = [v.upper() for v in raw.get("pwdReset", [])]
         return {"nsAccountLock": ["true"] if "true" in lock else lock, "pwdReset": [] if reset == ["FALSE"] else reset}
 
-    def check_password_write(self, client: "DirectoryClient", dn: str) -> None:
+    def check_password_write(self, client: EntryReader, dn: str) -> None:
         """Warn when the global policy will not demand a new password after the scramble.
 
         Observed on 389-DS 2.3.1: the first password write after a server start is sometimes not
