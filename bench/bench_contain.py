@@ -203,10 +203,12 @@ class PeakRss:
 def run_through_workers(env: dict[str, str], playbook: str, site: str, incident: str, uids: list[str],
                         worker_pids: list[int]) -> dict[str, Any]:
     from prefect.deployments import run_deployment
+    from prefect.settings import PREFECT_API_URL, temporary_settings
 
     os.environ.update(env)
     started = time.perf_counter()
-    with PeakRss(worker_pids) as rss:
+    # Prefect read its settings when this process imported it: point this client at the benchmark's server.
+    with temporary_settings(updates={PREFECT_API_URL: env["PREFECT_API_URL"]}), PeakRss(worker_pids) as rss:
         flow_run = run_deployment("tourniquet-playbook/bench-contain", timeout=None, parameters={
             "playbook": playbook, "inputs": {"accounts": uids}, "incident": incident, "site": site})
     wall = time.perf_counter() - started

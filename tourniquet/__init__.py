@@ -1,4 +1,10 @@
-"""Tourniquet: contain misused practitioner accounts in minutes, and prove what they touched."""
+"""Tourniquet: contain misused practitioner accounts in minutes, and prove what they touched.
+
+The top of the package holds the small shared modules every layer may import (``model``,
+``errors``, ``journal``, ``secrets``, ``logs``, ``config``, ``site`` …); the layers below go one way:
+``cli`` and ``flows`` → ``engine`` → ``actions`` → ``connectors`` → these. The README's layout
+table lists every module.
+"""
 
 import os as _os
 
@@ -7,3 +13,5 @@ import os as _os
 _os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
 
 __version__ = "0.1.0"
+
+__all__ = ["__version__"]

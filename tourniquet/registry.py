@@ -9,7 +9,6 @@ they cannot drift apart.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -17,16 +16,7 @@ from typing import Any, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, create_model
 
-__all__ = ["ActionSpec", "action", "get", "all_actions", "ACTION_MODULES"]
-
-#: Modules whose import registers actions. One per connector namespace.
-ACTION_MODULES = (
-    "tourniquet.actions.directory",
-    "tourniquet.actions.identity",
-    "tourniquet.actions.audit",
-    "tourniquet.actions.tickets",
-    "tourniquet.actions.flow",
-)
+__all__ = ["ActionSpec", "action", "get", "all_actions"]
 
 _REGISTRY: dict[str, "ActionSpec"] = {}
 
@@ -129,18 +119,12 @@ def _result_model(function: Callable[..., Any]) -> type[BaseModel] | None:
     return None
 
 
-def _load() -> None:
-    for module in ACTION_MODULES:
-        importlib.import_module(module)
-
-
 def get(name: str) -> ActionSpec | None:
-    _load()
+    """The registered action ``name`` (the catalogue, :mod:`tourniquet.actions`, registers them all)."""
     return _REGISTRY.get(name)
 
 
 def all_actions() -> Iterator[ActionSpec]:
-    _load()
     for name in sorted(_REGISTRY):
         yield _REGISTRY[name]
 

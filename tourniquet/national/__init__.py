@@ -19,6 +19,9 @@ figures, and for each region the manifest it was computed from: name, SHA-256 an
 and the chain of manifests, sealed and anchored in the first site's anchor log like any bundle. What
 it proves: these figures were computed from exactly these sealed regional bundles, and neither has
 changed since (:func:`verify_national` checks both sides).
+
+May import: ``evidence``, ``journal``, ``secrets``, ``storage`` and the small shared modules. Imported by
+``engine.regions*`` and ``cli.regions``.
 """
 
 from tourniquet.national.folder import (

@@ -9,6 +9,9 @@
 Listed here by hand, from the check classes: nothing registers itself at import time, and the
 modules import only :mod:`.base` and :mod:`.activity`, never this one. The loader validates a
 playbook against :data:`CHECKS`; the runner instantiates ``CHECKS[name].factory``.
+
+May import: ``hygiene.findings``, ``hygiene.spec``, ``connectors.audit`` (its SQL layer), ``changepoint``, ``register`` and the small shared
+modules. Imported by ``hygiene.loader`` and ``hygiene.runner``.
 """
 
 from __future__ import annotations
