@@ -61,10 +61,17 @@ def _release(server: Slapd, people: list) -> None:
 
 
 def _deployment_trial(env: dict[str, str], site: Path, server: Slapd, people: list) -> tuple[float, float]:
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    os.environ.update(env)
+    with temporary_settings(updates={PREFECT_API_URL: env["PREFECT_API_URL"]}):  # read when Prefect was imported
+        return _deployment_run(server, people, site)
+
+
+def _deployment_run(server: Slapd, people: list, site: Path) -> tuple[float, float]:
     from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
 
-    os.environ.update(env)
     connection = _admin(server)
     dns = [p.dn for p in people]
     started = time.perf_counter()
