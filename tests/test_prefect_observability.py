@@ -143,3 +143,24 @@ def test_secrets_are_masked_before_they_reach_the_prefect_run_logs(prefect_harne
 
     assert sum("***" in x for x in messages) >= 3, messages
     assert not [m for m in messages if secret in m]
+
+
+def test_a_chunk_of_250_locked_accounts_sends_events_prefect_accepts_naming_every_account(prefect_harness: None) -> None:
+    """Prefect refuses an event with more than 100 related resources: a big chunk is told in several events."""
+    from tourniquet.actions.context import PlannedChange
+    from tourniquet.flows.events import ACCOUNTS_PER_EVENT, emit_changes
+
+    incident = f"inc-events-{time.time_ns()}"
+    accounts = [f"u{n:04d}" for n in range(250)]
+    emit_changes([PlannedChange("lock", "directory.lock", "directory", f"uid={a},ou=people", "lock", {}, {},
+                                "applied", account=a) for a in accounts], incident, "credential-misuse")
+
+    def grouped() -> list[Any]:
+        with get_client(sync_client=True) as client:
+            return client.read_events(EventFilter(
+                event=EventNameFilter(name=["tourniquet.accounts.locked"]),
+                resource=EventResourceFilter(id=[f"tourniquet.incident.{incident}"])), limit=50).events
+
+    events = _eventually(grouped, lambda found: sum(e.payload["count"] for e in found) == 250)
+    assert sorted(a for e in events for a in e.payload["accounts"]) == accounts
+    assert len(events) == 3 and all(len(e.related) <= ACCOUNTS_PER_EVENT + 1 for e in events)

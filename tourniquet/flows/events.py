@@ -37,6 +37,11 @@ ACCOUNT_EVENTS = {
 }
 
 
+#: Prefect refuses an event with more than 100 related resources (``PREFECT_EVENTS_MAXIMUM_RELATED_RESOURCES``):
+#: the incident and 99 accounts per event, as many events as it takes.
+ACCOUNTS_PER_EVENT = 99
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9.@-]+", "-", text.lower()).strip("-") or "unknown"
 
@@ -78,7 +83,7 @@ def emit_changes(changes: list[PlannedChange], incident: str, playbook: str) -> 
     and matches against every automation (measured: about 2 ms of server CPU each, on the same cores
     as the containment). A chunk of many accounts sends ``tourniquet.accounts.<done>`` instead (e.g.
     ``tourniquet.accounts.locked``): the incident as its resource, each account a related resource
-    (role ``account``), the accounts in the payload too.
+    (role ``account``), the accounts in the payload too — at most :data:`ACCOUNTS_PER_EVENT` per event.
     """
     applied = [c for c in changes if c.outcome == "applied" and c.account]
     if len({c.account for c in applied}) <= 1:
@@ -89,15 +94,18 @@ def emit_changes(changes: list[PlannedChange], incident: str, playbook: str) -> 
     for change in applied:
         by_operation.setdefault(change.operation, []).append(change)
     for operation, group in by_operation.items():
-        accounts = sorted({str(c.account) for c in group})
-        related = [_incident_resource(incident, playbook)] + [
-            {"prefect.resource.id": f"tourniquet.account.{a}", "prefect.resource.name": a,
-             "prefect.resource.role": "account"} for a in accounts]
-        resource = {k: v for k, v in _incident_resource(incident, playbook).items() if k != "prefect.resource.role"}
-        payload = {"incident": incident, "step": group[0].step, "action": group[0].action, "operation": operation,
-                   "accounts": accounts, "count": len(accounts)}
-        _emit(account_event_name(operation).replace("tourniquet.account.", "tourniquet.accounts.", 1), resource,
-              related, payload)
+        every = sorted({str(c.account) for c in group})
+        for start in range(0, len(every), ACCOUNTS_PER_EVENT):
+            accounts = every[start:start + ACCOUNTS_PER_EVENT]
+            related = [_incident_resource(incident, playbook)] + [
+                {"prefect.resource.id": f"tourniquet.account.{a}", "prefect.resource.name": a,
+                 "prefect.resource.role": "account"} for a in accounts]
+            resource = {k: v for k, v in _incident_resource(incident, playbook).items()
+                        if k != "prefect.resource.role"}
+            payload = {"incident": incident, "step": group[0].step, "action": group[0].action,
+                       "operation": operation, "accounts": accounts, "count": len(accounts)}
+            _emit(account_event_name(operation).replace("tourniquet.account.", "tourniquet.accounts.", 1), resource,
+                  related, payload)
 
 
 def emit_incident(what: str, incident: str, playbook: str, **payload: Any) -> None:
