@@ -223,6 +223,20 @@ def test_retry_after_as_an_http_date() -> None:
     assert retry_after(httpx.Response(503)) is None
 
 
+@settings(max_examples=100, deadline=None)
+@given(value=st.one_of(st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=40),
+                       st.sampled_from(["nan", "inf", "-5", "1e400", "Wed, 31 Dec 9999 23:59:59 GMT", "0"])))
+def test_any_retry_after_is_a_usable_wait_or_nothing(value: str) -> None:
+    """A hostile Retry-After never makes a call sleep for a negative, infinite or undefined time."""
+    wait = retry_after(httpx.Response(503, headers={"Retry-After": value}))
+    assert wait is None or (0 <= wait < float("inf"))
+
+
+def test_an_unreadable_ca_file_is_a_configuration_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"tickets\.ca_file: .*missing\.pem"):
+        client(Server(httpx.Response(200)), ca_file=str(tmp_path / "missing.pem"))
+
+
 # -- secrets masked in every error text
 
 SECRETS = st.text(alphabet=st.characters(codec="utf-8", categories=("L", "N")), min_size=12, max_size=40)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
 import ssl
 import time
 from collections.abc import Callable
@@ -71,9 +72,14 @@ class HttpSettings:
     retry_after_cap: float = 5.0
 
     def verify(self) -> bool | ssl.SSLContext:
-        if self.verify_certificates and self.ca_file:
+        """What httpx checks the server's certificate against: the system's CAs, or ``ca_file``'s."""
+        if not (self.verify_certificates and self.ca_file):
+            return self.verify_certificates
+        try:
             return ssl.create_default_context(cafile=self.ca_file)
-        return self.verify_certificates
+        except (OSError, ssl.SSLError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise ConfigError(f"{self.section}.ca_file: {self.ca_file}: not a readable CA bundle ({reason})") from None
 
 
 def _is_loopback(host: str) -> bool:
@@ -137,11 +143,15 @@ def retry_after(response: httpx.Response, now: Callable[[], datetime] = lambda: 
     value = response.headers.get("Retry-After", "").strip()
     if not value:
         return None
-    if value.isdigit():
-        return float(value)
+    try:
+        seconds = float(value)
+    except ValueError:
+        pass
+    else:  # "nan", "inf", "-5" from a hostile server: no usable answer
+        return seconds if math.isfinite(seconds) and seconds >= 0 else None
     try:
         moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
