@@ -84,7 +84,7 @@ def main() -> None:
           f"({', '.join(STYLES)}) and {len(lookalikes)} {LOOKALIKE}, built in {time.perf_counter() - started:.0f} s")
     del accesses
 
-    client = connect(AuditConfig.model_validate(site_audit(kind="sqlite", path=str(path))))
+    client = connect(AuditConfig.model_validate(site_audit(kind="sqlite", path=str(path))), state_dir=None)
     started = time.perf_counter()
     plan = client.plan(attacked, "auto", END)
     scope = client.scope(plan, on_subject=lambda subject: None)

@@ -85,7 +85,7 @@ def measure(kind: str, path: str, events: int) -> dict[str, float]:
         from tourniquet.connectors.audit import AuditConfig, connect
         from tourniquet.demo.platform import site_audit
 
-        client = connect(AuditConfig.model_validate(site_audit(kind="sqlite", path=path)))
+        client = connect(AuditConfig.model_validate(site_audit(kind="sqlite", path=path)), state_dir=None)
         plan = client.plan(accounts, since, END)
         if kind == "scope":
             seen = [0]

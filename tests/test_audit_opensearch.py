@@ -96,7 +96,7 @@ def _client(cluster: FakeCluster, page_size: int = 7) -> Any:
                                  action="event.action", fields="shown", source_ip="source.ip",
                                  may_hold_nir=["search.terms"]),
     })
-    return connect(config, transport=httpx.MockTransport(cluster))
+    return connect(config, state_dir=None, transport=httpx.MockTransport(cluster))
 
 
 @pytest.mark.parametrize("engine", ["opensearch", "elasticsearch"])
@@ -142,4 +142,4 @@ def test_unreachable_cluster_is_transient() -> None:
 
     config = AuditConfig(kind="opensearch", url="https://search.example:9200")  # type: ignore[call-arg]
     with pytest.raises(TransientError):
-        connect(config, transport=httpx.MockTransport(refuse)).snapshot_scope(["a"], SINCE, UNTIL)
+        connect(config, state_dir=None, transport=httpx.MockTransport(refuse)).snapshot_scope(["a"], SINCE, UNTIL)

@@ -262,7 +262,7 @@ def test_people_carry_a_keyed_hash_of_their_national_id_never_the_value(
     audit = platform.site_audit(kind="sqlite", path=str(platform_db))
     audit["subjects"]["national_id"] = "nir"
     audit["national_id_key"] = {"env": "TOURNIQUET_TEST_NATIONAL_KEY"}
-    client = connect(AuditConfig.model_validate(audit))
+    client = connect(AuditConfig.model_validate(audit), state_dir=None)
     seen: list[Any] = []
     try:
         client.snapshot_scope(compromised(platform)[:2], NOW - timedelta(days=15), NOW, on_subject=seen.append)

@@ -80,8 +80,8 @@ def _config(dsn: str, **overrides: object) -> AuditConfig:
 def test_postgresql_gives_the_same_scope_as_the_embedded_log(platform_log: str, tmp_path: Path) -> None:
     write_sqlite(incident_log(), tmp_path / "log.sqlite")
     reference = connect(AuditConfig(kind="sqlite", path=str(tmp_path / "log.sqlite"),
-                                    columns=ColumnMapping(may_hold_nir=["query"])))  # type: ignore[arg-type]
-    client = connect(_config(platform_log))
+                                    columns=ColumnMapping(may_hold_nir=["query"])), state_dir=None)  # type: ignore[arg-type]
+    client = connect(_config(platform_log), state_dir=None)
     accounts = ["adupont", "bmartin", "cdurand"]
     try:
         scope = client.snapshot_scope(accounts, SINCE, UNTIL)
@@ -96,7 +96,7 @@ def test_postgresql_gives_the_same_scope_as_the_embedded_log(platform_log: str, 
 
 
 def test_postgresql_events_stream_in_order_with_canonical_actions(platform_log: str) -> None:
-    client = connect(_config(platform_log))
+    client = connect(_config(platform_log), state_dir=None)
     try:
         events = list(client.events(client.plan(["cdurand"], SINCE, UNTIL)))
     finally:
@@ -111,9 +111,9 @@ def test_postgresql_events_stream_in_order_with_canonical_actions(platform_log: 
 
 def test_postgresql_errors_are_translated(platform_log: str, postgres: str) -> None:
     with pytest.raises(ConfigError, match="no table 'platform.missing' .*platform.journal_acces"):
-        connect(_config(platform_log, table="platform.missing"))
+        connect(_config(platform_log, table="platform.missing"), state_dir=None)
     with pytest.raises(TransientError):  # nothing listens there: down, worth retrying
-        connect(_config(f"host=127.0.0.1 port={free_port()} user=postgres dbname=postgres"))
+        connect(_config(f"host=127.0.0.1 port={free_port()} user=postgres dbname=postgres"), state_dir=None)
 
 
 @pytest.fixture(scope="module")

@@ -97,7 +97,7 @@ def audit_client(request: pytest.FixtureRequest, tmp_path: Path):
     else:
         write_csv(log, tmp_path / "log.csv")
         config = _config("csv", tmp_path / "log.csv")
-    client = connect(config)
+    client = connect(config, state_dir=None)
     yield client
     client.close()
 
@@ -174,13 +174,13 @@ def test_classifier_refuses_what_is_not_a_nir(value: str) -> None:
 
 def test_source_problems_are_domain_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not found"):
-        connect(_config("sqlite", tmp_path / "missing.sqlite"))
+        connect(_config("sqlite", tmp_path / "missing.sqlite"), state_dir=None)
     write_sqlite(incident_log()[:5], tmp_path / "log.sqlite")
     with pytest.raises(ConfigError, match="no table 'other_table' .*it has: access_log"):
-        connect(AuditConfig(kind="sqlite", path=str(tmp_path / "log.sqlite"), table="other_table"))  # type: ignore[call-arg]
+        connect(AuditConfig(kind="sqlite", path=str(tmp_path / "log.sqlite"), table="other_table"), state_dir=None)  # type: ignore[call-arg]
     with pytest.raises(ConfigError, match="not a plain table or column name"):
         connect(AuditConfig(kind="sqlite", path=str(tmp_path / "log.sqlite"),  # type: ignore[call-arg]
-                            columns=ColumnMapping(account="account) OR (1=1")))
+                            columns=ColumnMapping(account="account) OR (1=1")), state_dir=None)
 
 
 def test_an_export_in_the_platform_vocabulary_counts_what_each_action_code_shows(tmp_path: Path) -> None:
@@ -197,7 +197,7 @@ def test_an_export_in_the_platform_vocabulary_counts_what_each_action_code_shows
                     "source_ip": "ip"},
         "action_fields": {"CONSULT_FICHE": ["nom", "prenom"], "RECH": ["nom", "prenom", "telephone"], "AUTH": []},
         "categories": {"nom": "identity", "prenom": "identity", "telephone": "contact"}})
-    client = connect(config)
+    client = connect(config, state_dir=None)
     try:
         scope = client.snapshot_scope(["adupont", "bmartin"], SINCE, UNTIL)
     finally:
@@ -231,7 +231,7 @@ def test_hostile_table_and_column_names_are_refused_with_a_clear_error(tmp_path:
     else:
         settings_["columns"] = {where: name}  # type: ignore[assignment]
     try:
-        client = connect(AuditConfig.model_validate(settings_))
+        client = connect(AuditConfig.model_validate(settings_), state_dir=None)
     except ConfigError as exc:
         assert "audit" in str(exc)
         return

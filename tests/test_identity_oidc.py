@@ -84,4 +84,4 @@ def test_generic_oidc_cannot_end_a_users_sessions(tmp_path: Path) -> None:
     path.write_text(CLIENT_SECRET)
     config = IdentityConfig(kind="oidc", url="https://op.example", client_id="platform")
     with pytest.raises(Unsupported, match="admin API"):
-        connect(config).find_user(Account(dn="uid=x,dc=example", uid="x"))
+        connect(config, state_dir=None).find_user(Account(dn="uid=x,dc=example", uid="x"))

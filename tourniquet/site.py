@@ -16,8 +16,8 @@ __all__ = ["Site"]
 class Site:
     """Build each connector the first time a step needs it; close them all at the end of a run.
 
-    Each connector package provides ``connect(config, *, …) -> client``; clients with a ``close()``
-    are closed by :meth:`close`.
+    Each connector package provides ``connect(config, *, state_dir, transport=None) -> client``, called
+    here the same way; clients with a ``close()`` are closed by :meth:`close`.
     """
 
     def __init__(self, config: SiteConfig) -> None:
@@ -40,7 +40,11 @@ class Site:
 
     @property
     def directory(self) -> DirectoryClient:
-        return self._client("directory", lambda: DirectoryClient(self.config.directory))  # type: ignore[no-any-return]
+        from tourniquet.connectors import directory
+
+        client: DirectoryClient = self._client(
+            "directory", lambda: directory.connect(self.config.directory, state_dir=self.config.state_dir))
+        return client
 
     @property
     def identity(self) -> Any:
@@ -50,7 +54,7 @@ class Site:
             return None
         from tourniquet.connectors import identity
 
-        return self._client("identity", lambda: identity.connect(config))
+        return self._client("identity", lambda: identity.connect(config, state_dir=self.config.state_dir))
 
     @property
     def tickets(self) -> Any:
@@ -65,7 +69,7 @@ class Site:
             raise ConfigError(f"the site {self.name!r} has no audit configured")
         from tourniquet.connectors import audit
 
-        return self._client("audit", lambda: audit.connect(config))
+        return self._client("audit", lambda: audit.connect(config, state_dir=self.config.state_dir))
 
     def incident_dir(self, incident: str) -> Path:
         return self.config.evidence_dir / incident

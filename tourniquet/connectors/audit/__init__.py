@@ -8,15 +8,16 @@ classification, query recording) with the scope's :class:`SqlSource` and the hyg
 ``client`` the :class:`AuditClient` actions use. :func:`connect` picks the source from a table of kinds.
 
 Library errors (sqlite3, psycopg, httpx, OSError) are translated into :mod:`tourniquet.errors` types
-inside this package; nothing above sees them.
+inside this package (httpx by :mod:`tourniquet.connectors._http`); nothing above sees them.
 
-May import: ``tourniquet.errors``, ``secrets``, ``nir``, ``scope``, ``attribution``. Imported by:
+May import: ``tourniquet.errors``, ``secrets``, ``nir``, ``scope``, ``attribution``, ``connectors._http``. Imported by:
 ``config``, ``site``, ``actions.audit``, ``hygiene`` (``sql.AuditDb``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from tourniquet.connectors.audit.client import AuditClient, ScopePlan, account_key_of
@@ -58,7 +59,10 @@ def build_source(config: AuditConfig, transport: Any = None) -> AuditSource:
     return KINDS[config.kind](config, transport)
 
 
-def connect(config: AuditConfig, *, transport: Any = None) -> AuditClient:
+def connect(config: AuditConfig, *, state_dir: Path | None, transport: Any = None) -> AuditClient:
     """The site's access-log client (``Site.audit`` calls this lazily). SQL sources check the configured
-    table and columns against the real ones now, so a wrong name fails before anything is read."""
+    table and columns against the real ones now, so a wrong name fails before anything is read.
+
+    ``state_dir`` is unused (every connector is called the same way); ``transport`` (an httpx
+    transport) is for contract tests of ``opensearch``."""
     return AuditClient(config, build_source(config, transport))

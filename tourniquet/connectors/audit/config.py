@@ -23,6 +23,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tourniquet.attribution import AttributionSettings
+from tourniquet.connectors._http import HttpSettings, plaintext_problem
 from tourniquet.scope import CONTACT, IDENTITY, SSN
 from tourniquet.secrets import SecretRef
 
@@ -87,6 +88,11 @@ class AuditConfig(BaseModel):
     )
     page_size: int = Field(5000, ge=1, le=10000, description="opensearch: hits per page; SQL: rows per fetch.")
     ca_file: str | None = Field(None, description="opensearch: CA bundle for https.")
+    verify_certificates: bool = Field(True, description="opensearch: check the cluster's TLS certificate (keep it on).")
+    allow_plaintext: bool = Field(
+        False, description="opensearch: allow http:// to a host that is not loopback (the password travels in "
+        "clear). Test clusters only.")
+    connect_timeout: float = Field(5.0, gt=0, description="opensearch: seconds to connect.")
     table: str = Field("access_log", description="sqlite/postgresql: table (or view); opensearch: index pattern.")
     columns: ColumnMapping = Field(default_factory=ColumnMapping)  # type: ignore[arg-type]
     account_key: Literal["uid", "rpps", "mail", "dn"] = Field(
@@ -129,7 +135,16 @@ class AuditConfig(BaseModel):
                                      "identifier is only ever kept as a keyed hash")
         if self.action_fields is None and not self.columns.fields:
             raise ValueError("say what each access shows: columns.fields (a column) or action_fields (per code)")
+        problem = self.kind == "opensearch" and self.url and plaintext_problem(
+            self.url, allow_plaintext=self.allow_plaintext, section="audit")
+        if problem:
+            raise ValueError(problem)
         return self
+
+    def http_settings(self) -> HttpSettings:
+        return HttpSettings("audit", timeout=self.timeout, connect_timeout=self.connect_timeout,
+                            verify_certificates=self.verify_certificates, ca_file=self.ca_file,
+                            allow_plaintext=self.allow_plaintext)
 
     @property
     def reads_fields_column(self) -> bool:

@@ -2,7 +2,8 @@
 
 The point in time freezes the index for the whole read, so events written while we page neither
 appear twice nor shift pages; it is deleted at the end. httpx errors and HTTP statuses are translated
-here (5xx, 429, unreachable → transient; other 4xx → permanent).
+by :mod:`tourniquet.connectors._http` (5xx, 429, unreachable → transient: every call here only reads,
+or opens and closes a point in time, which is harmless to repeat; other 4xx → permanent).
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from typing import Any
 
 import httpx
 
+from tourniquet.connectors._http import HttpClient
 from tourniquet.connectors.audit.config import AuditConfig
 from tourniquet.connectors.audit.events import SYSTEM, RawEvent, parse_time, text_or_none
 from tourniquet.connectors.audit.stream import StreamSource
-from tourniquet.errors import ConfigError, PermanentError, TransientError
-from tourniquet.secrets import mask
+from tourniquet.errors import ConfigError, NotFound, PermanentError, TransientError
 
 __all__ = ["OpenSearchSource"]
 
@@ -47,25 +48,12 @@ class OpenSearchSource(StreamSource):
         auth = None
         if config.username and config.password is not None:
             auth = httpx.BasicAuth(config.username, config.password.get())
-        self.http = httpx.Client(base_url=config.url.rstrip("/"), auth=auth, timeout=config.timeout,
-                                 transport=transport, verify=config.ca_file or True)
+        name = "Elasticsearch" if config.engine == "elasticsearch" else "OpenSearch"
+        self.http = HttpClient(config.http_settings(), config.url.rstrip("/"), system=SYSTEM, name=name,
+                               auth=auth, transport=transport)
 
     def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        try:
-            response = self.http.request(method, path, **kwargs)
-        except httpx.TimeoutException as exc:
-            raise TransientError(mask(f"{method} {path}: timed out ({exc})"), system=SYSTEM) from exc
-        except httpx.TransportError as exc:
-            raise TransientError(mask(f"{method} {path}: unreachable ({exc})"), system=SYSTEM) from exc
-        if response.status_code == 429 or response.status_code >= 500:
-            raise TransientError(f"{method} {path}: HTTP {response.status_code}", system=SYSTEM)
-        if response.status_code >= 400:
-            reason = mask(response.text)[:300]  # masked before it is cut: no half secret survives
-            raise PermanentError(f"{method} {path}: HTTP {response.status_code}: {reason}", system=SYSTEM)
-        try:
-            body = response.json()
-        except ValueError as exc:
-            raise PermanentError(f"{method} {path}: answer is not JSON", system=SYSTEM) from exc
+        body = self.http.json(method, path, idempotent=True, **kwargs)  # reads, or a point in time: repeatable
         return body if isinstance(body, dict) else {}
 
     def _open_pit(self) -> str:
@@ -75,7 +63,7 @@ class OpenSearchSource(StreamSource):
         return str(self._call("POST", f"/{self.config.table}/_search/point_in_time", params=keep)["pit_id"])
 
     def _close_pit(self, pit: str) -> None:
-        with contextlib.suppress(TransientError, PermanentError):
+        with contextlib.suppress(TransientError, PermanentError, NotFound):  # it expires on its own anyway
             if self.config.engine == "elasticsearch":
                 self._call("DELETE", "/_pit", json={"id": pit})
             else:

@@ -8,6 +8,10 @@ that speaks LDAP. May import: ``tourniquet.errors``, ``secrets``, ``model``. Imp
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
 from tourniquet.connectors.directory.client import DirectoryClient, classify_identifier
 from tourniquet.connectors.directory.config import DirectoryConfig
 from tourniquet.connectors.directory.flavors import (
@@ -31,6 +35,11 @@ __all__ = [
 ]
 
 
-def connect(config: DirectoryConfig) -> DirectoryClient:
-    """The site's directory client (``Site.directory`` calls this lazily)."""
-    return DirectoryClient(config)
+def connect(config: DirectoryConfig, *, state_dir: Path | None,
+            transport: Callable[[], Any] | None = None) -> DirectoryClient:
+    """The site's directory client (``Site.directory`` calls this lazily).
+
+    ``state_dir`` is unused (every connector is called the same way); ``transport`` is the contract
+    tests' seam: a callable returning an ldap3-like connection, standing in for a vendor's server.
+    """
+    return DirectoryClient(config, connection_factory=transport)

@@ -6,14 +6,16 @@
     oidc        oidc         RFC 7009 revocation of tokens the platform itself holds
 
 ``base`` holds the site settings, the user and session models and the :class:`IdentityClient`
-interface; ``http`` the HTTP boundary the HTTP kinds share. May import: ``tourniquet.errors``,
-``secrets``, ``connectors.directory`` (the :class:`Account` model). Imported by: ``site``,
-``actions.identity``.
+interface; the HTTP kinds go through :mod:`tourniquet.connectors._http` (timeouts, the plaintext
+guard, retries, error translation). May import: ``tourniquet.errors``, ``secrets``,
+``connectors._http``, ``connectors.directory`` (the :class:`Account` model). Imported by: ``config``,
+``site``, ``actions.identity``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from tourniquet.connectors.identity.base import (
@@ -66,8 +68,12 @@ KINDS: dict[str, Callable[[IdentityConfig, Any], IdentityClient]] = {
 }
 
 
-def connect(config: IdentityConfig, *, transport: Any = None) -> IdentityClient:
-    """The client for the site's identity provider (called lazily by :class:`~tourniquet.site.Site`)."""
+def connect(config: IdentityConfig, *, state_dir: Path | None, transport: Any = None) -> IdentityClient:
+    """The client for the site's identity provider (called lazily by :class:`~tourniquet.site.Site`).
+
+    ``state_dir`` is unused (every connector is called the same way); ``transport`` is the test seam
+    (an ``httpx`` transport, or a command runner for ``lemonldap``), else :data:`TRANSPORT`'s.
+    """
     if transport is None and TRANSPORT is not None:
         transport = TRANSPORT(config)
     return KINDS[config.kind](config, transport)

@@ -17,6 +17,7 @@ from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from tourniquet.connectors._http import HttpSettings, plaintext_problem
 from tourniquet.connectors.directory import Account
 from tourniquet.errors import AccountNotFound, PermanentError
 from tourniquet.secrets import SecretRef
@@ -68,7 +69,9 @@ class IdentityConfig(BaseModel):
     connect_timeout: float = Field(5.0, gt=0, description="Seconds to connect.")
     verify_certificates: bool = Field(True, description="Check the IdP's TLS certificate (keep it on).")
     ca_file: str | None = Field(None, description="CA bundle that signed the IdP certificate.")
-    allow_plaintext: bool = Field(False, description="Allow http:// (the client secret travels in clear). Tests only.")
+    allow_plaintext: bool = Field(
+        False, description="Allow http:// to a host that is not loopback (the client secret travels in clear). "
+        "Test systems only.")
     token_refresh_margin: float = Field(
         30.0, ge=0, description="keycloak: fetch a new admin token this many seconds before the current one expires."
     )
@@ -101,11 +104,18 @@ class IdentityConfig(BaseModel):
             raise ValueError("oidc needs url (the issuer) or revocation_endpoint")
         if self.kind == "oidc" and not self.client_id:
             raise ValueError("oidc needs client_id")
-        for url in (self.url, self.revocation_endpoint or ""):
-            if url.startswith("http://") and not self.allow_plaintext:
-                raise ValueError(f"{url}: http:// sends the client secret in clear; use https:// "
-                                 "(allow_plaintext: true only for a loopback test IdP)")
+        if self.kind in ("keycloak", "oidc"):  # lemonldap's url is for the record: nothing is sent to it
+            for field, url in (("url", self.url), ("revocation_endpoint", self.revocation_endpoint or "")):
+                problem = url and plaintext_problem(url, allow_plaintext=self.allow_plaintext, section="identity",
+                                                    field=field)
+                if problem:
+                    raise ValueError(problem)
         return self
+
+    def http_settings(self) -> HttpSettings:
+        return HttpSettings("identity", timeout=self.timeout, connect_timeout=self.connect_timeout,
+                            verify_certificates=self.verify_certificates, ca_file=self.ca_file,
+                            allow_plaintext=self.allow_plaintext)
 
 
 class IdentityUser(BaseModel):

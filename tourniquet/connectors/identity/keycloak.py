@@ -43,6 +43,7 @@ from urllib.parse import quote
 import httpx
 import structlog
 
+from tourniquet.connectors._http import HttpClient, answer_text
 from tourniquet.connectors.directory import Account
 from tourniquet.connectors.identity.base import (
     SYSTEM,
@@ -55,7 +56,6 @@ from tourniquet.connectors.identity.base import (
     TokenPolicy,
     lookup_value,
 )
-from tourniquet.connectors.identity.http import error_text, http_client, http_errors
 from tourniquet.errors import AccountNotFound, AmbiguousAccount, PermanentError, TransientError
 from tourniquet.secrets import register_secret
 
@@ -102,7 +102,8 @@ class KeycloakClient:
         assert config.realm and config.client_id and config.client_secret  # the config validator checked
         self.config = config
         self.realm = config.realm
-        self._http = http_client(config, config.url, transport)
+        self._http = HttpClient(config.http_settings(), config.url.rstrip("/"), system=SYSTEM, name="Keycloak",
+                                transport=transport)
         self._clock = clock
         self._lock = threading.Lock()
         self._token: str | None = None
@@ -125,14 +126,13 @@ class KeycloakClient:
         assert self.config.client_secret and self.config.client_id
         secret = self.config.client_secret.get()
         what = f"admin token for client {self.config.client_id!r}"
-        with http_errors(what, idempotent=True, name="Keycloak"):
-            response = self._http.post(
-                f"/realms/{quote(self.realm, safe='')}/protocol/openid-connect/token",
-                data={"grant_type": "client_credentials", "client_id": self.config.client_id, "client_secret": secret},
-            )
+        response = self._http.send(  # a client-credentials grant only issues a token: safe to repeat
+            "POST", f"/realms/{quote(self.realm, safe='')}/protocol/openid-connect/token", what=what, idempotent=True,
+            data={"grant_type": "client_credentials", "client_id": self.config.client_id, "client_secret": secret},
+        )
         if response.status_code in (400, 401):
             raise PermanentError(
-                f"{what}: Keycloak refused the client credentials ({error_text(response)}): check the client "
+                f"{what}: Keycloak refused the client credentials ({answer_text(response)}): check the client "
                 f"secret, that the client is confidential and has 'Service accounts roles' enabled", system=SYSTEM)
         if response.status_code == 404:
             raise PermanentError(
@@ -159,9 +159,8 @@ class KeycloakClient:
         response: httpx.Response | None = None
         for attempt in (1, 2):
             token = self._access_token(fresh=attempt == 2)
-            with http_errors(what, idempotent=idempotent, name="Keycloak"):
-                response = self._http.request(method, url, json=json, params=params,
-                                              headers={"Authorization": f"Bearer {token}"})
+            response = self._http.send(method, url, what=what, idempotent=idempotent, json=json, params=params,
+                                       headers={"Authorization": f"Bearer {token}"})
             if response.status_code != 401:
                 break
         assert response is not None
@@ -172,7 +171,7 @@ class KeycloakClient:
         status = response.status_code
         if status < 400:
             return
-        detail = error_text(response)
+        detail = answer_text(response)
         if status == 401:
             raise PermanentError(
                 f"{what}: Keycloak refused a fresh admin token (401 {detail}): check that client "
@@ -275,7 +274,7 @@ class KeycloakClient:
     def revoke_offline(self, user: IdentityUser, client_id: str) -> None:
         what = f"revoke offline tokens of {user.username} for {client_id}"
         response = self._admin("DELETE", self._path(user, f"/consents/{quote(client_id, safe='')}"), what)
-        if response.status_code == 404 and "consent" in error_text(response).lower():
+        if response.status_code == 404 and "consent" in answer_text(response).lower():
             return  # "Consent nor offline token not found": already revoked (a retry, or the user did it)
         self._raise_for_status(response, what, idempotent=True, user=user.username)
 
@@ -313,7 +312,7 @@ class KeycloakClient:
     def remove_credential(self, user: IdentityUser, credential_id: str) -> None:
         what = f"remove credential {credential_id} of {user.username}"
         response = self._admin("DELETE", self._path(user, f"/credentials/{quote(credential_id, safe='')}"), what)
-        if response.status_code == 404 and "credential" in error_text(response).lower():
+        if response.status_code == 404 and "credential" in answer_text(response).lower():
             return  # already gone (a retry)
         self._raise_for_status(response, what, idempotent=True, user=user.username)
 

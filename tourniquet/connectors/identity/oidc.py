@@ -13,6 +13,7 @@ from typing import Literal
 
 import httpx
 
+from tourniquet.connectors._http import HttpClient, answer_text
 from tourniquet.connectors.directory import Account
 from tourniquet.connectors.identity.base import (
     SYSTEM,
@@ -21,7 +22,6 @@ from tourniquet.connectors.identity.base import (
     IdentityUser,
     _NotSupported,
 )
-from tourniquet.connectors.identity.http import error_text, http_client, http_errors
 from tourniquet.errors import PermanentError, TransientError
 
 __all__ = ["OidcClient"]
@@ -38,7 +38,8 @@ class OidcClient(_NotSupported):
 
     def __init__(self, config: IdentityConfig, *, transport: httpx.BaseTransport | None = None) -> None:
         self.config = config
-        self._http = http_client(config, config.url, transport)
+        self._http = HttpClient(config.http_settings(), config.url.rstrip("/"), system=SYSTEM,
+                                name="identity provider", transport=transport)
         self._endpoint = config.revocation_endpoint
         self._lock = threading.Lock()
 
@@ -60,12 +61,11 @@ class OidcClient(_NotSupported):
             if self._endpoint:
                 return self._endpoint
             what = "read the OIDC discovery document"
-            with http_errors(what, idempotent=True):
-                response = self._http.get("/.well-known/openid-configuration")
+            response = self._http.send("GET", "/.well-known/openid-configuration", what=what)
             if response.status_code >= 500:
                 raise TransientError(f"{what}: provider down ({response.status_code})", system=SYSTEM)
             if response.status_code != 200:
-                raise PermanentError(f"{what}: {response.status_code} {error_text(response)} — check url (the issuer)",
+                raise PermanentError(f"{what}: {response.status_code} {answer_text(response)} — check url (the issuer)",
                                      system=SYSTEM)
             try:
                 endpoint = response.json().get("revocation_endpoint")
@@ -89,11 +89,11 @@ class OidcClient(_NotSupported):
             auth = httpx.BasicAuth(self.config.client_id, self.config.client_secret.get())  # client_secret_basic
         else:
             data["client_id"] = self.config.client_id or ""
-        with http_errors(what, idempotent=True):
-            response = self._http.post(self.revocation_endpoint(), data=data, auth=auth or httpx.USE_CLIENT_DEFAULT)
+        response = self._http.send("POST", self.revocation_endpoint(), what=what, idempotent=True,  # RFC 7009 2.1
+                                   data=data, auth=auth or httpx.USE_CLIENT_DEFAULT)
         if response.status_code == 200:
             return
-        detail = error_text(response)
+        detail = answer_text(response)
         if response.status_code == 503 or response.status_code >= 500:
             raise TransientError(f"{what}: provider unavailable ({response.status_code} {detail})", system=SYSTEM)
         if response.status_code == 401 or "invalid_client" in detail:

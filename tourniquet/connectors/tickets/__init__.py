@@ -4,8 +4,11 @@
 ledger, the per-key lock and the outbox, and one module per ticket system. :func:`connect` picks the
 backend from a table of kinds.
 
-May import: ``tourniquet.errors``, ``secrets``, ``outbox``, ``connectors._http``. Imported by: ``site``,
-``actions.tickets``, the outbox flow and CLI.
+The HTTP systems go through :mod:`tourniquet.connectors._http` (timeouts, the plaintext guard,
+retries for idempotent calls, error translation).
+
+May import: ``tourniquet.errors``, ``secrets``, ``outbox``, ``connectors._http``. Imported by: ``config``,
+``site``, ``actions.tickets``, the outbox flow and CLI.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from tourniquet.connectors.tickets.base import (
     check_key,
 )
 from tourniquet.connectors.tickets.client import Delivery, TicketClient, TicketState, comment_digest
+from tourniquet.errors import ConfigError
 
 __all__ = [
     "TicketsConfig", "TicketDraft", "TicketRef", "Backend", "Severity", "SEVERITIES", "check_key",
@@ -72,6 +76,9 @@ def build_backend(config: TicketsConfig, transport: Any = None) -> Backend:
     return KINDS[config.kind](config, transport)
 
 
-def connect(config: TicketsConfig, *, state_dir: Path, transport: Any = None) -> TicketClient:
-    """The site's ticket client (``Site.tickets`` calls this lazily)."""
+def connect(config: TicketsConfig, *, state_dir: Path | None, transport: Any = None) -> TicketClient:
+    """The site's ticket client (``Site.tickets`` calls this lazily); the outbox and the ledger live
+    under ``state_dir``. ``transport`` (an httpx transport) is for contract tests."""
+    if state_dir is None:
+        raise ConfigError("tickets: the ticket client keeps its outbox and ledger under state_dir: give one")
     return TicketClient(build_backend(config, transport), Path(state_dir), use_outbox=config.outbox)

@@ -13,6 +13,7 @@ from typing import Any, Literal, Protocol
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from tourniquet.connectors._http import HttpSettings, plaintext_problem
 from tourniquet.errors import PermanentError
 from tourniquet.secrets import SecretRef
 
@@ -52,8 +53,13 @@ class TicketsConfig(BaseModel):
         "cloud", description="jira: Cloud searches /rest/api/3/search/jql, Data Center /rest/api/2/search."
     )
     label_prefix: str = Field("tourniquet-", description="jira: the key label is this prefix + the incident key.")
-    timeout: float = Field(10.0, gt=0, description="Seconds for each request.")
+    timeout: float = Field(10.0, gt=0, description="Seconds for each read/write of a request.")
+    connect_timeout: float = Field(5.0, gt=0, description="Seconds to connect.")
+    verify_certificates: bool = Field(True, description="Check the ticket system's TLS certificate (keep it on).")
     ca_file: str | None = Field(None, description="CA bundle for HTTPS (default: the system's).")
+    allow_plaintext: bool = Field(
+        False, description="Allow http:// to a host that is not loopback (the token or password travels in clear). "
+        "Test systems only.")
     outbox: bool = Field(True, description="Queue writes while the system is down (false: fail the step).")
 
     @model_validator(mode="after")
@@ -66,7 +72,16 @@ class TicketsConfig(BaseModel):
             raise ValueError(f"tickets kind {self.kind} needs {', '.join(missing)}")
         if self.kind == "rt" and not (self.token or (self.user and self.password)):
             raise ValueError("tickets kind rt needs token, or user and password")
+        problem = self.url and self.kind != "file" and plaintext_problem(
+            self.url, allow_plaintext=self.allow_plaintext, section="tickets")
+        if problem:
+            raise ValueError(problem)
         return self
+
+    def http_settings(self) -> HttpSettings:
+        return HttpSettings("tickets", timeout=self.timeout, connect_timeout=self.connect_timeout,
+                            verify_certificates=self.verify_certificates, ca_file=self.ca_file,
+                            allow_plaintext=self.allow_plaintext)
 
 
 class TicketDraft(BaseModel):

@@ -14,13 +14,14 @@ from typing import Any
 
 import httpx
 
+from tourniquet.connectors._http import HttpClient
 from tourniquet.connectors.tickets.base import TicketDraft, TicketRef, TicketsConfig
-from tourniquet.connectors.tickets.http import HttpApi
 from tourniquet.errors import PermanentError
 
 __all__ = ["Glpi", "marker"]
 
 SYSTEM = "glpi"
+NAME = "GLPI"
 URGENCY = {"low": 2, "medium": 3, "high": 4, "critical": 5}
 CLOSED = 6
 
@@ -41,8 +42,8 @@ class Glpi:
         headers = {"Accept": "application/json"}
         if self.app_token:
             headers["App-Token"] = self.app_token
-        self.api = HttpApi(SYSTEM, self.base + "/", timeout=config.timeout, ca_file=config.ca_file,
-                           headers=headers, transport=transport)
+        self.api = HttpClient(config.http_settings(), self.base + "/", system=SYSTEM, name=NAME,
+                              headers=headers, transport=transport)
         self.session: str | None = None
 
     def _login(self) -> str:

@@ -14,13 +14,14 @@ import re
 
 import httpx
 
+from tourniquet.connectors._http import HttpClient
 from tourniquet.connectors.tickets.base import TicketDraft, TicketRef, TicketsConfig
-from tourniquet.connectors.tickets.http import HttpApi
 from tourniquet.errors import PermanentError
 
 __all__ = ["Jira"]
 
 SYSTEM = "jira"
+NAME = "Jira"
 _LABEL = re.compile(r"\s+")
 
 
@@ -40,8 +41,8 @@ class Jira:
             auth = httpx.BasicAuth(config.user or "", config.token.get())
         else:
             headers["Authorization"] = f"Bearer {config.token.get()}"
-        self.api = HttpApi(SYSTEM, self.web + "/", timeout=config.timeout, ca_file=config.ca_file,
-                           headers=headers, auth=auth, transport=transport)
+        self.api = HttpClient(config.http_settings(), self.web + "/", system=SYSTEM, name=NAME,
+                              headers=headers, auth=auth, transport=transport)
 
     def label(self, key: str) -> str:
         return self.prefix + key

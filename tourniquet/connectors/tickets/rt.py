@@ -14,13 +14,14 @@ from typing import Any
 
 import httpx
 
+from tourniquet.connectors._http import HttpClient
 from tourniquet.connectors.tickets.base import TicketDraft, TicketRef, TicketsConfig
-from tourniquet.connectors.tickets.http import HttpApi
 from tourniquet.errors import ConfigError, PermanentError
 
 __all__ = ["RequestTracker"]
 
 SYSTEM = "rt"
+NAME = "Request Tracker"
 PRIORITY = {"low": 10, "medium": 30, "high": 60, "critical": 90}
 CLOSED = ("resolved", "rejected", "deleted")
 _CF_NAME = re.compile(r"^[A-Za-z0-9 _-]{1,64}$")
@@ -43,8 +44,8 @@ class RequestTracker:
         else:
             assert config.user and config.password
             auth = httpx.BasicAuth(config.user, config.password.get())
-        self.api = HttpApi(SYSTEM, self.web + "/REST/2.0/", timeout=config.timeout, ca_file=config.ca_file,
-                           headers=headers, auth=auth, transport=transport)
+        self.api = HttpClient(config.http_settings(), self.web + "/REST/2.0/", system=SYSTEM, name=NAME,
+                              headers=headers, auth=auth, transport=transport)
 
     def _ref(self, ticket_id: Any) -> TicketRef:
         return TicketRef(id=str(ticket_id), url=f"{self.web}/Ticket/Display.html?id={ticket_id}")

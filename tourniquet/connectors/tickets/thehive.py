@@ -13,13 +13,14 @@ from typing import Any
 
 import httpx
 
+from tourniquet.connectors._http import HttpClient
 from tourniquet.connectors.tickets.base import TicketDraft, TicketRef, TicketsConfig
-from tourniquet.connectors.tickets.http import HttpApi
 from tourniquet.errors import PermanentError
 
 __all__ = ["TheHive"]
 
 SYSTEM = "thehive"
+NAME = "TheHive"
 SOURCE = "tourniquet"
 ALERT_TYPE = "incident-response"
 SEVERITY = {"low": 1, "medium": 2, "high": 3, "critical": 4}
@@ -32,9 +33,9 @@ class TheHive:
     def __init__(self, config: TicketsConfig, transport: httpx.BaseTransport | None = None) -> None:
         assert config.url is not None and config.token is not None
         self.web = config.url.rstrip("/")
-        self.api = HttpApi(SYSTEM, self.web + "/", timeout=config.timeout, ca_file=config.ca_file,
-                           headers={"Accept": "application/json",
-                                    "Authorization": f"Bearer {config.token.get()}"}, transport=transport)
+        self.api = HttpClient(config.http_settings(), self.web + "/", system=SYSTEM, name=NAME,
+                              headers={"Accept": "application/json",
+                                       "Authorization": f"Bearer {config.token.get()}"}, transport=transport)
 
     def _ref(self, alert_id: str) -> TicketRef:
         return TicketRef(id=alert_id, url=f"{self.web}/alerts/{alert_id}/details")
@@ -46,7 +47,8 @@ class TheHive:
                                          {"_eq": {"_field": "sourceRef", "_value": key}}]},
             {"_name": "sort", "_fields": [{"_createdAt": "asc"}]},
         ]
-        answer = self.api.json("POST", "api/v1/query", params={"name": "tourniquet-alert"}, json={"query": query})
+        answer = self.api.json("POST", "api/v1/query", idempotent=True,  # a search: reads only
+                               params={"name": "tourniquet-alert"}, json={"query": query})
         return [a for a in (answer or []) if a.get("sourceRef") == key]
 
     def find_open(self, key: str) -> TicketRef | None:
@@ -55,7 +57,7 @@ class TheHive:
 
     def create(self, key: str, draft: TicketDraft) -> TicketRef:
         try:
-            answer = self.api.json("POST", "api/v1/alert", json={
+            answer = self.api.json("POST", "api/v1/alert", idempotent=True, json={  # a second one is refused
                 "type": ALERT_TYPE, "source": SOURCE, "sourceRef": key, "title": draft.title,
                 "description": draft.text(), "severity": SEVERITY[draft.severity], "tags": draft.labels,
             })
@@ -69,7 +71,7 @@ class TheHive:
         return self._ref(str(answer["_id"]))
 
     def update(self, ref: TicketRef, draft: TicketDraft) -> None:
-        self.api.request("PATCH", f"api/v1/alert/{ref.id}", json={
+        self.api.request("PATCH", f"api/v1/alert/{ref.id}", idempotent=True, json={  # sets fields: same each time
             "title": draft.title, "description": draft.text(), "severity": SEVERITY[draft.severity],
             "tags": draft.labels,
         })
@@ -80,7 +82,7 @@ class TheHive:
     def close(self, ref: TicketRef, text: str) -> None:
         if text:
             self.comment(ref, text)
-        self.api.request("PATCH", f"api/v1/alert/{ref.id}", json={"status": CLOSE_STATUS})
+        self.api.request("PATCH", f"api/v1/alert/{ref.id}", idempotent=True, json={"status": CLOSE_STATUS})
 
     def close_connection(self) -> None:
         self.api.close()
