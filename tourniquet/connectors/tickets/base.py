@@ -116,7 +116,13 @@ class TicketRef(BaseModel):
 
 
 class Backend(Protocol):
-    """One ticket system. Errors: TransientError (down, 5xx), PermanentError (auth, refused), NotFound."""
+    """One ticket system. Errors: TransientError (down, 5xx), PermanentError (auth, refused), NotFound.
+
+    Creating and commenting are sent as *safe to repeat* (retried, and queued in the outbox after a
+    timeout or a 5xx): a repeated create is found first by its incident key (``find_open``), and a
+    repeated comment at worst shows twice on the ticket — while a comment lost after a timeout may be
+    a seal's root hash, the anchor evidence verification looks for.
+    """
 
     system: str
 

@@ -80,7 +80,7 @@ class Glpi:
         return None
 
     def create(self, key: str, draft: TicketDraft) -> TicketRef:
-        answer = self._call("POST", "Ticket", json={"input": {
+        answer = self._call("POST", "Ticket", idempotent=True, json={"input": {  # safe to repeat: see Backend
             "name": f"{draft.title} {marker(key)}", "content": draft.text(), "urgency": URGENCY[draft.severity],
             "type": 1,
         }})
@@ -97,7 +97,7 @@ class Glpi:
         return name[name.rfind("[") + 1:-1] if name.endswith("]") and "[" in name else ""
 
     def comment(self, ref: TicketRef, text: str) -> None:
-        self._call("POST", "ITILFollowup", json={"input": {"itemtype": "Ticket", "items_id": int(ref.id),
+        self._call("POST", "ITILFollowup", idempotent=True, json={"input": {"itemtype": "Ticket", "items_id": int(ref.id),
                                                            "content": text}})
 
     def close(self, ref: TicketRef, text: str) -> None:

@@ -59,7 +59,7 @@ class Jira:
 
     def create(self, key: str, draft: TicketDraft) -> TicketRef:
         labels = [self.label(key)] + [_LABEL.sub("-", label) for label in draft.labels]
-        answer = self.api.json("POST", "rest/api/2/issue", json={"fields": {
+        answer = self.api.json("POST", "rest/api/2/issue", idempotent=True, json={"fields": {  # safe to repeat: see Backend
             "project": {"key": self.project}, "issuetype": {"name": self.issue_type},
             "summary": draft.title, "description": draft.text(), "labels": labels,
         }})
@@ -70,7 +70,7 @@ class Jira:
                          json={"fields": {"summary": draft.title, "description": draft.text()}})
 
     def comment(self, ref: TicketRef, text: str) -> None:
-        self.api.json("POST", f"rest/api/2/issue/{ref.id}/comment", json={"body": text})
+        self.api.json("POST", f"rest/api/2/issue/{ref.id}/comment", idempotent=True, json={"body": text})
 
     def close(self, ref: TicketRef, text: str) -> None:
         if text:

@@ -62,7 +62,7 @@ class RequestTracker:
         return self._ref(ids[0]) if ids else None
 
     def create(self, key: str, draft: TicketDraft) -> TicketRef:
-        answer = self.api.json("POST", "ticket", json={
+        answer = self.api.json("POST", "ticket", idempotent=True, json={  # safe to repeat: see Backend
             "Queue": self.queue, "Subject": draft.title, "Content": draft.text(), "ContentType": "text/plain",
             "Priority": PRIORITY[draft.severity], "CustomFields": {self.field: key},
         })
@@ -82,7 +82,7 @@ class RequestTracker:
         self.comment(ref, "Updated description:\n\n" + draft.text())
 
     def comment(self, ref: TicketRef, text: str) -> None:
-        self.api.json("POST", f"ticket/{ref.id}/comment", json={"Content": text, "ContentType": "text/plain"})
+        self.api.json("POST", f"ticket/{ref.id}/comment", idempotent=True, json={"Content": text, "ContentType": "text/plain"})
 
     def close(self, ref: TicketRef, text: str) -> None:
         if text:
