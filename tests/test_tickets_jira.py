@@ -28,10 +28,13 @@ class FakeJira:
         self.comments: dict[str, list[str]] = {}
         self.searches: list[list[str]] = []
         self.status: int | None = None
+        self.comment_status: int | None = None  # only the comment POST answers this (sent, then lost?)
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         if self.status:
             return httpx.Response(self.status, text="Bad gateway")
+        if self.comment_status and request.method == "POST" and request.url.path.endswith("/comment"):
+            return httpx.Response(self.comment_status, text="Service Unavailable")
         wanted = AUTH_CLOUD if self.cloud else "Bearer pat-token"
         if request.headers.get("Authorization") != wanted:
             return httpx.Response(401, json={"errorMessages": ["You are not authenticated."], "errors": {}})
@@ -152,3 +155,20 @@ def test_502_queues_then_delivers(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
     assert client.deliver() == {"delivered": 2, "pending": 0}
     assert jira.comments["SEC-1"] == ["first"]
+
+
+def test_a_comment_answered_503_waits_in_the_outbox_rather_than_being_lost(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """POST /rest/api/2/issue/{key}/comment answered 503 (it may or may not have been stored): the comment
+    (a seal's root, say) is kept in the outbox and delivered later, not dropped as a permanent failure."""
+    jira = FakeJira(cloud=True)
+    client = _client(jira, tmp_path, monkeypatch)
+    client.open("inc-j6", TicketDraft(title="x"))
+    jira.comment_status = 503
+
+    client.comment("inc-j6", "evidence root abc")
+    assert [entry.payload["text"] for entry in client.outbox.pending("inc-j6")] == ["evidence root abc"]
+
+    jira.comment_status = None
+    assert client.deliver() == {"delivered": 1, "pending": 0}
+    assert jira.comments["SEC-1"][-1] == "evidence root abc"
