@@ -7,8 +7,8 @@ wanted state into the exact modify requests the product documents.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 import ldap3
