@@ -25,7 +25,7 @@ __all__ = ["set_state", "lock", "unlock", "force_password_reset", "clear_passwor
 
 
 def set_state(ctx: ActionContext, account: Account, operation: str, current: Attributes,
-               wanted: Attributes) -> ChangeResult:
+              wanted: Attributes) -> ChangeResult:
     """Send what takes the state view from ``current`` to ``wanted``; the undo restores the values before."""
     directory = ctx.site.directory
     before = {name: current.get(name, []) for name in wanted}
