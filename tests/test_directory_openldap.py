@@ -199,7 +199,7 @@ def test_scrambled_password_kills_the_stolen_one_and_never_shows(
     suspect = practitioners.practitioners[17]
     account = site.directory.resolve(suspect.uid)
     known = "Zx-known-only-to-this-test-9f3b2c7d1e"
-    monkeypatch.setattr("tourniquet.actions.directory.secrets.token_urlsafe", lambda n: known)
+    monkeypatch.setattr("tourniquet.actions.directory.passwords.secrets.token_urlsafe", lambda n: known)
     try:
         with capture_logs() as logs:
             first, _ = call(site, "directory.scramble_password", incident="inc-scramble", account=account)

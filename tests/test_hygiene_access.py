@@ -10,7 +10,8 @@ import pytest
 
 from tourniquet.config import SiteConfig
 from tourniquet.connectors.audit import AuditConfig, ColumnMapping
-from tourniquet.connectors.audit.sql import AuditDb, PostgresDialect
+from tourniquet.connectors.audit.aggregates import AuditDb
+from tourniquet.connectors.audit.dialects import PostgresDialect
 from tourniquet.errors import ConfigError
 from tourniquet.hygiene import load_hygiene_text, run_hygiene
 from tourniquet.site import Site

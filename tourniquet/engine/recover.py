@@ -11,7 +11,7 @@ incident (one journal, one evidence bundle), through the engine's guardrails lik
   conclusion), a person must approve: the approver is asked, and a refusal or no answer changes
   nothing;
 - protected accounts are refused and more accounts than the playbook's limit need an approval,
-  exactly as in every other run (:meth:`PlaybookRun._guard`).
+  exactly as in every other run (:meth:`~tourniquet.engine.targets.TargetGuard.admit`).
 
 The one-time password goes to the :mod:`tourniquet.handover` the caller opened for the incident;
 this module never sees it. Nothing here imports Prefect (:mod:`tourniquet.flows.recover` does).

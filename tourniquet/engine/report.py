@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tourniquet.engine.run import RunSummary
+from tourniquet.engine.summary import RunSummary
 from tourniquet.secrets import mask
 
 __all__ = ["render_markdown", "account_rows", "write_report", "describe_change", "report_images"]

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from tourniquet.engine.loader import Path_, _dotted, _nearest, _suggest, parse_yaml, read_text
+from tourniquet.engine.parsing import Path_, dotted, nearest, parse_yaml, read_text, suggest
 from tourniquet.errors import Location, PlaybookError, PlaybookErrors
 from tourniquet.hygiene.checks import CHECKS
 from tourniquet.hygiene.spec import CheckSpec, HygienePlaybook, PlatformSpec, RespondPolicy
@@ -60,13 +60,13 @@ def load_hygiene_text(text: str, file: str = "<hygiene>") -> LoadedHygiene:
         path: Path_ = ("checks", index)
         if spec.id in seen:
             errors.append(PlaybookError(f"duplicate check id {spec.id!r} (first used by checks[{seen[spec.id]}])",
-                                        _nearest(marks, path + ("id",)), _dotted(path + ("id",))))
+                                        nearest(marks, path + ("id",)), dotted(path + ("id",))))
         seen.setdefault(spec.id, index)
         definition = CHECKS.get(spec.check)
         if definition is None:
-            errors.append(PlaybookError(f"unknown check {spec.check!r}{_suggest(spec.check, list(CHECKS))} "
+            errors.append(PlaybookError(f"unknown check {spec.check!r}{suggest(spec.check, list(CHECKS))} "
                                         f"(checks: {', '.join(CHECKS)})",
-                                        _nearest(marks, path + ("check",)), _dotted(path + ("check",))))
+                                        nearest(marks, path + ("check",)), dotted(path + ("check",))))
             continue
         try:
             loaded.params[spec.id] = definition.params.model_validate(spec.with_)
@@ -107,16 +107,16 @@ def _pydantic_errors(
             parent = loc[:-1]
             owner = model if model is not None and parent == prefix else _owner(parent)
             allowed = [info.alias or name for name, info in owner.model_fields.items()] if owner else []
-            message = f"unknown field {loc[-1]!r}{_suggest(str(loc[-1]), allowed)}"
+            message = f"unknown field {loc[-1]!r}{suggest(str(loc[-1]), allowed)}"
             if allowed:
                 message += f" (allowed: {', '.join(allowed)})"
-            found.append(PlaybookError(message, key_marks.get(loc) or _nearest(marks, loc), _dotted(loc)))
+            found.append(PlaybookError(message, key_marks.get(loc) or nearest(marks, loc), dotted(loc)))
         elif kind == "missing":
-            found.append(PlaybookError(f"missing required field {loc[-1]!r}", _nearest(marks, loc[:-1]), _dotted(loc[:-1])))
+            found.append(PlaybookError(f"missing required field {loc[-1]!r}", nearest(marks, loc[:-1]), dotted(loc[:-1])))
         else:
             got = error.get("input")
             shown = "" if isinstance(got, (dict, list)) else f", got {got!r}"
-            found.append(PlaybookError(f"{error['msg']}{shown}", _nearest(marks, loc), _dotted(loc)))
+            found.append(PlaybookError(f"{error['msg']}{shown}", nearest(marks, loc), dotted(loc)))
     return found
 
 

@@ -1,18 +1,22 @@
 """The directory client (ldap3): find practitioner entries, read and change their lock state.
 
-The only module that opens LDAP connections. Every identifier that reaches a filter goes
-through ``escape_filter_chars``; every ldap3 exception is translated at this boundary
-(:func:`~tourniquet.connectors.directory.errors.ldap_errors`).
+The one object the rest of Tourniquet holds for the directory. Connections are
+:mod:`.connections`' business, which id names which account :mod:`.accounts`', what a lock is in
+each product :mod:`.flavors`'; this module reads and writes entries, and inside :meth:`read_ahead`
+reads a chunk of entries in one search (:mod:`.readahead`, :mod:`.controls`). Every identifier that
+reaches a filter goes through ``escape_filter_chars``; every ldap3 exception is translated at this
+boundary (:func:`~tourniquet.connectors.directory.errors.ldap_errors`).
+
+May import: ldap3, the other ``directory`` modules, ``tourniquet.errors``, ``model``. Imported by:
+``connectors.directory`` (the package), whose names the rest of Tourniquet imports.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
-import ssl
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from typing import Any, Literal
 
@@ -22,7 +26,9 @@ from ldap3.core import exceptions as ldap_exc
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import parse_dn
 
+from tourniquet.connectors.directory.accounts import BATCH, AccountResolver, classify_identifier
 from tourniquet.connectors.directory.config import DirectoryConfig
+from tourniquet.connectors.directory.connections import Connections
 from tourniquet.connectors.directory.controls import (
     MATCHED_VALUES,
     POST_READ,
@@ -30,35 +36,15 @@ from tourniquet.connectors.directory.controls import (
     post_read,
     post_read_attributes,
 )
-from tourniquet.connectors.directory.errors import SYSTEM, ldap_errors
+from tourniquet.connectors.directory.errors import SYSTEM
 from tourniquet.connectors.directory.flavors import FLAVORS, LDAP3_OPERATION, Attributes, Modification
 from tourniquet.connectors.directory.readahead import ReadAhead
-from tourniquet.errors import (
-    AccountNotFound,
-    AmbiguousAccount,
-    ConfigError,
-    NotAnAccount,
-    NotFound,
-    PermanentError,
-    TransientError,
-    UnsafeToChange,
-)
-from tourniquet.model import Account, canonical_dn, dn_within, fold
+from tourniquet.errors import AccountNotFound, ConfigError, NotFound, PermanentError, UnsafeToChange
+from tourniquet.model import Account, canonical_dn
 
 __all__ = ["DirectoryClient", "classify_identifier"]
 
 log = structlog.get_logger("tourniquet")
-RPPS = re.compile(r"^\d{11}$")
-IDNAT_PS = re.compile(r"^8\d{11}$")
-#: Entries or ids per search when many are read at once (well under the usual server size limit of 500).
-BATCH = 100
-#: Object classes that are never a person's account, whatever the site's user_filter lets through.
-NOT_PERSON_CLASSES = frozenset(c.lower() for c in (
-    "organizationalUnit", "organization", "dcObject", "domain", "container", "builtinDomain", "locality",
-    "groupOfNames", "groupOfUniqueNames", "groupOfURLs", "group", "posixGroup", "nsContainer", "pwdPolicy",
-    "passwordPolicy", "alias", "referral", "subentry", "ldapSubEntry", "applicationProcess", "computer",
-    "msDS-GroupManagedServiceAccount", "msDS-ManagedServiceAccount", "device",
-))
 
 
 def _text(value: Any) -> str:
@@ -86,29 +72,12 @@ def _parent(dn: str) -> str:
     return ",".join(f"{a}={v}" for a, v, _ in parts[1:]) or dn
 
 
-def classify_identifier(identifier: str) -> Literal["dn", "rpps", "mail", "uid"]:
-    """How to look an id up: 11 digits (or 8+RPPS) = RPPS, has @ = mail, parses as a DN = DN, else uid."""
-    text = identifier.strip()
-    if RPPS.match(text) or IDNAT_PS.match(text):
-        return "rpps"
-    if "@" in text and "=" not in text:
-        return "mail"
-    if "=" in text:
-        try:
-            if parse_dn(text):
-                return "dn"
-        except ldap_exc.LDAPInvalidDnError:
-            pass
-    return "uid"
-
-
-
 class DirectoryClient:
     """One directory, one service identity; one connection per thread (the pool a step's chunks share).
 
     ``connection_factory`` is the seam contract tests use to stand in for a vendor's server
-    (389-DS, Active Directory); everything else goes through :meth:`_open`. Inside
-    :meth:`read_ahead` a chunk of entries is read in one search (:mod:`.readahead`).
+    (389-DS, Active Directory); everything else goes through :class:`.connections.Connections`.
+    Inside :meth:`read_ahead` a chunk of entries is read in one search (:mod:`.readahead`).
     """
 
     def __init__(
@@ -123,90 +92,28 @@ class DirectoryClient:
         if flavor is None:
             raise ConfigError(f"directory flavor {config.flavor!r} is not supported")
         self.flavor = flavor()
-        self._password = password
-        self._factory = connection_factory or self._open
         self._local = threading.local()
-        self._connections: list[Any] = []
-        self._guard = threading.Lock()
         self._controls: frozenset[str] | None = None
         self._batch_reads = True
-        self._check_transport()
+        self._connections = Connections(config, password, connection_factory)
+        self._accounts = AccountResolver(config, self)
 
     @property
     def encrypted(self) -> bool:
-        return self.config.url.lower().startswith("ldaps://") or self.config.start_tls
-
-    def _check_transport(self) -> None:
-        if not self.encrypted and not self.config.allow_plaintext:
-            raise ConfigError(
-                f"{self.config.url} would send the bind password in clear: use ldaps://, start_tls: true, "
-                "or (loopback test directories only) allow_plaintext: true"
-            )
-        if self.encrypted and not self.config.verify_certificates:
-            log.warning("directory.tls_unverified", url=self.config.url)
+        return self._connections.encrypted
 
     # -- connections
 
-    def _server(self) -> ldap3.Server:
-        tls = None
-        if self.encrypted:
-            tls = ldap3.Tls(
-                validate=ssl.CERT_REQUIRED if self.config.verify_certificates else ssl.CERT_NONE,
-                ca_certs_file=self.config.ca_file,
-                version=ssl.PROTOCOL_TLS_CLIENT,
-            )
-        return ldap3.Server(self.config.url, connect_timeout=self.config.timeout, tls=tls, get_info=ldap3.NONE)
-
-    def _open(self) -> ldap3.Connection:
-        if self._password is None:
-            self._password = self.config.bind_password.get()
-        connection = ldap3.Connection(
-            self._server(),
-            user=self.config.bind_dn,
-            password=self._password,
-            receive_timeout=max(1, int(self.config.timeout)),
-            raise_exceptions=True,
-            auto_bind=ldap3.AUTO_BIND_NONE,
-            read_only=False,
-        )
-        connection.open()
-        if self.config.start_tls and not self.config.url.lower().startswith("ldaps://"):
-            connection.start_tls()
-        connection.bind()
-        return connection
-
     def connection(self) -> Any:
-        connection = getattr(self._local, "connection", None)
-        if connection is not None and connection.bound and not connection.closed:
-            return connection
-        with ldap_errors(f"connecting to {self.config.url} as {self.config.bind_dn}"):
-            connection = self._factory()
-        self._local.connection = connection
-        with self._guard:
-            self._connections.append(connection)
-        return connection
-
-    def _drop_connection(self) -> None:
-        self._local.connection = None
+        """This thread's bound connection (opened when it has none, or lost it)."""
+        return self._connections.current()
 
     def close(self) -> None:
-        with self._guard:
-            for connection in self._connections:
-                try:
-                    connection.unbind()
-                except Exception:  # closing is best effort: the socket may be gone already
-                    pass
-            self._connections.clear()
+        self._connections.close()
         self._local = threading.local()
 
-    @contextmanager
-    def _operation(self, what: str) -> Iterator[Any]:
-        try:
-            with ldap_errors(what):
-                yield self.connection()
-        except TransientError:
-            self._drop_connection()  # next call opens a fresh one
-            raise
+    def _operation(self, what: str) -> AbstractContextManager[Any]:
+        return self._connections.operation(what)
 
     # -- reads
 
@@ -346,149 +253,23 @@ class DirectoryClient:
         ahead.put_groups(groups)
         return True
 
-    def _account(self, dn: str, attributes: Attributes, requested_as: str) -> Account:
-        def first(name: str) -> str | None:
-            return (attributes.get(name) or [None])[0]  # type: ignore[list-item]
-
-        return Account(
-            dn=dn,
-            uid=first(self.config.uid_attribute),
-            rpps=first(self.config.rpps_attribute),
-            mail=first(self.config.mail_attribute),
-            name=first("cn") or first("displayName"),
-            groups=attributes.get("memberOf", []),
-            requested_as=requested_as,
-        )
+    # -- accounts (the rules are in .accounts)
 
     def resolve(self, identifier: str) -> Account:
         """One person's account for one uid, RPPS number, mail or DN; never more than one, never anything else.
 
         Whatever the id's form, the entry found must match the site's ``user_filter``, lie strictly
-        below ``base_dn`` and not be a container, group, policy or service object: an OU given as a
-        DN would otherwise be "locked" and reported as a contained practitioner.
+        below ``base_dn`` and not be a container, group, policy or service object (see
+        :class:`.accounts.AccountResolver`).
         """
-        text = identifier.strip()
-        if not text:
-            raise AccountNotFound("empty account identifier", system=SYSTEM)
-        if any(ord(c) < 32 for c in text):
-            raise AccountNotFound(f"{identifier!r} has control characters: not an account id", system=SYSTEM)
-        wanted = [self.config.uid_attribute, self.config.rpps_attribute, self.config.mail_attribute,
-                  "cn", "displayName", "memberOf", "objectClass"]
-        kind = classify_identifier(text)
-        if kind == "dn":
-            return self._resolve_dn(text, identifier, wanted)
-        if kind == "rpps":
-            value, attribute = (text[1:] if IDNAT_PS.match(text) else text), self.config.rpps_attribute
-        elif kind == "mail":
-            value, attribute = text, self.config.mail_attribute
-        else:
-            value, attribute = text, self.config.uid_attribute
-        filter_ = f"(&{self.config.user_filter}({attribute}={escape_filter_chars(value)}))"
-        found = self.search(filter_, wanted, limit=11)
-        if not found:
-            raise AccountNotFound(f"no account with {attribute}={value!r} under {self.config.base_dn}", system=SYSTEM)
-        if len(found) > 1:
-            raise AmbiguousAccount(identifier, [dn for dn, _ in found], system=SYSTEM)
-        dn, attributes = found[0]
-        self._check_person(identifier, dn, attributes)
-        return self._account(dn, attributes, identifier)
+        return self._accounts.resolve(identifier)
 
     def resolve_many(self, identifiers: Sequence[str]) -> dict[str, Account | NotFound]:
-        """:meth:`resolve` for many ids, ``BATCH`` uids (or RPPS numbers, or mails) per search.
+        """:meth:`resolve` for many ids, a hundred uids (or RPPS numbers, or mails) per search; each id maps to
+        its account or to the error :meth:`resolve` would raise for it."""
+        return self._accounts.resolve_many(identifiers)
 
-        Each id maps to its account or to the error :meth:`resolve` would raise for it (not found,
-        ambiguous); DNs are read one by one (alerts name accounts by uid, RPPS or mail).
-        """
-        results: dict[str, Account | NotFound] = {}
-        # attribute → folded value → (the value as sent, the ids asking for it)
-        lookups: dict[str, dict[str, tuple[str, list[str]]]] = {}
-        for identifier in dict.fromkeys(identifiers):
-            text = identifier.strip()
-            kind = classify_identifier(text) if text else "dn"
-            if kind == "dn" or any(ord(c) < 32 for c in text):  # one by one: resolve says what is wrong
-                try:
-                    results[identifier] = self.resolve(identifier)
-                except NotFound as exc:
-                    results[identifier] = exc
-                continue
-            attribute, value = self._lookup(text, kind)
-            lookups.setdefault(attribute, {}).setdefault(fold(value), (value, []))[1].append(identifier)
-        for attribute, values in lookups.items():
-            keys = list(values)
-            for start in range(0, len(keys), BATCH):
-                batch = keys[start:start + BATCH]
-                matches = self._entries_by_value(attribute, [values[key][0] for key in batch])
-                for key in batch:
-                    value, asking = values[key]
-                    entries = matches.get(key, [])
-                    for identifier in asking:
-                        if not entries:  # the server's matching rule may be looser than ours: ask it alone
-                            try:
-                                results[identifier] = self.resolve(identifier)
-                            except NotFound as exc:
-                                results[identifier] = exc
-                        elif len(entries) > 1:
-                            results[identifier] = AmbiguousAccount(identifier, [dn for dn, _ in entries], system=SYSTEM)
-                        else:
-                            dn, attributes = entries[0]
-                            try:
-                                self._check_person(identifier, dn, attributes)
-                                results[identifier] = self._account(dn, attributes, identifier)
-                            except NotFound as exc:
-                                results[identifier] = exc
-        return {identifier: results[identifier] for identifier in dict.fromkeys(identifiers)}
-
-    def _entries_by_value(self, attribute: str, values: list[str]) -> dict[str, list[tuple[str, Attributes]]]:
-        """Accounts whose ``attribute`` is one of ``values`` (one search), by folded value."""
-        terms = "".join(f"({attribute}={escape_filter_chars(value)})" for value in values)
-        found = self.search(f"(&{self.config.user_filter}(|{terms}))", self._account_attributes(),
-                            limit=len(values) * 11)
-        matches: dict[str, list[tuple[str, Attributes]]] = {}
-        for dn, attributes in found:
-            held = next((v for k, v in attributes.items() if k.lower() == attribute.lower()), [])
-            for value in {fold(v) for v in held}:
-                matches.setdefault(value, []).append((dn, attributes))
-        return matches
-
-    def _lookup(self, text: str, kind: str) -> tuple[str, str]:
-        """(attribute, value) an id of this kind is looked up by."""
-        if kind == "rpps":
-            return self.config.rpps_attribute, text[1:] if IDNAT_PS.match(text) else text
-        if kind == "mail":
-            return self.config.mail_attribute, text
-        return self.config.uid_attribute, text
-
-    def _account_attributes(self) -> list[str]:
-        return [self.config.uid_attribute, self.config.rpps_attribute, self.config.mail_attribute,
-                "cn", "displayName", "memberOf", "objectClass"]
-
-    def _resolve_dn(self, text: str, identifier: str, wanted: list[str]) -> Account:
-        base = self.config.base_dn
-        if not dn_within(text, base):
-            raise NotAnAccount(f"{identifier!r} is outside {base}: not a practitioner account", system=SYSTEM)
-        if canonical_dn(text) == canonical_dn(base):
-            raise NotAnAccount(f"{identifier!r} is the accounts' container ({base}), not an account", system=SYSTEM)
-        found = self.search(self.config.user_filter, wanted, base=text, scope="base")
-        if not found:
-            entry = self.read(text, ["objectClass"])
-            if entry is None:
-                raise AccountNotFound(f"no entry {text!r}", system=SYSTEM)
-            classes = ", ".join(entry.get("objectClass", [])) or "no object class"
-            raise NotAnAccount(f"{identifier!r} is not a practitioner account: it is a {classes} entry "
-                               f"(accounts match {self.config.user_filter})", system=SYSTEM)
-        dn, attributes = found[0]
-        self._check_person(identifier, dn, attributes)
-        return self._account(dn, attributes, identifier)
-
-    def _check_person(self, identifier: str, dn: str, attributes: Attributes) -> None:
-        """Belt and braces after the filter: below base_dn, and not a container, group or policy object."""
-        if not dn_within(dn, self.config.base_dn) or canonical_dn(dn) == canonical_dn(self.config.base_dn):
-            raise NotAnAccount(f"{identifier!r} names {dn}, outside {self.config.base_dn}", system=SYSTEM)
-        classes = {c.lower() for c in attributes.get("objectClass", [])}
-        other = sorted(classes & NOT_PERSON_CLASSES)
-        if other:
-            raise NotAnAccount(f"{identifier!r} names {dn}, a {', '.join(other)} entry, not a practitioner account",
-                               system=SYSTEM)
+    # -- state
 
     def raw_state(self, dn: str, extra: tuple[str, ...] = ()) -> Attributes:
         names = list(dict.fromkeys(self.flavor.state_attributes + extra))

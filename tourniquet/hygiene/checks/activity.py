@@ -32,7 +32,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from tourniquet.changepoint import Change, Day, find_change
-from tourniquet.connectors.audit.sql import AuditDb
+from tourniquet.connectors.audit.aggregates import AuditDb
 from tourniquet.hygiene.checks.base import HygieneContext
 
 __all__ = ["Hours", "hours_for", "AccountDays", "DailyActivity", "AddressUse", "Addresses", "Window",

@@ -29,7 +29,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from tourniquet.connectors.audit.sql import AuditDb
+from tourniquet.connectors.audit.aggregates import AuditDb
 from tourniquet.errors import ConfigError
 from tourniquet.hygiene.findings import Finding
 from tourniquet.hygiene.spec import CheckSpec, PlatformSpec

@@ -1,0 +1,123 @@
+"""The directory's LDAP connections: one service identity, one connection per thread, TLS as configured.
+
+The only module that opens LDAP connections. The transport is checked before anything is sent (a bind
+password never goes over plain ``ldap://`` unless the site says the directory is a loopback test one);
+every ldap3 exception met while connecting or operating is translated here
+(:func:`~tourniquet.connectors.directory.errors.ldap_errors`), and a connection that failed in a way
+worth retrying is dropped so that the next operation opens a fresh one.
+
+May import: ldap3, ``directory.config``, ``directory.errors``, ``tourniquet.errors``. Imported by:
+``directory.client`` only.
+"""
+
+from __future__ import annotations
+
+import ssl
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import ldap3
+import structlog
+
+from tourniquet.connectors.directory.config import DirectoryConfig
+from tourniquet.connectors.directory.errors import ldap_errors
+from tourniquet.errors import ConfigError, TransientError
+
+__all__ = ["Connections"]
+
+log = structlog.get_logger("tourniquet")
+
+
+class Connections:
+    """Per-thread ldap3 connections to one directory, bound as the site's service identity.
+
+    ``factory`` is the seam contract tests use to stand in for a vendor's server (389-DS, Active
+    Directory); without it, :meth:`open` connects to ``config.url``.
+    """
+
+    def __init__(self, config: DirectoryConfig, password: str | None = None,
+                 factory: Callable[[], Any] | None = None) -> None:
+        self.config = config
+        self._password = password
+        self._factory = factory or self.open
+        self._local = threading.local()
+        self._opened: list[Any] = []
+        self._guard = threading.Lock()
+        self._check_transport()
+
+    @property
+    def encrypted(self) -> bool:
+        return self.config.url.lower().startswith("ldaps://") or self.config.start_tls
+
+    def _check_transport(self) -> None:
+        if not self.encrypted and not self.config.allow_plaintext:
+            raise ConfigError(
+                f"{self.config.url} would send the bind password in clear: use ldaps://, start_tls: true, "
+                "or (loopback test directories only) allow_plaintext: true"
+            )
+        if self.encrypted and not self.config.verify_certificates:
+            log.warning("directory.tls_unverified", url=self.config.url)
+
+    def _server(self) -> ldap3.Server:
+        tls = None
+        if self.encrypted:
+            tls = ldap3.Tls(
+                validate=ssl.CERT_REQUIRED if self.config.verify_certificates else ssl.CERT_NONE,
+                ca_certs_file=self.config.ca_file,
+                version=ssl.PROTOCOL_TLS_CLIENT,
+            )
+        return ldap3.Server(self.config.url, connect_timeout=self.config.timeout, tls=tls, get_info=ldap3.NONE)
+
+    def open(self) -> ldap3.Connection:
+        """A new bound connection (StartTLS first when configured); the password is read once, when first needed."""
+        if self._password is None:
+            self._password = self.config.bind_password.get()
+        connection = ldap3.Connection(
+            self._server(),
+            user=self.config.bind_dn,
+            password=self._password,
+            receive_timeout=max(1, int(self.config.timeout)),
+            raise_exceptions=True,
+            auto_bind=ldap3.AUTO_BIND_NONE,
+            read_only=False,
+        )
+        connection.open()
+        if self.config.start_tls and not self.config.url.lower().startswith("ldaps://"):
+            connection.start_tls()
+        connection.bind()
+        return connection
+
+    def current(self) -> Any:
+        """This thread's connection, opened (and bound) if it has none or lost it."""
+        connection = getattr(self._local, "connection", None)
+        if connection is not None and connection.bound and not connection.closed:
+            return connection
+        with ldap_errors(f"connecting to {self.config.url} as {self.config.bind_dn}"):
+            connection = self._factory()
+        self._local.connection = connection
+        with self._guard:
+            self._opened.append(connection)
+        return connection
+
+    @contextmanager
+    def operation(self, what: str) -> Iterator[Any]:
+        """This thread's connection for one operation; its ldap3 errors translated, saying ``what`` failed."""
+        try:
+            with ldap_errors(what):
+                yield self.current()
+        except TransientError:
+            self._local.connection = None  # next call opens a fresh one
+            raise
+
+    def close(self) -> None:
+        """Unbind every connection any thread opened (best effort: a socket may be gone already)."""
+        with self._guard:
+            for connection in self._opened:
+                try:
+                    connection.unbind()
+                except Exception:  # closing is best effort: the socket may be gone already
+                    pass
+            self._opened.clear()
+        self._local = threading.local()
