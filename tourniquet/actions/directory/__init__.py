@@ -8,7 +8,7 @@ unlock, password reset flag, groups), ``passwords`` (scramble, one-time password
 ``models`` holds what they take and return.
 
 May import: ``actions.context``, ``connectors.directory``, ``registry`` and the shared small modules.
-Imported by: ``registry`` (``ACTION_MODULES``), tests.
+Imported by: the catalogue (``tourniquet.actions``), tests.
 """
 
 from __future__ import annotations

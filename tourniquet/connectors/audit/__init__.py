@@ -2,16 +2,16 @@
 
 ``config`` is the site's ``audit:`` section (where the log lives, the platform's vocabulary: action
 codes, the subject table, categories); ``events`` the canonical event and the vocabulary mapping;
-``sql`` the one SQL layer (SQLite, PostgreSQL: quoting, column checks, UTC sessions, error
-classification, query recording) with the scope's :class:`SqlSource` and the hygiene checks'
-:class:`AuditDb`; ``stream``, ``files`` and ``opensearch`` the sources that cannot fold in SQL;
+the one SQL layer is ``database`` (SQLite, PostgreSQL: quoting, column checks, UTC sessions, error
+classification, query recording) with ``dialects`` (the few expressions that differ), used by
+``sql`` (the scope's :class:`SqlSource`) and ``aggregates`` (the hygiene checks' :class:`AuditDb`); ``stream``, ``files`` and ``opensearch`` the sources that cannot fold in SQL;
 ``client`` the :class:`AuditClient` actions use. :func:`connect` picks the source from a table of kinds.
 
 Library errors (sqlite3, psycopg, httpx, OSError) are translated into :mod:`tourniquet.errors` types
 inside this package (httpx by :mod:`tourniquet.connectors._http`); nothing above sees them.
 
 May import: ``tourniquet.errors``, ``secrets``, ``nir``, ``scope``, ``attribution``, ``connectors._http``. Imported by:
-``config``, ``site``, ``actions.audit``, ``hygiene`` (``sql.AuditDb``).
+``config``, ``site``, ``actions.audit``, ``hygiene`` (``aggregates.AuditDb``).
 """
 
 from __future__ import annotations

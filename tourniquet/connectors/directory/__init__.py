@@ -1,7 +1,9 @@
 """Directory connector (ldap3): OpenLDAP ppolicy, 389 Directory Server, Active Directory.
 
 ``config`` (the site's section), ``errors`` (ldap3 → Tourniquet errors), ``flavors`` (what a lock
-and a forced reset are in each product), ``client`` (connections, reads, writes). The only package
+and a forced reset are in each product), ``connections`` (one ldap3 connection per thread, TLS, the
+plaintext guard), ``accounts`` (which entry an id names), ``controls`` and ``readahead`` (batched reads),
+``client`` (reads, writes, read-back). The only package
 that speaks LDAP. May import: ``tourniquet.errors``, ``secrets``, ``model``. Imported by: ``site``,
 ``actions``, ``hygiene`` (the sweep).
 """
