@@ -148,6 +148,7 @@ def _print_root(journal: str) -> None:
 
 
 def cmd_actions(args: argparse.Namespace) -> int:
+    import tourniquet.actions  # noqa: F401  (the catalogue: importing it registers every action)
     from tourniquet import registry
 
     for spec in registry.all_actions():
