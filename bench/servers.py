@@ -8,55 +8,30 @@ own process (its own ``PREFECT_HOME``), optionally on a PostgreSQL cluster start
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tests.postgresql import PG_BIN, cluster, free_port
+
 __all__ = ["free_port", "postgres", "prefect_server", "prefect_worker", "PG_BIN"]
 
 ROOT = Path(__file__).resolve().parents[1]
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 PREFECT = str(Path(sys.executable).with_name("prefect"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _as_postgres(*command: str) -> None:
-    prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    subprocess.run([*prefix, *command], check=True, capture_output=True, timeout=120)
 
 
 @contextmanager
 def postgres() -> Iterator[tuple[str, int]]:
-    """A private PostgreSQL 15 cluster on loopback (trust auth); yields (socket folder, port)."""
+    """A private PostgreSQL 15 cluster on loopback (trust auth, fsync on); yields (socket folder, port)."""
     if not (PG_BIN / "initdb").exists():
         raise SystemExit("PostgreSQL 15 missing: bash bin/setup.d/postgresql.sh")
-    folder = Path(tempfile.mkdtemp(prefix="bench-pg-"))
-    if os.geteuid() == 0:
-        shutil.chown(folder, "postgres", "postgres")
-    port = free_port()
-    try:
-        _as_postgres(str(PG_BIN / "initdb"), "-D", str(folder / "data"), "-A", "trust", "-U", "postgres")
-        _as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(folder / "data"), "-l", str(folder / "log"), "-w",
-                     "-o", f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c max_connections=200", "start")
-        try:
-            yield str(folder), port
-        finally:
-            _as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(folder / "data"), "-m", "fast", "-w", "stop")
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    with cluster("max_connections=200", prefix="bench-pg-") as found:
+        yield found
 
 
 def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float) -> None:

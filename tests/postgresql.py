@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -18,20 +17,39 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["PG_BIN", "free_port", "throwaway_postgres"]
+from tourniquet.demo.slapd import find_free_port as free_port
+
+__all__ = ["PG_BIN", "free_port", "cluster", "throwaway_postgres"]
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _as_postgres(*command: str) -> None:
     prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    subprocess.run([*prefix, *command], check=True, capture_output=True, timeout=60)
+    subprocess.run([*prefix, *command], check=True, capture_output=True, timeout=120)
+
+
+@contextmanager
+def cluster(*settings: str, prefix: str = "tourniquet-pg-") -> Iterator[tuple[str, int]]:
+    """A private cluster on loopback (trust auth, ``settings`` as ``name=value``); yield (socket folder, port).
+
+    The benchmarks start theirs here too (with fsync on): one recipe for both.
+    """
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    if os.geteuid() == 0:
+        shutil.chown(folder, "postgres", "postgres")
+    port = free_port()
+    options = " ".join([f"-p {port} -k {folder} -c listen_addresses=127.0.0.1", *(f"-c {s}" for s in settings)])
+    try:
+        _as_postgres(str(PG_BIN / "initdb"), "-D", str(folder / "data"), "-A", "trust", "-U", "postgres")
+        _as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(folder / "data"), "-l", str(folder / "log"), "-w",
+                     "-o", options, "start")
+        try:
+            yield str(folder), port
+        finally:
+            _as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(folder / "data"), "-m", "fast", "-w", "stop")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _require_postgres() -> None:
@@ -46,17 +64,5 @@ def _require_postgres() -> None:
 def throwaway_postgres() -> Iterator[str]:
     """Start a private cluster (trust auth, fsync off); yield its libpq DSN; stop and remove it."""
     _require_postgres()
-    folder = Path(tempfile.mkdtemp(prefix="tourniquet-pg-"))
-    if os.geteuid() == 0:
-        shutil.chown(folder, "postgres", "postgres")
-    port = free_port()
-    try:
-        _as_postgres(str(PG_BIN / "initdb"), "-D", str(folder / "data"), "-A", "trust", "-U", "postgres")
-        _as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(folder / "data"), "-l", str(folder / "log"), "-w",
-                     "-o", f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
-        try:
-            yield f"host={folder} port={port} user=postgres dbname=postgres"
-        finally:
-            _as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(folder / "data"), "-m", "fast", "-w", "stop")
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    with cluster("fsync=off") as (folder, port):
+        yield f"host={folder} port={port} user=postgres dbname=postgres"

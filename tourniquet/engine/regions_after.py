@@ -8,7 +8,7 @@ changes. Verification checks each regional bundle, then the national summary's f
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +33,27 @@ class RegionalResult:
     error: str | None = None
 
 
+def _in_each(regions: Sequence[Any], incident: str, work: Callable[[Any, Site], Any], *,
+             absent: Callable[[Any], str] = lambda region: "no part of this incident here") -> list[RegionalResult]:
+    """``work(region, site)`` in every region holding a part of the incident, one after the other; a region
+    that fails (or holds nothing: ``absent(region)`` says so) is named in its result and the others go on."""
+    held = holding(regions, incident)
+    results = []
+    for region in regions:
+        if region not in held:
+            results.append(RegionalResult(region.name, error=absent(region)))
+            continue
+        site = Site(region.config)
+        try:
+            with working_for(region.name):
+                results.append(RegionalResult(region.name, work(region, site)))
+        except TourniquetError as exc:
+            results.append(RegionalResult(region.name, error=mask(str(exc))))
+        finally:
+            site.close()
+    return results
+
+
 def undo_across(incident: str, sites: Sequence[str], *, national_dir: str | None = None) -> list[RegionalResult]:
     """``undo`` in every region that holds a part of the incident; one region failing does not stop the others."""
     from tourniquet.engine.recover import replaced_passwords
@@ -40,22 +61,12 @@ def undo_across(incident: str, sites: Sequence[str], *, national_dir: str | None
 
     check_incident_id(incident)
     regions = load_regions(sites)
-    results = []
-    for region in regions:
-        if region not in holding(regions, incident):
-            results.append(RegionalResult(region.name, error=f"no part of incident {incident} in "
-                                                              f"{region.config.evidence_dir}"))
-            continue
-        site = Site(region.config)
-        try:
-            with working_for(region.name):
-                entries = undo_incident(incident, site)
-                results.append(RegionalResult(region.name, {"entries": entries,
-                                                            "replaced": replaced_passwords(site, incident)}))
-        except TourniquetError as exc:
-            results.append(RegionalResult(region.name, error=mask(str(exc))))
-        finally:
-            site.close()
+
+    def undo(region: Any, site: Site) -> dict[str, Any]:
+        return {"entries": undo_incident(incident, site), "replaced": replaced_passwords(site, incident)}
+
+    results = _in_each(regions, incident, undo,
+                       absent=lambda region: f"no part of incident {incident} in {region.config.evidence_dir}")
     outcome = {}
     for entry in results:
         if entry.result is not None:
@@ -71,20 +82,8 @@ def conclude_across(incident: str, sites: Sequence[str], *, by: str, finding: st
     from tourniquet.engine.recover import conclude_investigation
 
     check_incident_id(incident)
-    regions = load_regions(sites)
-    results = []
-    for region in regions:
-        if region not in holding(regions, incident):
-            results.append(RegionalResult(region.name, error="no part of this incident here"))
-            continue
-        site = Site(region.config)
-        try:
-            results.append(RegionalResult(region.name, conclude_investigation(site, incident, by=by, finding=finding)))
-        except TourniquetError as exc:
-            results.append(RegionalResult(region.name, error=mask(str(exc))))
-        finally:
-            site.close()
-    return results
+    return _in_each(load_regions(sites), incident,
+                    lambda region, site: conclude_investigation(site, incident, by=by, finding=finding))
 
 
 def recover_across(incident: str, ids: Sequence[str], sites: Sequence[str], *, operator: str = "",
@@ -114,21 +113,9 @@ def recover_across(incident: str, ids: Sequence[str], sites: Sequence[str], *, o
     if refused or not by_region:
         raise RecoverRefused("refusing to recover: " + ("; ".join(refused) or "no account given")
                              + " (nothing was changed)")
-    results = []
-    for region in held:
-        if region.name not in by_region:
-            continue
-        site = Site(region.config)
-        try:
-            with working_for(region.name):
-                results.append(RegionalResult(region.name, recover_accounts(
-                    incident, by_region[region.name], site, operator=operator,
-                    investigation_approver=investigation_approver)))
-        except TourniquetError as exc:
-            results.append(RegionalResult(region.name, error=mask(str(exc))))
-        finally:
-            site.close()
-    return results
+    return _in_each([region for region in held if region.name in by_region], incident,
+                    lambda region, site: recover_accounts(incident, by_region[region.name], site, operator=operator,
+                                                          investigation_approver=investigation_approver))
 
 
 def _journal_records(site: Site, incident: str) -> Any:
@@ -144,16 +131,7 @@ def verify_across(incident: str, sites: Sequence[str], *, national_dir: str | No
 
     check_incident_id(incident)
     regions = load_regions(sites)
-    results = []
-    for region in regions:
-        if region not in holding(regions, incident):
-            results.append(RegionalResult(region.name, error="no part of this incident here"))
-            continue
-        site = Site(region.config)
-        try:
-            results.append(RegionalResult(region.name, verify_incident(site, incident, anchor_path=anchor_path)))
-        finally:
-            site.close()
+    results = _in_each(regions, incident, lambda region, site: verify_incident(site, incident, anchor_path=anchor_path))
     folder = national_folder(regions, incident, national_dir)
     regional = {region.name: region.config.evidence_dir / incident for region in regions}
     results.append(RegionalResult("national", national.verify_national(
