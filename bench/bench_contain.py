@@ -7,13 +7,14 @@ What is timed, on the same slapd in the same run:
 
 - **bare ldap3 loop**: per account, search by uid, read the entry, replace the lock and reset attributes
   (one modify), read them back — the same LDAP work a careful script does, with nothing else.
+- **bare python-ldap loop**: the same, through libldap (the C library the connector uses): the floor.
 - **tourniquet**: the ``tourniquet-playbook`` flow with the credential-misuse steps ``resolve``, ``snapshot``,
   ``lock``, ``force_password_reset``, ``end_sessions`` (the site has no identity provider), against a real
   ``prefect server start`` — in-process as ``tourniquet run`` does (SQLite backend), or through a deployment
   picked up by process workers (``--workers``; PostgreSQL backend for several workers). It journals every change
   (intent and outcome, fsync'ed), snapshots every entry, reads every change back and seals the evidence.
 
-Printed per size: both times, the ratio, peak RSS (the measured process; for workers, the flow-run process,
+Printed per size: the times, the ratio to the ldap3 loop (the issue's yardstick) and to the python-ldap one, peak RSS (the measured process; for workers, the flow-run process,
 sampled from /proc), and failed items. Each account's state is checked afterwards (locked, must change password)
 and reset before the next measurement.
 """
@@ -100,6 +101,25 @@ for uid in uids:
                            "pwdReset": [(ldap3.MODIFY_REPLACE, ["TRUE"])]})
     connection.search(dn, "(objectClass=*)", search_scope=ldap3.BASE, attributes=["pwdAccountLockedTime", "pwdReset"])
     assert connection.response[0]["attributes"]["pwdReset"]
+seconds = time.perf_counter() - started
+print(json.dumps({"seconds": seconds, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+BARE_LIBLDAP = """
+import json, resource, sys, time
+import ldap
+from ldap.filter import escape_filter_chars
+url, bind, password, base, uids_file = sys.argv[1:6]
+uids = open(uids_file).read().split()
+connection = ldap.initialize(url)
+connection.simple_bind_s(bind, password)
+started = time.perf_counter()
+for uid in uids:
+    dn = connection.search_s(base, ldap.SCOPE_SUBTREE, f"(&(objectClass=inetOrgPerson)(uid={escape_filter_chars(uid)}))", ["uid"])[0][0]
+    entry = connection.search_s(dn, ldap.SCOPE_BASE, "(objectClass=*)", ["*", "+"])[0][1]
+    connection.modify_s(dn, [(ldap.MOD_REPLACE, "pwdAccountLockedTime", [b"000001010000Z"]),
+                             (ldap.MOD_REPLACE, "pwdReset", [b"TRUE"])])
+    assert connection.search_s(dn, ldap.SCOPE_BASE, "(objectClass=*)", ["pwdAccountLockedTime", "pwdReset"])[0][1]["pwdReset"]
 seconds = time.perf_counter() - started
 print(json.dumps({"seconds": seconds, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
@@ -283,6 +303,10 @@ def main() -> None:
                                   str(uids_file))
                     assert contained(server, directory.people_dn) == size
                     release(server, dns)
+                    libldap = _child(BARE_LIBLDAP, server.url, server.root_dn, server.root_password,
+                                     directory.people_dn, str(uids_file))
+                    assert contained(server, directory.people_dn) == size
+                    release(server, dns)
                     incident = f"bench-{size}-{int(time.time())}"
                     if args.workers:
                         result = run_through_workers(env, str(playbook), str(site), incident,
@@ -291,7 +315,7 @@ def main() -> None:
                         result = _child(FLOW, str(playbook), str(site), incident, str(uids_file), env=env)
                     done = contained(server, directory.people_dn)
                     release(server, dns)
-                    rows.append({"size": size, "bare": bare, "flow": result, "contained": done})
+                    rows.append({"size": size, "bare": bare, "libldap": libldap, "flow": result, "contained": done})
                     _print_row(rows[-1], args)
     finally:
         server.stop()
@@ -349,7 +373,8 @@ def _print_row(row: dict[str, Any], args: argparse.Namespace) -> None:
     bare, flow = row["bare"], row["flow"]
     print(f"{row['size']:>6} accounts: bare {bare['seconds']:7.2f} s ({bare['rss_mb']:.0f} MB) | tourniquet "
           f"{flow['seconds']:7.2f} s ({flow['rss_mb']:.0f} MB) {flow['status']}, failed items {flow['failures']} | "
-          f"ratio {flow['seconds'] / bare['seconds']:.2f}x | contained {row['contained']}/{row['size']}", flush=True)
+          f"ratio {flow['seconds'] / bare['seconds']:.2f}x | contained {row['contained']}/{row['size']} | bare python-ldap "
+          f"loop {row['libldap']['seconds']:.2f} s ({flow['seconds'] / row['libldap']['seconds']:.2f}x)", flush=True)
     if flow.get("error"):
         print(f"    error: {flow['error']}")
 
@@ -357,12 +382,13 @@ def _print_row(row: dict[str, Any], args: argparse.Namespace) -> None:
 def _print_summary(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
     how = f"{args.backend} server, " + (f"{args.workers} process workers" if args.workers else "flow in-process (CLI path)")
     print(f"\ncontain on a {args.directory:,}-entry directory, {how}, 2 cores:")
-    print("| accounts | bare ldap3 loop | tourniquet flow | ratio | peak RSS | failed items |")
-    print("|---|---|---|---|---|---|")
+    print("| accounts | bare ldap3 loop | tourniquet flow | ratio | peak RSS | failed items | bare python-ldap loop (ratio) |")
+    print("|---|---|---|---|---|---|---|")
     for row in rows:
-        bare, flow = row["bare"], row["flow"]
+        bare, flow, libldap = row["bare"], row["flow"], row["libldap"]
         print(f"| {row['size']:,} | {bare['seconds']:.2f} s | {flow['seconds']:.2f} s | "
-              f"{flow['seconds'] / bare['seconds']:.2f}x | {flow['rss_mb']:.0f} MB | {flow['failures']} |")
+              f"{flow['seconds'] / bare['seconds']:.2f}x | {flow['rss_mb']:.0f} MB | {flow['failures']} | "
+              f"{libldap['seconds']:.2f} s ({flow['seconds'] / libldap['seconds']:.2f}x) |")
     if len(rows) >= 2:
         first, last = rows[0], rows[-1]
         print(f"{last['size']:,} accounts took {last['flow']['seconds'] / first['flow']['seconds']:.1f}x the "

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import ldap
 import ldap3
 import pytest
 
@@ -61,7 +62,7 @@ class VendorServer:
 
     def _apply(self, entry: dict[str, list[Any]], name: str, operation: Any, values: list[Any]) -> None:
         if self.vendor == "389ds" and name == "pwdReset":
-            raise ldap3.core.exceptions.LDAPUnwillingToPerformResult("pwdReset is server-managed")
+            raise ldap.UNWILLING_TO_PERFORM({"desc": "Server is unwilling to perform", "info": "pwdReset is server-managed"})
         if name in ("userPassword", "unicodePwd"):
             self.password_writes += 1
             if self.vendor == "389ds":

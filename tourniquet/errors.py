@@ -1,6 +1,6 @@
 """Domain errors: what went wrong, said in the responder's words.
 
-Library errors (ldap3, httpx, yaml, pydantic) are translated at the boundary of the
+Library errors (python-ldap, httpx, yaml, pydantic) are translated at the boundary of the
 module that calls the library, ``raise ... from exc``; nothing above a connector sees
 a library's exception types.
 

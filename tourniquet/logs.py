@@ -15,7 +15,7 @@ a refusal, a system down) are dropped from every record, Prefect's task and flow
 the message says what happened. Real bugs keep their traceback, and so does everything at DEBUG.
 
 Masking happens twice: the structlog processor :func:`mask_secrets` on our own events, and a
-log-record factory that masks the message and traceback of *every* record (ldap3, httpx,
+log-record factory that masks the message and traceback of *every* record (python-ldap, httpx,
 Prefect) when it is created — before any handler, Prefect's API handler included, sees it.
 """
 

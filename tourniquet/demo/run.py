@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import ldap3
+import ldap
 
 from tourniquet.demo.access_log import demo_log, write_sqlite
 from tourniquet.demo.practitioners import Practitioner, generate, write_ldif
@@ -131,11 +131,19 @@ def print_scope(journal: Path) -> None:
 
 
 def bind_result(url: str, dn: str, password: str) -> str:
-    connection = ldap3.Connection(ldap3.Server(url, connect_timeout=5), dn, password, receive_timeout=5)
-    connection.bind()
-    description = connection.result.get("description", "")
-    connection.unbind()
-    return str(description)
+    """What the directory answers a bind with this password: "success", "invalidCredentials", …"""
+    connection = ldap.initialize(url)
+    connection.set_option(ldap.OPT_NETWORK_TIMEOUT, 5)
+    connection.set_option(ldap.OPT_TIMEOUT, 5)
+    try:
+        connection.simple_bind_s(dn, password)
+        return "success"
+    except ldap.INVALID_CREDENTIALS:
+        return "invalidCredentials"
+    except ldap.LDAPError as exc:
+        return type(exc).__name__
+    finally:
+        connection.unbind_ext_s()
 
 
 def _quiet_defaults() -> None:

@@ -19,6 +19,7 @@ rules are narrow on purpose:
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -185,7 +186,9 @@ def _as_text(value: Any) -> str:
     return str(value)
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_template(text: str) -> Template:
+    """The text's parts; cached, as a for_each step renders the same few templates once per item."""
     parts: list[str | Expression] = []
     position = 0
     for match in _TEMPLATE.finditer(text):

@@ -99,7 +99,7 @@ def run_hygiene(
             if access and directory and ctx.has_audit:
                 # Both kinds at once: the access checks in a process of their own, while this one sweeps
                 # the directory. (In a thread they would wait for the GIL at every row they fetch: the
-                # sweep, ldap3 parsing entries, holds it most of the time.) The child writes their evidence.
+                # sweep, decoding entries, holds it most of the time.) The child writes their evidence.
                 queried = _access_in_a_process(loaded, ctx, access, result)
                 _sweep(directory, ctx, result)
                 try:
@@ -177,7 +177,7 @@ def _sweep(checks: list[DirectoryCheck], ctx: HygieneContext, result: HygieneRes
     if not ready:
         return
     config = ctx.site.config.directory
-    wanted = {config.uid_attribute}  # and what each check says it reads: every attribute costs ldap3 parsing
+    wanted = {config.uid_attribute}  # and what each check says it reads: every attribute costs decoding
     for item in ready:
         wanted.update(item.attributes)
     inspected = 0

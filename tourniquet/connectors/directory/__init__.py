@@ -1,8 +1,8 @@
-"""Directory connector (ldap3): OpenLDAP ppolicy, 389 Directory Server, Active Directory.
+"""Directory connector (OpenLDAP's libldap, through python-ldap): OpenLDAP ppolicy, 389 Directory Server, Active Directory.
 
-``config`` (the site's section), ``errors`` (ldap3 → Tourniquet errors), ``flavors`` (what a lock
-and a forced reset are in each product), ``connections`` (one ldap3 connection per thread, TLS, the
-plaintext guard), ``accounts`` (which entry an id names), ``controls`` and ``readahead`` (batched reads),
+``config`` (the site's section), ``errors`` (python-ldap → Tourniquet errors), ``flavors`` (what a lock
+and a forced reset are in each product), ``libldap`` (one connection: search, modify, TLS),
+``connections`` (one connection per thread, the plaintext guard), ``accounts`` (which entry an id names), ``controls`` and ``readahead`` (batched reads),
 ``client`` (reads, writes, read-back). The only package
 that speaks LDAP. May import: ``tourniquet.errors``, ``secrets``, ``model``. Imported by: ``site``,
 ``actions``, ``hygiene`` (the sweep).
@@ -42,6 +42,6 @@ def connect(config: DirectoryConfig, *, state_dir: Path | None,
     """The site's directory client (``Site.directory`` calls this lazily).
 
     ``state_dir`` is unused (every connector is called the same way); ``transport`` is the contract
-    tests' seam: a callable returning an ldap3-like connection, standing in for a vendor's server.
+    tests' seam: a callable returning a :class:`~.libldap.DirectoryConnection`, standing in for a vendor's server.
     """
     return DirectoryClient(config, connection_factory=transport)

@@ -6,7 +6,7 @@ two entries sharing a mail. :class:`AccountResolver` holds those rules and reads
 :class:`EntrySearcher` (a protocol: the client, without an import of it here). Every value that
 reaches a filter goes through ``escape_filter_chars``.
 
-May import: ldap3's filter and DN helpers, ``directory.config``, ``directory.errors``, ``directory.flavors``
+May import: python-ldap's filter and DN helpers, ``directory.config``, ``directory.errors``, ``directory.flavors``
 (``Attributes``), ``tourniquet.errors``, ``model``. Imported by: ``directory.client``.
 """
 
@@ -16,9 +16,9 @@ import re
 from collections.abc import Sequence
 from typing import Literal, Protocol
 
-from ldap3.core import exceptions as ldap_exc
-from ldap3.utils.conv import escape_filter_chars
-from ldap3.utils.dn import parse_dn
+import ldap
+import ldap.dn
+from ldap.filter import escape_filter_chars
 
 from tourniquet.connectors.directory.config import DirectoryConfig
 from tourniquet.connectors.directory.errors import SYSTEM
@@ -50,9 +50,9 @@ def classify_identifier(identifier: str) -> Literal["dn", "rpps", "mail", "uid"]
         return "mail"
     if "=" in text:
         try:
-            if parse_dn(text):
+            if ldap.dn.str2dn(text):
                 return "dn"
-        except ldap_exc.LDAPInvalidDnError:
+        except (ldap.DECODING_ERROR, ValueError, TypeError):  # not a DN (or not even text libldap takes)
             pass
     return "uid"
 

@@ -1,13 +1,14 @@
-"""The directory client (ldap3): find practitioner entries, read and change their lock state.
+"""The directory client: find practitioner entries, read and change their lock state.
 
 The one object the rest of Tourniquet holds for the directory. Connections are
 :mod:`.connections`' business, which id names which account :mod:`.accounts`', what a lock is in
 each product :mod:`.flavors`'; this module reads and writes entries, and inside :meth:`read_ahead`
 reads a chunk of entries in one search (:mod:`.readahead`, :mod:`.controls`). Every identifier that
-reaches a filter goes through ``escape_filter_chars``; every ldap3 exception is translated at this
+reaches a filter goes through ``escape_filter_chars``; every library exception is translated at this
 boundary (:func:`~tourniquet.connectors.directory.errors.ldap_errors`).
 
-May import: ldap3, the other ``directory`` modules, ``tourniquet.errors``, ``model``. Imported by:
+May import: python-ldap's filter and DN helpers, the other ``directory`` modules, ``tourniquet.errors``,
+``model``. Imported by:
 ``connectors.directory`` (the package), whose names the rest of Tourniquet imports.
 """
 
@@ -20,11 +21,10 @@ from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from typing import Any, Literal
 
-import ldap3
+import ldap
+import ldap.dn
 import structlog
-from ldap3.core import exceptions as ldap_exc
-from ldap3.utils.conv import escape_filter_chars
-from ldap3.utils.dn import parse_dn
+from ldap.filter import escape_filter_chars
 
 from tourniquet.connectors.directory.accounts import BATCH, AccountResolver, classify_identifier
 from tourniquet.connectors.directory.config import DirectoryConfig
@@ -37,7 +37,8 @@ from tourniquet.connectors.directory.controls import (
     post_read_attributes,
 )
 from tourniquet.connectors.directory.errors import SYSTEM
-from tourniquet.connectors.directory.flavors import FLAVORS, LDAP3_OPERATION, Attributes, Modification
+from tourniquet.connectors.directory.flavors import FLAVORS, Attributes, Modification
+from tourniquet.connectors.directory.libldap import BASE, ENTRY, MODIFY, SUBTREE
 from tourniquet.connectors.directory.readahead import ReadAhead
 from tourniquet.errors import AccountNotFound, ConfigError, NotFound, PermanentError, UnsafeToChange
 from tourniquet.model import Account, canonical_dn
@@ -56,7 +57,7 @@ def _text(value: Any) -> str:
 
 
 def _normalise(attributes: dict[str, Any]) -> Attributes:
-    """ldap3 gives bytes, datetimes or lists: turn everything into lists of strings."""
+    """The connection gives bytes (a contract test's stand-in may give strings or datetimes): lists of strings."""
     result: Attributes = {}
     for name, value in attributes.items():
         values = value if isinstance(value, list) else [value]
@@ -68,8 +69,11 @@ def _normalise(attributes: dict[str, Any]) -> Attributes:
 
 def _parent(dn: str) -> str:
     """``ou=people,dc=x`` → ``dc=x`` (where groups usually live next to people)."""
-    parts = parse_dn(dn, escape=True)
-    return ",".join(f"{a}={v}" for a, v, _ in parts[1:]) or dn
+    try:
+        parts = ldap.dn.str2dn(dn)
+    except ldap.DECODING_ERROR:
+        return dn
+    return ldap.dn.dn2str(parts[1:]) or dn
 
 
 class DirectoryClient:
@@ -137,10 +141,10 @@ class DirectoryClient:
     def _read_one(self, dn: str, attributes: Sequence[str]) -> Attributes | None:
         with self._operation(f"reading {dn}") as connection:
             try:
-                connection.search(dn, "(objectClass=*)", search_scope=ldap3.BASE, attributes=list(attributes))
-            except ldap_exc.LDAPNoSuchObjectResult:
+                connection.search(dn, "(objectClass=*)", search_scope=BASE, attributes=list(attributes))
+            except ldap.NO_SUCH_OBJECT:
                 return None
-            found = [r for r in connection.response or [] if r.get("type") == "searchResEntry"]
+            found = [r for r in connection.response or [] if r.get("type") == ENTRY]
             return _normalise(found[0]["attributes"]) if found else None
 
     def search(self, filter_: str, attributes: list[str], *, base: str | None = None, limit: int = 0,
@@ -150,13 +154,12 @@ class DirectoryClient:
             try:
                 connection.search(
                     base or self.config.base_dn, filter_,
-                    search_scope=ldap3.BASE if scope == "base" else ldap3.SUBTREE,
-                    attributes=attributes, size_limit=limit, dereference_aliases=ldap3.DEREF_NEVER,
+                    search_scope=BASE if scope == "base" else SUBTREE, attributes=attributes, size_limit=limit,
                 )
-            except ldap_exc.LDAPNoSuchObjectResult:
+            except ldap.NO_SUCH_OBJECT:
                 return []
             return [(r["dn"], _normalise(r.get("attributes") or {})) for r in connection.response or []
-                    if r.get("type") == "searchResEntry"]
+                    if r.get("type") == ENTRY]
 
     def iter_entries(self, filter_: str | None = None, attributes: list[str] | None = None,
                      *, base: str | None = None) -> Iterator[tuple[str, Attributes]]:
@@ -170,14 +173,14 @@ class DirectoryClient:
         while True:
             with self._operation("paged search") as connection:
                 connection.search(
-                    base or self.config.base_dn, filter_ or self.config.user_filter, search_scope=ldap3.SUBTREE,
+                    base or self.config.base_dn, filter_ or self.config.user_filter, search_scope=SUBTREE,
                     attributes=attributes or ["*", "+"], paged_size=self.config.page_size, paged_cookie=cookie,
                 )
                 page, result = connection.response, connection.result
             controls = result.get("controls") or {}
             cookie = controls.get("1.2.840.113556.1.4.319", {}).get("value", {}).get("cookie")
             for response in page:
-                if response.get("type") == "searchResEntry":
+                if response.get("type") == ENTRY:
                     yield response["dn"], _normalise(response["attributes"])
             del page
             if not cookie:
@@ -200,10 +203,10 @@ class DirectoryClient:
         if self._controls is None:
             try:
                 with self._operation("reading the root DSE") as connection:
-                    connection.search("", "(objectClass=*)", search_scope=ldap3.BASE, attributes=["supportedControl"])
-                    entries = [r for r in connection.response or [] if r.get("type") == "searchResEntry"]
-                    found = entries[0]["attributes"].get("supportedControl", []) if entries else []
-                    self._controls = frozenset(str(c) for c in (found if isinstance(found, list) else [found]))
+                    connection.search("", "(objectClass=*)", search_scope=BASE, attributes=["supportedControl"])
+                    entries = [r for r in connection.response or [] if r.get("type") == ENTRY]
+                    found = _normalise(entries[0]["attributes"]).get("supportedControl", []) if entries else []
+                    self._controls = frozenset(found)
             except Exception:  # a server (or a test double) that will not say: use no control
                 self._controls = frozenset()
         return self._controls
@@ -242,10 +245,10 @@ class DirectoryClient:
             batch = dns[start:start + BATCH]
             terms = "".join(f"({member}={escape_filter_chars(dn)})" for dn in batch)
             with self._operation("searching groups") as connection:
-                connection.search(base, f"(&{self.config.group_filter}(|{terms}))", search_scope=ldap3.SUBTREE,
+                connection.search(base, f"(&{self.config.group_filter}(|{terms}))", search_scope=SUBTREE,
                                   attributes=[member], controls=[matched_values(member, batch)])
                 for response in connection.response or []:
-                    if response.get("type") != "searchResEntry":
+                    if response.get("type") != ENTRY:
                         continue
                     values = _normalise(response.get("attributes") or {}).get(member) or []
                     for value in values:
@@ -322,7 +325,7 @@ class DirectoryClient:
         """
         changes: dict[str, list[tuple[Any, list[Any]]]] = {}
         for m in request:
-            changes.setdefault(m.attribute, []).append((LDAP3_OPERATION[m.operation], list(m.values)))
+            changes.setdefault(m.attribute, []).append((MODIFY[m.operation], list(m.values)))
         ahead: ReadAhead | None = getattr(self._local, "ahead", None)
         if ahead is not None:
             ahead.forget(dn)
@@ -349,7 +352,7 @@ class DirectoryClient:
                                  system=SYSTEM)
         if request and request[0].attribute == "passwordModify":
             with self._operation(f"setting the password of {dn}") as connection:
-                connection.extend.standard.modify_password(dn, None, password)
+                connection.modify_password(dn, password)
             return
         self.send(dn, request)
 
@@ -358,7 +361,7 @@ class DirectoryClient:
         self.send(dn, [Modification(k, "replace", tuple(v)) for k, v in changes.items()])
 
     def modify(self, dn: str, modifications: dict[str, list[tuple[Any, list[str]]]]) -> None:
-        """Raw ldap3 modifications (add/delete values), for group membership and the like."""
+        """Raw modifications (``{attribute: [(MODIFY_ADD, values)]}``), for group membership and the like."""
         ahead: ReadAhead | None = getattr(self._local, "ahead", None)
         if ahead is not None:
             ahead.forget(dn)

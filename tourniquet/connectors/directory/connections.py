@@ -1,28 +1,27 @@
 """The directory's LDAP connections: one service identity, one connection per thread, TLS as configured.
 
-The only module that opens LDAP connections. The transport is checked before anything is sent (a bind
-password never goes over plain ``ldap://`` unless the site says the directory is a loopback test one);
-every ldap3 exception met while connecting or operating is translated here
-(:func:`~tourniquet.connectors.directory.errors.ldap_errors`), and a connection that failed in a way
-worth retrying is dropped so that the next operation opens a fresh one.
+The only module that opens LDAP connections (:class:`~.libldap.LdapConnection`). The transport is
+checked before anything is sent (a bind password never goes over plain ``ldap://`` unless the site
+says the directory is a loopback test one); every library exception met while connecting or
+operating is translated here (:func:`~tourniquet.connectors.directory.errors.ldap_errors`), and a
+connection that failed in a way worth retrying is dropped so that the next operation opens a fresh one.
 
-May import: ldap3, ``directory.config``, ``directory.errors``, ``tourniquet.errors``. Imported by:
-``directory.client`` only.
+May import: ``directory.libldap``, ``directory.config``, ``directory.errors``, ``tourniquet.errors``.
+Imported by: ``directory.client`` only.
 """
 
 from __future__ import annotations
 
-import ssl
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import ldap3
 import structlog
 
 from tourniquet.connectors.directory.config import DirectoryConfig
 from tourniquet.connectors.directory.errors import ldap_errors
+from tourniquet.connectors.directory.libldap import DirectoryConnection, LdapConnection, TlsSettings
 from tourniquet.errors import ConfigError, TransientError
 
 __all__ = ["Connections"]
@@ -31,7 +30,7 @@ log = structlog.get_logger("tourniquet")
 
 
 class Connections:
-    """Per-thread ldap3 connections to one directory, bound as the site's service identity.
+    """Per-thread connections to one directory, bound as the site's service identity.
 
     ``factory`` is the seam contract tests use to stand in for a vendor's server (389-DS, Active
     Directory); without it, :meth:`open` connects to ``config.url``.
@@ -60,36 +59,17 @@ class Connections:
         if self.encrypted and not self.config.verify_certificates:
             log.warning("directory.tls_unverified", url=self.config.url)
 
-    def _server(self) -> ldap3.Server:
-        tls = None
-        if self.encrypted:
-            tls = ldap3.Tls(
-                validate=ssl.CERT_REQUIRED if self.config.verify_certificates else ssl.CERT_NONE,
-                ca_certs_file=self.config.ca_file,
-                version=ssl.PROTOCOL_TLS_CLIENT,
-            )
-        return ldap3.Server(self.config.url, connect_timeout=self.config.timeout, tls=tls, get_info=ldap3.NONE)
-
-    def open(self) -> ldap3.Connection:
+    def open(self) -> LdapConnection:
         """A new bound connection (StartTLS first when configured); the password is read once, when first needed."""
         if self._password is None:
             self._password = self.config.bind_password.get()
-        connection = ldap3.Connection(
-            self._server(),
-            user=self.config.bind_dn,
-            password=self._password,
-            receive_timeout=max(1, int(self.config.timeout)),
-            raise_exceptions=True,
-            auto_bind=ldap3.AUTO_BIND_NONE,
-            read_only=False,
-        )
-        connection.open()
-        if self.config.start_tls and not self.config.url.lower().startswith("ldaps://"):
-            connection.start_tls()
-        connection.bind()
+        tls = TlsSettings(self.config.verify_certificates, self.config.ca_file) if self.encrypted else None
+        connection = LdapConnection(self.config.url, timeout=self.config.timeout, tls=tls,
+                                    start_tls=self.config.start_tls and not self.config.url.lower().startswith("ldaps://"))
+        connection.bind(self.config.bind_dn, self._password)
         return connection
 
-    def current(self) -> Any:
+    def current(self) -> DirectoryConnection:
         """This thread's connection, opened (and bound) if it has none or lost it."""
         connection = getattr(self._local, "connection", None)
         if connection is not None and connection.bound and not connection.closed:
@@ -103,7 +83,7 @@ class Connections:
 
     @contextmanager
     def operation(self, what: str) -> Iterator[Any]:
-        """This thread's connection for one operation; its ldap3 errors translated, saying ``what`` failed."""
+        """This thread's connection for one operation; its errors translated, saying ``what`` failed."""
         try:
             with ldap_errors(what):
                 yield self.current()

@@ -1,4 +1,4 @@
-"""ldap3's exceptions, translated at the boundary into Tourniquet errors that say what to fix."""
+"""python-ldap's exceptions, translated at the boundary into Tourniquet errors that say what to fix."""
 
 from __future__ import annotations
 
@@ -6,44 +6,58 @@ import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from ldap3.core import exceptions as ldap_exc
+import ldap
 
+from tourniquet.connectors.directory.controls import MalformedControl
 from tourniquet.errors import AccountNotFound, PermanentError, TransientError
 
-__all__ = ["ldap_errors", "SYSTEM"]
+__all__ = ["ldap_errors", "describe", "TlsFailed", "SYSTEM"]
 
 SYSTEM = "directory"
-_TLS_WORDS = ("certificate", "ssl", "tls", "handshake", "wrong version number")
+
+#: The server is down, slow or busy: worth another try on a fresh connection.
+_TRANSIENT = (ldap.SERVER_DOWN, ldap.CONNECT_ERROR, ldap.TIMEOUT, ldap.BUSY, ldap.UNAVAILABLE,
+              ldap.TIMELIMIT_EXCEEDED, ldap.ADMINLIMIT_EXCEEDED)
+
+
+class TlsFailed(Exception):
+    """The TCP port answered but the TLS handshake failed (raised by the connection, translated here)."""
+
+
+def describe(exc: BaseException) -> str:
+    """python-ldap's error (``{'desc': …, 'info': …}``) as one line."""
+    detail = exc.args[0] if exc.args else {}
+    if isinstance(detail, dict):
+        return "; ".join(str(detail[k]) for k in ("desc", "info") if detail.get(k)) or type(exc).__name__
+    return str(exc) or type(exc).__name__
 
 
 @contextmanager
 def ldap_errors(what: str) -> Iterator[None]:
-    """Re-raise ldap3 errors as Tourniquet errors, saying what to fix."""
+    """Re-raise python-ldap's errors as Tourniquet errors, saying what to fix."""
     try:
         yield
-    except ldap_exc.LDAPInvalidCredentialsResult as exc:
+    except ldap.INVALID_CREDENTIALS as exc:
         raise PermanentError(f"{what}: the bind identity or its password is wrong (invalidCredentials)",
                              system=SYSTEM) from exc
-    except ldap_exc.LDAPInsufficientAccessRightsResult as exc:
+    except ldap.INSUFFICIENT_ACCESS as exc:
         raise PermanentError(f"{what}: the service identity lacks the rights (insufficientAccessRights: "
-                             f"{getattr(exc, 'message', '') or exc})", system=SYSTEM) from exc
-    except ldap_exc.LDAPStrongerAuthRequiredResult as exc:
-        raise PermanentError(f"{what}: the server requires an encrypted connection ({exc})", system=SYSTEM) from exc
-    except (ldap_exc.LDAPSocketOpenError, ldap_exc.LDAPStartTLSError, ldap_exc.LDAPSSLConfigurationError,
-            ldap_exc.LDAPCertificateError, ssl.SSLError) as exc:
-        text = str(exc)
-        if isinstance(exc, ldap_exc.LDAPSocketOpenError) and not any(w in text.lower() for w in _TLS_WORDS):
-            raise TransientError(f"{what}: directory unreachable ({text})", system=SYSTEM) from exc
+                             f"{describe(exc)})", system=SYSTEM) from exc
+    except (ldap.STRONG_AUTH_REQUIRED, ldap.CONFIDENTIALITY_REQUIRED) as exc:
+        raise PermanentError(f"{what}: the server requires an encrypted connection ({describe(exc)})",
+                             system=SYSTEM) from exc
+    except (TlsFailed, ssl.SSLError) as exc:
         raise PermanentError(f"{what}: TLS failed: the server certificate is not trusted by the CA file, does not "
-                             f"name this host, or TLS is misconfigured ({text[:300]})", system=SYSTEM) from exc
-    except (ldap_exc.LDAPSocketReceiveError, ldap_exc.LDAPSocketSendError,
-            ldap_exc.LDAPSessionTerminatedByServerError, ldap_exc.LDAPResponseTimeoutError,
-            ldap_exc.LDAPBusyResult, ldap_exc.LDAPUnavailableResult, ldap_exc.LDAPTimeLimitExceededResult,
-            ldap_exc.LDAPServerPoolExhaustedError) as exc:
-        raise TransientError(f"{what}: directory unreachable, too slow or busy ({exc})", system=SYSTEM) from exc
-    except ldap_exc.LDAPNoSuchObjectResult as exc:
+                             f"name this host, or TLS is misconfigured ({str(exc)[:300]})", system=SYSTEM) from exc
+    except _TRANSIENT as exc:
+        raise TransientError(f"{what}: directory unreachable, too slow or busy ({describe(exc)})",
+                             system=SYSTEM) from exc
+    except ldap.NO_SUCH_OBJECT as exc:
         raise AccountNotFound(f"{what}: no such entry", system=SYSTEM) from exc
-    except ldap_exc.LDAPException as exc:
-        raise PermanentError(f"{what}: {exc}", system=SYSTEM) from exc
-    except OSError as exc:  # a socket error ldap3 did not wrap
+    except ldap.LDAPError as exc:
+        raise PermanentError(f"{what}: {type(exc).__name__}: {describe(exc)}", system=SYSTEM) from exc
+    except MalformedControl as exc:  # a control value from the server that does not parse
+        raise PermanentError(f"{what}: the directory sent an answer that does not parse ({exc})",
+                             system=SYSTEM) from exc
+    except OSError as exc:  # a socket error the library did not wrap
         raise TransientError(f"{what}: directory unreachable ({exc})", system=SYSTEM) from exc

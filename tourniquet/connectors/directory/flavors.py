@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-import ldap3
 import structlog
 
 from tourniquet.connectors.directory.config import DirectoryConfig
@@ -20,7 +19,7 @@ from tourniquet.errors import PermanentError, UnsafeToChange
 
 __all__ = [
     "Attributes", "Modification", "Request", "Flavor", "OpenLdapFlavor", "Ds389Flavor", "ActiveDirectoryFlavor",
-    "EntryReader", "FLAVORS", "SECRET_ATTRIBUTES", "without_secrets", "ADMIN_LOCK", "LDAP3_OPERATION",
+    "EntryReader", "FLAVORS", "SECRET_ATTRIBUTES", "without_secrets", "ADMIN_LOCK",
 ]
 
 log = structlog.get_logger("tourniquet")
@@ -37,7 +36,6 @@ class EntryReader(Protocol):
     def read(self, dn: str, attributes: Sequence[str] = ...) -> Attributes | None: ...
 
 Operation = Literal["replace", "add", "delete"]
-LDAP3_OPERATION = {"replace": ldap3.MODIFY_REPLACE, "add": ldap3.MODIFY_ADD, "delete": ldap3.MODIFY_DELETE}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,185 @@
+"""One LDAP connection through OpenLDAP's C client library (python-ldap): the few operations the client sends.
+
+Why the C library: containing 1,000 accounts, or sweeping a million entries for hygiene, is mostly
+encoding requests and decoding answers; a pure-Python LDAP library spent more time on that than the
+server spent answering (``bench/bench_contain.py``, ``bench/bench_sweep.py``).
+
+The interface is the small one :class:`~tourniquet.connectors.directory.client.DirectoryClient`
+needs (:class:`DirectoryConnection`): ``search`` and ``modify``, each leaving its answer in
+``response`` and ``result``, so that a contract test's stand-in for a vendor's server (389-DS,
+Active Directory) is a plain object. Controls travel as BER bytes (:mod:`.controls`); values come
+back as bytes. python-ldap's exceptions leave this module untranslated: :func:`.errors.ldap_errors`
+translates them, in :mod:`.connections`, with what was being done.
+
+May import: python-ldap, ``directory.controls``, ``directory.errors``. Imported by: ``directory.connections``.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import ldap
+from ldap.controls import RequestControl, ResponseControl
+
+from tourniquet.connectors.directory.controls import PAGED_RESULTS, POST_READ, Control, paged, parse_entry, parse_paged
+from tourniquet.connectors.directory.errors import TlsFailed, describe
+
+__all__ = ["DirectoryConnection", "LdapConnection", "TlsSettings", "BASE", "SUBTREE", "REPLACE", "ADD", "DELETE",
+           "MODIFY", "ENTRY"]
+
+#: Scopes and modify operations, spelled as ldap3 spells them (contract tests may use either library's names).
+BASE, SUBTREE = "BASE", "SUBTREE"
+REPLACE, ADD, DELETE = "MODIFY_REPLACE", "MODIFY_ADD", "MODIFY_DELETE"
+#: A flavor's operation name → the connection's.
+MODIFY = {"replace": REPLACE, "add": ADD, "delete": DELETE}
+#: The ``type`` of an entry in ``response`` (references are not followed, so never returned).
+ENTRY = "searchResEntry"
+_SCOPES = {BASE: ldap.SCOPE_BASE, SUBTREE: ldap.SCOPE_SUBTREE}
+_OPERATIONS = {REPLACE: ldap.MOD_REPLACE, ADD: ldap.MOD_ADD, DELETE: ldap.MOD_DELETE}
+
+
+class DirectoryConnection(Protocol):
+    """What the client asks of a connection; after each call, ``response`` (entries) and ``result`` (controls)."""
+
+    bound: bool
+    closed: bool
+    response: list[dict[str, Any]]
+    result: dict[str, Any]
+
+    def search(self, search_base: str, search_filter: str, search_scope: str = ..., attributes: Sequence[str] | None = ...,
+               size_limit: int = ..., paged_size: int | None = ..., paged_cookie: bytes | None = ...,
+               controls: Sequence[Control] | None = ...) -> bool: ...
+
+    def modify(self, dn: str, changes: dict[str, list[tuple[str, list[Any]]]],
+               controls: Sequence[Control] | None = ...) -> bool: ...
+
+    def unbind(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    """How the server's certificate is checked: against ``ca_file`` (or the system's CAs), and its host name."""
+
+    verify: bool = True
+    ca_file: str | None = None
+
+
+class _Raw(RequestControl):  # type: ignore[misc]  # python-ldap ships no type hints
+    """A request control whose value is already BER."""
+
+    def __init__(self, control: Control) -> None:
+        super().__init__(control[0], control[1], control[2])
+
+    def encodeControlValue(self) -> bytes:
+        return self.encodedControlValue  # type: ignore[no-any-return]
+
+
+class _RawAnswer(ResponseControl):  # type: ignore[misc]
+    """A response control kept as BER (decoded by :mod:`.controls`, not by pyasn1)."""
+
+    def decodeControlValue(self, encoded: bytes) -> None:
+        self.encoded = encoded
+
+
+_ANSWERS = {POST_READ: _RawAnswer, PAGED_RESULTS: _RawAnswer}
+
+
+def _value(value: Any) -> bytes:
+    return value if isinstance(value, bytes) else str(value).encode("utf-8")
+
+
+class LdapConnection:
+    """A connection to ``url``: TLS as the settings say, every operation bounded by ``timeout`` seconds."""
+
+    def __init__(self, url: str, *, timeout: float, tls: TlsSettings | None = None, start_tls: bool = False) -> None:
+        self.url, self.timeout, self.tls, self.start_tls = url, timeout, tls, start_tls
+        self.bound, self.closed, self.tls_started = False, False, False
+        self.response: list[dict[str, Any]] = []
+        self.result: dict[str, Any] = {}
+        self._ldap = ldap.initialize(url)
+        for option, value in ((ldap.OPT_PROTOCOL_VERSION, 3), (ldap.OPT_REFERRALS, 0), (ldap.OPT_DEREF, ldap.DEREF_NEVER),
+                              (ldap.OPT_NETWORK_TIMEOUT, timeout), (ldap.OPT_TIMEOUT, timeout)):
+            self._ldap.set_option(option, value)
+        if tls is not None:
+            self._ldap.set_option(ldap.OPT_X_TLS_REQUIRE_CERT, ldap.OPT_X_TLS_DEMAND if tls.verify else ldap.OPT_X_TLS_NEVER)
+            if tls.ca_file:
+                self._ldap.set_option(ldap.OPT_X_TLS_CACERTFILE, tls.ca_file)
+            self._ldap.set_option(ldap.OPT_X_TLS_PROTOCOL_MIN, ldap.OPT_X_TLS_PROTOCOL_TLS1_2)
+            self._ldap.set_option(ldap.OPT_X_TLS_NEWCTX, 0)
+
+    def bind(self, dn: str, password: str) -> None:
+        """StartTLS first when asked, then a simple bind; a TLS failure is told apart from an unreachable server."""
+        try:
+            if self.start_tls:
+                self._ldap.start_tls_s()
+                self.tls_started = True
+            self._ldap.simple_bind_s(dn, password)
+        except (ldap.SERVER_DOWN, ldap.CONNECT_ERROR) as exc:
+            if self.tls is not None and self._reachable():
+                raise TlsFailed(describe(exc)) from exc
+            raise
+        self.bound = True
+
+    def _reachable(self) -> bool:
+        """The TCP port answers: then a failed TLS connection failed in its handshake, not on the network."""
+        parts = urlsplit(self.url)
+        port = parts.port or (636 if parts.scheme.lower() == "ldaps" else 389)
+        try:
+            with socket.create_connection((parts.hostname or "localhost", port), timeout=min(self.timeout, 5.0)):
+                return True
+        except OSError:
+            return False
+
+    def search(self, search_base: str, search_filter: str, search_scope: str = SUBTREE,
+               attributes: Sequence[str] | None = None, size_limit: int = 0, paged_size: int | None = None,
+               paged_cookie: bytes | None = None, controls: Sequence[Control] | None = None,
+               **_: Any) -> bool:
+        """Entries into ``response``; a size limit reached keeps the entries received (as the limit means)."""
+        sent = [_Raw(c) for c in controls or []]
+        if paged_size:
+            sent.append(_Raw(paged(paged_size, paged_cookie or b"")))
+        message = self._ldap.search_ext(search_base, _SCOPES[search_scope], search_filter, list(attributes or ["*"]),
+                                        serverctrls=sent or None, sizelimit=size_limit)
+        entries: list[tuple[str, dict[str, list[bytes]]]] = []
+        answers: list[Any] = []
+        try:
+            if size_limit:
+                while True:  # one message at a time: the entries before sizeLimitExceeded are kept
+                    kind, data, _, answers = self._ldap.result3(message, 0, self.timeout, resp_ctrl_classes=_ANSWERS)
+                    entries.extend(data or [])
+                    if kind == ldap.RES_SEARCH_RESULT:
+                        break
+            else:
+                _, data, _, answers = self._ldap.result3(message, 1, self.timeout, resp_ctrl_classes=_ANSWERS)
+                entries = data or []
+        except ldap.SIZELIMIT_EXCEEDED:
+            answers = []
+        self.response = [{"type": ENTRY, "dn": dn, "attributes": values} for dn, values in entries if dn is not None]
+        self.result = {"result": 0, "controls": {
+            a.controlType: {"value": {"cookie": parse_paged(a.encoded)}} for a in answers
+            if a.controlType == PAGED_RESULTS}}
+        return True
+
+    def modify(self, dn: str, changes: dict[str, list[tuple[str, list[Any]]]],
+               controls: Sequence[Control] | None = None) -> bool:
+        """One modify request (applied atomically by the server); a post-read answer into ``result``."""
+        modlist = [(_OPERATIONS[operation], name, [_value(v) for v in values] or None)
+                   for name, operations in changes.items() for operation, values in operations]
+        message = self._ldap.modify_ext(dn, modlist, serverctrls=[_Raw(c) for c in controls or []] or None)
+        _, _, _, answers = self._ldap.result3(message, 1, self.timeout, resp_ctrl_classes=_ANSWERS)
+        self.result = {"result": 0, "controls": {
+            a.controlType: {"value": {"result": parse_entry(a.encoded)}} for a in answers if a.controlType == POST_READ}}
+        return True
+
+    def modify_password(self, dn: str, password: str) -> None:
+        """RFC 3062 password modify: the server hashes the new password by its own policy."""
+        self._ldap.passwd_s(dn, None, password)
+
+    def unbind(self) -> None:
+        self.closed = True
+        self._ldap.unbind_ext_s()
+
