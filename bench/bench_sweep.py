@@ -1,4 +1,4 @@
-"""Streaming-search benchmark: sweep a big directory with the connector vs a bare ldap3 paged search.
+"""Streaming-search benchmark: sweep a big directory with the connector vs bare ldap3 and python-ldap paged searches.
 
     .venv/bin/python bench/bench_sweep.py --entries 1000000
 
@@ -7,7 +7,8 @@ with ``slapadd -q`` into a throwaway slapd, then sweeps every entry twice, each 
 subprocess so that peak memory (``ru_maxrss``) belongs to that sweep alone:
 
 - ``connector``: ``DirectoryClient.iter_entries`` (paged, one page in memory at a time);
-- ``ldap3``: ``conn.extend.standard.paged_search(..., generator=True)``, the plain baseline.
+- ``ldap3``: ``conn.extend.standard.paged_search(..., generator=True)``, a pure-Python baseline;
+- ``libldap``: python-ldap's ``search_ext`` + ``result3`` a page at a time, the C library the connector uses.
 
 Prints entries seen, seconds, entries/s and peak RSS of each, and the ratios.
 """
@@ -65,6 +66,22 @@ def sweep(kind: str, url: str, base: str) -> None:
         for _dn, _attributes in client.iter_entries(attributes=ATTRIBUTES):
             count += 1
         client.close()
+    elif kind == "libldap":
+        import ldap
+        from ldap.controls.pagedresults import SimplePagedResultsControl
+
+        connection = ldap.initialize(url)
+        connection.simple_bind_s(f"cn=admin,{SUFFIX}", PASSWORD)
+        page = SimplePagedResultsControl(True, size=500, cookie=b"")
+        while True:
+            message = connection.search_ext(base, ldap.SCOPE_SUBTREE, "(objectClass=inetOrgPerson)", ATTRIBUTES,
+                                            serverctrls=[page])
+            _, data, _, controls = connection.result3(message)
+            count += sum(1 for dn, _ in data if dn)
+            page.cookie = next((c.cookie for c in controls if c.controlType == page.controlType), b"")
+            if not page.cookie:
+                break
+        connection.unbind_s()
     else:
         import ldap3
 
@@ -83,7 +100,7 @@ def sweep(kind: str, url: str, base: str) -> None:
 
 def baseline_rss(kind: str) -> float:
     """Peak RSS of a child that only imports what that sweep imports: the floor under its figure."""
-    module = "tourniquet.connectors.directory" if kind == "connector" else "ldap3"
+    module = {"connector": "tourniquet.connectors.directory", "libldap": "ldap"}.get(kind, "ldap3")
     code = f"import resource, {module}; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     return float(out.stdout.strip())
@@ -113,7 +130,7 @@ def main() -> None:
         print(f"entries: {args.entries:,}  LDIF written in {t1 - t0:.1f}s, slapadd -q in {t2 - t1:.1f}s")
         try:
             results = {}
-            for kind in ("ldap3", "connector"):
+            for kind in ("ldap3", "libldap", "connector"):
                 out = subprocess.run(
                     [sys.executable, __file__, "--child", kind, server.url, f"ou=people,{SUFFIX}"],
                     capture_output=True, text=True, check=True, cwd=ROOT,
@@ -125,8 +142,10 @@ def main() -> None:
         floor = baseline_rss(kind)
         print(f"{kind:9}  {r['entries']:>9,} entries  {r['seconds']:7.1f} s  {r['entries'] / r['seconds']:8,.0f}/s"
               f"  peak RSS {r['peak_mb']:6.1f} MB (imports alone: {floor:.1f} MB)")
-    c, b = results["connector"], results["ldap3"]
-    print(f"ratio connector/ldap3: time {c['seconds'] / b['seconds']:.2f}x, peak RSS {c['peak_mb'] / b['peak_mb']:.2f}x")
+    c = results["connector"]
+    for kind in ("ldap3", "libldap"):
+        b = results[kind]
+        print(f"ratio connector/{kind}: time {c['seconds'] / b['seconds']:.2f}x, peak RSS {c['peak_mb'] / b['peak_mb']:.2f}x")
 
 
 if __name__ == "__main__":
