@@ -19,7 +19,7 @@ from tests.helpers import require_slapd
 from tourniquet.connectors.directory import DirectoryClient, DirectoryConfig
 from tourniquet.demo.practitioners import generate, write_ldif
 from tourniquet.demo.slapd import Slapd
-from tourniquet.errors import PermanentError
+from tourniquet.errors import ConfigError, PermanentError
 
 SUFFIX = "dc=sante,dc=example"
 
@@ -108,5 +108,22 @@ def test_a_certificate_from_an_unknown_ca_is_refused(tls_slapd: tuple[Slapd, Pat
 def test_a_certificate_naming_another_host_is_refused(tls_slapd: tuple[Slapd, Path, Path]) -> None:
     server, ca, _ = tls_slapd
     with _client(server, f"ldaps://localhost:{server.ldaps_port}", ca) as client:  # the certificate names 127.0.0.1
+        with pytest.raises(PermanentError, match="TLS failed"):
+            client.read(f"ou=people,{SUFFIX}", ["ou"])
+
+
+def test_a_ca_file_that_is_not_there_is_named_before_anything_is_sent(tls_slapd: tuple[Slapd, Path, Path],
+                                                                       tmp_path: Path) -> None:
+    server, _, _ = tls_slapd
+    with pytest.raises(ConfigError, match="ca_file .*missing.pem.* is not a file"):
+        _client(server, str(server.ldaps_url), tmp_path / "missing.pem")
+
+
+def test_a_ca_file_that_holds_no_certificate_is_a_tls_failure(tls_slapd: tuple[Slapd, Path, Path],
+                                                               tmp_path: Path) -> None:
+    server, _, _ = tls_slapd
+    garbage = tmp_path / "ca.pem"
+    garbage.write_text("-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n")
+    with _client(server, str(server.ldaps_url), garbage) as client:
         with pytest.raises(PermanentError, match="TLS failed"):
             client.read(f"ou=people,{SUFFIX}", ["ou"])

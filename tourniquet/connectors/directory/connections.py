@@ -12,6 +12,7 @@ Imported by: ``directory.client`` only.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -56,6 +57,8 @@ class Connections:
                 f"{self.config.url} would send the bind password in clear: use ldaps://, start_tls: true, "
                 "or (loopback test directories only) allow_plaintext: true"
             )
+        if self.encrypted and self.config.ca_file and not os.path.isfile(self.config.ca_file):
+            raise ConfigError(f"directory.ca_file {self.config.ca_file!r} is not a file")
         if self.encrypted and not self.config.verify_certificates:
             log.warning("directory.tls_unverified", url=self.config.url)
 

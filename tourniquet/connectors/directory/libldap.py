@@ -105,11 +105,15 @@ class LdapConnection:
                               (ldap.OPT_NETWORK_TIMEOUT, timeout), (ldap.OPT_TIMEOUT, timeout)):
             self._ldap.set_option(option, value)
         if tls is not None:
-            self._ldap.set_option(ldap.OPT_X_TLS_REQUIRE_CERT, ldap.OPT_X_TLS_DEMAND if tls.verify else ldap.OPT_X_TLS_NEVER)
-            if tls.ca_file:
-                self._ldap.set_option(ldap.OPT_X_TLS_CACERTFILE, tls.ca_file)
-            self._ldap.set_option(ldap.OPT_X_TLS_PROTOCOL_MIN, ldap.OPT_X_TLS_PROTOCOL_TLS1_2)
-            self._ldap.set_option(ldap.OPT_X_TLS_NEWCTX, 0)
+            try:
+                self._ldap.set_option(ldap.OPT_X_TLS_REQUIRE_CERT,
+                                      ldap.OPT_X_TLS_DEMAND if tls.verify else ldap.OPT_X_TLS_NEVER)
+                if tls.ca_file:
+                    self._ldap.set_option(ldap.OPT_X_TLS_CACERTFILE, tls.ca_file)
+                self._ldap.set_option(ldap.OPT_X_TLS_PROTOCOL_MIN, ldap.OPT_X_TLS_PROTOCOL_TLS1_2)
+                self._ldap.set_option(ldap.OPT_X_TLS_NEWCTX, 0)  # libldap reads the CA file here
+            except ValueError as exc:  # python-ldap's "option error": the CA file is unreadable or not PEM
+                raise TlsFailed(f"libldap refused the TLS settings (CA file {tls.ca_file!r}: {exc})") from exc
 
     def bind(self, dn: str, password: str) -> None:
         """StartTLS first when asked, then a simple bind; a TLS failure is told apart from an unreachable server."""
