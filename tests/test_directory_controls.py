@@ -78,3 +78,9 @@ def test_a_malformed_answer_is_a_permanent_error_naming_the_operation(data: byte
     with pytest.raises(PermanentError, match="modifying uid=x.*does not parse"):
         with ldap_errors("modifying uid=x"):
             parse_entry(data)
+
+
+def test_a_name_that_is_not_utf8_is_a_permanent_error_not_a_traceback() -> None:
+    with pytest.raises(PermanentError, match="searching: the directory sent a name that is not UTF-8"):
+        with ldap_errors("searching"):
+            b"uid=\xff".decode("utf-8")

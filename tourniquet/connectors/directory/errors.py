@@ -56,6 +56,9 @@ def ldap_errors(what: str) -> Iterator[None]:
         raise AccountNotFound(f"{what}: no such entry", system=SYSTEM) from exc
     except ldap.LDAPError as exc:
         raise PermanentError(f"{what}: {type(exc).__name__}: {describe(exc)}", system=SYSTEM) from exc
+    except UnicodeDecodeError as exc:  # a DN or attribute name that is not UTF-8 (LDAP says it must be)
+        raise PermanentError(f"{what}: the directory sent a name that is not UTF-8 ({exc.reason} at byte "
+                             f"{exc.start})", system=SYSTEM) from exc
     except MalformedControl as exc:  # a control value from the server that does not parse
         raise PermanentError(f"{what}: the directory sent an answer that does not parse ({exc})",
                              system=SYSTEM) from exc
