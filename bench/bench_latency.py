@@ -2,12 +2,14 @@
 
     .venv/bin/python bench/bench_latency.py [--trials 3]
 
-Three paths, each on a real ``prefect server start`` (SQLite) and a real slapd:
+Four paths, each on a real ``prefect server start`` (SQLite) and a real slapd:
 
 - **deployment + worker** — the ``respond`` deployment (the form's Submit, or an alert's trigger), picked
   up by a process worker started with ``PREFECT_WORKER_QUERY_SECONDS=1`` (the default 10 s polling would
   dominate). Measured from the ``run_deployment`` call: until the first account is locked in the
   directory (polled every 50 ms), and until the flow run is final.
+- **served responder** — ``python -m tourniquet.flows.serve``: the same ``respond`` flow, already imported
+  by one long-lived process that starts each run in a child of its own (no ``python -m prefect.engine``).
 - **``tourniquet run`` with a long-lived server** — ``tourniquet server start`` once; the CLI finds it.
 - **``tourniquet run`` with no server** — Prefect starts a temporary one for the run.
 
@@ -19,10 +21,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import ldap3
@@ -60,22 +65,23 @@ def _release(server: Slapd, people: list) -> None:
     connection.unbind()
 
 
-def _deployment_trial(env: dict[str, str], site: Path, server: Slapd, people: list) -> tuple[float, float]:
+def _deployment_trial(env: dict[str, str], site: Path, server: Slapd, people: list,
+                      deployment: str = "respond/respond") -> tuple[float, float]:
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     os.environ.update(env)
     with temporary_settings(updates={PREFECT_API_URL: env["PREFECT_API_URL"]}):  # read when Prefect was imported
-        return _deployment_run(server, people, site)
+        return _deployment_run(server, people, site, deployment)
 
 
-def _deployment_run(server: Slapd, people: list, site: Path) -> tuple[float, float]:
+def _deployment_run(server: Slapd, people: list, site: Path, deployment: str = "respond/respond") -> tuple[float, float]:
     from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
 
     connection = _admin(server)
     dns = [p.dn for p in people]
     started = time.perf_counter()
-    flow_run = run_deployment("respond/respond", timeout=0, parameters={
+    flow_run = run_deployment(deployment, timeout=0, parameters={
         "accounts": " ".join(p.uid for p in people), "dry_run": False, "site": str(site), "reason": "bench"})
     first = None
     while True:
@@ -91,6 +97,31 @@ def _deployment_run(server: Slapd, people: list, site: Path) -> tuple[float, flo
     if not state.is_completed():
         raise SystemExit(f"the run ended {state.name}: {state.message}")
     return first if first is not None else total, total
+
+
+@contextmanager
+def _served(env: dict[str, str], site: Path, log: Path) -> Iterator[None]:
+    """``python -m tourniquet.flows.serve`` until its deployments are on the server, then for the trials."""
+    import httpx
+
+    with log.open("wb") as out:
+        process = subprocess.Popen([sys.executable, "-m", "tourniquet.flows.serve"], cwd=str(ROOT),
+                                   env={**os.environ, **env, "TOURNIQUET_SITE": str(site)}, stdout=out,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            found = httpx.post(f"{env['PREFECT_API_URL']}/deployments/filter", json={}, timeout=10).json()
+            if any(d["name"] == "served" for d in found):
+                break
+            if process.poll() is not None:
+                raise SystemExit(f"the served responder exited:\n{log.read_text()[-3000:]}")
+            time.sleep(0.5)
+        time.sleep(2)  # its first poll
+        yield
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(30)
 
 
 def _cli_trial(env: dict[str, str], site: Path, people: list, incident: str) -> float:
@@ -140,6 +171,12 @@ def main() -> None:
                     people = directory.practitioners[trial * 10:(trial + 1) * 10]
                     first, total = _deployment_trial(env, site, server, people)
                     rows.append(("deployment + process worker (poll 1 s)", first, total))
+                    _release(server, people)
+            with _served(env, site, folder / "served.log"):
+                for trial in range(args.trials):
+                    people = directory.practitioners[50 + trial * 10:50 + (trial + 1) * 10]
+                    first, total = _deployment_trial(env, site, server, people, "respond/served")
+                    rows.append(("served responder (`python -m tourniquet.flows.serve`, poll 1 s)", first, total))
                     _release(server, people)
         with prefect_server(folder / "prefect-cli") as env:  # what `tourniquet server start` leaves running
             for trial in range(args.trials):

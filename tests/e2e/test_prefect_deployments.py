@@ -283,3 +283,28 @@ def test_a_run_over_the_limit_waits_for_tourniquet_approve(
     journal = stack.folder / "evidence" / incident / "journal.jsonl"
     decisions = [json.loads(line) for line in journal.read_text().splitlines() if '"approval"' in line]
     assert [(d["status"], d.get("approver", "")) for d in decisions] == [("requested", ""), ("approved", "Dr Laurent")]
+
+
+def test_a_served_responder_contains_an_account_without_a_worker(
+    stack: Stack, slapd: Slapd, practitioners: Directory
+) -> None:
+    """``python -m tourniquet.flows.serve`` (the quicker start for a small incident): its ``respond/served``
+    deployment runs in the serving process's own child, from the flow already in memory."""
+    suspect = practitioners.practitioners[37]
+    incident = "inc-e2e-served"
+    served = _start([sys.executable, "-m", "tourniquet.flows.serve"], stack.env, stack.folder / "served.log")
+    try:
+        end = time.monotonic() + 60
+        while not any(d["name"] == "served" for d in stack.post("/deployments/filter", {})):
+            assert served.poll() is None, (stack.folder / "served.log").read_text()[-3000:]
+            assert time.monotonic() < end, "the served deployments never appeared"
+            time.sleep(0.5)
+        output = stack.prefect("deployment", "run", "respond/served", "--param", f'accounts=["{suspect.uid}"]',
+                               "--param", "dry_run=false", "--param", f"incident={incident}")
+        run = stack.wait_for_run(_run_id(output))
+    finally:
+        _stop(served)
+
+    assert run["state_type"] == "COMPLETED", stack.logs(run["id"]) + (stack.folder / "served.log").read_text()[-3000:]
+    assert run["name"] == f"{incident}-contain"
+    assert bind_result(slapd, suspect.dn, suspect.password) == "invalidCredentials"

@@ -10,7 +10,6 @@ input) ends in a Failed state whose message is that reason: no traceback, and th
 in the UI, the CLI and the incident's events.
 """
 
-from __future__ import annotations
 
 from typing import Any
 
