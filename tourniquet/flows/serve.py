@@ -14,6 +14,7 @@ every second unless ``PREFECT_RUNNER_POLL_FREQUENCY`` says otherwise.
 from __future__ import annotations
 
 import os
+from typing import cast
 
 __all__ = ["serve_responder", "DEPLOYMENT"]
 
@@ -25,11 +26,13 @@ def serve_responder(*, limit: int | None = None) -> None:
     """Serve both flows until interrupted (Ctrl-C, SIGTERM); at most ``limit`` runs at once."""
     os.environ.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", "1")  # before Prefect reads its settings
     from prefect import serve
+    from prefect.deployments.runner import RunnerDeployment
 
     from tourniquet.flows.respond import respond, run_playbook
 
-    serve(respond.to_deployment(name=DEPLOYMENT), run_playbook.to_deployment(name=DEPLOYMENT),
-          limit=limit, print_starting_message=False)
+    # Called outside an event loop, to_deployment returns the deployment itself (its type says "or a coroutine").
+    deployments = [cast(RunnerDeployment, flow.to_deployment(name=DEPLOYMENT)) for flow in (respond, run_playbook)]
+    serve(*deployments, limit=limit, print_starting_message=False)
 
 
 if __name__ == "__main__":
