@@ -11,11 +11,11 @@ Imported by: ``actions.directory`` (registration), ``actions.directory.reinstate
 from __future__ import annotations
 
 import fnmatch
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field
 
-from tourniquet.actions.context import ActionContext
+from tourniquet.actions.context import ActionContext, Outcome
 from tourniquet.actions.directory.models import SYSTEM, AccountArg, ChangeResult, GroupsResult, account_label
 from tourniquet.connectors.directory import Account, Attributes
 from tourniquet.registry import action
@@ -90,6 +90,21 @@ def _matching(groups: list[str], patterns: list[str]) -> list[str]:
     return sorted(g for g in groups if any(fnmatch.fnmatchcase(g.lower(), p) for p in wanted))
 
 
+def _membership(ctx: ActionContext, account: Account, group: str, *, member: bool, was: bool,
+                undo: dict[str, Any] | None = None) -> Outcome:
+    """One group's membership changed from ``was`` to ``member``, read back from the groups the account is in."""
+    directory = ctx.site.directory
+    label, name = account_label(account), group.lower()
+    send = directory.add_member if member else directory.remove_member
+    return ctx.change(
+        system=SYSTEM, target=label, account=label, operation="add_group" if member else "remove_group",
+        before={"group": name, "member": was}, after={"group": name, "member": member},
+        apply=lambda: send(group, account.dn),
+        read_back=lambda: {"group": name, "member": name in {g.lower() for g in directory.groups_of(account.dn)}},
+        undo=undo,
+    )
+
+
 @action("directory.remove_groups", changes=True, undo="directory.add_groups", target="account")
 def remove_groups(
     ctx: ActionContext,
@@ -104,16 +119,10 @@ def remove_groups(
         outcome = ctx.change(system=SYSTEM, target=label, account=label, operation="remove_groups",
                              before={"groups": []}, after={"groups": []}, apply=lambda: None)
         return GroupsResult(account=label, dn=account.dn, outcome=outcome, groups=[])
-    outcomes = []
-    for group in matching:  # one change per group: a failure half-way leaves an exact record of the rest
-        outcomes.append(ctx.change(
-            system=SYSTEM, target=label, account=label, operation="remove_group",
-            before={"group": group.lower(), "member": True}, after={"group": group.lower(), "member": False},
-            apply=lambda g=group: directory.remove_member(g, account.dn),  # type: ignore[misc]
-            read_back=lambda g=group: {"group": g.lower(), "member": g.lower() in  # type: ignore[misc]
-                                       {x.lower() for x in directory.groups_of(account.dn)}},
-            undo=ctx.undo_call({"account": account.model_dump(), "groups": [group]}),
-        ))
+    # one change per group: a failure half-way leaves an exact record of the rest
+    outcomes = [_membership(ctx, account, group, member=False, was=True,
+                            undo=ctx.undo_call({"account": account.model_dump(), "groups": [group]}))
+                for group in matching]
     outcome = "applied" if "applied" in outcomes else outcomes[0]
     return GroupsResult(account=label, dn=account.dn, outcome=outcome, groups=matching)
 
@@ -128,15 +137,7 @@ def add_groups(
     directory = ctx.site.directory
     label = account_label(account)
     current = {g.lower() for g in directory.groups_of(account.dn)}
-    outcomes = []
-    for group in sorted(groups):
-        outcomes.append(ctx.change(
-            system=SYSTEM, target=label, account=label, operation="add_group",
-            before={"group": group.lower(), "member": group.lower() in current},
-            after={"group": group.lower(), "member": True},
-            apply=lambda g=group: directory.add_member(g, account.dn),  # type: ignore[misc]
-            read_back=lambda g=group: {"group": g.lower(), "member": g.lower() in  # type: ignore[misc]
-                                       {x.lower() for x in directory.groups_of(account.dn)}},
-        ))
+    outcomes = [_membership(ctx, account, group, member=True, was=group.lower() in current)
+                for group in sorted(groups)]
     outcome = "applied" if "applied" in outcomes else (outcomes[0] if outcomes else "noop")
     return GroupsResult(account=label, dn=account.dn, outcome=outcome, groups=sorted(groups))

@@ -78,9 +78,6 @@ class PostgresDialect(Dialect):
     def hour(self, column: str) -> str:
         return f"CAST(EXTRACT(HOUR FROM {column}) AS INTEGER)"
 
-    def params(self, params: dict[str, Any]) -> dict[str, Any]:
-        return params
-
     def sql(self, text: str) -> str:
         return re.sub(r"(?<!:):([a-z_][a-z0-9_]*)", r"%(\1)s", text.replace("%", "%%"))
 
