@@ -20,6 +20,8 @@ from tourniquet.config import SiteConfig
 from tourniquet.errors import UnsafeToChange
 from tourniquet.site import Site
 
+pytestmark = pytest.mark.usefixtures("each_transport")
+
 SUFFIX = "dc=sante,dc=example"
 PEOPLE = f"ou=people,{SUFFIX}"
 GROUP = f"cn=chu-lille,ou=groups,{SUFFIX}"

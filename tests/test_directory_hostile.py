@@ -17,6 +17,8 @@ import pytest
 from tourniquet.connectors.directory import DirectoryClient, DirectoryConfig
 from tourniquet.errors import PermanentError, TransientError
 
+pytestmark = pytest.mark.usefixtures("each_transport")
+
 
 def _listener(behaviour: Callable[[socket.socket], None]) -> Iterator[int]:
     server = socket.create_server(("127.0.0.1", 0))

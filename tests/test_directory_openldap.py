@@ -25,6 +25,8 @@ from tourniquet.errors import AccountNotFound, ConfigError, PermanentError, Tran
 from tourniquet.journal import read_journal
 from tourniquet.site import Site
 
+pytestmark = pytest.mark.usefixtures("each_transport")
+
 
 @pytest.fixture
 def restore_groups(ldap_admin: LdapAdmin, practitioners: Directory):
@@ -282,3 +284,11 @@ def test_hostile_ids_of_every_kind_match_nothing(hostile: str, site: Site) -> No
     """Each id kind (mail, DN, RPPS-like, uid) reaches the directory escaped: no wildcard, no extra clause."""
     with pytest.raises(AccountNotFound):
         site.directory.resolve(hostile)
+
+
+def test_the_site_runs_through_the_transport_the_test_names(site: Site, each_transport: str) -> None:
+    """Each test of this module runs once per LDAP library; this one checks the client really uses it."""
+    assert site.directory.transport == each_transport
+    assert site.directory.read(site.config.directory.base_dn, ["ou"]) is not None
+    connection = site.directory.connection()
+    assert type(connection).__module__.endswith({"ldap3": "ldap3_connection", "libldap": "libldap"}[each_transport])

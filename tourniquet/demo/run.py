@@ -22,7 +22,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import ldap
+import ldap3
+from ldap3.core.exceptions import LDAPException
 
 from tourniquet.demo.access_log import demo_log, write_sqlite
 from tourniquet.demo.practitioners import Practitioner, generate, write_ldif
@@ -132,18 +133,15 @@ def print_scope(journal: Path) -> None:
 
 def bind_result(url: str, dn: str, password: str) -> str:
     """What the directory answers a bind with this password: "success", "invalidCredentials", …"""
-    connection = ldap.initialize(url)
-    connection.set_option(ldap.OPT_NETWORK_TIMEOUT, 5)
-    connection.set_option(ldap.OPT_TIMEOUT, 5)
+    server = ldap3.Server(url, get_info=ldap3.NONE, connect_timeout=5)
+    connection = ldap3.Connection(server, dn, password, receive_timeout=5)
     try:
-        connection.simple_bind_s(dn, password)
-        return "success"
-    except ldap.INVALID_CREDENTIALS:
-        return "invalidCredentials"
-    except ldap.LDAPError as exc:
+        connection.bind()
+        return "success" if connection.result["result"] == 0 else str(connection.result["description"])
+    except LDAPException as exc:
         return type(exc).__name__
     finally:
-        connection.unbind_ext_s()
+        connection.unbind()
 
 
 def _quiet_defaults() -> None:

@@ -17,6 +17,9 @@ class DirectoryConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     flavor: Literal["openldap", "389ds", "ad"] = Field("openldap", description="How accounts are locked.")
+    transport: Literal["auto", "ldap3", "libldap"] = Field(
+        "auto", description="The LDAP library: ldap3 (pure Python, always installed), libldap (OpenLDAP's C library, "
+                            "the 'libldap' extra: faster on big sweeps), auto (libldap when installed, else ldap3).")
     url: str = Field(description="ldap://host:port or ldaps://host:port")
     start_tls: bool = Field(False, description="Upgrade ldap:// with StartTLS.")
     allow_plaintext: bool = Field(
