@@ -20,6 +20,7 @@ from tourniquet.connectors.directory import DirectoryConfig
 from tourniquet.connectors.identity import IdentityConfig
 from tourniquet.connectors.tickets import TicketsConfig
 from tourniquet.errors import ConfigError
+from tourniquet.extras import MissingExtra, require
 from tourniquet.secrets import SecretRef
 from tourniquet.untrusted import MAX_YAML_NODES, BoundedLoader, expanded_size, read_bounded, text_problem
 
@@ -141,7 +142,19 @@ def load_site(path: str | os.PathLike[str] | None = None) -> SiteConfig:
     config.evidence_dir = _absolute(base, config.evidence_dir)
     config.source = file.resolve()
     _resolve_paths(config, base)
+    _require_extras(config, file)
     return config
+
+
+def _require_extras(config: SiteConfig, file: Path) -> None:
+    """What the site file asks for that needs an extra not installed: one line naming it, before any run."""
+    try:
+        if config.directory.transport == "libldap":
+            require("ldap", "libldap", "directory.transport: libldap")
+        if config.audit is not None and config.audit.kind == "postgresql":
+            require("psycopg", "postgresql", "audit.kind: postgresql")
+    except MissingExtra as exc:
+        raise MissingExtra(f"{file}: {exc}") from None
 
 
 def _absolute(base: Path, path: Path) -> Path:

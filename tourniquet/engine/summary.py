@@ -41,6 +41,8 @@ class RunSummary:
     results: dict[str, Any] = field(default_factory=dict)
     approvals: list[dict[str, Any]] = field(default_factory=list)
     rolled_back: list[dict[str, Any]] = field(default_factory=list)
+    #: The LDAP library the directory was reached through ("ldap3" or "libldap"), as the run's journal says.
+    directory_transport: str | None = None
 
     def accounts(self) -> dict[str, dict[str, str]]:
         """Per account: each operation's outcome (for the report table)."""
