@@ -31,7 +31,14 @@ from tourniquet.demo.slapd import Slapd, find_free_port, stop_pid_file
 
 __all__ = ["run_demo", "stop_demo", "demo_state", "REPO", "DEMO_SITE"]
 
-REPO = Path(__file__).resolve().parents[2]
+def _checkout() -> Path:
+    """The checkout holding ``sites/demo`` and ``playbooks``: the package's own (editable install), else the current
+    folder (``pip install .`` in a clone, then ``tourniquet demo`` from it)."""
+    source = Path(__file__).resolve().parents[2]
+    return source if (source / "sites" / "demo").is_dir() else Path.cwd().resolve()
+
+
+REPO = _checkout()
 DEMO_SITE = REPO / "sites" / "demo" / "tourniquet.yaml"
 SUFFIX = "dc=sante,dc=example"
 COMPROMISED = (3, 11, 27)  # indexes into the generated practitioners
@@ -120,7 +127,15 @@ def print_scope(journal: Path) -> None:
     print(f"   Art. 33 draft:  {folders[-1].parent / 'notification.md'}")
     print(f"   CERT Santé:     {folders[-1].parent / 'declaration-cert-sante.md'}")
     print(f"   Art. 34 export: {folders[-1].parent / 'people-to-warn.csv'}")
-    print(f"   Timeline:       {folders[-1].parent / 'timeline.png'}")
+    timeline = folders[-1].parent / "timeline.png"
+    if timeline.exists():
+        print(f"   Timeline:       {timeline}")
+    else:  # the journal's scope record says why (e.g. the plots extra is not installed)
+        from tourniquet.journal import read_journal
+
+        notes = [w for r in read_journal(journal) if r.get("type") == "scope" for w in r.get("warnings", [])
+                 if w.startswith("timeline.png")]
+        print(f"   Timeline:       {notes[-1] if notes else 'not drawn (no access to draw)'}")
     site = Site(load_site())
     try:
         verdict = verify_incident(site, journal.parent.name)
@@ -166,6 +181,10 @@ def _print_kept(server: Slapd, pid: int, incident: str) -> None:
 
 
 def run_demo(keep_running: bool = False, accounts: list[str] | None = None) -> int:
+    if not DEMO_SITE.is_file():
+        print(f"tourniquet demo: no sites/demo/tourniquet.yaml in {REPO}: run it from a checkout of the repository",
+              file=sys.stderr)
+        return 2
     _quiet_defaults()  # before Prefect is imported: it reads its settings then
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
@@ -192,7 +211,8 @@ def run_demo(keep_running: bool = False, accounts: list[str] | None = None) -> i
                                   "reason": "demo: impersonated practitioners scraping patient identities"}
 
         plan = execute_playbook("credential-misuse", inputs, dry_run=True)
-        print(f"\n1. Dry-run plan ({plan.status}): {sum(c.outcome == 'planned' for c in plan.changes)} changes planned")
+        print(f"\n1. Dry-run plan ({plan.status}, directory reached through {plan.directory_transport}): "
+              f"{sum(c.outcome == 'planned' for c in plan.changes)} changes planned")
         for change in plan.changes:
             if change.outcome == "planned":
                 print(f"   would {change.operation:22} {change.target}: {describe_change(change.before, change.after)}")
