@@ -50,11 +50,11 @@ class MalformedAnswer(Exception):
 
 def describe(exc: BaseException) -> str:
     """Either library's error as one line: python-ldap's ``{'desc': …, 'info': …}``, ldap3's description and message."""
-    detail = exc.args[0] if exc.args else {}
-    if isinstance(detail, dict):
-        return "; ".join(str(detail[k]) for k in ("desc", "info") if detail.get(k)) or type(exc).__name__
     if isinstance(exc, ldap3_exceptions.LDAPOperationResult):
         return "; ".join(str(p) for p in (exc.description, exc.message) if p) or type(exc).__name__
+    detail = exc.args[0] if exc.args else None
+    if isinstance(detail, dict):
+        return "; ".join(str(detail[k]) for k in ("desc", "info") if detail.get(k)) or type(exc).__name__
     return str(exc) or type(exc).__name__
 
 
@@ -97,6 +97,8 @@ def translate(what: str, exc: BaseException) -> TourniquetError | None:
                               f"{exc.start})", system=SYSTEM)
     if isinstance(exc, (MalformedControl, MalformedAnswer)):  # a control value or message that does not parse
         return PermanentError(f"{what}: the directory sent an answer that does not parse ({exc})", system=SYSTEM)
+    if code is not None and code > 0:  # a result the server sent: said alike whichever library carried it
+        return PermanentError(f"{what}: {describe(exc)} (LDAP result {code})", system=SYSTEM)
     if _is_library_error(exc):
         return PermanentError(f"{what}: {type(exc).__name__}: {describe(exc)}", system=SYSTEM)
     if isinstance(exc, OSError):  # a socket error the library did not wrap

@@ -45,13 +45,18 @@ _UNDECODABLE = (IndexError, KeyError, TypeError, ValueError, AttributeError)
 
 
 def _raw_control(control: Any, from_server: bool = True) -> tuple[str, dict[str, Any]]:
-    """A response control with its value left as BER (replaces ldap3's decoder: :mod:`.controls` decodes)."""
-    oid = bytes(control[0][3]).decode("ascii", "replace")
+    """A response control with its value left as BER (replaces ldap3's decoder: :mod:`.controls` decodes).
+
+    Only OCTET STRINGs are taken as the OID and the value: a hostile server's INTEGER there would otherwise
+    become ``bytes(n)``, n zero bytes.
+    """
+    first = control[0][3]
+    oid = bytes(first).decode("ascii", "replace") if isinstance(first, (bytes, bytearray)) else ""
     criticality, value = False, b""
     for part in control[1:]:
-        if part[2] == 4:  # controlValue OCTET STRING
+        if part[2] == 4 and isinstance(part[3], (bytes, bytearray)):  # controlValue OCTET STRING
             value = bytes(part[3])
-        else:  # criticality BOOLEAN
+        elif part[2] == 1:  # criticality BOOLEAN
             criticality = bool(part[3])
     return oid, {"criticality": criticality, "value": value}
 

@@ -23,7 +23,7 @@ import ldap
 from ldap.controls import RequestControl, ResponseControl
 
 from tourniquet.connectors.directory.controls import PAGED_RESULTS, POST_READ, Control, paged, parse_entry, parse_paged
-from tourniquet.connectors.directory.errors import NoSuchObject, TlsFailed, describe
+from tourniquet.connectors.directory.errors import MalformedAnswer, NoSuchObject, TlsFailed, describe
 from tourniquet.connectors.directory.transport import (
     ADD,
     BASE,
@@ -119,12 +119,12 @@ class LdapConnection:
         try:
             if size_limit:
                 while True:  # one message at a time: the entries before sizeLimitExceeded are kept
-                    kind, data, _, answers = self._ldap.result3(message, 0, self.timeout, resp_ctrl_classes=_ANSWERS)
+                    kind, data, answers = self._result(message, everything=False)
                     entries.extend(data or [])
                     if kind == ldap.RES_SEARCH_RESULT:
                         break
             else:
-                _, data, _, answers = self._ldap.result3(message, 1, self.timeout, resp_ctrl_classes=_ANSWERS)
+                _, data, answers = self._result(message, everything=True)
                 entries = data or []
         except ldap.SIZELIMIT_EXCEEDED:
             answers = []
@@ -136,13 +136,26 @@ class LdapConnection:
             if a.controlType == PAGED_RESULTS}}
         return True
 
+    def _result(self, message: int, *, everything: bool) -> tuple[Any, Any, list[Any]]:
+        """The answer to ``message`` (all of it, or its next message): its kind, data and response controls.
+
+        python-ldap raises MemoryError when libldap cannot parse the controls of an answer (a hostile
+        server's bytes, not a lack of memory): that is reported as an answer that does not parse.
+        """
+        try:
+            kind, data, _, answers = self._ldap.result3(message, int(everything), self.timeout,
+                                                        resp_ctrl_classes=_ANSWERS)
+        except MemoryError as exc:
+            raise MalformedAnswer("libldap could not parse the answer's controls") from exc
+        return kind, data, answers
+
     def modify(self, dn: str, changes: dict[str, list[tuple[str, list[Any]]]],
                controls: Sequence[Control] | None = None) -> bool:
         """One modify request (applied atomically by the server); a post-read answer into ``result``."""
         modlist = [(_OPERATIONS[operation], name, [_value(v) for v in values] or None)
                    for name, operations in changes.items() for operation, values in operations]
         message = self._ldap.modify_ext(dn, modlist, serverctrls=[_Raw(c) for c in controls or []] or None)
-        _, _, _, answers = self._ldap.result3(message, 1, self.timeout, resp_ctrl_classes=_ANSWERS)
+        _, _, answers = self._result(message, everything=True)
         self.result = {"result": 0, "controls": {
             a.controlType: {"value": {"result": parse_entry(a.encoded)}} for a in answers if a.controlType == POST_READ}}
         return True
