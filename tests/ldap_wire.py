@@ -112,9 +112,16 @@ def _search_base(request: bytes) -> bytes:
     return request[at + 2:at + 2 + request[at + 1]]
 
 
-def a_directory(modify_controls: bytes = b"", search_done_controls: bytes = b"") -> Answer:
+def result(code: int, message: str = "") -> bytes:
+    """An LDAPResult: the code, no matchedDN, the diagnostic message."""
+    return tlv(0x0A, bytes([code])) + tlv(0x04, b"") + tlv(0x04, message.encode())
+
+
+def a_directory(modify_controls: bytes = b"", search_done_controls: bytes = b"", modify_code: int = 0,
+                search_code: int = 0) -> Answer:
     """Binds succeed; the root DSE lists post-read and matched values; other searches find nothing (with
-    ``search_done_controls`` on their end); a modify succeeds, with ``modify_controls`` in its answer."""
+    ``search_done_controls`` on their end, and ``search_code``); a modify answers ``modify_code`` (success),
+    with ``modify_controls`` in its answer."""
 
     def answer(message_id: int, operation: int, request: bytes) -> bytes:
         if operation == 0x60:  # bind
@@ -123,9 +130,9 @@ def a_directory(modify_controls: bytes = b"", search_done_controls: bytes = b"")
             if not _search_base(request):
                 root = entry("", {"supportedControl": [POST_READ, MATCHED_VALUES, PAGED_RESULTS]})
                 return message(message_id, root) + message(message_id, tlv(0x65, SUCCESS))
-            return message(message_id, tlv(0x65, SUCCESS), search_done_controls)
+            return message(message_id, tlv(0x65, result(search_code, "from the hostile server")), search_done_controls)
         if operation == 0x66:  # modify
-            return message(message_id, tlv(0x67, SUCCESS), modify_controls)
+            return message(message_id, tlv(0x67, result(modify_code, "from the hostile server")), modify_controls)
         return message(message_id, tlv(0x65, b"\x0a\x01\x35\x04\x00\x04\x00"))  # unwillingToPerform
 
     return answer

@@ -121,3 +121,23 @@ def test_a_controls_element_that_is_not_ber_is_an_error_naming_the_modify_or_ign
                 client.send(DN, LOCK)
             except (PermanentError, TransientError) as exc:
                 assert f"modifying {DN}: " in str(exc)
+
+
+@pytest.mark.parametrize(("code", "expected"), [(10, PermanentError), (53, PermanentError), (80, PermanentError),
+                                                (51, TransientError), (3, TransientError)],
+                         ids=["referral", "unwillingToPerform", "other", "busy", "timeLimitExceeded"])
+def test_a_modify_answered_with_anything_but_success_is_an_error_naming_the_entry(
+        code: int, expected: type[Exception]) -> None:
+    """ldap3 leaves a referral or timeLimitExceeded unraised: the connector never takes them for success."""
+    with hostile_server(a_directory(modify_code=code)) as port, _client(port) as client:
+        with pytest.raises(expected, match=f"modifying {DN}: "):
+            client.send(DN, LOCK)
+
+
+@pytest.mark.parametrize(("code", "expected"), [(10, PermanentError), (3, TransientError)],
+                         ids=["referral", "timeLimitExceeded"])
+def test_a_search_ended_with_a_referral_or_time_limit_is_an_error_not_an_empty_answer(
+        code: int, expected: type[Exception]) -> None:
+    with hostile_server(a_directory(search_code=code)) as port, _client(port) as client:
+        with pytest.raises(expected, match="searching: "):
+            client.search("(uid=jdupont)", ["uid"])

@@ -42,6 +42,17 @@ _TLS_SETUP = (ldap3_exceptions.LDAPCommunicationError, ldap3_exceptions.LDAPStar
               ldap3_exceptions.LDAPCertificateError, ldap3_exceptions.LDAPSSLConfigurationError, ssl.SSLError)
 #: What a decoder meets in bytes that are not the LDAP it expects.
 _UNDECODABLE = (IndexError, KeyError, TypeError, ValueError, AttributeError)
+#: sizeLimitExceeded ends a search whose entries are kept (as in libldap); every other result ldap3 leaves
+#: unraised (a referral, timeLimitExceeded, compare results) is raised, as libldap raises it.
+_SIZE_LIMIT_EXCEEDED = 4
+
+
+def _raise_unless_success(result: dict[str, Any] | None, *, allowed: tuple[int, ...] = ()) -> None:
+    code = (result or {}).get("result", 0)
+    if code != 0 and code not in allowed:
+        raise ldap3_exceptions.LDAPOperationResult(
+            result=code, description=(result or {}).get("description"), dn=(result or {}).get("dn"),
+            message=(result or {}).get("message"), response_type=(result or {}).get("type"))
 
 
 def _raw_control(control: Any, from_server: bool = True) -> tuple[str, dict[str, Any]]:
@@ -120,6 +131,7 @@ class Ldap3Connection:
         self._ldap.user, self._ldap.password = dn, password
         with _decoded():
             self._ldap.bind(read_server_info=False)
+        _raise_unless_success(self._ldap.result)
 
     def search(self, search_base: str, search_filter: str, search_scope: str = SUBTREE,
                attributes: Sequence[str] | None = None, size_limit: int = 0, paged_size: int | None = None,
@@ -136,6 +148,7 @@ class Ldap3Connection:
                                   size_limit=size_limit, controls=sent or None)
         except ldap3_exceptions.LDAPNoSuchObjectResult as exc:
             raise NoSuchObject(str(exc)) from exc
+        _raise_unless_success(self._ldap.result, allowed=(_SIZE_LIMIT_EXCEEDED,))
         # the DN decoded strictly (ldap3 would hand back bytes): a name that is not UTF-8 is an error, as in libldap
         self.response = [{"type": ENTRY, "dn": bytes(r["raw_dn"]).decode("utf-8"), "attributes": r["raw_attributes"]}
                          for r in self._ldap.response or [] if r.get("type") == ENTRY]
@@ -150,6 +163,7 @@ class Ldap3Connection:
         """One modify request (applied atomically by the server); a post-read answer into ``result``."""
         with _decoded():
             self._ldap.modify(dn, changes, controls=list(controls) if controls else None)
+        _raise_unless_success(self._ldap.result)
         answers = (self._ldap.result or {}).get("controls") or {}
         self.result = {"result": 0, "controls": {
             oid: {"value": {"result": parse_entry(answer["value"])}} for oid, answer in answers.items()
@@ -160,6 +174,7 @@ class Ldap3Connection:
         """RFC 3062 password modify: the server hashes the new password by its own policy."""
         with _decoded():
             self._ldap.extend.standard.modify_password(user=dn, new_password=password)
+        _raise_unless_success(self._ldap.result)
 
     def unbind(self) -> None:
         self._ldap.unbind()
