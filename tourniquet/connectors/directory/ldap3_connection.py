@@ -96,9 +96,10 @@ class Ldap3Connection:
         host = parts.hostname or "localhost"
         settings = None
         if tls is not None:
+            # ldap3 builds the context with ssl.create_default_context (TLS 1.2 at least, the CA file or the
+            # system's CAs), then checks the host name itself after the handshake when validation is on.
             settings = ldap3.Tls(validate=ssl.CERT_REQUIRED if tls.verify else ssl.CERT_NONE,
-                                 ca_certs_file=tls.ca_file, sni=host,
-                                 ssl_options=[ssl.OP_NO_SSLv2, ssl.OP_NO_SSLv3, ssl.OP_NO_TLSv1, ssl.OP_NO_TLSv1_1])
+                                 ca_certs_file=tls.ca_file, sni=host)
         server = ldap3.Server(host, port=parts.port or (636 if secure else 389), use_ssl=secure, tls=settings,
                               get_info=ldap3.NONE, connect_timeout=timeout)
         self._ldap = ldap3.Connection(server, authentication=ldap3.SIMPLE, auto_bind=ldap3.AUTO_BIND_NONE,
