@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import ssl
+import struct
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -40,8 +41,9 @@ _SCOPES = {BASE: ldap3.BASE, SUBTREE: ldap3.SUBTREE}
 #: trying the port: see :func:`.transport.reachable`).
 _TLS_SETUP = (ldap3_exceptions.LDAPCommunicationError, ldap3_exceptions.LDAPStartTLSError,
               ldap3_exceptions.LDAPCertificateError, ldap3_exceptions.LDAPSSLConfigurationError, ssl.SSLError)
-#: What a decoder meets in bytes that are not the LDAP it expects.
-_UNDECODABLE = (IndexError, KeyError, TypeError, ValueError, AttributeError)
+#: What ldap3's decoder meets in bytes that are not the LDAP it expects (an index past the end, a length that
+#: does not fit, a value of the wrong type).
+_UNDECODABLE = (LookupError, TypeError, ValueError, AttributeError, ArithmeticError, struct.error)
 #: sizeLimitExceeded ends a search whose entries are kept (as in libldap); every other result ldap3 leaves
 #: unraised (a referral, timeLimitExceeded, compare results) is raised, as libldap raises it.
 _SIZE_LIMIT_EXCEEDED = 4
@@ -102,11 +104,10 @@ class Ldap3Connection:
                                  ca_certs_file=tls.ca_file, sni=host)
         server = ldap3.Server(host, port=parts.port or (636 if secure else 389), use_ssl=secure, tls=settings,
                               get_info=ldap3.NONE, connect_timeout=timeout)
-        self._ldap = ldap3.Connection(server, authentication=ldap3.SIMPLE, auto_bind=ldap3.AUTO_BIND_NONE,
-                                      client_strategy=ldap3.SYNC,
-                                      auto_referrals=False, auto_range=False, check_names=False,
-                                      raise_exceptions=True, receive_timeout=math.ceil(timeout), return_empty_attributes=False,
-                                      fast_decoder=True)
+        self._ldap = ldap3.Connection(
+            server, authentication=ldap3.SIMPLE, auto_bind=ldap3.AUTO_BIND_NONE, client_strategy=ldap3.SYNC,
+            auto_referrals=False, auto_range=False, check_names=False, raise_exceptions=True,
+            receive_timeout=math.ceil(timeout), return_empty_attributes=False, fast_decoder=True)
         self._ldap.strategy.decode_control_fast = _raw_control  # response controls stay BER (see the docstring)
 
     @property
