@@ -93,7 +93,8 @@ def test_the_playbook_reports_the_ineffective_lock_as_a_failure(
 
 
 def test_containment_twice_changes_nothing_the_second_time(
-    site_file: Path, tmp_path: Path, practitioners: Directory, ldap_admin: LdapAdmin, restore_groups: None
+    site_file: Path, tmp_path: Path, practitioners: Directory, ldap_admin: LdapAdmin, restore_groups: None,
+    each_transport: str,
 ) -> None:
     suspects = [practitioners.practitioners[i] for i in (12, 13)]
     playbook = containment_playbook(tmp_path)
@@ -108,6 +109,10 @@ def test_containment_twice_changes_nothing_the_second_time(
     assert {c.outcome for c in second.changes} == {"noop"}
     assert ("remove_groups", "noop") in {(c.operation, c.outcome) for c in second.changes}
     assert ldap_admin.dump() == after_first
+    started = next(read_journal(first.journal))  # the journal, then the report, say which library was used
+    assert (started["status"], started["directory_transport"]) == ("started", each_transport)
+    assert first.report is not None
+    assert f"- directory reached through: {each_transport}" in first.report.read_text()
 
 
 def test_removed_groups_are_recorded_and_put_back_by_undo(
