@@ -27,11 +27,11 @@ from tourniquet.model import Account, canonical_dn, dn_within, fold, split_escap
 __all__ = ["AccountResolver", "EntrySearcher", "classify_identifier", "looks_like_dn", "NOT_PERSON_CLASSES", "BATCH"]
 
 RPPS = re.compile(r"^\d{11}$")
+IDNAT_PS = re.compile(r"^8\d{11}$")
 #: An attribute type in a DN (RFC 4514: a name or a numeric OID), spaces around it allowed as libldap allows them.
 _DN_ATTRIBUTE = re.compile(r"\s*(?:[A-Za-z][A-Za-z0-9-]*|\d+(?:\.\d+)*)\s*\Z")
 #: The escapes a DN value may hold: a special character or two hex digits after the backslash.
 _DN_ESCAPE = re.compile(r'\\(?:[0-9A-Fa-f]{2}|[ "#+,;<=>\\*])')
-IDNAT_PS = re.compile(r"^8\d{11}$")
 #: Entries or ids per search when many are read at once (well under the usual server size limit of 500).
 BATCH = 100
 #: Object classes that are never a person's account, whatever the site's user_filter lets through.
