@@ -132,14 +132,14 @@ def register(sub: Any) -> None:
     reinstate.set_defaults(func=cmd_reinstate)
 
     conclude = sub.add_parser("conclude", help="record that an incident's investigation is over (recover may follow)")
-    conclude.add_argument("incident")
+    incident_argument(conclude)
     conclude.add_argument("--by", required=True, help="who concludes it (named in the journal)")
     conclude.add_argument("--finding", required=True, help="what the investigation found")
     site_argument(conclude, several=True)
     conclude.set_defaults(func=cmd_conclude)
 
     recover = sub.add_parser("recover", help="give a contained account back to its owner (one-time password)")
-    recover.add_argument("incident")
+    incident_argument(recover)
     recover.add_argument("--account", action="append", required=True, metavar="ID",
                          help="uid, RPPS number or e-mail of an account the incident contained (repeatable)")
     recover.add_argument("--approved-by", metavar="NAME",
