@@ -20,9 +20,14 @@ PASSWORD_GONE = ("the password was replaced by the containment: the old password
 
 
 def cmd_undo(args: argparse.Namespace) -> int:
+    from tourniquet.cli.regions import false_alarm_by
     from tourniquet.engine.recover import replaced_passwords
-    from tourniquet.engine.undo import undo_incident
+    from tourniquet.engine.undo import UndoRefused, undo_incident
 
+    if args.false_alarm_after_all and not (args.by or "").strip():
+        print("refusing: --false-alarm-after-all needs --by NAME (who decided it was a false alarm after all; "
+              "journaled)", file=sys.stderr)
+        return 2
     sites = sites_of(args)
     if len(sites) > 1:
         from tourniquet.cli.regions import undo_across
@@ -30,7 +35,11 @@ def cmd_undo(args: argparse.Namespace) -> int:
         return undo_across(args, sites, lambda account: PASSWORD_GONE.replace("INCIDENT", args.incident)
                            .replace("ID", account))
     with open_site(one_site(args)) as site:
-        result = undo_incident(args.incident, site)
+        try:
+            result = undo_incident(args.incident, site, false_alarm_by=false_alarm_by(args))
+        except UndoRefused as exc:
+            print(f"REFUSED: {exc}", file=sys.stderr)
+            return 1
         replaced = replaced_passwords(site, args.incident)
     for entry in result:
         print(f"  {entry['status']:6} {entry['target']}: undo {entry['operation']} via {entry['action']}")
@@ -97,7 +106,8 @@ def cmd_recover(args: argparse.Namespace) -> int:
         try:
             with handover(args.incident, args.password_file) as box:
                 recovery = recover_accounts(args.incident, args.account, site, operator=args.operator or "",
-                                            investigation_approver=approver)
+                                            investigation_approver=approver,
+                                            replace_owner_password=args.replace_owner_password)
                 passwords = box.take()
         except TourniquetError as exc:
             print(f"FAILED: {exc}", file=sys.stderr)
@@ -123,6 +133,10 @@ def cmd_recover(args: argparse.Namespace) -> int:
 def register(sub: Any) -> None:
     undo = sub.add_parser("undo", help="reverse every change an incident made (false alarm)")
     incident_argument(undo)
+    undo.add_argument("--false-alarm-after-all", action="store_true",
+                      help="the incident was concluded as real, but it was a false alarm after all: undo it anyway "
+                           "(needs --by; journaled)")
+    undo.add_argument("--by", metavar="NAME", help="with --false-alarm-after-all: who decided so")
     site_argument(undo, several=True)
     undo.set_defaults(func=cmd_undo)
 
@@ -148,5 +162,8 @@ def register(sub: Any) -> None:
     recover.add_argument("--operator", help="who gives the account back (named on the ticket)")
     recover.add_argument("--password-file", metavar="PATH",
                          help="write the one-time password to this new file (mode 0600) instead of the terminal")
+    recover.add_argument("--replace-owner-password", action="store_true",
+                         help="recover an account this incident already gave back: replaces the password its owner "
+                              "may have chosen since (refused without it; journaled)")
     site_argument(recover, several=True)
     recover.set_defaults(func=cmd_recover)

@@ -54,7 +54,8 @@ def _in_each(regions: Sequence[Any], incident: str, work: Callable[[Any, Site], 
     return results
 
 
-def undo_across(incident: str, sites: Sequence[str], *, national_dir: str | None = None) -> list[RegionalResult]:
+def undo_across(incident: str, sites: Sequence[str], *, national_dir: str | None = None,
+                false_alarm_by: str = "") -> list[RegionalResult]:
     """``undo`` in every region that holds a part of the incident; one region failing does not stop the others."""
     from tourniquet.engine.recover import replaced_passwords
     from tourniquet.engine.undo import undo_incident
@@ -63,7 +64,7 @@ def undo_across(incident: str, sites: Sequence[str], *, national_dir: str | None
     regions = load_regions(sites)
 
     def undo(region: Any, site: Site) -> dict[str, Any]:
-        return {"entries": undo_incident(incident, site), "replaced": replaced_passwords(site, incident)}
+        return {"entries": undo_incident(incident, site, false_alarm_by=false_alarm_by), "replaced": replaced_passwords(site, incident)}
 
     results = _in_each(regions, incident, undo,
                        absent=lambda region: f"no part of incident {incident} in {region.config.evidence_dir}")
@@ -87,7 +88,8 @@ def conclude_across(incident: str, sites: Sequence[str], *, by: str, finding: st
 
 
 def recover_across(incident: str, ids: Sequence[str], sites: Sequence[str], *, operator: str = "",
-                   investigation_approver: Approver = reject_all) -> list[RegionalResult]:
+                   investigation_approver: Approver = reject_all,
+                   replace_owner_password: bool = False) -> list[RegionalResult]:
     """``recover`` each account in the region whose part of the incident contained it.
 
     Every id is placed before anything changes: one the incident contained in no region, or in two
@@ -115,7 +117,8 @@ def recover_across(incident: str, ids: Sequence[str], sites: Sequence[str], *, o
                              + " (nothing was changed)")
     return _in_each([region for region in held if region.name in by_region], incident,
                     lambda region, site: recover_accounts(incident, by_region[region.name], site, operator=operator,
-                                                          investigation_approver=investigation_approver))
+                                                          investigation_approver=investigation_approver,
+                                                          replace_owner_password=replace_owner_password))
 
 
 def _journal_records(site: Site, incident: str) -> Any:

@@ -4,6 +4,10 @@ Used by ``on_failure: rollback`` (this run's changes) and by ``tourniquet undo I
 (every change of an incident, after a false alarm). Each applied change in the journal
 carries the undo call that reverses it; a change already undone is skipped, so undo
 can be run again safely.
+
+``undo`` is the false-alarm path: once an incident's investigation was concluded (``conclude``:
+it was real), undoing it would re-enable the accounts the attacker used, so it is refused unless a
+named person says it was a false alarm after all (journaled before anything is undone).
 """
 
 from __future__ import annotations
@@ -16,13 +20,28 @@ from tourniquet import registry
 from tourniquet.actions.context import ActionContext
 from tourniquet.engine.inputs import check_incident_id
 from tourniquet.engine.sealing import seal_incident
-from tourniquet.errors import TourniquetError
+from datetime import datetime, timezone
+
+from tourniquet.errors import GuardrailError, TourniquetError
 from tourniquet.journal import Journal, read_journal
 from tourniquet.site import Site
 
-__all__ = ["undo_records", "undo_incident", "pending_undo"]
+__all__ = ["undo_records", "undo_incident", "pending_undo", "UndoRefused", "concluded_as_real"]
 
 log = structlog.get_logger("tourniquet")
+
+
+class UndoRefused(GuardrailError):
+    """The incident was concluded as real: undoing it needs a named person's word that it was a false alarm."""
+
+
+def concluded_as_real(records: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The record that concluded the investigation (a real incident), unless someone reopened it since."""
+    verdict = None
+    for record in records:
+        if record.get("type") == "investigation":
+            verdict = record if record.get("status") == "concluded" else None
+    return verdict
 
 
 def pending_undo(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -91,15 +110,32 @@ def _undo_one(record: dict[str, Any], site: Site, journal: Journal, playbook: st
     return {**entry, "status": status}
 
 
-def undo_incident(incident: str, site: Site, *, run: str = "undo") -> list[dict[str, Any]]:
-    """Reverse every change an incident made, newest first; then seal the bundle again."""
+def undo_incident(incident: str, site: Site, *, run: str = "undo",
+                  false_alarm_by: str = "") -> list[dict[str, Any]]:
+    """Reverse every change an incident made, newest first; then seal the bundle again.
+
+    Refused (:class:`UndoRefused`, nothing written) when the investigation was concluded as real,
+    unless ``false_alarm_by`` names who decided it was a false alarm after all.
+    """
     check_incident_id(incident)
     path = site.incident_dir(incident) / "journal.jsonl"
     if not path.exists():
         raise TourniquetError(f"no journal for incident {incident!r} in {site.config.evidence_dir}")
     records = list(read_journal(path))
     playbook = next((r.get("playbook") for r in records if r.get("type") == "run" and r.get("playbook")), "")
+    concluded = concluded_as_real(records)
+    decided_by = false_alarm_by.strip()
+    if concluded is not None and not decided_by:
+        raise UndoRefused(
+            f"incident {incident} was concluded as real by {concluded.get('by')!r} ({concluded.get('finding')!r}): "
+            "undoing it would give the accounts back as the attacker left them. Nothing was changed. Give each "
+            f"account back with `tourniquet recover {incident} --account ID`, or, if it was a false alarm after "
+            f"all, say who decided so: `tourniquet undo {incident} --false-alarm-after-all --by NAME`")
     journal = Journal(path, incident=incident, run=run)
+    if concluded is not None:
+        journal.write("investigation", status="reopened", verdict="false alarm after all", by=decided_by,
+                      concluded_by=concluded.get("by"), at=datetime.now(timezone.utc).isoformat())
+        log.warning("undo.false_alarm_after_all", incident=incident, by=decided_by)
     journal.write("run", status="undo started", playbook=playbook)
     result = undo_records(pending_undo(records), site, journal, playbook or "")
     done, failed = sum(1 for r in result if r["status"] == "done"), sum(1 for r in result if r["status"] == "failed")

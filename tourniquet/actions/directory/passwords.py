@@ -118,6 +118,7 @@ def set_one_time_password(ctx: ActionContext, account: AccountArg) -> ChangeResu
         return {"password": HANDED_OVER if changed else "unchanged", "must_change": must_change()}
 
     where = box.where if box is not None else "the operator"
+    lock_before = _lock_state(directory, account.dn)
     outcome = ctx.change(
         system=SYSTEM, target=label, account=label, operation="set_one_time_password",
         before={"password": "scrambled", "must_change": must_change()},
@@ -126,4 +127,27 @@ def set_one_time_password(ctx: ActionContext, account: AccountArg) -> ChangeResu
     )
     if outcome == "applied":
         ctx.journal.write("handover", step=ctx.step, account=label, where=where)
+        _unlocked_by_the_password(ctx, directory, account.dn, label, lock_before)
     return ChangeResult(account=label, dn=account.dn, outcome=outcome)
+
+
+def _lock_state(directory: Any, dn: str) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """(the lock attributes now, what they are when unlocked): equal when the account is not locked."""
+    view = directory.state(dn)
+    unlocked = directory.flavor.unlocked(view)
+    return {name: view.get(name, []) for name in unlocked}, unlocked
+
+
+def _unlocked_by_the_password(ctx: ActionContext, directory: Any, dn: str, label: str,
+                              before: tuple[dict[str, list[str]], dict[str, list[str]]]) -> None:
+    """Record the unlock the one-time password made: OpenLDAP's ppolicy lifts the lock when an
+    administrator sets a password, so the later ``unlock`` step finds nothing to do. Without this
+    record the journal (and every report read from it) would say the account was never unlocked."""
+    locked, unlocked = before
+    if locked == unlocked:
+        return
+    now, _ = _lock_state(directory, dn)
+    if now != unlocked:
+        return  # still locked: the unlock step does it, and says so
+    ctx.change(system=SYSTEM, target=label, account=label, operation="unlock", before=locked, after=now,
+               apply=lambda: None, read_back=lambda: _lock_state(directory, dn)[0], undo=None)
