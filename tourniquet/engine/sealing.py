@@ -87,6 +87,8 @@ def verify_incident(site: Site, incident: str, *, anchor_path: str | Path | None
     for sequence, manifest in sorted(verdict.manifests.items()):
         label = manifest_name(sequence)
         anchored = verdict.facts["tickets"].get(sequence)
+        if label in verdict.facts.get("forged", []):
+            continue  # named as forged already: no seal of Tourniquet's put it on the ticket, none will
         if anchored is None:
             if sequence == newest:
                 verdict.unsealed.append(Finding(label, "its root is not on the ticket yet (the seal was interrupted?); "
