@@ -12,6 +12,7 @@ named person says it was a false alarm after all (journaled before anything is u
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 import structlog
@@ -20,8 +21,6 @@ from tourniquet import registry
 from tourniquet.actions.context import ActionContext
 from tourniquet.engine.inputs import check_incident_id
 from tourniquet.engine.sealing import seal_incident
-from datetime import datetime, timezone
-
 from tourniquet.errors import GuardrailError, TourniquetError
 from tourniquet.journal import Journal, read_journal
 from tourniquet.site import Site
