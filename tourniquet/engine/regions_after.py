@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+import structlog
 
 from tourniquet import national
 from tourniquet.engine.inputs import check_incident_id
@@ -21,7 +24,10 @@ from tourniquet.regional import working_for
 from tourniquet.secrets import mask
 from tourniquet.site import Site
 
-__all__ = ["RegionalResult", "undo_across", "conclude_across", "recover_across", "verify_across"]
+__all__ = ["RegionalResult", "undo_across", "conclude_across", "recover_across", "verify_across",
+           "anchor_national_everywhere"]
+
+log = structlog.get_logger("tourniquet")
 
 
 @dataclass
@@ -34,10 +40,12 @@ class RegionalResult:
 
 
 def _in_each(regions: Sequence[Any], incident: str, work: Callable[[Any, Site], Any], *,
-             absent: Callable[[Any], str] = lambda region: "no part of this incident here") -> list[RegionalResult]:
-    """``work(region, site)`` in every region holding a part of the incident, one after the other; a region
-    that fails (or holds nothing: ``absent(region)`` says so) is named in its result and the others go on."""
-    held = holding(regions, incident)
+             absent: Callable[[Any], str] = lambda region: "no part of this incident here",
+             held: Sequence[Any] | None = None) -> list[RegionalResult]:
+    """``work(region, site)`` in every region holding a part of the incident (``held``: those with a journal
+    unless given), one after the other; a region that fails (or holds nothing: ``absent(region)`` says so) is
+    named in its result and the others go on."""
+    held = holding(regions, incident) if held is None else held
     results = []
     for region in regions:
         if region not in held:
@@ -73,9 +81,29 @@ def undo_across(incident: str, sites: Sequence[str], *, national_dir: str | None
         if entry.result is not None:
             failed = [e for e in entry.result["entries"] if e["status"] in ("failed", "deferred")]
             outcome[entry.region] = f"{len(failed)} failed or deferred" if failed else "undone"
-    national.record_undo(national_folder(regions, incident, national_dir), incident, outcome,
-                         anchors_dir=regions[0].config.state_dir)
+    folder = national_folder(regions, incident, national_dir)
+    if national.record_undo(folder, incident, outcome, anchors_dir=regions[0].config.state_dir):
+        anchor_national_everywhere(regions, incident, folder)
     return results
+
+
+def anchor_national_everywhere(regions: Sequence[Any], incident: str, folder: Path) -> None:
+    """The national summary's newest seal, anchored in every region: its anchor log and the incident's ticket."""
+    from tourniquet.engine.sealing import anchor_national
+
+    newest = national.newest_manifest(folder)
+    if newest is None:
+        return
+    manifest, digest = newest
+    for region in regions:
+        site = Site(region.config)
+        try:
+            with working_for(region.name):
+                anchor_national(site, incident, national.national_incident(incident), manifest, digest)
+        except (TourniquetError, OSError) as exc:  # that region's anchor is missing: verify will say so
+            log.warning("national.not_anchored", region=region.name, error=mask(str(exc)))
+        finally:
+            site.close()
 
 
 def conclude_across(incident: str, sites: Sequence[str], *, by: str, finding: str) -> list[RegionalResult]:
@@ -129,14 +157,44 @@ def _journal_records(site: Site, incident: str) -> Any:
 
 def verify_across(incident: str, sites: Sequence[str], *, national_dir: str | None = None,
                   anchor_path: str | None = None) -> list[RegionalResult]:
-    """Each region's bundle (against its manifests, anchor log and ticket), then the national summary's folder."""
-    from tourniquet.engine.sealing import verify_incident
+    """Each region's bundle (against its manifests, anchor log and ticket), then the national summary's folder.
+
+    A region the national journal lists as holding a part is verified even when its bundle is gone
+    (then TAMPERED, naming it), and the national summary is checked against the anchors each region
+    keeps of it (anchor log, ticket), so deleting or rewriting it is seen from any region.
+    """
+    from tourniquet.engine.sealing import national_anchors_problems, verify_incident
+    from tourniquet.evidence import Finding
 
     check_incident_id(incident)
     regions = load_regions(sites)
-    results = _in_each(regions, incident, lambda region, site: verify_incident(site, incident, anchor_path=anchor_path))
     folder = national_folder(regions, incident, national_dir)
+    listed = national.parts_recorded(folder, incident)
+    held = {region.name for region in holding(regions, incident)}
+
+    def verify_region(region: Any, site: Site) -> Any:
+        verdict = verify_incident(site, incident, anchor_path=anchor_path)
+        why = listed.get(region.name)
+        if why and (verdict.facts.get("missing") or region.name not in held):
+            verdict.facts.pop("missing", None)
+            verdict.findings.insert(0, Finding(str(site.incident_dir(incident)), f"the national journal says "
+                                                                                f"{region.name} holds a part of "
+                                                                                f"this incident ({why}), but its "
+                                                                                "bundle is gone or has no journal"))
+        return verdict
+
+    results = _in_each(regions, incident, verify_region, held=[r for r in regions if r.name in held or r.name in listed])
     regional = {region.name: region.config.evidence_dir / incident for region in regions}
-    results.append(RegionalResult("national", national.verify_national(
-        folder, incident, anchors_dir=regions[0].config.state_dir, regional=regional)))
+    verdict = national.verify_national(folder, incident, anchors_dir=regions[0].config.state_dir, regional=regional)
+    for region in regions:
+        site = Site(region.config)
+        try:
+            problems = national_anchors_problems(site, incident, national.national_incident(incident),
+                                                 verdict.manifests)
+        finally:
+            site.close()
+        if problems:
+            verdict.facts.pop("missing", None)
+            verdict.findings.extend(problems)
+    results.append(RegionalResult("national", verdict))
     return results
