@@ -112,8 +112,9 @@ def parts_recorded(folder: Path, incident: str) -> dict[str, str]:
         parts = record.get("parts") if record.get("type") == "national" else None
         for part in parts if isinstance(parts, list) else ():
             if isinstance(part, dict) and (part.get("journal") or part.get("skipped")):
-                accounts = part.get("accounts") if isinstance(part.get("accounts"), list) else []
-                recorded[str(part.get("region"))] = f"its part {part.get('status')}, {len(accounts)} account(s)"
+                accounts = part.get("accounts")
+                count = len(accounts) if isinstance(accounts, list) else 0
+                recorded[str(part.get("region"))] = f"its part {part.get('status')}, {count} account(s)"
         figures = record.get("figures") if record.get("type") == "national_summary" else None
         regions = figures.get("regions") if isinstance(figures, dict) else None
         for region in regions if isinstance(regions, list) else ():
