@@ -2,7 +2,7 @@
 hands over a password only when it gives one, never over the owner's own (real slapd).
 
 The credential-misuse playbook contains a practitioner; the investigation concludes it was real
-(phishing). `undo` is then refused with nothing changed — directory, journal, ticket — unless a named
+(phishing). `undo` (and `reinstate`) is then refused with nothing changed — directory, journal, ticket — unless a named
 person says it was a false alarm after all (journaled). A refused `recover` leaves no password file;
 a successful one writes it, reports the unlock the one-time password made (OpenLDAP lifts the lock
 when an administrator sets a password); a second `recover` after the owner chose a new password is
@@ -56,6 +56,10 @@ def test_undo_of_an_incident_concluded_as_real_is_refused_unless_someone_named_s
     assert "Nothing was changed" in err and "--false-alarm-after-all --by NAME" in err
     assert ldap_admin.dump() == before, "still locked, still scrambled"
     assert len(_journal(tmp_path, incident)) == records and _tickets(tmp_path) == tickets
+
+    assert main(["reinstate", incident, "--site", str(site_file)]) == 1, "reinstate is a false-alarm path too"
+    assert "was concluded as real" in capsys.readouterr().err
+    assert ldap_admin.dump() == before and len(_journal(tmp_path, incident)) == records
 
     assert main(["undo", incident, "--false-alarm-after-all", "--site", str(site_file)]) == 2
     assert "needs --by NAME" in capsys.readouterr().err

@@ -51,10 +51,20 @@ def cmd_undo(args: argparse.Namespace) -> int:
 
 
 def cmd_reinstate(args: argparse.Namespace) -> int:
+    from tourniquet.cli.regions import false_alarm_by
     from tourniquet.engine.reinstate import reinstate_incident
+    from tourniquet.engine.undo import UndoRefused
 
+    if args.false_alarm_after_all and not (args.by or "").strip():
+        print("refusing: --false-alarm-after-all needs --by NAME (who decided it was a false alarm after all; "
+              "journaled)", file=sys.stderr)
+        return 2
     with open_site(args.site) as site:
-        results = reinstate_incident(args.incident, site)
+        try:
+            results = reinstate_incident(args.incident, site, false_alarm_by=false_alarm_by(args))
+        except UndoRefused as exc:
+            print(f"REFUSED: {exc}", file=sys.stderr)
+            return 1
     for entry in results:
         gone = PASSWORD_GONE.replace("INCIDENT", args.incident).replace("ID", str(entry["target"]))
         extra = f" ({gone})" if entry.get("password_replaced") else ""
@@ -130,18 +140,23 @@ def cmd_recover(args: argparse.Namespace) -> int:
     return 0 if summary.status == "completed" else 1
 
 
+def _false_alarm_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--false-alarm-after-all", action="store_true",
+                        help="the incident was concluded as real, but it was a false alarm after all: give the "
+                             "accounts back anyway (needs --by; journaled)")
+    parser.add_argument("--by", metavar="NAME", help="with --false-alarm-after-all: who decided so")
+
+
 def register(sub: Any) -> None:
     undo = sub.add_parser("undo", help="reverse every change an incident made (false alarm)")
     incident_argument(undo)
-    undo.add_argument("--false-alarm-after-all", action="store_true",
-                      help="the incident was concluded as real, but it was a false alarm after all: undo it anyway "
-                           "(needs --by; journaled)")
-    undo.add_argument("--by", metavar="NAME", help="with --false-alarm-after-all: who decided so")
+    _false_alarm_arguments(undo)
     site_argument(undo, several=True)
     undo.set_defaults(func=cmd_undo)
 
     reinstate = sub.add_parser("reinstate", help="put an incident's accounts back as their snapshots recorded them")
     incident_argument(reinstate)
+    _false_alarm_arguments(reinstate)
     site_argument(reinstate)
     reinstate.set_defaults(func=cmd_reinstate)
 

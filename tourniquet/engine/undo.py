@@ -25,7 +25,8 @@ from tourniquet.errors import GuardrailError, TourniquetError
 from tourniquet.journal import Journal, read_journal
 from tourniquet.site import Site
 
-__all__ = ["undo_records", "undo_incident", "pending_undo", "UndoRefused", "concluded_as_real"]
+__all__ = ["undo_records", "undo_incident", "pending_undo", "UndoRefused", "concluded_as_real",
+           "false_alarm_after_all", "reopen"]
 
 log = structlog.get_logger("tourniquet")
 
@@ -41,6 +42,29 @@ def concluded_as_real(records: list[dict[str, Any]]) -> dict[str, Any] | None:
         if record.get("type") == "investigation":
             verdict = record if record.get("status") == "concluded" else None
     return verdict
+
+
+def false_alarm_after_all(records: list[dict[str, Any]], incident: str, decided_by: str, *,
+                          command: str) -> dict[str, Any] | None:
+    """The conclusion a false-alarm command (undo, reinstate) goes against, if any; refused (nothing written)
+    when the investigation concluded it was real and nobody is named as deciding otherwise."""
+    concluded = concluded_as_real(records)
+    if concluded is not None and not decided_by.strip():
+        raise UndoRefused(
+            f"incident {incident} was concluded as real by {concluded.get('by')!r} ({concluded.get('finding')!r}): "
+            f"{command} would give the accounts back as the attacker left them. Nothing was changed. Give each "
+            f"account back with `tourniquet recover {incident} --account ID`, or, if it was a false alarm after "
+            f"all, say who decided so: `tourniquet {command} {incident} --false-alarm-after-all --by NAME`")
+    return concluded
+
+
+def reopen(journal: Journal, concluded: dict[str, Any] | None, decided_by: str) -> None:
+    """Journal who decided that the incident concluded as real was a false alarm after all (before any change)."""
+    if concluded is None:
+        return
+    journal.write("investigation", status="reopened", verdict="false alarm after all", by=decided_by.strip(),
+                  concluded_by=concluded.get("by"), at=datetime.now(timezone.utc).isoformat())
+    log.warning("undo.false_alarm_after_all", incident=journal.incident, by=decided_by.strip())
 
 
 def pending_undo(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -122,19 +146,9 @@ def undo_incident(incident: str, site: Site, *, run: str = "undo",
         raise TourniquetError(f"no journal for incident {incident!r} in {site.config.evidence_dir}")
     records = list(read_journal(path))
     playbook = next((r.get("playbook") for r in records if r.get("type") == "run" and r.get("playbook")), "")
-    concluded = concluded_as_real(records)
-    decided_by = false_alarm_by.strip()
-    if concluded is not None and not decided_by:
-        raise UndoRefused(
-            f"incident {incident} was concluded as real by {concluded.get('by')!r} ({concluded.get('finding')!r}): "
-            "undoing it would give the accounts back as the attacker left them. Nothing was changed. Give each "
-            f"account back with `tourniquet recover {incident} --account ID`, or, if it was a false alarm after "
-            f"all, say who decided so: `tourniquet undo {incident} --false-alarm-after-all --by NAME`")
+    concluded = false_alarm_after_all(records, incident, false_alarm_by, command="undo")
     journal = Journal(path, incident=incident, run=run)
-    if concluded is not None:
-        journal.write("investigation", status="reopened", verdict="false alarm after all", by=decided_by,
-                      concluded_by=concluded.get("by"), at=datetime.now(timezone.utc).isoformat())
-        log.warning("undo.false_alarm_after_all", incident=incident, by=decided_by)
+    reopen(journal, concluded, false_alarm_by)
     journal.write("run", status="undo started", playbook=playbook)
     result = undo_records(pending_undo(records), site, journal, playbook or "")
     done, failed = sum(1 for r in result if r["status"] == "done"), sum(1 for r in result if r["status"] == "failed")
