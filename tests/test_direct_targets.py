@@ -11,7 +11,10 @@ The site's ``base_dn`` is the whole suffix here, so OUs, groups and policies all
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -69,3 +72,44 @@ def test_a_step_given_an_ou_group_or_policy_as_its_account_is_refused_at_run_tim
         assert "people-ou" in report and "not a person's account" in report
     finally:
         ldap_admin.reset_all(practitioners)
+
+
+def _rechained(records: list[dict[str, Any]]) -> bytes:
+    """The journal as a forger re-hashes it after an edit (the journal's own formula)."""
+    def canonical(value: Any) -> bytes:
+        return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+
+    previous, lines = "0" * 64, []
+    for record in records:
+        record = {**record, "prev": previous}
+        record.pop("hash", None)
+        record["hash"] = previous = hashlib.sha256(canonical(record)).hexdigest()
+        lines.append(canonical(record) + b"\n")
+    return b"".join(lines)
+
+
+def test_an_undo_call_edited_to_name_an_ou_is_refused_and_nothing_is_written_on_it(
+        site_file: Path, tmp_path: Path, practitioners: Directory, ldap_admin: LdapAdmin,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The journal's undo calls are only as trustworthy as the journal: `undo` re-reads each target too."""
+    person = practitioners.practitioners[15]
+    summary = execute_playbook("credential-misuse", {"accounts": [person.uid]}, dry_run=False, site=str(site_file))
+    assert summary.status == "completed", summary.error
+    journal = tmp_path / "evidence" / summary.incident / "journal.jsonl"
+    records = [json.loads(line) for line in journal.read_text().splitlines()]
+    ou = f"ou=people,{practitioners.suffix}"
+    for record in records:
+        if record["type"] == "change" and record.get("operation") == "lock" and record.get("undo"):
+            record["undo"]["arguments"]["account"].update(dn=ou, uid="x")
+    journal.write_bytes(_rechained(records))
+    before = ldap_admin.attributes(ou)
+
+    assert main(["undo", summary.incident, "--site", str(site_file)]) == 1
+
+    out = capsys.readouterr().out
+    assert f"failed {person.uid}: undo lock via directory.unlock — " in out and "not a person's account" in out, out
+    assert "failed evidence: undo seal via evidence.seal — refusing to seal" in out, "the edited journal: not sealed"
+    assert ldap_admin.attributes(ou) == before, "nothing written on the OU"
+    undone = [r for r in (json.loads(line) for line in journal.read_text().splitlines())
+              if r["type"] == "undo" and r.get("operation") == "lock"]
+    assert [r["status"] for r in undone] == ["failed"] and "not a person's account" in undone[0]["error"], undone

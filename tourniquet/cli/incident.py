@@ -42,7 +42,8 @@ def cmd_undo(args: argparse.Namespace) -> int:
             return 1
         replaced = replaced_passwords(site, args.incident)
     for entry in result:
-        print(f"  {entry['status']:6} {entry['target']}: undo {entry['operation']} via {entry['action']}")
+        print(f"  {entry['status']:6} {entry['target']}: undo {entry['operation']} via {entry['action']}"
+              + (f" — {entry['error']}" if entry.get("error") else ""))
     for account in replaced:
         print(f"  kept   {account}: {PASSWORD_GONE.replace('INCIDENT', args.incident).replace('ID', account)}")
     failed = [e for e in result if e["status"] in ("failed", "deferred")]

@@ -19,9 +19,11 @@ import structlog
 
 from tourniquet import registry
 from tourniquet.actions.context import ActionContext
+from tourniquet.engine.guardrails import identity_of
 from tourniquet.engine.inputs import check_incident_id
 from tourniquet.engine.sealing import seal_incident
-from tourniquet.errors import GuardrailError, TourniquetError
+from tourniquet.errors import ConnectorError, GuardrailError, NotAnAccount, NotFound, TourniquetError
+from tourniquet.evidence import SealFailed
 from tourniquet.journal import Journal, read_journal
 from tourniquet.site import Site
 
@@ -123,6 +125,7 @@ def _undo_one(record: dict[str, Any], site: Site, journal: Journal, playbook: st
     )
     try:
         arguments = spec.validate_arguments(call.get("arguments", {}))
+        _check_target(site, spec, arguments)
         spec.function(context, **{n: getattr(arguments, n) for n in type(arguments).model_fields})
     except (TourniquetError, ValueError) as exc:
         journal.write("undo", **entry, status="failed", error=str(exc))
@@ -131,6 +134,23 @@ def _undo_one(record: dict[str, Any], site: Site, journal: Journal, playbook: st
     status = "done" if any(c.outcome == "applied" for c in context.changes) else "noop"
     journal.write("undo", **entry, status=status)
     return {**entry, "status": status}
+
+
+def _check_target(site: Site, spec: registry.ActionSpec, arguments: Any) -> None:
+    """The account an undo call changes is re-read and must still be a person's account (the journal's undo
+    call is only as trustworthy as the journal): an OU, a group or a policy is refused, nothing sent."""
+    if spec.target is None:
+        return
+    dn = identity_of(getattr(arguments, spec.target, None))["dn"]
+    if not dn:
+        return
+    try:
+        site.directory.resolve(dn)
+    except NotFound as exc:
+        raise NotAnAccount(f"refusing to {spec.name} {dn}: not a person's account ({exc.detail})",
+                           system="directory") from None
+    except ConnectorError:
+        return  # the action meets the same error and says so
 
 
 def undo_incident(incident: str, site: Site, *, run: str = "undo",
@@ -153,5 +173,10 @@ def undo_incident(incident: str, site: Site, *, run: str = "undo",
     result = undo_records(pending_undo(records), site, journal, playbook or "")
     done, failed = sum(1 for r in result if r["status"] == "done"), sum(1 for r in result if r["status"] == "failed")
     journal.write("run", status="undo finished", undone=done, failed=failed)
-    seal_incident(site, incident, note=f"undo: {done} reversed, {failed} failed")
+    try:
+        seal_incident(site, incident, note=f"undo: {done} reversed, {failed} failed")
+    except SealFailed as exc:  # the undo happened: say so, and that its evidence could not be sealed
+        log.error("evidence.not_sealed", incident=incident, error=str(exc))
+        result.append({"undoes": None, "action": "evidence.seal", "target": "evidence", "operation": "seal",
+                       "status": "failed", "error": str(exc)})
     return result
