@@ -139,8 +139,8 @@ def _undo_one(record: dict[str, Any], site: Site, journal: Journal, playbook: st
 def _check_target(site: Site, spec: registry.ActionSpec, arguments: Any) -> None:
     """The account an undo call changes is re-read and must still be a person's account (the journal's undo
     call is only as trustworthy as the journal): an OU, a group or a policy is refused, nothing sent."""
-    if spec.target is None:
-        return
+    if spec.target is None or not spec.name.startswith("directory."):
+        return  # an identity provider's user is found by uid there, not by this DN
     dn = identity_of(getattr(arguments, spec.target, None))["dn"]
     if not dn:
         return
