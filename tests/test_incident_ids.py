@@ -101,3 +101,13 @@ def test_the_engine_checks_the_id_too_whatever_calls_it(contained: str, site_fil
 def test_ids_the_run_accepts_pass_the_same_check(fine: str) -> None:
     assert check_incident_id(fine) == fine
     assert os.sep not in fine
+
+
+def test_a_run_across_sites_checks_the_id_before_it_names_the_national_folder() -> None:
+    """The national summary's folder is named from the id before any region runs: the same check, first."""
+    from tourniquet.engine.execute import planned_incident
+
+    for hostile in HOSTILE:
+        with pytest.raises(PlaybookError, match="incident id"):
+            planned_incident("credential-misuse", {"accounts": ["jdupont"]}, hostile)
+    assert planned_incident("credential-misuse", {"accounts": ["jdupont"]}, "rc-2") == "rc-2"

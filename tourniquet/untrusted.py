@@ -9,7 +9,6 @@ Unicode (a lone surrogate from a ``"\\ud800"`` escape, a control character) is n
 
 from __future__ import annotations
 
-import re
 import stat
 import unicodedata
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 import yaml
 
 from tourniquet.errors import PlaybookError
+from tourniquet.model import INCIDENT_ID  # letters, digits and . _ : -, starting with a letter or digit
 
 __all__ = ["text_problem", "check_incident_id", "INCIDENT_ID", "MAX_INCIDENT_ID", "read_bounded", "BoundedLoader", "expanded_size", "TooLarge", "MAX_YAML_NODES",
            "MAX_YAML_DEPTH"]
@@ -30,8 +30,6 @@ MAX_YAML_DEPTH = 64
 
 #: The longest incident id: it names a folder and a lock, and goes into ticket searches and titles.
 MAX_INCIDENT_ID = 128
-#: Incident ids: a safe alphabet only, starting with a letter or digit (never ``.``, ``..`` or a path).
-INCIDENT_ID = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9._:-]{{0,{MAX_INCIDENT_ID - 1}}}$")
 
 
 class TooLarge(ValueError):
