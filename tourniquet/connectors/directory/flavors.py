@@ -87,6 +87,13 @@ class Flavor:
     activity_attributes: tuple[str, ...] = ()
     #: Attributes the server updates when a password is set (read back after a scramble).
     password_stamp_attributes: tuple[str, ...] = ("modifyTimestamp",)
+    #: Random passwords a scramble writes one after the other: more than one where the server keeps
+    #: accepting the previous password for a while (so the stolen one must be pushed two generations back).
+    scramble_writes = 1
+    #: Attributes an id holding "@" is also looked up by, besides the site's mail attribute.
+    mail_alternatives: tuple[str, ...] = ()
+    #: What a lock leaves open on this product, said in the run report's "What remains".
+    remains_after_lock: tuple[str, ...] = ()
     #: View keys a password change may set by itself (explains them after a scramble).
     set_by_password_change: tuple[str, ...] = ()
     #: View keys restored by a reinstate besides the lock and reset keys / view keys no client may write.
@@ -264,6 +271,16 @@ class Ds389Flavor(Flavor):
 
 #: userAccountControl ACCOUNTDISABLE (MS-ADTS 2.2.16 "userAccountControl Bits").
 AD_ACCOUNTDISABLE = 0x2
+#: What disabling an AD account does not end (MS-KILE 3.3.5.7.1; MS-NLMP): said in every AD run report.
+AD_REMAINS = (
+    "Active Directory: a disable refuses new logons but does not end what is already open. Kerberos tickets "
+    "issued before it stay valid until they expire (TGTs up to 10 h by default, the domain's MaxTicketAge; a "
+    "Windows DC re-checks the account only when a TGT older than 20 minutes asks for a service ticket, and "
+    "service tickets already issued keep working), and NTLM or SMB sessions already established stay open. "
+    "An administrator can end them: log the account off the machines it uses (logoff / quser for RDP, "
+    "Close-SmbSession or `net session /delete` on file servers), purge its tickets there (klist purge), "
+    "or isolate those machines until the tickets expire."
+)
 
 
 class ActiveDirectoryFlavor(Flavor):
@@ -275,6 +292,14 @@ class ActiveDirectoryFlavor(Flavor):
     ``lockoutTime`` (intruder lockout) can only be written ``0`` (= unlock); the view shows 0 as empty.
     Passwords: ``unicodePwd`` replaced with the UTF-16LE of the quoted password, only over an
     encrypted connection. Kerberos tickets already issued stay valid until they expire.
+
+    Checked on a Samba 4.17 DC (tests/test_directory_ad_*.py): after one password write the DC still
+    accepts the *previous* password for simple binds and NTLM for an hour ("old password allowed
+    period"; Windows' OldPasswordAllowedPeriod), so a scramble writes two random passwords: the stolen
+    one is then two generations back and accepted nowhere, even once ``pwdLastSet`` is cleared by an
+    undo or a helpdesk. ``pwdLastSet`` alone cannot prove a password write (a recovery's one-time
+    password is followed by ``pwdLastSet: 0``, the value it had before): ``msDS-KeyVersionNumber``, which
+    the DC raises on every password write, does. A UPN (``user@realm``) names an account like a mail.
     """
 
     name = "ad"
@@ -287,9 +312,12 @@ class ActiveDirectoryFlavor(Flavor):
                            "whenCreated", "whenChanged", "objectGUID", "objectSid", "sAMAccountName",
                            "userPrincipalName")
     activity_attributes = ("badPwdCount", "badPasswordTime", "lastLogon", "lastLogonTimestamp", "logonCount")
-    password_stamp_attributes = ("pwdLastSet",)
+    password_stamp_attributes = ("pwdLastSet", "msDS-KeyVersionNumber")
     set_by_password_change = ("pwdLastSet",)
     extra_restore_keys = ("lockoutTime",)
+    scramble_writes = 2
+    mail_alternatives = ("userPrincipalName",)
+    remains_after_lock = (AD_REMAINS,)
 
     @staticmethod
     def _control(view: Attributes) -> int:
