@@ -286,7 +286,8 @@ class SambaDC:
         return message.split("data ", 1)[1].split(",", 1)[0] if "data " in message else message
 
     def ntlm(self, sam: str, password: str) -> str:
-        """'ok' when an NTLM logon (NTLMSSP over LDAP, Kerberos off) with this password succeeds, else why not."""
+        """What an NTLM logon (NTLMSSP in SASL GSS-SPNEGO over LDAP, Kerberos off) gets: 'ok', or AD's reason
+        code as for :meth:`bind` (the DC answers these with SEC_E_LOGON_DENIED, 8009030C)."""
         done = subprocess.run(
             ["samba-tool", "user", "show", sam, "--attributes=sAMAccountName", "-H", "ldap://127.0.0.1",
              "-s", str(self.client_conf), f"--username={DOMAIN}\\{sam}", f"--password={password}",
@@ -295,10 +296,8 @@ class SambaDC:
         if done.returncode == 0:
             return "ok"
         text = done.stdout + done.stderr
-        for reason in ("LOGON_FAILURE", "ACCOUNT_DISABLED", "PASSWORD_MUST_CHANGE", "ACCOUNT_LOCKED_OUT",
-                       "INVALID_CREDENTIALS", "PASSWORD_EXPIRED"):
-            if reason in text:
-                return reason
+        if "8009030C" in text and "data " in text:
+            return text.split("data ", 1)[1].split(",", 1)[0]
         raise AssertionError(f"NTLM logon of {sam} failed for another reason:\n{text[-1500:]}")
 
     # -- seeding
@@ -440,6 +439,17 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+#: AD's reasons a simple bind is refused ([MS-ERREF] / the DSID "data" code): wrong password, disabled, must change.
+WRONG_PASSWORD, DISABLED, MUST_CHANGE = "52e", "533", "773"
+
+
+def assert_dead(dc: SambaDC, person: Person, when: str) -> None:
+    """The stolen password opens nothing: neither a simple bind (by UPN or DN) nor an NTLM logon."""
+    assert dc.bind(person.upn, person.password) == WRONG_PASSWORD, f"simple bind by UPN {when}"
+    assert dc.bind(person.dn, person.password) == WRONG_PASSWORD, f"simple bind by DN {when}"
+    assert dc.ntlm(person.sam, person.password) == WRONG_PASSWORD, f"NTLM logon {when}"
+
+
 def diff(before: dict[str, dict[str, list[str]]], after: dict[str, dict[str, list[str]]]) -> dict[str, dict[str, Any]]:
     """{dn: {attribute: (before, after)}} for every entry and attribute that differ."""
     changed: dict[str, dict[str, Any]] = {}
@@ -479,6 +489,6 @@ def samba_dc(request: pytest.FixtureRequest) -> Iterator[SambaDC]:
     yield dc
 
 
-__all__ = ["SambaDC", "samba_dc", "require_samba", "diff", "Person", "PRACTITIONERS", "BREAKGLASS", "OUTSIDE",
+__all__ = ["SambaDC", "samba_dc", "require_samba", "diff", "assert_dead", "WRONG_PASSWORD", "DISABLED", "MUST_CHANGE", "Person", "PRACTITIONERS", "BREAKGLASS", "OUTSIDE",
            "COMPUTER_DN", "CONTACT_DN", "GROUP_NAMES", "group_dn", "PEOPLE", "GROUPS", "SERVICE_DN", "DELEGATION",
            "BASE"]

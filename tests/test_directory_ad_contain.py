@@ -23,6 +23,7 @@ from tests.samba_ad import (
     PEOPLE,
     PRACTITIONERS,
     SambaDC,
+    assert_dead,
     diff,
     group_dn,
     samba_dc,  # noqa: F401 - fixture
@@ -31,9 +32,6 @@ from tourniquet.cli.main import main
 from tourniquet.config import load_site
 from tourniquet.engine.execute import execute_playbook
 from tourniquet.site import Site
-
-#: AD's reasons a simple bind is refused (MS-ADTS / [MS-ERREF]): 52e wrong password, 533 disabled, 773 must change.
-WRONG_PASSWORD, DISABLED, MUST_CHANGE = "52e", "533", "773"
 
 ISOLATE = """\
 playbook: contain-and-isolate-ad
@@ -81,13 +79,6 @@ def site(site_file: Path):  # type: ignore[no-untyped-def]
     runtime = Site(load_site(site_file))
     yield runtime
     runtime.close()
-
-
-def assert_dead(dc: SambaDC, person, when: str) -> None:  # type: ignore[no-untyped-def]
-    """The stolen password opens nothing: neither a simple bind (by UPN or DN) nor an NTLM logon."""
-    assert dc.bind(person.upn, person.password) == WRONG_PASSWORD, f"simple bind by UPN {when}"
-    assert dc.bind(person.dn, person.password) == WRONG_PASSWORD, f"simple bind by DN {when}"
-    assert dc.ntlm(person.sam, person.password) != "ok", f"NTLM logon {when}"
 
 
 def _only(changes: dict, dns: list[str]) -> None:  # type: ignore[type-arg]
