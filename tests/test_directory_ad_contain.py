@@ -19,6 +19,7 @@ from tests.samba_ad import (
     BREAKGLASS,
     COMPUTER_DN,
     CONTACT_DN,
+    DISABLED,
     OUTSIDE,
     PEOPLE,
     PRACTITIONERS,
@@ -217,3 +218,20 @@ def test_reinstate_puts_back_control_flags_and_groups_as_the_snapshot_recorded(
     changes = diff(before, samba_dc.dump())
     assert list(changes) == [person.dn.lower()] and list(changes[person.dn.lower()]) == ["pwdLastSet"]
     assert_dead(samba_dc, person, "after reinstate")
+
+
+def test_lock_and_unlock_keep_every_other_user_account_control_bit(samba_dc: SambaDC, site: Site) -> None:  # noqa: F811
+    """MS-ADTS 2.2.16: only ACCOUNTDISABLE (0x2) moves; 66048 = NORMAL_ACCOUNT | DONT_EXPIRE_PASSWORD."""
+    person = PRACTITIONERS[14]
+    samba_dc.set(person.dn, userAccountControl="66048")
+    account = site.directory.resolve(person.sam)
+
+    locked, _ = call(site, "directory.lock", account=account)
+    assert locked.outcome == "applied" and samba_dc.read(person.dn, "userAccountControl") == {
+        "userAccountControl": ["66050"]}
+    assert samba_dc.bind(person.upn, person.password) == DISABLED
+
+    unlocked, _ = call(site, "directory.unlock", account=account)
+    assert unlocked.outcome == "applied" and samba_dc.read(person.dn, "userAccountControl") == {
+        "userAccountControl": ["66048"]}
+    assert samba_dc.bind(person.upn, person.password) == "ok"
