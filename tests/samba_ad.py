@@ -39,10 +39,10 @@ import ldap3
 import pytest
 import yaml
 from cryptography import x509
-from ldap3.protocol.formatters.formatters import format_sid
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from ldap3.protocol.formatters.formatters import format_sid
 
 SAMBA_BINARIES = ("/usr/sbin/samba", "/usr/bin/samba-tool")
 REALM, DOMAIN = "SANTE.TEST", "SANTE"
