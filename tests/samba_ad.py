@@ -44,7 +44,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from ldap3.protocol.formatters.formatters import format_sid
 
-SAMBA_BINARIES = ("/usr/sbin/samba", "/usr/bin/samba-tool")
+SAMBA_BINARIES = ("/usr/sbin/samba", "/usr/bin/samba-tool", "/usr/bin/kinit", "/usr/bin/kvno")
 REALM, DOMAIN = "SANTE.TEST", "SANTE"
 BASE = "DC=sante,DC=test"
 PEOPLE = f"OU=Praticiens,{BASE}"
@@ -112,7 +112,7 @@ class Person:
 _NAMES = [("Jeanne", "Dupont"), ("Bruno", "Martin"), ("Claire", "Petit"), ("David", "Leroy"), ("Emma", "Moreau"),
           ("Farid", "Benali"), ("Gaelle", "Simon"), ("Hugo", "Laurent"), ("Ines", "Michel"), ("Julien", "Garcia"),
           ("Karima", "Roux"), ("Louis", "Fournier"), ("Manon", "Girard"), ("Nathan", "Bonnet"), ("Oceane", "Mercier"),
-          ("Paul", "Blanc")]
+          ("Paul", "Blanc"), ("Quentin", "Faure"), ("Rose", "Andre"), ("Sami", "Lefevre"), ("Theo", "Guerin")]
 PRACTITIONERS = [Person(f"{g[0].lower()}{s.lower()}", g, s, f"1010000{i:04d}", f"Stolen-{s}-{i:02d}!pw")
                  for i, (g, s) in enumerate(_NAMES)]
 BREAKGLASS = Person("breakglass-urgences", "Breakglass", "Urgences", "", "Br3ak-Glass-Urgences!")
@@ -299,6 +299,28 @@ class SambaDC:
         if "8009030C" in text and "data " in text:
             return text.split("data ", 1)[1].split(",", 1)[0]
         raise AssertionError(f"NTLM logon of {sam} failed for another reason:\n{text[-1500:]}")
+
+    def kerberos(self, folder: Path) -> dict[str, str]:
+        """Environment for the MIT Kerberos tools against this DC, with a credentials cache of its own."""
+        return {**self.env, "KRB5CCNAME": f"FILE:{folder / 'krb5cc'}"}
+
+    def kinit(self, person: Person, password: str, env: dict[str, str]) -> str:
+        """'ok' when the KDC issues a TGT for this password (an AS exchange), else its message."""
+        done = subprocess.run(["kinit", f"{person.sam}@{REALM}"], input=password + "\n", capture_output=True,
+                              text=True, env=env, timeout=30)
+        return "ok" if done.returncode == 0 else done.stderr.strip().splitlines()[-1]
+
+    def service_ticket(self, env: dict[str, str]) -> str:
+        """'ok' when the TGT in the cache gets a service ticket for the DC's LDAP service (a TGS exchange)."""
+        admin = self.admin()
+        try:
+            admin.search(f"OU=Domain Controllers,{BASE}", "(objectClass=computer)", attributes=["servicePrincipalName"])
+            names = [_text(v) for v in admin.response[0]["raw_attributes"]["servicePrincipalName"]]
+        finally:
+            admin.unbind()
+        spn = next(n for n in names if n.lower().startswith("ldap/") and "." in n.split("/")[1])
+        done = subprocess.run(["kvno", spn], capture_output=True, text=True, env=env, timeout=30)
+        return "ok" if done.returncode == 0 else done.stderr.strip().splitlines()[-1]
 
     # -- seeding
 
