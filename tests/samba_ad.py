@@ -180,6 +180,31 @@ def make_certificates(folder: Path, hostname: str) -> tuple[Path, Path, Path]:
 # --------------------------------------------------------------------------- the DC
 
 
+#: The running test DC's process group and folder: a session killed before its clean-up leaves the DC
+#: holding ports 389/636, and the next session stops that one (and only that one) by its id.
+PIDFILE = Path(tempfile.gettempdir()) / "tourniquet-samba-ad.pid"
+
+
+def _stop_a_leftover() -> None:
+    try:
+        pid_text, folder = PIDFILE.read_text().split("\n")[:2]
+        process = Path(f"/proc/{int(pid_text)}")
+        name = (process / "comm").read_text().strip()
+        opened = [os.readlink(fd) for fd in (process / "fd").iterdir()]
+    except (OSError, ValueError):
+        PIDFILE.unlink(missing_ok=True)
+        return
+    # our DC: samba (it rewrites its command line and environment) with that folder's databases open
+    if name == "samba" and folder and any(path.startswith(folder + "/") for path in opened):
+        os.killpg(int(pid_text), signal.SIGTERM)
+        for _ in range(100):
+            if not Path(f"/proc/{int(pid_text)}").exists():
+                break
+            time.sleep(0.1)
+        shutil.rmtree(folder, ignore_errors=True)
+    PIDFILE.unlink(missing_ok=True)
+
+
 def _port_open(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5):
@@ -230,6 +255,7 @@ class SambaDC:
         self.timings["provision"] = time.monotonic() - started
 
     def start(self) -> None:
+        _stop_a_leftover()
         busy = [p for p in (389, 636) if _port_open(p)]
         if busy:
             raise RuntimeError(f"port(s) {busy} already in use on 127.0.0.1: another directory or DC is running")
@@ -237,6 +263,7 @@ class SambaDC:
         log = open(self.folder / "samba.out", "wb")
         self.process = subprocess.Popen(["samba", "-i", "-M", "single", "-s", str(self.target / "etc" / "smb.conf")],
                                         stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True)
+        PIDFILE.write_text(f"{self.process.pid}\n{self.folder}\n")
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -262,6 +289,7 @@ class SambaDC:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=10)
         self.process = None
+        PIDFILE.unlink(missing_ok=True)
 
     # -- connections
 
@@ -500,6 +528,7 @@ def samba_dc(request: pytest.FixtureRequest) -> Iterator[SambaDC]:
             dc.seed()
         except BaseException:
             dc.stop()
+            shutil.rmtree(folder, ignore_errors=True)
             raise
 
         def finish(dc: SambaDC = dc) -> None:
