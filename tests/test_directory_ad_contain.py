@@ -10,6 +10,7 @@ and never works again from the scramble on: not after ``undo`` within the "old p
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -130,7 +131,12 @@ def test_the_stolen_password_is_dead_after_each_step_and_after_a_helpdesk_re_ena
     person = PRACTITIONERS[2]
     account = site.directory.resolve(person.sam)
     version = int(samba_dc.read(person.dn, "msDS-KeyVersionNumber")["msDS-KeyVersionNumber"][0])
-    call(site, "directory.snapshot", account=account)
+    snapshot, _ = call(site, "directory.snapshot", account=account)
+    frozen = json.loads(Path(snapshot.file).read_text())
+    assert frozen["flavor"] == "ad" and frozen["state"] == {"userAccountControl": ["512"], "pwdLastSet": ["-1"],
+                                                             "lockoutTime": []}
+    assert {"objectSid", "objectGUID", "whenCreated", "memberOf", "sAMAccountName"} <= set(frozen["attributes"])
+    assert not {"unicodePwd", "supplementalCredentials", "ntPwdHistory"} & set(frozen["attributes"])
 
     scrambled, _ = call(site, "directory.scramble_password", account=account)
     assert scrambled.outcome == "applied"
