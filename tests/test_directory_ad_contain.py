@@ -182,6 +182,8 @@ def test_credential_misuse_changes_only_the_contained_accounts_and_undo_brings_a
     report = Path(summary.report).read_text()  # type: ignore[arg-type]
     assert "## What remains" in report and "Kerberos tickets issued before it stay valid" in report
     assert "NTLM or SMB sessions already established stay open" in report
+    ticket = "\n".join(p.read_text() for p in (site_file.parent / "tickets").rglob("*") if p.is_file())
+    assert "Kerberos tickets issued before it stay valid" in ticket, "the ticket says it too"
 
     again = execute_playbook("credential-misuse", {"accounts": [people[0].sam]}, dry_run=False,
                              incident=summary.incident, site=str(site_file))
