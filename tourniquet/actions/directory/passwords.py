@@ -19,14 +19,26 @@ from tourniquet.errors import UnsafeToChange
 from tourniquet.registry import action
 from tourniquet.secrets import register_secret, secret_in_use
 
-__all__ = ["scramble_password", "set_one_time_password", "one_time_password", "SCRAMBLED", "HANDED_OVER"]
+__all__ = ["scramble_password", "set_one_time_password", "one_time_password", "random_password", "SCRAMBLED",
+           "HANDED_OVER"]
 
 SCRAMBLED = "scrambled: nobody knows it"
+
+
+def random_password() -> str:
+    """256 random bits that also pass the usual complexity rules (AD: three of upper, lower, digit, symbol)."""
+    while True:
+        text = secrets.token_urlsafe(32)
+        if any(c.isupper() for c in text) and any(c.islower() for c in text) and any(c.isdigit() for c in text):
+            return text
 
 
 @action("directory.scramble_password", changes=True, target="account")
 def scramble_password(ctx: ActionContext, account: AccountArg) -> ChangeResult:
     """Replace the password with a random one nobody sees, so the stolen one is dead even after an unlock.
+
+    Where the directory keeps accepting the previous password for a while (Active Directory: an hour,
+    for simple binds and NTLM), the flavor asks for two random passwords in a row (``scramble_writes``).
 
     Not undoable by design: the old password is never read and its hash never stored (a hash is
     still a secret). After a false alarm the practitioner sets a new password through the site's
@@ -41,9 +53,11 @@ def scramble_password(ctx: ActionContext, account: AccountArg) -> ChangeResult:
     stamp = directory.password_stamp(account.dn)
 
     def apply() -> None:
-        password = secrets.token_urlsafe(32)
-        with secret_in_use(password):  # masked even if some library were to log it; then it is gone for good
-            directory.set_password(account.dn, password)
+        # Active Directory accepts the previous password for an hour: write twice, so the stolen one is two back.
+        for _ in range(directory.flavor.scramble_writes):
+            password = random_password()
+            with secret_in_use(password):  # masked even if some library were to log it; then it is gone for good
+                directory.set_password(account.dn, password)
 
     def read_back() -> dict[str, str]:
         now = directory.password_stamp(account.dn)
