@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 from typing import Any
 
-__all__ = ["Kind", "Entry", "AccountOutcome", "Outcomes", "ExitCode", "fold", "short_reason", "listed"]
+__all__ = ["Kind", "Entry", "AccountOutcome", "Outcomes", "ExitCode", "fold", "short_reason", "listed", "WHO_APPROVES"]
 
 
 class Kind(StrEnum):
@@ -133,6 +133,8 @@ class Outcomes:
     """The fold of one run's records: accounts, other targets, approvals, and the words for them."""
 
     dry_run: bool = False
+    #: What a handled account is (the playbook's ``headline_word``): contained, given back, reinstated.
+    word: str = "contained"
     accounts: dict[str, AccountOutcome] = field(default_factory=dict)
     others: list[Entry] = field(default_factory=list)
     #: Steps in the order the run started them, with their action (``lock`` → ``directory.lock``).
@@ -177,13 +179,26 @@ class Outcomes:
                 row[entry.kind] = row.get(entry.kind, 0) + 1
         return table
 
+    def touched(self) -> list[str]:
+        """Accounts some change reached (applied, already so, planned), contained or not."""
+        done = {Kind.APPLIED, Kind.ALREADY, Kind.PLANNED}
+        return sorted(name for name, outcome in self.accounts.items() if outcome.kinds() & done)
+
+    @property
+    def stopped(self) -> bool:
+        """The run ended before its last step (an error stopped it, or it was rolled back)."""
+        return self.status in ("failed", "rolled back")
+
     def exit_code(self) -> ExitCode:
-        reached, total = len(self.reached()), len(self.accounts)
-        if reached == 0:
+        if not self.accounts:  # a playbook that changes no account: it did what it says, or it stopped
+            return ExitCode.NONE if self.stopped or not self.status else ExitCode.CONTAINED
+        if not self.touched():
             return ExitCode.NONE
         if self.dry_run and self.needed_approvals():
             return ExitCode.NEEDS_APPROVAL
-        return ExitCode.CONTAINED if reached == total else ExitCode.PARTIAL
+        if len(self.reached()) == len(self.accounts) and not self.stopped:
+            return ExitCode.CONTAINED
+        return ExitCode.PARTIAL
 
     @property
     def state_name(self) -> str:
@@ -192,17 +207,20 @@ class Outcomes:
         if self.dry_run:
             return {ExitCode.NONE: "Nothing planned", ExitCode.PARTIAL: "Partially planned",
                     ExitCode.NEEDS_APPROVAL: "Needs approval"}.get(code, "Planned")
-        return {ExitCode.NONE: "Not contained", ExitCode.PARTIAL: "Partially contained"}.get(code, "Contained")
+        return {ExitCode.NONE: f"Not {self.word}", ExitCode.PARTIAL: f"Partially {self.word}"}.get(
+            code, self.word.capitalize())
 
     # -- words
 
     def headline(self) -> str:
         """``3 of 3 accounts contained`` / ``1 of 2 contained; refused: jdupnt (no such account)`` /
         ``nothing contained: breakglass-ward2 is protected``; a plan names the approvals first."""
-        word = "planned" if self.dry_run else "contained"
+        word = "planned" if self.dry_run else self.word
         reached, total = self.reached(), len(self.accounts)
         missing = self.not_reached()
-        if not reached:
+        if not total and not self.stopped and self.status:
+            text = f"no account to {'plan' if self.dry_run else 'change'} in this playbook: {self.status}"
+        elif not self.touched():
             why = "; ".join(phrase for _, _, phrase in missing[:5])
             if len(missing) > 5:
                 why += f"; … and {len(missing) - 5} more"
@@ -211,6 +229,9 @@ class Outcomes:
             text = f"{total} of {total} accounts {word}"
         else:
             text = f"{len(reached)} of {total} {word}; " + _grouped(missing)
+        if self.stopped and self.touched():
+            text += f"; the run {'was rolled back' if self.status == 'rolled back' else 'stopped'}: " \
+                    f"{short_reason(self.error)}"
         approvals = self.needed_approvals()
         if self.dry_run and approvals:
             text = f"needs approval first ({_approvals_line(approvals)}); {text}"
@@ -218,14 +239,14 @@ class Outcomes:
 
     def reached_line(self) -> str:
         """``contained: a, b, c`` (short: the first ten, then how many more)."""
-        word = "planned" if self.dry_run else "contained"
+        word = "planned" if self.dry_run else self.word
         return f"{word}: {listed(self.reached())}" if self.reached() else f"{word}: none"
 
     def lines(self) -> list[str]:
         """The summary as plain lines (the ticket body, the CLI): headline, accounts, then each step."""
         out = [self.headline(), self.reached_line()]
         for _, kind, phrase in self.not_reached():
-            out.append(f"not {'planned' if self.dry_run else 'contained'} ({kind.value}): {phrase}")
+            out.append(f"not {'planned' if self.dry_run else self.word} ({kind.value}): {phrase}")
         for approval in self.needed_approvals():
             out.append(f"approval needed at step {approval.get('step', '')}: {approval.get('reason', '')} "
                        f"({WHO_APPROVES})")
@@ -239,6 +260,8 @@ class Outcomes:
                      for kind, names in sorted(kinds.items(), key=lambda item: -STRENGTH[item[0]])]
             out.append(f"{step}{f' ({action})' if action else ''}: " + "; ".join(parts))
         for entry in self.others:
+            if entry.system.startswith("tickets"):
+                continue  # the ticket's own writes: the ticket is where this is read
             out.append(f"{entry.step} ({entry.target or entry.system}): {entry.kind.value}"
                        + (f" ({short_reason(entry.why)})" if entry.why else ""))
         out += [f"problem: {problem}" for problem in self.problems]
@@ -312,12 +335,30 @@ def short_reason(text: str | None) -> str:
 # -- the fold
 
 
-def fold(records: Iterable[Mapping[str, Any]], *, run: str | None = None, dry_run: bool | None = None) -> Outcomes:
-    """Fold journal records (one run's, when ``run`` is given) into per-account, per-step outcomes."""
+def fold(records: Iterable[Mapping[str, Any]], *, run: str | None = None, playbook: str | None = None,
+         dry_run: bool | None = None) -> Outcomes:
+    """Fold journal records into per-account, per-step outcomes.
+
+    ``run``: only that run's records (what one command did). ``playbook``: every run of that playbook in
+    the journal (what the incident's ticket says: a re-run's "already so" does not hide the first run's
+    "applied"). Neither: every record.
+    """
     outcomes = Outcomes(dry_run=bool(dry_run))
     intents: dict[tuple[str, str, str, str], Mapping[str, Any]] = {}
+    applied: dict[str, Mapping[str, Any]] = {}  # hash → applied change about an account (a rollback undoes it)
+    runs: set[str] = set()
     for record in records:
+        if playbook is not None and record.get("type") == "run" and record.get("status") == "started" \
+                and record.get("playbook") == playbook:
+            runs.add(str(record.get("run")))
         if run is not None and record.get("run") != run:
+            continue
+        if playbook is not None and str(record.get("run")) not in runs:
+            continue
+        if record.get("type") == "change" and record.get("outcome") == "applied" and record.get("account"):
+            applied[str(record.get("hash"))] = record
+        if record.get("type") == "undo" and record.get("status") == "done" and str(record.get("undoes")) in applied:
+            _add(outcomes, applied[str(record.get("undoes"))], Kind.FAILED, "rolled back: the run undid it")
             continue
         _take(outcomes, record, intents)
     for record in intents.values():  # sent, never confirmed: it may or may not have taken
@@ -334,8 +375,10 @@ def _take(outcomes: Outcomes, record: Mapping[str, Any], intents: dict[tuple[str
     kind = record.get("type")
     if kind == "run":
         if record.get("status") == "started":
+            outcomes.status, outcomes.error = "", ""  # a run that resumes an earlier one starts afresh
             if record.get("dry_run") is not None:
                 outcomes.dry_run = bool(record.get("dry_run"))
+            outcomes.word = str(record.get("word") or outcomes.word)
         else:
             outcomes.status, outcomes.error = str(record.get("status") or ""), str(record.get("error") or "")
     elif kind == "step" and record.get("status") == "started":
@@ -380,6 +423,11 @@ def _add(outcomes: Outcomes, record: Mapping[str, Any], kind: Kind, why: str) ->
     entry = Entry(step=step, system=system, account=str(account or ""), kind=kind, why=why,
                   operation=str(record.get("operation") or ""), target=str(record.get("target") or ""))
     if not account:
+        for index, known in enumerate(outcomes.others):  # one line per step and target, the strongest word
+            if (known.step, known.target) == (entry.step, entry.target):
+                if STRENGTH[entry.kind] > STRENGTH[known.kind]:
+                    outcomes.others[index] = entry
+                return
         outcomes.others.append(entry)
         return
     outcomes.accounts.setdefault(str(account), AccountOutcome(str(account))).add(entry)

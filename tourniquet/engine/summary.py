@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from tourniquet.actions.context import PlannedChange
 from tourniquet.errors import ConnectorError, TourniquetError
+from tourniquet.outcomes import Outcomes
 
 __all__ = ["RunSummary", "label_of", "describe_error", "plain"]
 
@@ -41,6 +42,12 @@ class RunSummary:
     results: dict[str, Any] = field(default_factory=dict)
     approvals: list[dict[str, Any]] = field(default_factory=list)
     rolled_back: list[dict[str, Any]] = field(default_factory=list)
+    #: What the run did per account, folded from its journal when it ended (what every renderer says).
+    outcomes: Outcomes | None = None
+
+    def outcome(self) -> Outcomes:
+        """The fold of the run's journal (an empty one before the run ended)."""
+        return self.outcomes if self.outcomes is not None else Outcomes(dry_run=self.dry_run)
 
     def accounts(self) -> dict[str, dict[str, str]]:
         """Per account: each operation's outcome (for the report table)."""
