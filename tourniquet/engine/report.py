@@ -126,7 +126,7 @@ def render_markdown(summary: RunSummary, inputs: dict[str, Any] | None = None, l
         lines += ["## Accounts", "", "| account | " + " | ".join(columns) + " |",
                   "|---|" + "---|" * len(columns)]
         for row in rows:
-            lines.append(f"| {row['account']} | " + " | ".join(_cell(row.get(c, ""), 40) for c in columns) + " |")
+            lines.append(f"| {row['account']} | " + " | ".join(_cell(row.get(c, ""), CELL) for c in columns) + " |")
         lines.append("")
     if summary.changes:
         title = "Changes that would be made" if summary.dry_run else "Changes"

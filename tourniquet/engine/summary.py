@@ -49,6 +49,16 @@ class RunSummary:
         """The fold of the run's journal (an empty one before the run ended)."""
         return self.outcomes if self.outcomes is not None else Outcomes(dry_run=self.dry_run)
 
+    def as_result(self) -> dict[str, Any]:
+        """What a flow returns and the command prints: figures and the outcome (headline, lines, exit code)."""
+        outcomes = self.outcome()
+        return {
+            "incident": self.incident, "playbook": self.playbook, "status": self.status, "dry_run": self.dry_run,
+            "error": self.error, "journal": str(self.journal), "report": str(self.report), "steps": self.steps,
+            "failures": self.failures, "refused": self.refused,
+            "outcome": {**outcomes.as_dict(), "lines": outcomes.lines()},
+        }
+
     def accounts(self) -> dict[str, dict[str, str]]:
         """Per account: each operation's outcome (for the report table)."""
         table: dict[str, dict[str, str]] = {}
