@@ -150,7 +150,8 @@ def test_a_queued_ticket_is_said_to_wait_in_the_outbox() -> None:
     outcomes = fold(records, run=RUN)
 
     assert outcomes.others[-1].kind is Kind.QUEUED
-    assert "ticket (ticket:inc-1): queued (waiting in the outbox" in outcomes.text()
+    assert outcomes.others[-1].why == "waiting in the outbox: the ticket system was unreachable"
+    assert "open_ticket" not in outcomes.text(), "the ticket's own writes are not in the text the ticket carries"
 
 
 def test_exit_codes_have_a_description_each() -> None:
