@@ -43,8 +43,8 @@ def _journal(mix: dict[str, tuple[str | None, ...]]) -> list[dict[str, Any]]:
                                       "playbook": "credential-misuse"}]
     for step, action, _ in STEPS:
         records.append({"type": "step", "run": run, "step": step, "action": action, "status": "started"})
-    for account, words in mix.items():
-        for (step, action, system), word in zip(STEPS, words):
+    for account, met in mix.items():
+        for (step, action, system), word in zip(STEPS, met):
             base = {"run": run, "step": step, "action": action, "account": account}
             if word in ("applied", "already so"):
                 records.append({**base, "type": "change", "system": system, "target": account,
@@ -63,14 +63,16 @@ def _journal(mix: dict[str, tuple[str | None, ...]]) -> list[dict[str, Any]]:
 
 def _expected(mix: dict[str, tuple[str | None, ...]]) -> tuple[list[str], list[str], dict[tuple[str, str], list[str]]]:
     """From the journal's content alone: accounts contained, accounts touched, and per (step, word) the accounts."""
-    reached, touched, groups = [], [], {}
-    for account, words in sorted(mix.items()):
-        present = {w for w in words if w}
+    reached: list[str] = []
+    touched: list[str] = []
+    groups: dict[tuple[str, str], list[str]] = {}
+    for account, met in sorted(mix.items()):
+        present = {w for w in met if w}
         if present & {"applied", "already so"}:
             touched.append(account)
             if not present & {"refused", "failed"}:
                 reached.append(account)
-        for (step, _, _), word in zip(STEPS, words):
+        for (step, _, _), word in zip(STEPS, met):
             if word:
                 groups.setdefault((step, word), []).append(account)
     return reached, touched, groups
@@ -145,11 +147,11 @@ def test_every_renderer_names_what_the_journal_holds(mix: dict[str, tuple[str | 
     assert f"**{headline}**" in report
     rows = {row["account"]: row for row in account_rows(summary)}
     assert sorted(rows) == sorted(mix)
-    for account, words in mix.items():
+    for account, met in mix.items():
         assert rows[account]["outcome"] == ("contained" if account in reached else "not contained")
-        for (step, _, _), word in zip(STEPS, words):
-            assert rows[account].get(step, "").split(" — ")[0] == (word or "")
-            if word:
+        for (step, _, _), said in zip(STEPS, met):
+            assert rows[account].get(step, "").split(" — ")[0] == (said or "")
+            if said:
                 assert f"| {account} | {rows[account]['outcome']} |" in report
 
     # the Prefect state and the artifacts published

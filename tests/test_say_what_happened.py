@@ -92,6 +92,7 @@ def test_a_partial_containment_is_a_completed_prefect_run_named_partially_contai
     assert state.is_completed() and state.name == "Partially contained"
     assert state.message == "1 of 2 contained; refused: jdupnt (no such account)"
     result = state.result()
+    assert isinstance(result, dict)
     assert result["outcome"]["contained"] == [real] and result["outcome"]["exit_code"] == 4
 
 
