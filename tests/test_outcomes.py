@@ -157,3 +157,20 @@ def test_a_queued_ticket_is_said_to_wait_in_the_outbox() -> None:
 def test_exit_codes_have_a_description_each() -> None:
     assert [int(code) for code in ExitCode] == [0, 1, 2, 3, 4, 70, 130]
     assert all(code.description for code in ExitCode)
+
+
+def test_a_direct_dn_step_refused_by_the_guard_is_said_refused_never_applied() -> None:
+    """``directory.lock`` handed ``{dn: "ou=people,…", uid: "people-ou"}``: the guard refuses it (journaled as
+    ``refused``, the integrity half), and every word rendered from the fold says so."""
+    records = _started() + [_step("lock_0", "directory.lock"), _step("lock_1", "directory.lock"), _record(
+        "refused", step="lock_0", action="directory.lock", account="people-ou",
+        reason="not a person's account: 'ou=people,dc=sante,dc=example' is the accounts' container "
+               "(ou=people,dc=sante,dc=example), not an account"),
+        _change("lock_1", "jdupont", "lock", "applied")]
+
+    outcomes = fold(records, run=RUN)
+
+    assert outcomes.headline() == "1 of 2 contained; refused: people-ou (lock_0: not a person's account)"
+    assert outcomes.exit_code() is ExitCode.PARTIAL
+    assert "lock_0 (directory.lock): refused 1 (people-ou) — not a person's account" in outcomes.text()
+    assert "applied 1 (people-ou)" not in outcomes.text()
