@@ -174,3 +174,23 @@ def test_a_direct_dn_step_refused_by_the_guard_is_said_refused_never_applied() -
     assert outcomes.exit_code() is ExitCode.PARTIAL
     assert "lock_0 (directory.lock): refused 1 (people-ou) — not a person's account" in outcomes.text()
     assert "applied 1 (people-ou)" not in outcomes.text()
+
+
+def test_a_hostile_id_is_named_short_and_printable() -> None:
+    hostile = "x\u0007\n" + "y" * 5000
+    records = _contained(["ok"]) + [_record("failure", step="resolve", item=hostile, account=hostile,
+                                            kind="AccountNotFound", error=f"refused: no account with uid={hostile!r}")]
+
+    headline = fold(records, run=RUN).headline()
+
+    assert "\n" not in headline and "\u0007" not in headline and len(headline) < 200
+    assert headline.startswith("1 of 2 contained; refused: x\\x07\\nyyy")
+
+
+def test_the_exit_codes_page_shows_the_codes_as_the_code_defines_them() -> None:
+    from pathlib import Path
+
+    from tourniquet.outcomes import exit_codes_markdown
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "reference" / "exit-codes.md").read_text(encoding="utf-8")
+    assert exit_codes_markdown() in page

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 from typing import Any
 
-__all__ = ["Kind", "Entry", "AccountOutcome", "Outcomes", "ExitCode", "fold", "short_reason", "listed", "WHO_APPROVES"]
+__all__ = ["Kind", "Entry", "AccountOutcome", "Outcomes", "ExitCode", "fold", "short_reason", "listed", "WHO_APPROVES",
+           "shown_name", "exit_codes_markdown"]
 
 
 class Kind(StrEnum):
@@ -66,10 +67,17 @@ _EXIT_DESCRIPTIONS = {
     ExitCode.NONE: "no account is contained (or planned), or nothing started",
     ExitCode.USAGE: "bad command line, input, playbook or site: nothing ran",
     ExitCode.NEEDS_APPROVAL: "plan only: the run will wait for an approval (blast radius, a flow.approval step)",
-    ExitCode.PARTIAL: "some named accounts are contained (or planned) and some are not: the headline says which",
+    ExitCode.PARTIAL: "some named accounts are contained (or planned) and some are not, or the run stopped after "
+                      "containing some: the headline says which",
     ExitCode.INTERNAL: "internal error (a bug): please report it",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C): the journal holds what was done; run the same command to resume",
 }
+
+
+def exit_codes_markdown() -> str:
+    """The table of :class:`ExitCode` as the docs show it (generated, so that it cannot drift)."""
+    rows = [f"| {int(code)} | `{code.name}` | {code.description} |" for code in ExitCode]
+    return "\n".join(["| code | name | meaning |", "|---|---|---|", *rows]) + "\n"
 
 
 @dataclass(frozen=True)
@@ -314,6 +322,16 @@ def _approvals_line(approvals: list[dict[str, str]]) -> str:
     return "; ".join(f"{a.get('step', '')}: {a.get('reason', '')}" for a in approvals)
 
 
+#: The longest account name a headline repeats (a hostile id of 5,000 characters is cut; the journal has it whole).
+NAME_MAX = 80
+
+
+def shown_name(value: Any) -> str:
+    """An account as the renderers name it: control characters escaped, at most :data:`NAME_MAX` characters."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(value or ""))
+    return text if len(text) <= NAME_MAX else text[:NAME_MAX - 1] + "…"
+
+
 _NO_ACCOUNT = re.compile(r"^no (account|entry) with ")
 
 
@@ -419,8 +437,8 @@ def _take(outcomes: Outcomes, record: Mapping[str, Any], intents: dict[tuple[str
 def _add(outcomes: Outcomes, record: Mapping[str, Any], kind: Kind, why: str) -> None:
     step = str(record.get("step") or "")
     system = str(record.get("system") or str(outcomes.steps.get(step, "")).split(".")[0])
-    account = record.get("account")
-    entry = Entry(step=step, system=system, account=str(account or ""), kind=kind, why=why,
+    account = shown_name(record.get("account"))
+    entry = Entry(step=step, system=system, account=account, kind=kind, why=why,
                   operation=str(record.get("operation") or ""), target=str(record.get("target") or ""))
     if not account:
         for index, known in enumerate(outcomes.others):  # one line per step and target, the strongest word
@@ -430,4 +448,4 @@ def _add(outcomes: Outcomes, record: Mapping[str, Any], kind: Kind, why: str) ->
                 return
         outcomes.others.append(entry)
         return
-    outcomes.accounts.setdefault(str(account), AccountOutcome(str(account))).add(entry)
+    outcomes.accounts.setdefault(account, AccountOutcome(account)).add(entry)

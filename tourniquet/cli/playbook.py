@@ -148,7 +148,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         state = run_playbook(args.playbook, inputs, dry_run=args.dry_run, incident=args.incident or "",
                              site=one_site(args) or "", return_state=True)
         result = state.result(raise_on_failure=False)
-        progress.update(100.0, result["status"] if isinstance(result, dict) else "failed")
+        progress.update(100.0, result["outcome"]["headline"] if isinstance(result, dict) else "failed")
     if not isinstance(result, dict):  # nothing contained, or stopped: the flow's Failed state carries the reason
         reason = str(result) if isinstance(result, RunFailed) else (state.message or state.name)
         print(f"FAILED: {reason}", file=sys.stderr)

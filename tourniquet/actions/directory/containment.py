@@ -88,16 +88,17 @@ def force_password_reset(ctx: ActionContext, account: AccountArg) -> ChangeResul
 
 
 def _implied_reset(ctx: ActionContext, account: Account, state: Attributes) -> str:
-    """``scramble_password`` when this run's password replacement sets the reset flag by itself, else ""."""
+    """The earlier change of this run that sets the reset flag by itself ("" if none): a one-time password
+    (set_one_time_password demands the change itself), or the scramble on a directory whose policy does."""
     label = account_label(account)
     if ctx.already_applied(label, "force_password_reset"):
         return ""
-    if ctx.dry_run and not ctx.planning:
-        scrambled = ctx.already_planned(label, "scramble_password")
-    else:
-        scrambled = ctx.already_applied(label, "scramble_password")
+    planning = ctx.dry_run and not ctx.planning
+    done = ctx.already_planned if planning else ctx.already_applied
+    if done(label, "set_one_time_password"):
+        return "set_one_time_password"
     directory = ctx.site.directory
-    if scrambled and directory.flavor.password_change_forces_reset(directory, account.dn, state):
+    if done(label, "scramble_password") and directory.flavor.password_change_forces_reset(directory, account.dn, state):
         return "scramble_password"
     return ""
 
