@@ -431,7 +431,9 @@ def _take(outcomes: Outcomes, record: Mapping[str, Any], intents: dict[tuple[str
                                                entry.operation, entry.target)
                 break
     elif kind == "approval":
-        outcomes.approvals.append({k: str(record.get(k) or "") for k in ("step", "status", "reason", "approver")})
+        approval = {k: str(record.get(k) or "") for k in ("step", "status", "reason", "approver")}
+        if approval not in outcomes.approvals:  # a re-run asked again: the same decision, said once
+            outcomes.approvals.append(approval)
 
 
 def _add(outcomes: Outcomes, record: Mapping[str, Any], kind: Kind, why: str) -> None:

@@ -61,7 +61,7 @@ def _outcome(summary: RunSummary, playbook: str) -> dict[str, Any] | State[Any]:
     except TourniquetError:
         steps = list(summary.steps)
     done = progress(summary, steps, in_flow_run_id())
-    why = f"{summary.playbook} {summary.status}: {outcomes.headline()}"
+    why = f"{summary.playbook}{' ' + summary.status if outcomes.stopped else ''}: {outcomes.headline()}"
     if summary.error and summary.error not in why:
         why += f" — {summary.error}"
     return failed(why, f" (journal: {summary.journal}); {done}", int(code))
