@@ -8,7 +8,7 @@ failed for it. The headline and the exit code (:class:`ExitCode`, the one list o
 codes) follow from the same fold, so they cannot disagree with the journal.
 
 Pure: records in, an :class:`Outcomes` out (no I/O, no Prefect).
-May import: the standard library only. Imported by: ``engine`` (the run's scope, the report),
+May import: the standard library, ``exit_codes``. Imported by: ``engine`` (the run's scope, the report),
 ``actions.tickets``, ``flows``, ``cli``.
 """
 
@@ -17,8 +17,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from enum import IntEnum, StrEnum
+from enum import StrEnum
 from typing import Any
+
+from tourniquet.exit_codes import ExitCode, exit_codes_markdown
 
 __all__ = ["Kind", "Entry", "AccountOutcome", "Outcomes", "ExitCode", "fold", "short_reason", "listed", "WHO_APPROVES",
            "shown_name", "exit_codes_markdown"]
@@ -44,40 +46,6 @@ STRENGTH = {Kind.FAILED: 6, Kind.REFUSED: 5, Kind.QUEUED: 4, Kind.APPLIED: 3, Ki
 #: Error kinds that are the tool refusing to act (not something that broke).
 REFUSAL_KINDS = frozenset({"AccountNotFound", "NotAnAccount", "AmbiguousAccount", "NotFound", "GuardrailError",
                            "ProtectedAccount", "UnsafeToChange", "NotAPerson", "RefusedTarget"})
-
-
-class ExitCode(IntEnum):
-    """What ``tourniquet run`` and ``tourniquet plan`` exit with (documented in docs/reference/exit-codes.md)."""
-
-    CONTAINED = 0
-    NONE = 1
-    USAGE = 2
-    NEEDS_APPROVAL = 3
-    PARTIAL = 4
-    INTERNAL = 70
-    INTERRUPTED = 130
-
-    @property
-    def description(self) -> str:
-        return _EXIT_DESCRIPTIONS[self]
-
-
-_EXIT_DESCRIPTIONS = {
-    ExitCode.CONTAINED: "every named account is contained (run) or planned (plan)",
-    ExitCode.NONE: "no account is contained (or planned), or nothing started",
-    ExitCode.USAGE: "bad command line, input, playbook or site: nothing ran",
-    ExitCode.NEEDS_APPROVAL: "plan only: the run will wait for an approval (blast radius, a flow.approval step)",
-    ExitCode.PARTIAL: "some named accounts are contained (or planned) and some are not, or the run stopped after "
-                      "containing some: the headline says which",
-    ExitCode.INTERNAL: "internal error (a bug): please report it",
-    ExitCode.INTERRUPTED: "interrupted (Ctrl-C): the journal holds what was done; run the same command to resume",
-}
-
-
-def exit_codes_markdown() -> str:
-    """The table of :class:`ExitCode` as the docs show it (generated, so that it cannot drift)."""
-    rows = [f"| {int(code)} | `{code.name}` | {code.description} |" for code in ExitCode]
-    return "\n".join(["| code | name | meaning |", "|---|---|---|", *rows]) + "\n"
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from tourniquet.cli import approve, audit, demo, evidence, hygiene, incident, outbox, playbook, server
 from tourniquet.cli.common import MaskedStream, print_errors
 from tourniquet.errors import PlaybookErrors, TourniquetError
-from tourniquet.outcomes import ExitCode
+from tourniquet.exit_codes import ExitCode
 from tourniquet.secrets import mask
 
 __all__ = ["main", "build_parser"]

@@ -84,7 +84,7 @@ def _print_paths(result: dict[str, Any]) -> None:
 
 def _say_exit(code: int, headline: str, dry_run: bool) -> None:
     """For a script reading stderr: the one line that says why the code is not 0."""
-    from tourniquet.outcomes import ExitCode
+    from tourniquet.exit_codes import ExitCode
 
     if code == ExitCode.PARTIAL:
         print(f"PARTIAL: {headline}", file=sys.stderr)

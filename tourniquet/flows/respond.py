@@ -22,6 +22,7 @@ from tourniquet.engine.execute import find_playbook, progress
 from tourniquet.engine.loader import load_playbook
 from tourniquet.engine.run import RunSummary
 from tourniquet.errors import TourniquetError
+from tourniquet.exit_codes import ExitCode
 from tourniquet.flows.form import AccountsError, parse_accounts, parse_sites
 from tourniquet.flows.running import (
     RunFailed,
@@ -34,7 +35,6 @@ from tourniquet.flows.running import (
     tag_run,
 )
 from tourniquet.flows.states import run_state
-from tourniquet.outcomes import ExitCode
 
 __all__ = ["run_playbook", "respond", "in_flow_run_id", "RunFailed", "execute_in_flow"]
 

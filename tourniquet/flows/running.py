@@ -18,11 +18,11 @@ from prefect.states import Failed, State
 from tourniquet.engine.execute import execute_playbook, planned_incident
 from tourniquet.engine.run import INCIDENT_ID, RunSummary
 from tourniquet.errors import TourniquetError
+from tourniquet.exit_codes import ExitCode
 from tourniquet.flows.approval import prefect_approver
 from tourniquet.flows.artifacts import PrefectObserver
 from tourniquet.flows.executor import PrefectExecutor
 from tourniquet.flows.form import mode_tag, parse_accounts, run_name
-from tourniquet.outcomes import ExitCode
 from tourniquet.secrets import mask
 
 __all__ = ["RunFailed", "in_flow_run_id", "execute_in_flow", "summary_dict", "failed", "not_started", "tag_run",
