@@ -81,7 +81,7 @@ def test_tourniquet_plan_prints_before_and_after_and_changes_nothing(testbed: Te
         assert (f'planned  {person.uid}: lock {{"pwdAccountLockedTime": []}} -> '
                 f'{{"pwdAccountLockedTime": ["000001010000Z"]}}') in out
         # the scramble sets pwdReset itself (the policy's pwdMustChange): the plan says so, as the run will
-        assert f"implied  {person.uid}: force_password_reset (will be set by scramble_password)" in out
+        assert f"implied  {person.uid}: force_password_reset (set by scramble_password)" in out
     assert "2 of 3 planned; refused: breakglass-ward is protected" in out
     assert "not planned (refused): breakglass-ward is protected" in out
     assert testbed.changed() == {}

@@ -126,7 +126,7 @@ def test_a_reset_the_scramble_implies_is_said_the_same_in_plan_and_run() -> None
 
     planned, done = fold(plan, run=RUN), fold(run, run=RUN)
 
-    assert "already so 1 (a) — will be set by scramble_password" in planned.text()
+    assert "already so 1 (a) — set by scramble_password" in planned.text()
     assert "already so 1 (a) — set by scramble_password" in done.text()
 
 

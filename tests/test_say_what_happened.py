@@ -126,7 +126,7 @@ def test_plan_lists_as_changes_what_the_run_applies(site_file: Path, practitione
         implied = {(c.target, c.operation, c.implied_by) for c in summary.changes if c.implied_by}
         assert implied == {(uid, "force_password_reset", "scramble_password") for uid in suspects}
     names = ", ".join(sorted(suspects))
-    assert f"reset (directory.force_password_reset): already so 3 ({names}) — will be set by scramble_password" \
+    assert f"reset (directory.force_password_reset): already so 3 ({names}) — set by scramble_password" \
         in plan.outcome().text()
     assert f"reset (directory.force_password_reset): already so 3 ({names}) — set by scramble_password" \
         in run.outcome().text()

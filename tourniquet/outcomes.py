@@ -378,7 +378,7 @@ def _take(outcomes: Outcomes, record: Mapping[str, Any], intents: dict[tuple[str
         if word is not None:
             why = str(record.get("error") or "")
             if record.get("implied_by"):
-                why = f"{'will be ' if word is not Kind.APPLIED and outcomes.dry_run else ''}set by {record['implied_by']}"
+                why = f"set by {record['implied_by']}"  # the same words in the plan and in the run
             _add(outcomes, record, word, why)
     elif kind == "skipped":
         _add(outcomes, record, Kind.SKIPPED, str(record.get("reason") or ""))

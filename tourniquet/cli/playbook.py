@@ -68,8 +68,7 @@ def _print_changes(summary: Any) -> None:
     """A plan's changes, after what the run will ask: each with its state before and after."""
     for change in summary.changes:
         if change.implied_by:
-            print(f"  {'implied':8} {change.target}: {change.operation} "
-                  f"({'will be ' if summary.dry_run else ''}set by {change.implied_by})")
+            print(f"  {'implied':8} {change.target}: {change.operation} (set by {change.implied_by})")
         elif change.outcome != "noop":
             print(f"  {change.outcome:8} {change.target}: {change.operation} {json.dumps(change.before)} -> "
                   f"{json.dumps(change.after)}")

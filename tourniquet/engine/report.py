@@ -135,7 +135,7 @@ def render_markdown(summary: RunSummary, inputs: dict[str, Any] | None = None, l
             target = c.account or c.target.replace(f":{summary.incident}", "")  # "ticket", not "ticket:<incident>"
             change = describe_change(c.before, c.after)
             if c.implied_by:
-                change = f"{'will be ' if summary.dry_run else ''}set by {c.implied_by}"
+                change = f"set by {c.implied_by}"
             lines.append(f"| {_cell(target, 40)} | {WORDS.get(c.outcome, c.outcome)} | {c.operation} | "
                          f"{_cell(change, CELL)} |")
         lines.append("")
