@@ -1,11 +1,12 @@
 """What a run gives back: its :class:`RunSummary`, and how items, errors and results are written in it.
 
-The summary is what the report, the Prefect artifacts and the command line read; :func:`label_of`
+The summary is what the report, the Prefect artifacts and the command line read (its ``outcomes``,
+folded from the journal, are the words they all use); :func:`label_of`
 names an item the same way in labels, refusals and the report, :func:`describe_error` turns any
 outcome's error into one line (a located one when it was unexpected), :func:`plain` makes a step's
 result JSON-able for later steps and the journal.
 
-May import: pydantic, ``actions.context`` (``PlannedChange``), ``tourniquet.errors``. Imported by:
+May import: pydantic, ``actions.context`` (``PlannedChange``), ``tourniquet.errors``, ``outcomes``. Imported by:
 ``engine.run``, ``engine.targets``, and everything that reads a run's outcome (report, flows, cli,
 hygiene).
 """
@@ -58,19 +59,6 @@ class RunSummary:
             "failures": self.failures, "refused": self.refused,
             "outcome": {**outcomes.as_dict(), "lines": outcomes.lines()},
         }
-
-    def accounts(self) -> dict[str, dict[str, str]]:
-        """Per account: each operation's outcome (for the report table)."""
-        table: dict[str, dict[str, str]] = {}
-        for change in self.changes:
-            if change.account:
-                table.setdefault(change.account, {})[change.operation] = change.outcome
-        for failure in self.failures:
-            if failure.get("account"):
-                table.setdefault(failure["account"], {})[failure["step"]] = "failed: " + failure["error"]
-        for refusal in self.refused:
-            table.setdefault(refusal["account"], {})[refusal["step"]] = "refused: " + refusal["reason"]
-        return table
 
 
 def label_of(value: Any) -> str:
