@@ -107,7 +107,7 @@ def test_on_a_terminal_a_progress_bar_follows_the_steps_and_the_level_is_honoure
     assert code == 0, output
     assert "━" in output and "100%" in output, output[-2000:]
     assert "plan credential-misuse: starting a temporary Prefect server" in output  # drawn when the bar starts
-    assert "plan credential-misuse: planned" in output  # and when it stops (steps in between: as fast as they go)
-    assert "PLAN: credential-misuse incident" in output
+    assert "plan credential-misuse: 1 of 1 accounts planned" in output  # the headline, when it stops (steps in between: as fast as they go)
+    assert "PLAN (dry run, nothing changed): credential-misuse incident" in output
     assert "run.started" not in output and "change.planned" not in output, "info events are not printed at WARNING"
     assert "Traceback" not in output
