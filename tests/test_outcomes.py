@@ -194,3 +194,20 @@ def test_the_exit_codes_page_shows_the_codes_as_the_code_defines_them() -> None:
 
     page = (Path(__file__).resolve().parents[1] / "docs" / "reference" / "exit-codes.md").read_text(encoding="utf-8")
     assert exit_codes_markdown() in page
+
+
+def test_a_rolled_back_run_contains_nothing_and_says_so() -> None:
+    records = _contained(["a", "b"], idp="keycloak")
+    for record in records:
+        if record["type"] == "change":
+            record["hash"] = f"h-{record['account']}-{record['step']}"
+    records += [_record("undo", undoes="h-a-lock", status="done"), _record("undo", undoes="h-b-lock", status="done"),
+                _record("run", status="rolled back", error="step scope failed: audit log unreachable")]
+
+    outcomes = fold(records, run=RUN)
+
+    assert outcomes.reached() == []
+    assert outcomes.exit_code() is ExitCode.PARTIAL, "end_sessions still took: the run did part of its work"
+    assert outcomes.headline() == ("0 of 2 contained; failed: a (lock: rolled back: the run undid it), b (lock: "
+                                   "rolled back: the run undid it); the run was rolled back: step scope failed: "
+                                   "audit log unreachable")
