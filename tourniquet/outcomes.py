@@ -92,7 +92,7 @@ class AccountOutcome:
 
     def why_not(self) -> tuple[Kind, str]:
         """The word and the phrase for why it is not contained: ``x is protected``, ``jdupnt (no such account)``,
-        ``y (lock failed: timed out)``."""
+        ``y (lock: timed out)``."""
         worst = self.worst()
         if worst is None:
             return Kind.SKIPPED, f"{self.account} (nothing was done)"
