@@ -81,7 +81,8 @@ def _expected(mix: dict[str, tuple[str | None, ...]]) -> tuple[list[str], list[s
 def _ticket(outcome: dict[str, Any]) -> tuple[str, str]:
     """The shipped playbook's ticket step, rendered as the engine renders it."""
     step = next(s for s in yaml.safe_load(PLAYBOOK.read_text(encoding="utf-8"))["steps"] if s["id"] == "ticket")
-    scope = {"outcome": outcome, "inputs": {"reason": "alert", "accounts": []}, "steps": {"revocation": None},
+    scope = {"outcome": outcome, "inputs": {"reason": "alert", "accounts": []},
+             "steps": {"revocation": None, "lock": {"results": [], "failed": [], "skipped": [], "count": 0}},
              "incident": {"id": "inc-prop"}}
     rendered = expressions.evaluate({"title": step["with"]["title"], "body": step["with"]["body"]}, scope)
     return rendered["title"], rendered["body"]
