@@ -120,6 +120,8 @@ def _execute(playbook: str, inputs: dict[str, Any], *, dry_run: bool, incident: 
             stage = "run the steps"
             summary = run.execute()
             _add_step_approvals(summary, run)
+            stage = "notify"
+            _notify(runtime, run, summary)
             links = summary_links(summary, loaded)
             tickets = ticket_links(summary.results)
             shown = {name: target for name, target in links.items() if not (name == "ticket" and tickets)}
@@ -141,6 +143,14 @@ def _execute(playbook: str, inputs: dict[str, Any], *, dry_run: bool, incident: 
         return summary
     finally:
         runtime.close()
+
+
+def _notify(site: Site, run: PlaybookRun, summary: RunSummary) -> None:
+    """After the changes: the SOC hears of the run (a dry run: its plan awaits approval); never raises."""
+    from tourniquet.notices.dispatch import after_run, report_lines
+
+    after_run(site, run.journal, run.run_id, evidence=str(run.journal.path.parent))
+    summary.notifications = report_lines(run.journal)
 
 
 def _cannot_write(exc: OSError, run: PlaybookRun | None) -> str:

@@ -22,9 +22,14 @@ __all__ = ["deliver_outbox", "deliver_pending"]
 def deliver_pending(site: str | None = None) -> dict[str, int]:
     """Deliver every pending ticket write of the site; return how many were delivered and how many wait."""
     configure_logging()
+    from tourniquet.notices.dispatch import deliver_outbox
+
     runtime = Site(load_site(site))
     try:
-        return runtime.tickets.deliver()  # type: ignore[no-any-return]
+        report: dict[str, int] = runtime.tickets.deliver()
+        notified = deliver_outbox(runtime)
+        return {**report, "notifications_delivered": notified["delivered"],
+                "notifications_pending": notified["pending"]}
     finally:
         runtime.close()
 

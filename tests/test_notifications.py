@@ -1,0 +1,159 @@
+"""The incident is told: the SOC on its hook, the DPO by e-mail with the drafts, each practitioner's referent.
+
+Real receivers on loopback (an SMTP server, an HTTP hook) and a real slapd; the containment runs
+playbooks/credential-misuse.yaml. Afterwards: what each mailbox and the hook hold, what the journal
+says was sent, and that the hook's secret is nowhere but on the wire.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import LdapAdmin, bind_result
+from tests.notify_testbed import SOC_SECRET, Receivers, no_secret_in, notify_site, receivers  # noqa: F401
+from tourniquet.cli.main import main
+from tourniquet.demo.practitioners import Directory
+from tourniquet.demo.slapd import Slapd
+from tourniquet.engine.execute import execute_playbook
+from tourniquet.journal import read_journal, verify_chain
+
+PLAYBOOK = str(Path(__file__).resolve().parents[1] / "playbooks" / "credential-misuse.yaml")
+
+
+@pytest.fixture
+def suspects(practitioners: Directory, ldap_admin: LdapAdmin) -> list:
+    yield [practitioners.practitioners[i] for i in (0, 1)]  # chu-lille, ch-roubaix
+    ldap_admin.reset_all(practitioners)
+
+
+def notifications(journal: Path) -> list[dict]:
+    return [r for r in read_journal(journal) if r["type"] == "notification"]
+
+
+def test_a_containment_tells_the_soc_the_dpo_and_each_referent_never_the_account(
+    tmp_path: Path, slapd: Slapd, practitioners: Directory, receivers: Receivers, suspects: list,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    site = notify_site(tmp_path, slapd, practitioners, receivers, [p.uid for p in suspects])
+
+    summary = execute_playbook(PLAYBOOK, {"accounts": [p.uid for p in suspects], "reason": "ARS alert 7"},
+                               dry_run=False, site=str(site), incident="inc-notify-1")
+
+    assert summary.status == "completed", summary.error
+    for person in suspects:
+        assert bind_result(slapd, person.dn, person.password) == "invalidCredentials"
+    # The SOC: one JSON and one Mattermost message, on the hook path holding the secret.
+    paths = [path for path, _ in receivers.hook.requests]
+    assert paths == [f"/hooks/{SOC_SECRET}"] * 2
+    (json_body, mattermost) = [body for _, body in receivers.hook.requests]
+    assert "inc-notify-1: contained (2/2 account(s))" in json_body["title"]
+    assert "2 of 2 account(s) contained" in json_body["message"]
+    assert "inc-notify-1: contained" in mattermost["text"]
+    # The DPO: one e-mail in French, the two drafts attached, the Art. 33 deadline in Paris time.
+    (dpo,) = receivers.smtp.to("dpo@grades.example")
+    assert "périmètre figé" in dpo.subject and "inc-notify-1" in dpo.subject
+    text = dpo.text()
+    assert "Échéance de notification à la CNIL (RGPD art. 33)" in text
+    assert "72 h après la prise de connaissance" in text and ("CET" in text or "CEST" in text)
+    assert "Personnes concernées :" in text and "Par catégorie :" in text
+    assert "tourniquet incidents notified inc-notify-1 --cnil" in text
+    assert set(dpo.attachments()) == {"notification.md", "declaration-cert-sante.md"}
+    assert "CNIL" in dpo.attachments()["notification.md"] or "Notification" in dpo.attachments()["notification.md"]
+    # Each practitioner through their establishment's referent; the account's own mailbox gets nothing.
+    (lille,) = receivers.smtp.to("referent.lille@chu-lille.example")
+    (roubaix,) = receivers.smtp.to("referent.roubaix@ch-roubaix.example")
+    assert suspects[0].uid in lille.text() and "utilisé par quelqu'un d'autre" in lille.text()
+    assert "le support au 03 20 00 00 00" in lille.text()
+    assert suspects[1].uid in roubaix.text()
+    for person in suspects:
+        assert receivers.smtp.to(person.mail) == [], "never the account's own mailbox"
+    assert len(receivers.smtp.mails) == 3
+    # The journal: every message, its channel described, its hash; no personal body; no secret anywhere.
+    journal = Path(summary.journal or "")
+    assert verify_chain(journal) > 0
+    sent = notifications(journal)
+    assert {(r["role"], r["kind"], r["status"]) for r in sent} == {
+        ("practitioner", "account-contained", "sent"), ("dpo", "scope-frozen", "sent"), ("soc", "contained", "sent")}
+    assert all(len(r["digest"]) == 64 and "body" not in r for r in sent)
+    assert {r["channel"] for r in sent if r["role"] == "soc"} == {
+        "json://" + receivers.hook_url.split("://")[1], "mmost://" + receivers.hook_url.split("://")[1]}
+    report = (journal.parent / "report.md").read_text()
+    assert "## Notifications" in report and "soc contained via json://" in report
+    no_secret_in(tmp_path / "evidence", tmp_path / "state", capsys.readouterr().out, capsys.readouterr().err)
+
+
+def test_a_partial_containment_says_who_was_not_and_why(
+    tmp_path: Path, slapd: Slapd, practitioners: Directory, receivers: Receivers, suspects: list,
+) -> None:
+    site = notify_site(tmp_path, slapd, practitioners, receivers, [suspects[0].uid])
+
+    summary = execute_playbook(PLAYBOOK, {"accounts": [suspects[0].uid, "nobody-such"]}, dry_run=False,
+                               site=str(site), incident="inc-notify-2")
+
+    assert summary.status == "completed with errors"
+    message = receivers.hook.requests[0][1]
+    assert "partially contained (1/2 account(s))" in message["title"]
+    assert "Not contained:" in message["message"] and "nobody-such: failed" in message["message"]
+    assert len(receivers.smtp.to("referent.lille@chu-lille.example")) == 1
+
+
+def test_a_dry_run_sends_only_the_plan_awaiting_approval_and_lists_what_would_be_sent(
+    tmp_path: Path, slapd: Slapd, practitioners: Directory, receivers: Receivers, suspects: list,
+) -> None:
+    site = notify_site(tmp_path, slapd, practitioners, receivers, [p.uid for p in suspects],
+                       link="https://prefect.grades.example")
+
+    summary = execute_playbook(PLAYBOOK, {"accounts": [p.uid for p in suspects]}, dry_run=True, site=str(site),
+                               incident="inc-notify-3")
+
+    assert summary.status == "planned"
+    assert receivers.smtp.mails == [], "a dry run e-mails nobody"
+    titles = [body["title"] for _, body in receivers.hook.requests if "title" in body]
+    assert titles == ["[Tourniquet] inc-notify-3: plan awaiting approval (2 account(s))"]
+    report = Path(summary.report or "").read_text()
+    assert "practitioner account-contained (referent Mme Referente Lille)" in report
+    assert "would be sent" in report
+
+
+def test_an_unreachable_channel_leaves_the_message_in_the_outbox_and_the_containment_complete(
+    tmp_path: Path, slapd: Slapd, practitioners: Directory, receivers: Receivers, suspects: list,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from aiosmtpd.controller import Controller
+
+    from tests.loopback_http import LoopbackServer
+    from tests.notify_testbed import Hook, MailServer
+    from tourniquet.demo.slapd import find_free_port
+
+    mail_port, hook_port = find_free_port(), find_free_port()  # nothing listens there yet: both are "down"
+    site = notify_site(tmp_path, slapd, practitioners, receivers, [suspects[0].uid],
+                       **receivers.notify_section(tmp_path, smtp_port=mail_port, hook_host=f"127.0.0.1:{hook_port}"))
+
+    summary = execute_playbook(PLAYBOOK, {"accounts": [suspects[0].uid]}, dry_run=False, site=str(site),
+                               incident="inc-notify-4")
+
+    assert summary.status == "completed", "a notification never fails the containment"
+    assert bind_result(slapd, suspects[0].dn, suspects[0].password) == "invalidCredentials"
+    queued = notifications(Path(summary.journal or ""))
+    assert queued and all(r["status"] == "queued" for r in queued)
+    assert "NOT delivered, waits in the outbox" in Path(summary.report or "").read_text()
+    outbox = tmp_path / "state" / "outbox" / "notify"
+    assert len(list(outbox.rglob("*.json"))) == 4  # soc json + mattermost, dpo, referent
+
+    # The channels come back: `tourniquet outbox --deliver` sends what waited, once, and journals it.
+    mails, hook = MailServer(), Hook()
+    controller = Controller(mails, hostname="127.0.0.1", port=mail_port)
+    controller.start()
+    try:
+        with LoopbackServer(hook, port=hook_port):
+            assert main(["outbox", "--deliver", "--site", str(site)]) == 0
+            assert main(["outbox", "--deliver", "--site", str(site)]) == 0
+    finally:
+        controller.stop()
+    assert len(mails.mails) == 2 and len(hook.requests) == 2, "each once"
+    assert not list(outbox.rglob("*.json"))
+    delivered = [r for r in notifications(Path(summary.journal or "")) if r["status"] == "sent"]
+    assert len(delivered) == 4 and all(r.get("from_outbox") for r in delivered)
+    no_secret_in(tmp_path / "evidence", tmp_path / "state", capsys.readouterr().out)
