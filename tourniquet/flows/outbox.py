@@ -1,4 +1,4 @@
-"""The ``deliver-outbox`` flow: deliver ticket writes that waited while the ticket system was down.
+"""The ``deliver-outbox`` flow: deliver ticket writes and notifications that waited while their system was down.
 
 Runs on a schedule (or by hand) as well as implicitly at the next ticket step of any run;
 delivery is in order per incident and stops for an incident at the first write that still
@@ -27,9 +27,11 @@ def deliver_pending(site: str | None = None) -> dict[str, int]:
     runtime = Site(load_site(site))
     try:
         report: dict[str, int] = runtime.tickets.deliver()
-        notified = deliver_outbox(runtime)
-        return {**report, "notifications_delivered": notified["delivered"],
-                "notifications_pending": notified["pending"]}
+        notified = deliver_outbox(runtime) if runtime.notify.outbox.keys() else {}
+        if notified:
+            report = {**report, "notifications_delivered": notified["delivered"],
+                      "notifications_pending": notified["pending"]}
+        return report
     finally:
         runtime.close()
 
