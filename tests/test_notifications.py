@@ -157,3 +157,64 @@ def test_an_unreachable_channel_leaves_the_message_in_the_outbox_and_the_contain
     delivered = [r for r in notifications(Path(summary.journal or "")) if r["status"] == "sent"]
     assert len(delivered) == 4 and all(r.get("from_outbox") for r in delivered)
     no_secret_in(tmp_path / "evidence", tmp_path / "state", capsys.readouterr().out)
+
+
+def test_a_channel_secret_echoed_by_a_failing_hook_leaks_nowhere(
+    prefect_harness: None, tmp_path: Path, slapd: Slapd, practitioners: Directory, receivers: Receivers,
+    suspects: list, capfd: pytest.CaptureFixture[str],
+) -> None:
+    """The SOC's JSON hook answers 500 with the URL it was called on (the secret); the run goes through Prefect."""
+    import httpx
+
+    from tests.loopback_http import LoopbackServer
+    from tests.test_secrets_echoed import _prefect_database, encodings
+    from tourniquet.secrets import forms_of
+
+    def echo(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(500, text=f"no route for {request.url} ({request.url.path})")
+
+    with LoopbackServer(echo) as echoing:
+        host = echoing.url.split("://")[1]
+        section = receivers.notify_section(tmp_path)
+        section["soc"] = [f"json://{host}/hooks/{{env: TEST_SOC_HOOK}}", section["soc"][1]]
+        site = notify_site(tmp_path, slapd, practitioners, receivers, [suspects[0].uid], **section)
+        code = main(["run", PLAYBOOK, "--site", str(site), "-i", f"accounts={suspects[0].uid}",
+                     "--incident", "INC-NOTIFY-SECRET"])
+    captured = capfd.readouterr()
+
+    assert code == 0, captured.err
+    journal = tmp_path / "evidence" / "INC-NOTIFY-SECRET" / "journal.jsonl"
+    soc = [r for r in notifications(journal) if r["role"] == "soc"]
+    assert sorted(r["status"] for r in soc) == ["queued", "sent"]
+    assert "500" in next(r["error"] for r in soc if r["status"] == "queued")
+    forms = encodings(SOC_SECRET) | forms_of(SOC_SECRET)
+    leaks = {str(p): [f for f in forms if f in p.read_bytes().decode("utf-8", "replace")]
+             for p in tmp_path.rglob("*") if p.is_file()}
+    leaks = {k: v for k, v in leaks.items() if v}
+    for name, text in (("stdout", captured.out), ("stderr", captured.err)):
+        if any(f in text for f in forms):
+            leaks[name] = [f for f in forms if f in text]
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, FlowRunFilter, FlowRunFilterId, LogFilter, \
+        LogFilterFlowRunId
+    from prefect.logging.handlers import APILogHandler
+
+    APILogHandler().flush()
+    with get_client(sync_client=True) as client:
+        runs = [r for r in client.read_flow_runs(limit=200)
+                if (r.parameters or {}).get("incident") == "INC-NOTIFY-SECRET"]
+        assert runs
+        ids = [r.id for r in runs]
+        texts = [str(s.message) for run in runs for s in client.read_flow_run_states(run.id)]
+        texts += [log.message for log in client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=ids)))]
+        texts += [str(a.data) + str(a.description) for a in client.read_artifacts(
+            artifact_filter=ArtifactFilter(), flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)))]
+    assert any("notify" in t for t in texts), "the notifications reached Prefect's logs"
+    prefect_text = "\n".join(texts)
+    if any(f in prefect_text for f in forms):
+        leaks["prefect"] = [f for f in forms if f in prefect_text]
+    for path in _prefect_database():
+        data = path.read_bytes()
+        if any(f.encode() in data for f in forms):
+            leaks[f"prefect database {path.name}"] = [f for f in forms if f.encode() in data]
+    assert leaks == {}, leaks
