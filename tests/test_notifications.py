@@ -195,8 +195,13 @@ def test_a_channel_secret_echoed_by_a_failing_hook_leaks_nowhere(
         if any(f in text for f in forms):
             leaks[name] = [f for f in forms if f in text]
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, FlowRunFilter, FlowRunFilterId, LogFilter, \
-        LogFilterFlowRunId
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        FlowRunFilter,
+        FlowRunFilterId,
+        LogFilter,
+        LogFilterFlowRunId,
+    )
     from prefect.logging.handlers import APILogHandler
 
     APILogHandler().flush()

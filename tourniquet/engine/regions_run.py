@@ -191,6 +191,9 @@ def execute_across(
             run.status = run.status if run.status.endswith("with errors") else f"{run.status} with errors"
             run.error = "; ".join([*problems, f"national summary not sealed: {why}"])
             log.error("national.not_sealed", error=why)
+    from tourniquet.notices.national import notify_across
+
+    notify_across([(region.name, region.config) for region in regions], run)  # the SOC hears once
     return run
 
 

@@ -8,4 +8,4 @@ May import: ``connectors.notify``, ``clock``, ``journal``, ``site``. Imported by
 ``engine``, ``flows`` and ``cli``.
 """
 
-__all__ = ["compose", "dispatch", "facts", "filings"]
+__all__ = ["compose", "dispatch", "facts", "filings", "national"]

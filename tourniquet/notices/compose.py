@@ -38,7 +38,7 @@ def plan_awaiting(facts: RunFacts, config: NotifyConfig, link: str) -> Message:
     """SOC: a dry run planned changes that wait for a person to approve them."""
     fr = config.soc_language == "fr"
     planned = facts.with_outcome("planned")
-    refused = facts.with_outcome("refused", "failed")
+    refused = facts.with_outcome("refused", "failed", "waiting")
     if fr:
         subject = f"[Tourniquet] {facts.incident} : plan en attente d'approbation ({len(planned)} compte(s))"
         body = [f"Incident {facts.incident} ({facts.playbook}, site {facts.site}) : {len(planned)} compte(s), "

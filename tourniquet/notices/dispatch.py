@@ -18,9 +18,10 @@ from tourniquet.connectors.notify import ChannelRef, Message, Notifier, SendRepo
 from tourniquet.journal import Journal, read_journal
 from tourniquet.notices import compose
 from tourniquet.notices.facts import CONTAINED, run_facts
+from tourniquet.regional import current_region
 from tourniquet.site import Site
 
-__all__ = ["after_run", "scope_message", "practitioner_messages", "incident_records", "incident_clock",
+__all__ = ["after_run", "after_recovery", "scope_message", "practitioner_messages", "incident_records", "incident_clock",
            "check_deadlines", "deliver_outbox", "report_lines", "journal_of"]
 
 log = structlog.get_logger("tourniquet")
@@ -59,8 +60,8 @@ def deliver_outbox(site: Site) -> dict[str, int]:
 def after_run(site: Site, journal: Journal, run: str, *, evidence: str) -> list[SendReport]:
     """The SOC's message about the run that just ended (a plan awaiting approval, or its outcome)."""
     notifier: Notifier = site.notify
-    if not notifier.config.soc:
-        return []
+    if not notifier.config.soc or current_region():
+        return []  # a region's part: the national run tells the SOC once for the whole incident
     reports = []
     try:
         if notifier.outbox.keys():
@@ -74,6 +75,21 @@ def after_run(site: Site, journal: Journal, run: str, *, evidence: str) -> list[
     except Exception as exc:  # a notification never fails a run
         log.error("notify.failed", error=str(exc))
     return reports
+
+
+def after_recovery(site: Site, journal: Journal, run: str, *, evidence: str) -> None:
+    """The SOC hears which accounts were given back (and which could not be); never raises."""
+    notifier: Notifier = site.notify
+    if not notifier.config.soc:
+        return
+    try:
+        facts = run_facts(journal.records(), run)
+        done = [a.account for a in facts.with_outcome(*CONTAINED)]
+        failed = [a.account for a in facts.with_outcome("failed", "refused")]
+        notifier.send(compose.recovered(journal.incident, done, failed, notifier.config,
+                                        compose.run_link(notifier.config, run, evidence)), journal)
+    except Exception as exc:  # a notification never fails a run
+        log.error("notify.failed", error=str(exc))
 
 
 def scope_message(site: Site, journal: Journal, *, link: str) -> Message | None:

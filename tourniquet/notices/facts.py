@@ -1,7 +1,7 @@
 """What a message may say about a run, folded from the journal's records (never from counters kept aside).
 
 Each account gets one outcome — ``contained`` (a change applied), ``already so`` (every change was
-already in place), ``planned`` (a dry run), ``refused`` (a guardrail), ``failed`` — the worst one
+already in place), ``planned`` (a dry run), ``refused`` (a guardrail), ``failed``, ``waiting`` (its region was down) — the worst one
 winning, so that a message can never call an account contained when one of its steps failed.
 """
 
@@ -14,9 +14,10 @@ from typing import Any
 __all__ = ["AccountOutcome", "RunFacts", "run_facts", "CONTAINED", "NOT_CONTAINED"]
 
 #: Outcomes, worst first.
-_RANK = {"refused": 0, "failed": 1, "planned": 2, "contained": 3, "already so": 4}
+_RANK = {"refused": 0, "failed": 1, "waiting": 2, "planned": 3, "contained": 4, "already so": 5}
 CONTAINED = frozenset({"contained", "already so"})
-NOT_CONTAINED = frozenset({"refused", "failed"})
+#: ``waiting``: an id no site could be searched for (a region down): not contained yet.
+NOT_CONTAINED = frozenset({"refused", "failed", "waiting"})
 
 
 @dataclass(frozen=True)
