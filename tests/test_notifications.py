@@ -95,7 +95,7 @@ def test_a_partial_containment_says_who_was_not_and_why(
     assert summary.status == "completed with errors"
     message = receivers.hook.requests[0][1]
     assert "partially contained (1/2 account(s))" in message["title"]
-    assert "Not contained:" in message["message"] and "nobody-such: failed" in message["message"]
+    assert "Not contained:" in message["message"] and "nobody-such: refused (" in message["message"]
     assert len(receivers.smtp.to("referent.lille@chu-lille.example")) == 1
 
 

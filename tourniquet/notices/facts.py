@@ -1,20 +1,21 @@
-"""What a message may say about a run, folded from the journal's records (never from counters kept aside).
+"""What a message may say about a run: :func:`tourniquet.outcomes.fold` of its journal records, in the messages' words.
 
 Each account gets one outcome — ``contained`` (a change applied), ``already so`` (every change was
-already in place), ``planned`` (a dry run), ``refused`` (a guardrail), ``failed``, ``waiting`` (its region was down) — the worst one
-winning, so that a message can never call an account contained when one of its steps failed.
+already in place), ``planned`` (a dry run), ``refused`` (a guardrail), ``failed``, ``waiting`` (its
+region was down) — from the fold's own judgement (:meth:`~tourniquet.outcomes.AccountOutcome.reached`),
+so that a message can never call an account contained when one of its steps failed or was skipped.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+from tourniquet.outcomes import Kind, fold
 
 __all__ = ["AccountOutcome", "RunFacts", "run_facts", "CONTAINED", "NOT_CONTAINED"]
 
-#: Outcomes, worst first.
-_RANK = {"refused": 0, "failed": 1, "waiting": 2, "planned": 3, "contained": 4, "already so": 5}
 CONTAINED = frozenset({"contained", "already so"})
 #: ``waiting``: an id no site could be searched for (a region down): not contained yet.
 NOT_CONTAINED = frozenset({"refused", "failed", "waiting"})
@@ -40,7 +41,6 @@ class RunFacts:
     accounts: tuple[AccountOutcome, ...]
     scope: dict[str, Any] | None = None
     planned_changes: int = 0
-    resolved: dict[str, str] = field(default_factory=dict)
 
     def with_outcome(self, *outcomes: str) -> list[AccountOutcome]:
         return [a for a in self.accounts if a.outcome in outcomes]
@@ -61,43 +61,33 @@ class RunFacts:
         return "failed"
 
 
-def _is_account_change(record: dict[str, Any]) -> bool:
-    return bool(record.get("account")) and not str(record.get("system", "")).startswith(("tickets", "notify"))
+def _is_account(outcome: Any) -> bool:
+    """An account, not the ticket or a notification (their changes name their target as the account)."""
+    return not any(e.system.startswith(("tickets", "notify")) for e in outcome.entries.values())
+
+
+def _word(outcome: Any, dry_run: bool) -> AccountOutcome:
+    """One account's outcome in the messages' words, from the fold's."""
+    if outcome.reached(dry_run):
+        kinds = outcome.kinds()
+        word = "planned" if dry_run else ("contained" if Kind.APPLIED in kinds else "already so")
+        return AccountOutcome(outcome.account, word)
+    kind, phrase = outcome.why_not()
+    word = "refused" if kind is Kind.REFUSED else "failed"
+    return AccountOutcome(outcome.account, word, phrase.removeprefix(outcome.account).strip(" ()") or kind.value)
 
 
 def run_facts(records: Iterable[dict[str, Any]], run: str) -> RunFacts:
-    """The facts of run ``run`` (its records only) in one pass."""
-    best: dict[str, AccountOutcome] = {}
-    start: dict[str, Any] = {}
-    end: dict[str, Any] = {}
-    scope: dict[str, Any] | None = None
-    planned = 0
-    incident = ""
-
-    def note(account: str, outcome: str, why: str = "") -> None:
-        known = best.get(account)
-        if known is None or _RANK[outcome] < _RANK[known.outcome]:
-            best[account] = AccountOutcome(account, outcome, why)
-
-    for record in records:
-        if record.get("run") != run:
-            continue
-        incident = incident or str(record.get("incident", ""))
-        kind = record.get("type")
-        if kind == "run":
-            (start if record.get("status") == "started" else end).update(record)
-        elif kind == "change" and _is_account_change(record):
-            outcome = {"applied": "contained", "noop": "already so", "planned": "planned"}.get(
-                str(record.get("outcome")), "failed")
-            planned += outcome == "planned"
-            note(str(record["account"]), outcome, str(record.get("error", "")) if outcome == "failed" else "")
-        elif kind == "failure" and record.get("account"):
-            note(str(record["account"]), "failed", f"{record.get('step')}: {record.get('error')}")
-        elif kind == "refused" and record.get("account"):
-            note(str(record["account"]), "refused", str(record.get("reason", "")))
-        elif kind == "scope":
-            scope = record
-    return RunFacts(incident=incident, run=run, playbook=str(start.get("playbook", "")), site=str(start.get("site", "")),
-                    dry_run=bool(start.get("dry_run")), status=str(end.get("status", "running")),
-                    error=str(end.get("error") or ""), accounts=tuple(sorted(best.values(), key=lambda a: a.account)),
-                    scope=scope, planned_changes=planned)
+    """The facts of run ``run``: its accounts as :func:`tourniquet.outcomes.fold` sees them, its scope, its status."""
+    mine = [r for r in records if r.get("run") == run]
+    start = next((r for r in mine if r.get("type") == "run" and r.get("status") == "started"), {})
+    dry_run = bool(start.get("dry_run"))
+    folded = fold(mine, dry_run=dry_run)
+    accounts = [_word(o, dry_run) for o in folded.accounts.values() if _is_account(o)]
+    scope = next((r for r in reversed(mine) if r.get("type") == "scope"), None)
+    planned = sum(1 for r in mine if r.get("type") == "change" and r.get("outcome") == "planned"
+                  and not str(r.get("system", "")).startswith(("tickets", "notify")))
+    return RunFacts(incident=str(start.get("incident", mine[0].get("incident", "") if mine else "")), run=run,
+                    playbook=str(start.get("playbook", "")), site=str(start.get("site", "")), dry_run=dry_run,
+                    status=folded.status or "running", error=folded.error,
+                    accounts=tuple(sorted(accounts, key=lambda a: a.account)), scope=scope, planned_changes=planned)
