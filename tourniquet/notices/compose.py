@@ -42,13 +42,13 @@ def plan_awaiting(facts: RunFacts, config: NotifyConfig, link: str) -> Message:
     if fr:
         subject = f"[Tourniquet] {facts.incident} : plan en attente d'approbation ({len(planned)} compte(s))"
         body = [f"Incident {facts.incident} ({facts.playbook}, site {facts.site}) : {len(planned)} compte(s), "
-                f"{facts.planned_changes} changement(s) prévus ; rien n'a été changé.",
+                f"{facts.planned_changes} changement(s) de comptes prévus ; rien n'a été changé.",
                 *( [f"{len(refused)} compte(s) écarté(s) du plan :"] + _listed(refused, True) if refused else []),
                 f"Relire et approuver : {link}"]
     else:
         subject = f"[Tourniquet] {facts.incident}: plan awaiting approval ({len(planned)} account(s))"
         body = [f"Incident {facts.incident} ({facts.playbook}, site {facts.site}): {len(planned)} account(s), "
-                f"{facts.planned_changes} change(s) planned; nothing was changed.",
+                f"{facts.planned_changes} change(s) to accounts planned; nothing was changed.",
                 *([f"{len(refused)} account(s) left out of the plan:"] + _listed(refused, False) if refused else []),
                 f"Review and approve: {link}"]
     return Message("soc", "plan", facts.incident, subject, "\n".join(body), personal=bool(refused))

@@ -71,6 +71,8 @@ class ChannelRef(BaseModel):
             path = Path(self.secret.file)
             return self.model_copy(update={"secret": self.secret.model_copy(
                 update={"file": str(path if path.is_absolute() else (base / path).resolve())})})
+        if self.url is not None and self.url.startswith("folder://") and not self.url[len("folder://"):].startswith("/"):
+            return self.model_copy(update={"url": "folder://" + str((base / self.url[len("folder://"):]).resolve())})
         if self.url is not None:
             def fix(match: re.Match[str]) -> str:
                 kind, value = match.group(1), match.group(2)
