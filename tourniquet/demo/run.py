@@ -15,11 +15,11 @@ demo's folder (default ``var/demo`` in the checkout), ``TOURNIQUET_DEMO_PORT`` i
 from __future__ import annotations
 
 import os
-import time
 import secrets
 import shutil
 import socket
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
