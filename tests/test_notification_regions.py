@@ -13,6 +13,7 @@ import pytest
 
 from tests.notify_testbed import Receivers, receivers  # noqa: F401 (a fixture)
 from tests.regions_testbed import Country, country  # noqa: F401 (a fixture)
+from tourniquet.drafts.words import number
 from tourniquet.engine.regions_run import execute_across
 from tourniquet.journal import read_journal
 
@@ -46,7 +47,8 @@ def test_each_region_s_dpo_gets_its_own_figures_and_the_soc_one_message(
                     if r["type"] == "scope"]
         text = mail.text()
         assert f"(GRADES {name.upper()})" in text
-        assert f"Personnes concernées : {scope['people']} ; enregistrements consultés : {scope['records']}." in text
+        assert (f"Personnes concernées : {number(scope['people']).replace(chr(0x202f), ' ')} ; enregistrements consultés : "
+                f"{number(scope['records']).replace(chr(0x202f), ' ')}.") in text
         assert set(mail.attachments()) == {"notification.md", "declaration-cert-sante.md"}
     assert len([m for m in receivers.smtp.mails if any(r.startswith("dpo") for r in m.recipients)]) == 3
     titles = [body.get("title") or body.get("text", "").splitlines()[0] for _, body in receivers.hook.requests]

@@ -56,7 +56,7 @@ def test_a_containment_tells_the_soc_the_dpo_and_each_referent_never_the_account
     assert "périmètre figé" in dpo.subject and "inc-notify-1" in dpo.subject
     text = dpo.text()
     assert "Échéance de notification à la CNIL (RGPD art. 33)" in text
-    assert "72 h après la prise de connaissance" in text and ("CET" in text or "CEST" in text)
+    assert "72 h après la prise de connaissance" in text and "(heure de Paris)" in text
     assert "Personnes concernées :" in text and "Par catégorie :" in text
     assert "tourniquet incidents notified inc-notify-1 --cnil" in text
     assert set(dpo.attachments()) == {"notification.md", "declaration-cert-sante.md"}

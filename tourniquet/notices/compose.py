@@ -9,11 +9,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from tourniquet.clock import Clock, paris
+from tourniquet.clock import PARIS, Clock, paris
 from tourniquet.connectors.notify import Message, NotifyConfig, Target
+from tourniquet.drafts.words import category_words, number, ordered_categories
 from tourniquet.notices.facts import CONTAINED, NOT_CONTAINED, AccountOutcome, RunFacts
 
-__all__ = ["plan_awaiting", "outcome", "scope_frozen", "practitioner", "reminder", "region_down", "recovered",
+__all__ = ["paris_fr", "plan_awaiting", "outcome", "scope_frozen", "practitioner", "reminder", "region_down", "recovered",
            "run_link", "custom"]
 
 LISTED = 10
@@ -90,20 +91,31 @@ def outcome(facts: RunFacts, config: NotifyConfig, link: str) -> Message:
 def _categories(scope: dict[str, Any]) -> list[str]:
     people = scope.get("categories") or {}
     records = scope.get("records_by_category") or {}
-    names = sorted(set(people) | set(records))
-    return [f"- {name} : {people.get(name, 0)} personne(s)"
-            + (f", {records[name]} enregistrement(s)" if name in records else "") for name in names]
+    return [f"- {category_words(name)} : {_n(people.get(name, 0))} personne(s)"
+            + (f", {_n(records[name])} enregistrement(s)" if name in records else "")
+            for name in ordered_categories(set(people) | set(records))]
+
+
+def _n(value: int) -> str:
+    """``12 345``, with a plain space: mail and chat clients do not all keep a narrow no-break space."""
+    return number(value).replace("\u202f", " ")
+
+
+def paris_fr(moment: datetime) -> str:
+    """``09/12/2026 à 08:03 (heure de Paris)``."""
+    return moment.astimezone(PARIS).strftime("%d/%m/%Y à %H:%M") + " (heure de Paris)"
 
 
 def scope_frozen(incident: str, scope: dict[str, Any], clock: Clock, config: NotifyConfig, *, site: str, link: str,
                  attachments: list[str]) -> Message:
     """DPO (French): the frozen scope's figures, the drafts, the Art. 33 deadline, what to record once filed."""
     deadline = clock.deadline
-    when = (f"{paris(deadline)} (72 h après la prise de connaissance, le {paris(clock.awareness or deadline)})"
+    when = (f"{paris_fr(deadline)}, 72 h après la prise de connaissance du {paris_fr(clock.awareness or deadline)}"
             if deadline else "non calculable : heure de prise de connaissance non enregistrée")
     establishment = config.establishment or site
     body = [f"Incident {incident} ({establishment}) : le périmètre des données consultées est figé.",
-            f"Personnes concernées : {scope.get('people', 0)} ; enregistrements consultés : {scope.get('records', 0)}.",
+            f"Personnes concernées : {_n(int(scope.get('people') or 0))} ; enregistrements consultés : "
+            f"{_n(int(scope.get('records') or 0))}.",
             *(["Par catégorie :"] + _categories(scope) if _categories(scope) else []),
             f"Échéance de notification à la CNIL (RGPD art. 33) : {when}.",
             "Brouillons joints : notification CNIL (art. 33) et déclaration ARS / CERT Santé (sans délai).",
@@ -111,13 +123,13 @@ def scope_frozen(incident: str, scope: dict[str, Any], clock: Clock, config: Not
             f"  tourniquet incidents notified {incident} --cnil RÉFÉRENCE --cert-sante RÉFÉRENCE --by VOTRE-NOM",
             f"Dossier de l'incident : {link}"]
     return Message("dpo", "scope-frozen", incident, f"[Tourniquet] {incident} : périmètre figé — notification CNIL "
-                   f"avant le {paris(deadline) if deadline else '?'}", "\n".join(body), attachments=tuple(attachments))
+                   f"avant le {paris_fr(deadline) if deadline else '?'}", "\n".join(body), attachments=tuple(attachments))
 
 
 def practitioner(incident: str, account: str, *, name: str, call: str, target: Target, recipient: str,
                  establishment: str) -> Message:
     """The practitioner, through their referent: contained because someone else used it; what to do; whom to call."""
-    who = f"{name} ({account})" if name and name != account else account
+    who = f"{account} de {name}" if name and name != account else account
     body = ["Bonjour,",
             f"Le compte {who} ({establishment}) a été bloqué par mesure de sécurité : il a été utilisé par "
             f"quelqu'un d'autre que son titulaire (incident {incident}).",
@@ -142,14 +154,14 @@ def reminder(clock: Clock, key: str, role: str, config: NotifyConfig, now: datet
         late = int((now - deadline).total_seconds() // 3600)
         subject = (f"[Tourniquet] {clock.incident} : notification CNIL EN RETARD ({late} h)" if fr
                    else f"[Tourniquet] {clock.incident}: CNIL notification LATE ({late} h)")
-        body = ([f"L'échéance de l'art. 33 était le {paris(deadline)} ; aucune notification CNIL n'est enregistrée.",
+        body = ([f"L'échéance de l'art. 33 était le {paris_fr(deadline)} ; aucune notification CNIL n'est enregistrée.",
                  "Une notification tardive doit indiquer les motifs du retard.", f"Une fois déposée : {record}"] if fr
                 else [f"The Art. 33 deadline was {paris(deadline)}; no CNIL filing is recorded.",
                       "A late notification must give the reasons for the delay.", f"Once filed: {record}"])
     else:
         subject = (f"[Tourniquet] {clock.incident} : notification CNIL dans {hours} h" if fr
                    else f"[Tourniquet] {clock.incident}: CNIL notification due in {hours} h")
-        body = ([f"Échéance art. 33 : {paris(deadline)} ; aucune notification CNIL enregistrée.",
+        body = ([f"Échéance art. 33 : {paris_fr(deadline)} ; aucune notification CNIL enregistrée.",
                  f"Une fois déposée : {record}"] if fr
                 else [f"Art. 33 deadline: {paris(deadline)}; no CNIL filing recorded.", f"Once filed: {record}"])
     body.append(f"Incident : {link}" if fr else f"Incident: {link}")
