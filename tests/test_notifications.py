@@ -223,3 +223,37 @@ def test_a_channel_secret_echoed_by_a_failing_hook_leaks_nowhere(
         if any(f.encode() in data for f in forms):
             leaks[f"prefect database {path.name}"] = [f for f in forms if f.encode() in data]
     assert leaks == {}, leaks
+
+
+def test_the_soc_hears_when_accounts_are_given_back_and_when_a_run_fails(
+    tmp_path: Path, slapd: Slapd, practitioners: Directory, receivers: Receivers, suspects: list,
+) -> None:
+    owner = suspects[0]
+    site = notify_site(tmp_path, slapd, practitioners, receivers, [owner.uid])
+    summary = execute_playbook(PLAYBOOK, {"accounts": [owner.uid]}, dry_run=False, site=str(site),
+                               incident="inc-notify-5")
+    assert summary.status == "completed"
+    receivers.hook.requests.clear()
+
+    assert main(["conclude", "inc-notify-5", "--by", "Dr Martin", "--finding", "phishing", "--site", str(site)]) == 0
+    assert main(["recover", "inc-notify-5", "--account", owner.uid, "--password-file", str(tmp_path / "otp"),
+                 "--site", str(site)]) == 0
+
+    titles = [body["title"] for _, body in receivers.hook.requests if "title" in body]
+    assert titles == ["[Tourniquet] inc-notify-5: 1 account(s) recovered"]
+    assert f"- {owner.uid}" in receivers.hook.requests[0][1]["message"]
+
+    # The directory is down: the run fails, and the SOC is told so, with why.
+    receivers.hook.requests.clear()
+    from tourniquet.demo.slapd import find_free_port
+
+    down = tmp_path / "down"
+    down.mkdir()
+    broken = notify_site(down, slapd, practitioners, receivers, [owner.uid])
+    broken.write_text(broken.read_text().replace(slapd.url, f"ldap://127.0.0.1:{find_free_port()}"))
+    failed = execute_playbook(PLAYBOOK, {"accounts": [owner.uid]}, dry_run=False, site=str(broken),
+                              incident="inc-notify-6")
+    assert failed.status.startswith("failed"), failed.status
+    body = receivers.hook.requests[0][1]
+    assert body["title"].startswith("[Tourniquet] inc-notify-6: failed")
+    assert "Error: " in body["message"]
