@@ -257,3 +257,27 @@ def test_the_soc_hears_when_accounts_are_given_back_and_when_a_run_fails(
     body = receivers.hook.requests[0][1]
     assert body["title"].startswith("[Tourniquet] inc-notify-6: failed")
     assert "Error: " in body["message"]
+
+
+def test_a_prefect_notification_block_is_a_channel(
+    prefect_harness: None, tmp_path: Path, slapd: Slapd, practitioners: Directory, receivers: Receivers,
+    suspects: list,
+) -> None:
+    """The SOC's channel is a Prefect custom-webhook block (it keeps its own secret); the hook gets the outcome."""
+    from prefect.blocks.notifications import CustomWebhookNotificationBlock
+
+    CustomWebhookNotificationBlock(name="soc", url=f"{receivers.hook_url}/block/{SOC_SECRET}",
+                                   json_data={"subject": "{{subject}}", "body": "{{body}}"}).save(
+        "tourniquet-soc-test", overwrite=True)
+    section = receivers.notify_section(tmp_path)
+    section["soc"] = [{"prefect_block": "custom-webhook/tourniquet-soc-test"}]
+    site = notify_site(tmp_path, slapd, practitioners, receivers, [suspects[0].uid], **section)
+
+    summary = execute_playbook(PLAYBOOK, {"accounts": [suspects[0].uid]}, dry_run=False, site=str(site),
+                               incident="inc-notify-7")
+
+    assert summary.status == "completed"
+    (path, body), = [(p, b) for p, b in receivers.hook.requests if p.startswith("/block/")]
+    assert body["subject"] == "[Tourniquet] inc-notify-7: contained (1/1 account(s))"
+    soc = [r for r in notifications(Path(summary.journal or "")) if r["role"] == "soc"]
+    assert [(r["channel"], r["status"]) for r in soc] == [("Prefect block custom-webhook/tourniquet-soc-test", "sent")]

@@ -11,8 +11,11 @@ message becomes one text file in ``PATH`` (its attachments listed, not copied).
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import logging
 import re
+import threading
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
@@ -60,7 +63,7 @@ def deliver(channel: ChannelRef, *, subject: str, body: str, attachments: list[s
     if not channel.attachments and attachments:
         body += "\n\n" + "\n".join(f"- {a}" for a in attachments)
     if channel.prefect_block:
-        _by_block(channel, subject, body)
+        _by_block(channel, subject, body, timeout)
         return
     url = resolve_url(channel, add=add)
     if url.split("://", 1)[0] == FOLDER_SCHEME:
@@ -96,19 +99,39 @@ def _why(result: Any) -> str:
     return mask(f"{status}: {line}")[:300]
 
 
-def _by_block(channel: ChannelRef, subject: str, body: str) -> None:
-    try:
-        from prefect.blocks.abstract import NotificationBlock
-        from prefect.blocks.core import Block
+def _by_block(channel: ChannelRef, subject: str, body: str, timeout: float) -> None:
+    """Through a Prefect notification block (it holds its own secrets), in a thread bounded by ``timeout``."""
+    outcome: dict[str, BaseException | None] = {}
 
-        block = Block.load(channel.prefect_block or "")
-        if not isinstance(block, NotificationBlock):
-            raise ConfigError(f"Prefect block {channel.prefect_block!r} is not a notification block")
-        block.notify(body=body, subject=subject)  # type: ignore[unused-coroutine]  # sync in a sync context
-    except ConfigError:
-        raise
-    except Exception as exc:
-        raise NotificationFailed(mask(f"{type(exc).__name__}: {exc}")[:300], system=channel.describe()) from None
+    def send() -> None:
+        try:
+            from prefect.blocks.abstract import NotificationBlock
+            from prefect.blocks.core import Block
+
+            block = Block.load(channel.prefect_block or "")
+            if not isinstance(block, NotificationBlock):
+                raise ConfigError(f"Prefect block {channel.prefect_block!r} is not a notification block")
+            sent = block.notify(body=body, subject=subject)
+            if inspect.isawaitable(sent):  # called where an event loop runs: this thread has none of its own
+                asyncio.run(_awaited(sent))
+            outcome["error"] = None
+        except BaseException as exc:  # reported below, translated
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=send, name="notify-block", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if "error" not in outcome:
+        raise NotificationFailed(f"no answer within {timeout:g} s", system=channel.describe())
+    error = outcome["error"]
+    if isinstance(error, ConfigError):
+        raise error
+    if error is not None:
+        raise NotificationFailed(mask(f"{type(error).__name__}: {error}")[:300], system=channel.describe())
+
+
+async def _awaited(value: Any) -> None:
+    await value
 
 
 def _to_folder(url: str, subject: str, body: str, attachments: list[str]) -> None:

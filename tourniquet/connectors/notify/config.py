@@ -2,7 +2,7 @@
 
 A channel is an Apprise URL (``mailto://``, ``json://``, ``mmosts://``, SMS gateways …), a URL
 whose secret parts are references (``json://host/hooks/{env: SOC_HOOK}``), a whole URL kept as a
-secret (``{env: SOC_URL}``), or a Prefect notification block (``{prefect_block: soc-chat}``). The
+secret (``{env: SOC_URL}``), or a Prefect notification block (``{prefect_block: slack-webhook/soc}``). The
 URL with its secrets filled in exists only for the moment of sending: configuration, journal,
 outbox and logs hold the reference.
 """
@@ -32,7 +32,9 @@ class ChannelRef(BaseModel):
     url: str | None = Field(None, description="Apprise URL; secret parts written {env: NAME}, {file: PATH} "
                                               "or {prefect_secret: NAME}.")
     secret: SecretRef | None = Field(None, description="The whole URL is a secret kept there.")
-    prefect_block: str | None = Field(None, description="Name of a Prefect notification block.")
+    prefect_block: str | None = Field(None, pattern=r"^[a-z0-9-]+/[A-Za-z0-9_.-]+$",
+                                      description="A Prefect notification block as TYPE/NAME (e.g. slack-webhook/soc, "
+                                                  "as `prefect block ls` lists it).")
     attachments: bool = Field(True, description="False: files are linked, not attached (chat channels).")
 
     @model_validator(mode="before")
