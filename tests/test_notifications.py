@@ -281,3 +281,53 @@ def test_a_prefect_notification_block_is_a_channel(
     assert body["subject"] == "[Tourniquet] inc-notify-7: contained (1/1 account(s))"
     soc = [r for r in notifications(Path(summary.journal or "")) if r["role"] == "soc"]
     assert [(r["channel"], r["status"]) for r in soc] == [("Prefect block custom-webhook/tourniquet-soc-test", "sent")]
+
+
+@pytest.mark.parametrize("content, said", [
+    ("name,email\nX,x@y.example\n", "missing column(s) establishment"),
+    ("establishment,name,email\ncn=a*,A,\n", ":2: a referent needs an email or a url"),
+    ("establishment,name,email\ncn=a*,A,x@y.example&to=attacker@evil.example\n", "is not an e-mail address"),
+    (b"establishment,name,email\n\xff\xfe\n", "not UTF-8 text"),
+    (None, "cannot read it"),
+])
+def test_a_referents_file_that_cannot_be_used_is_named_when_the_site_is_read(
+    tmp_path: Path, slapd: Slapd, practitioners: Directory, receivers: Receivers, content: str | bytes | None,
+    said: str,
+) -> None:
+    from tourniquet.config import load_site
+    from tourniquet.errors import ConfigError
+
+    site = notify_site(tmp_path, slapd, practitioners, receivers, [])
+    referents = tmp_path / "referents.csv"
+    if content is None:
+        referents.unlink()
+        referents.mkdir()
+    else:
+        referents.write_bytes(content.encode() if isinstance(content, str) else content)
+    with pytest.raises(ConfigError, match="referents file .*referents.csv") as raised:
+        load_site(site)
+    assert said in str(raised.value)
+
+
+def test_a_channel_that_never_answers_is_given_up_on_and_the_message_waits(
+    tmp_path: Path, slapd: Slapd, practitioners: Directory, receivers: Receivers, suspects: list,
+) -> None:
+    import socket
+
+    silent = socket.socket()  # accepts connections, never says a word
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    try:
+        section = receivers.notify_section(tmp_path)
+        section["soc"] = [f"json://127.0.0.1:{silent.getsockname()[1]}/hooks/{{env: TEST_SOC_HOOK}}"]
+        section["timeout"] = 2
+        site = notify_site(tmp_path, slapd, practitioners, receivers, [suspects[0].uid], **section)
+        summary = execute_playbook(PLAYBOOK, {"accounts": [suspects[0].uid]}, dry_run=False, site=str(site),
+                                   incident="inc-notify-8")
+    finally:
+        silent.close()
+
+    assert summary.status == "completed"
+    (soc,) = [r for r in notifications(Path(summary.journal or "")) if r["role"] == "soc"]
+    assert soc["status"] == "queued" and "did not finish within" in soc["error"]
+    assert len(receivers.smtp.to("dpo@grades.example")) == 1, "the other roles' channels were not held up"

@@ -145,6 +145,11 @@ def load_site(path: str | os.PathLike[str] | None = None) -> SiteConfig:
     _resolve_paths(config, base)
     if config.notify is not None:
         config.notify = config.notify.absolute(base)
+        route = config.notify.practitioner
+        if route is not None and route.referents is not None:
+            from tourniquet.connectors.notify import Referents
+
+            Referents.read(route.referents)  # a referents file that cannot be used is said now, not mid-incident
     return config
 
 

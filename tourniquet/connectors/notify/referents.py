@@ -40,8 +40,18 @@ class Referents:
     def read(cls, path: Path) -> "Referents":
         try:
             text = read_bounded(path, MAX_BYTES, "referents file").decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"referents file {path}: not UTF-8 text (byte offset {exc.start})") from None
         except (OSError, ValueError) as exc:
-            raise ConfigError(f"referents file {path}: cannot read it: {exc}") from None
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise ConfigError(f"referents file {path}: cannot read it: {reason}") from None
+        try:
+            return cls._parse(path, text)
+        except csv.Error as exc:
+            raise ConfigError(f"referents file {path}: not a CSV file: {exc}") from None
+
+    @classmethod
+    def _parse(cls, path: Path, text: str) -> "Referents":
         reader = csv.DictReader(io.StringIO(text))
         missing = {"establishment", "name"} - set(reader.fieldnames or ())
         if missing:
@@ -53,6 +63,10 @@ class Referents:
                 continue
             if not (values["email"] or values["url"]):
                 raise ConfigError(f"referents file {path}:{number}: a referent needs an email or a url")
+            if values["email"] and ("@" not in values["email"] or any(c in values["email"] for c in "&?#/ ,;")):
+                raise ConfigError(f"referents file {path}:{number}: {ascii(values['email'][:60])} is not an e-mail address")
+            if values["url"] and "://" not in values["url"]:
+                raise ConfigError(f"referents file {path}:{number}: url {ascii(values['url'][:60])} is not an Apprise URL")
             entries.append(Referent(**values))
         return cls(tuple(entries))
 
