@@ -183,6 +183,8 @@ def test_a_channel_secret_echoed_by_a_failing_hook_leaks_nowhere(
     captured = capfd.readouterr()
 
     assert code == 0, captured.err
+    assert "  told     soc contained via json://" in captured.out, "the run says what was told"
+    assert "NOT delivered, waits in the outbox" in captured.out
     journal = tmp_path / "evidence" / "INC-NOTIFY-SECRET" / "journal.jsonl"
     soc = [r for r in notifications(journal) if r["role"] == "soc"]
     assert sorted(r["status"] for r in soc) == ["queued", "sent"]
