@@ -137,10 +137,11 @@ def access_log(folder: Path, practitioners: Directory, compromised: list[str]) -
 
 
 def notify_site(tmp_path: Path, slapd: Slapd, practitioners: Directory, receivers: Receivers, compromised: list[str],
-                **notify: Any) -> Path:
+                site: dict[str, Any] | None = None, **notify: Any) -> Path:
+    """A site whose ``notify:`` points at the receivers (``notify`` overrides it), ``site`` overrides the rest."""
     section = {**receivers.notify_section(tmp_path), **notify}
     return write_site(tmp_path, slapd, practitioners, notify=section,
-                      audit=access_log(tmp_path, practitioners, compromised))
+                      audit=access_log(tmp_path, practitioners, compromised), **(site or {}))
 
 
 def no_secret_in(*places: Path | str) -> None:

@@ -333,3 +333,25 @@ def test_a_channel_that_never_answers_is_given_up_on_and_the_message_waits(
     (soc,) = [r for r in notifications(Path(summary.journal or "")) if r["role"] == "soc"]
     assert soc["status"] == "queued" and "did not finish within" in soc["error"]
     assert len(receivers.smtp.to("dpo@grades.example")) == 1, "the other roles' channels were not held up"
+
+
+def test_a_run_waiting_for_an_approval_tells_the_soc_where_to_answer(
+    tmp_path: Path, slapd: Slapd, practitioners: Directory, receivers: Receivers, suspects: list,
+) -> None:
+    """Two accounts, a ceiling of one: the run asks; outside Prefect nobody answers, so nothing changes."""
+    site = notify_site(tmp_path, slapd, practitioners, receivers, [p.uid for p in suspects],
+                       site={"limits": {"max_accounts_ceiling": 1}})
+
+    summary = execute_playbook(PLAYBOOK, {"accounts": [p.uid for p in suspects]}, dry_run=False, site=str(site),
+                               incident="inc-notify-9")
+
+    assert summary.status == "failed"
+    for person in suspects:
+        assert bind_result(slapd, person.dn, person.password) == "success"
+    titles = [body["title"] for _, body in receivers.hook.requests if "title" in body]
+    assert titles == ["[Tourniquet] inc-notify-9: approval needed (credential-misuse)",
+                      "[Tourniquet] inc-notify-9: failed, no account contained"]
+    assert "nobody approved" in receivers.hook.requests[2][1]["message"], "the failure says why"
+    asked = receivers.hook.requests[0][1]["message"]
+    assert "2 accounts exceed the limit of 1" in asked and "is a no: nothing changes" in asked
+    assert receivers.smtp.mails == [], "nothing was contained: no practitioner, no DPO message"

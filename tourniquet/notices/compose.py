@@ -14,7 +14,7 @@ from tourniquet.connectors.notify import Message, NotifyConfig, Target
 from tourniquet.drafts.words import category_words, number, ordered_categories
 from tourniquet.notices.facts import CONTAINED, NOT_CONTAINED, AccountOutcome, RunFacts
 
-__all__ = ["paris_fr", "plan_awaiting", "outcome", "scope_frozen", "practitioner", "reminder", "region_down", "recovered",
+__all__ = ["paris_fr", "approval_needed", "plan_awaiting", "outcome", "scope_frozen", "practitioner", "reminder", "region_down", "recovered",
            "run_link", "custom"]
 
 LISTED = 10
@@ -55,6 +55,23 @@ def plan_awaiting(facts: RunFacts, config: NotifyConfig, link: str) -> Message:
     return Message("soc", "plan", facts.incident, subject, "\n".join(body), personal=bool(refused))
 
 
+def approval_needed(incident: str, playbook: str, run: str, reason: str, until: datetime, config: NotifyConfig,
+                    link: str) -> Message:
+    """SOC: a live run is paused until a person approves (no answer in time is a no: nothing changes)."""
+    command = f"tourniquet approve {run} --approver NAME" if run and not run.startswith("local-") else ""
+    if config.soc_language == "fr":
+        subject = f"[Tourniquet] {incident} : approbation attendue ({playbook})"
+        body = [f"Incident {incident} : le run attend une approbation — {reason}.",
+                f"Approuver ou refuser : {link}" + (f" (ou `{command}`)" if command else ""),
+                f"Sans réponse avant le {paris_fr(until)}, la réponse est non : rien n'est changé."]
+    else:
+        subject = f"[Tourniquet] {incident}: approval needed ({playbook})"
+        body = [f"Incident {incident}: the run waits for an approval — {reason}.",
+                f"Approve or reject: {link}" + (f" (or `{command}`)" if command else ""),
+                f"No answer by {paris(until)} is a no: nothing changes."]
+    return Message("soc", "approval-needed", incident, subject, "\n".join(body), personal=False)
+
+
 _VERDICT_FR = {"contained": "confiné", "partially contained": "partiellement confiné", "failed": "échec"}
 
 
@@ -67,7 +84,8 @@ def outcome(facts: RunFacts, config: NotifyConfig, link: str) -> Message:
     total = len(done) + len(missing)
     headline = _VERDICT_FR.get(verdict, verdict) if fr else verdict
     if fr:
-        subject = f"[Tourniquet] {facts.incident} : {headline} ({len(done)}/{total} compte(s))"
+        subject = (f"[Tourniquet] {facts.incident} : {headline} ({len(done)}/{total} compte(s))" if total
+                   else f"[Tourniquet] {facts.incident} : {headline}, aucun compte confiné")
         body = [f"Incident {facts.incident} ({facts.playbook}, site {facts.site}) : {len(done)} compte(s) confiné(s) "
                 f"sur {total}."]
         if missing:
@@ -76,7 +94,8 @@ def outcome(facts: RunFacts, config: NotifyConfig, link: str) -> Message:
             body.append(f"Erreur : {facts.error[:300]}")
         body.append(f"Rapport et preuves : {link}")
     else:
-        subject = f"[Tourniquet] {facts.incident}: {headline} ({len(done)}/{total} account(s))"
+        subject = (f"[Tourniquet] {facts.incident}: {headline} ({len(done)}/{total} account(s))" if total
+                   else f"[Tourniquet] {facts.incident}: {headline}, no account contained")
         body = [f"Incident {facts.incident} ({facts.playbook}, site {facts.site}): {len(done)} of {total} account(s) "
                 f"contained."]
         if missing:

@@ -7,7 +7,7 @@ the outbox), and journals what it did. Dry runs send one thing: the SOC's plan-a
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from tourniquet.notices.facts import CONTAINED, run_facts
 from tourniquet.regional import current_region
 from tourniquet.site import Site
 
-__all__ = ["after_run", "after_recovery", "scope_message", "practitioner_messages", "incident_records", "incident_clock",
+__all__ = ["after_run", "after_recovery", "approval_awaited", "scope_message", "practitioner_messages", "incident_records", "incident_clock",
            "check_deadlines", "deliver_outbox", "report_lines", "journal_of"]
 
 log = structlog.get_logger("tourniquet")
@@ -75,6 +75,20 @@ def after_run(site: Site, journal: Journal, run: str, *, evidence: str) -> list[
     except Exception as exc:  # a notification never fails a run
         log.error("notify.failed", error=str(exc))
     return reports
+
+
+def approval_awaited(site: Site, journal: Journal, *, playbook: str, reason: str, timeout_seconds: float) -> None:
+    """The SOC hears that a live run waits for an approval, with the link to answer it; never raises."""
+    notifier: Notifier = site.notify
+    if not notifier.config.soc:
+        return
+    try:
+        until = datetime.now(timezone.utc) + timedelta(seconds=timeout_seconds)
+        link = compose.run_link(notifier.config, journal.run, str(journal.path.parent))
+        notifier.send(compose.approval_needed(journal.incident, playbook, journal.run, reason, until,
+                                              notifier.config, link), journal)
+    except Exception as exc:  # a notification never fails a run
+        log.error("notify.failed", error=str(exc))
 
 
 def after_recovery(site: Site, journal: Journal, run: str, *, evidence: str) -> None:
