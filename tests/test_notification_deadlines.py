@@ -79,3 +79,29 @@ def test_reminders_at_48_and_70_hours_once_each_and_none_after_the_filing(
     listing = capsys.readouterr().out
     assert "inc-clock-late  [late]  Art. 33: LATE by 3 h 00" in listing
     assert "no CNIL filing recorded" in listing
+
+
+def test_the_alert_s_time_starts_the_clock_when_the_alert_starts_the_plan(
+    prefect_harness: None, tmp_path: Path, slapd: Slapd, practitioners: Directory, receivers: Receivers,
+) -> None:
+    """The respond deployment's trigger passes the event's time (prefect.yaml): the clock starts there."""
+    from tourniquet.config import load_site
+    from tourniquet.flows.respond import respond
+    from tourniquet.notices.dispatch import incident_clock
+    from tourniquet.site import Site
+
+    person = practitioners.practitioners[0]
+    site = notify_site(tmp_path, slapd, practitioners, receivers, [person.uid])
+
+    result = respond(accounts=person.uid, dry_run=True, site=str(site), incident="inc-clock-alert",
+                     alert_time="2026-12-01T10:00:00Z")
+
+    assert isinstance(result, dict) and result["status"] == "planned", result
+    runtime = Site(load_site(site))
+    try:
+        clock = incident_clock(runtime, "inc-clock-alert")
+    finally:
+        runtime.close()
+    assert clock.awareness == datetime(2026, 12, 1, 10, 0, tzinfo=timezone.utc) and clock.awareness_source == "alert"
+    assert clock.deadline == datetime(2026, 12, 4, 10, 0, tzinfo=timezone.utc)
+    assert clock.state(datetime(2026, 12, 2, tzinfo=timezone.utc)) == "no scope yet", "a plan freezes no scope"
