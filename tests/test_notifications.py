@@ -49,7 +49,7 @@ def test_a_containment_tells_the_soc_the_dpo_and_each_referent_never_the_account
     assert paths == [f"/hooks/{SOC_SECRET}"] * 2
     (json_body, mattermost) = [body for _, body in receivers.hook.requests]
     assert "inc-notify-1: contained (2/2 account(s))" in json_body["title"]
-    assert "2 of 2 account(s) contained" in json_body["message"]
+    assert "2 of 2 account(s) contained" in json_body["message"] and json_body["type"] == "success"
     assert "inc-notify-1: contained" in mattermost["text"]
     # The DPO: one e-mail in French, the two drafts attached, the Art. 33 deadline in Paris time.
     (dpo,) = receivers.smtp.to("dpo@grades.example")
@@ -96,6 +96,7 @@ def test_a_partial_containment_says_who_was_not_and_why(
     message = receivers.hook.requests[0][1]
     assert "partially contained (1/2 account(s))" in message["title"]
     assert "Not contained:" in message["message"] and "nobody-such: refused (" in message["message"]
+    assert message["type"] == "warning"
     assert len(receivers.smtp.to("referent.lille@chu-lille.example")) == 1
 
 
@@ -355,3 +356,19 @@ def test_a_run_waiting_for_an_approval_tells_the_soc_where_to_answer(
     asked = receivers.hook.requests[0][1]["message"]
     assert "2 accounts exceed the limit of 1" in asked and "is a no: nothing changes" in asked
     assert receivers.smtp.mails == [], "nothing was contained: no practitioner, no DPO message"
+
+
+def test_a_referent_row_naming_the_account_s_own_address_is_not_used(
+    tmp_path: Path, slapd: Slapd, practitioners: Directory, receivers: Receivers, suspects: list,
+) -> None:
+    """A referents file that (by mistake or malice) routes to the practitioner's own mailbox: nobody is sent there."""
+    owner = suspects[0]
+    site = notify_site(tmp_path, slapd, practitioners, receivers, [owner.uid])
+    (tmp_path / "referents.csv").write_text(f"establishment,name,email\n*,Le titulaire,{owner.mail.upper()}\n")
+
+    summary = execute_playbook(PLAYBOOK, {"accounts": [owner.uid]}, dry_run=False, site=str(site),
+                               incident="inc-notify-10")
+
+    assert summary.status == "completed"
+    assert receivers.smtp.to(owner.mail) == [] and receivers.smtp.to(owner.mail.upper()) == []
+    assert not [r for r in notifications(Path(summary.journal or "")) if r["role"] == "practitioner"]

@@ -136,6 +136,13 @@ def practitioner_messages(site: Site, journal: Journal, accounts: Iterable[dict[
         if outcomes.get(label) not in CONTAINED and not (journal_is_plan(journal) and outcomes.get(label) == "planned"):
             continue
         targets = _practitioner_targets(notifier, str(account.get("dn") or ""), list(account.get("groups") or []))
+        own = str(account.get("mail") or "").casefold()
+        # Never the account's own mailbox, even when a referent's row names it: the attacker may read it.
+        kept = [t for t in targets if not own or (own not in t.to.casefold()
+                                                  and own not in (t.channel.url or "").casefold())]
+        if len(kept) < len(targets):
+            log.warning("notify.own_mailbox_refused", account=label)
+        targets = kept
         for target in targets:
             messages.append(compose.practitioner(journal.incident, label, name=str(account.get("name") or ""),
                                                  call=route.call, target=target, recipient=target.label,

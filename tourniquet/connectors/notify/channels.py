@@ -57,7 +57,7 @@ def resolve_url(channel: ChannelRef, *, add: dict[str, str] | None = None) -> st
 
 
 def deliver(channel: ChannelRef, *, subject: str, body: str, attachments: list[str], timeout: float,
-            add: dict[str, str] | None = None) -> None:
+            add: dict[str, str] | None = None, level: str = "info") -> None:
     """Send, or raise :class:`NotificationFailed` (or :class:`ConfigError` for a channel that cannot work)."""
     files = [a for a in attachments if Path(a).is_file()] if channel.attachments else []
     if not channel.attachments and attachments:
@@ -76,7 +76,8 @@ def deliver(channel: ChannelRef, *, subject: str, body: str, attachments: list[s
         raise ConfigError(f"notification channel {channel.describe()}: Apprise does not accept this URL")
     attach = apprise.AppriseAttachment(list[Any](files)) if files else None
     try:
-        result = sender.notify(body=body, title=subject, attach=attach, timeout=timeout)
+        result = sender.notify(body=body, title=subject, attach=attach, timeout=timeout,
+                               notify_type=level if level in ("info", "success", "warning", "failure") else "info")
     except Exception as exc:  # a plugin's own error: the channel did not take the message
         raise NotificationFailed(mask(f"{type(exc).__name__}: {exc}")[:300], system=channel.describe()) from None
     if not result:

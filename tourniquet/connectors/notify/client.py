@@ -31,6 +31,9 @@ __all__ = ["Message", "Target", "Notifier", "SendReport"]
 
 log = structlog.get_logger("tourniquet")
 STREAM = "notify"
+#: How a chat shows each kind of message (Apprise's notify types: colours, icons).
+LEVELS = {"contained": "success", "recovered": "success", "partially-contained": "warning", "failed": "failure",
+          "region-down": "failure", "reminder-late": "failure", "reminder-70h": "warning", "approval-needed": "warning"}
 
 
 @dataclass(frozen=True)
@@ -171,7 +174,8 @@ class Notifier:
 
     def _deliver(self, message: Message, target: Target) -> None:
         deliver(target.channel, subject=message.subject, body=message.body, attachments=list(message.attachments),
-                timeout=self.config.timeout, add={"to": target.to} if target.to else None)
+                timeout=self.config.timeout, add={"to": target.to} if target.to else None,
+                level=LEVELS.get(message.kind, "info"))
 
     def _journal(self, journal: Journal, message: Message, target: Target | None, status: str, *,
                  error: str = "", delivered_from_outbox: bool = False) -> None:
@@ -189,9 +193,12 @@ class Notifier:
                 for entry in self.outbox.pending(key):
                     message = Message.from_dict(entry.payload["message"])
                     target = Target.from_dict(entry.payload["target"])
+                    if target.channel.describe() in self.down:
+                        break  # it did not answer a moment ago: one timeout per channel, not one per message
                     try:
                         self._deliver(message, target)
                     except (NotificationFailed, ConfigError) as exc:
+                        self.down.setdefault(target.channel.describe(), mask(str(exc)))
                         log.warning("notify.still_waiting", incident=key, channel=target.describe(),
                                     error=mask(str(exc)))
                         break
