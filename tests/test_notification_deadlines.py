@@ -69,6 +69,9 @@ def test_reminders_at_48_and_70_hours_once_each_and_none_after_the_filing(
     assert "EN RETARD" in dpo[-1].subject and "motifs du retard" in dpo[-1].text()
     assert not any("inc-clock-filed" in s for s in subjects), "none after `incidents notified`"
 
+    for incident in ("inc-clock-late", "inc-clock-filed"):  # reminders and filings are sealed, not a loose tail
+        assert main(["evidence", "verify", incident, "--site", str(site)]) == 0, capsys.readouterr().out
+
     # `incidents` shows the clock: the late one, the filed one.
     capsys.readouterr()
     assert main(["incidents", "--site", str(site)]) == 0

@@ -56,6 +56,10 @@ def test_each_region_s_dpo_gets_its_own_figures_and_the_soc_one_message(
         "one message for the incident, on each of the SOC's two channels"
     json_message = receivers.hook.requests[0][1]["message"]
     assert "site hdf+nor+pdl" in json_message
+    from tourniquet.cli.main import main
+
+    for name, site in zip(country.regions, sites):
+        assert main(["evidence", "verify", "inc-regions-notify", "--site", site]) == 0, f"{name}: sealed"
 
 
 def test_a_region_down_is_told_to_the_soc_once_with_the_incident(

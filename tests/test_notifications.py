@@ -157,6 +157,7 @@ def test_an_unreachable_channel_leaves_the_message_in_the_outbox_and_the_contain
     assert not list(outbox.rglob("*.json"))
     delivered = [r for r in notifications(Path(summary.journal or "")) if r["status"] == "sent"]
     assert len(delivered) == 4 and all(r.get("from_outbox") for r in delivered)
+    assert main(["evidence", "verify", "inc-notify-4", "--site", str(site)]) == 0, "the deliveries are sealed"
     no_secret_in(tmp_path / "evidence", tmp_path / "state", capsys.readouterr().out)
 
 

@@ -16,11 +16,11 @@ __all__ = ["register", "cmd_notified"]
 
 
 def cmd_notified(args: argparse.Namespace) -> int:
+    from tourniquet.engine.notices import record_and_seal_filings
     from tourniquet.notices.dispatch import incident_clock
-    from tourniquet.notices.filings import record_filings
 
     with open_site(args.site) as site:
-        records = record_filings(site, args.incident, cnil=args.cnil, cert_sante=args.cert_sante, by=args.by)
+        records = record_and_seal_filings(site, args.incident, cnil=args.cnil, cert_sante=args.cert_sante, by=args.by)
         clock = incident_clock(site, args.incident)
     for record in records:
         print(f"incident {args.incident}: {record['authority']} filing {record['reference']} recorded by {record['by']}")

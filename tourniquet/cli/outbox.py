@@ -29,11 +29,11 @@ def cmd_outbox(args: argparse.Namespace) -> int:
 
 def _notifications(site: Any, deliver: bool) -> int:
     """The messages that waited for a channel (their channel named, never its URL)."""
-    from tourniquet.notices.dispatch import deliver_outbox
+    from tourniquet.engine.notices import deliver_notifications
 
     notifier = site.notify
     if deliver and notifier.outbox.keys():
-        report = deliver_outbox(site)
+        report = deliver_notifications(site)
         print(f"notifications: delivered {report['delivered']}, still waiting {report['pending']}")
     keys = notifier.outbox.keys()
     for key in keys:

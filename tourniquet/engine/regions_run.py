@@ -36,6 +36,7 @@ from tourniquet.errors import ConfigError, PlaybookError, TourniquetError
 from tourniquet.evidence import SealFailed
 from tourniquet.regional import working_for
 from tourniquet.secrets import mask
+from tourniquet.site import Site
 
 __all__ = ["Part", "NationalRun", "RunPart", "part_of", "run_part_here", "checked_inputs", "execute_across",
            "ACCOUNTS_INPUT"]
@@ -193,7 +194,16 @@ def execute_across(
             log.error("national.not_sealed", error=why)
     from tourniquet.notices.national import notify_across
 
-    notify_across([(region.name, region.config) for region in regions], run)  # the SOC hears once
+    told_in = notify_across([(region.name, region.config) for region in regions], run)  # the SOC hears once
+    if told_in is not None and not dry_run:
+        from tourniquet.engine.notices import seal_after
+
+        home = next(region for region in regions if region.name == told_in)
+        site = Site(home.config)
+        try:
+            seal_after(site, [incident], note="national notification")
+        finally:
+            site.close()
     return run
 
 

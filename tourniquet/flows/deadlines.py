@@ -21,12 +21,12 @@ __all__ = ["deadlines", "remind"]
 
 def remind(site: str | None = None, now: datetime | None = None) -> list[dict[str, Any]]:
     """Send what is due at ``now`` (default: now); what was sent, per incident, reminder and role."""
-    from tourniquet.notices.dispatch import check_deadlines
+    from tourniquet.engine.notices import remind_deadlines
 
     configure_logging()
     runtime = Site(load_site(site))
     try:
-        return check_deadlines(runtime, now)
+        return remind_deadlines(runtime, now)
     finally:
         runtime.close()
 

@@ -22,12 +22,12 @@ __all__ = ["deliver_outbox", "deliver_pending"]
 def deliver_pending(site: str | None = None) -> dict[str, int]:
     """Deliver every pending ticket write of the site; return how many were delivered and how many wait."""
     configure_logging()
-    from tourniquet.notices.dispatch import deliver_outbox
+    from tourniquet.engine.notices import deliver_notifications
 
     runtime = Site(load_site(site))
     try:
         report: dict[str, int] = runtime.tickets.deliver()
-        notified = deliver_outbox(runtime) if runtime.notify.outbox.keys() else {}
+        notified = deliver_notifications(runtime) if runtime.notify.outbox.keys() else {}
         if notified:
             report = {**report, "notifications_delivered": notified["delivered"],
                       "notifications_pending": notified["pending"]}

@@ -44,8 +44,11 @@ def incident_clock(site: Site, incident: str) -> Clock:
     return clock_of(incident, incident_records(site, incident))
 
 
-def deliver_outbox(site: Site) -> dict[str, int]:
-    """Deliver the messages that waited (each journaled in its incident's journal when it goes out)."""
+def deliver_outbox(site: Site) -> dict[str, Any]:
+    """Deliver the messages that waited (each journaled in its incident's journal when it goes out).
+
+    ``incidents``: whose journals got records (the caller seals them: :mod:`tourniquet.engine.notices`).
+    """
     notifier: Notifier = site.notify
     journals: dict[str, Journal] = {}
 
@@ -54,7 +57,9 @@ def deliver_outbox(site: Site) -> dict[str, int]:
             journals[incident] = journal_of(site, incident, "outbox")
         return journals[incident]
 
-    return notifier.deliver_pending(journal_for)
+    report: dict[str, Any] = dict(notifier.deliver_pending(journal_for))
+    report["incidents"] = sorted(i for i, j in journals.items() if j.kept("notification", run="outbox"))
+    return report
 
 
 def after_run(site: Site, journal: Journal, run: str, *, evidence: str) -> list[SendReport]:
@@ -64,8 +69,6 @@ def after_run(site: Site, journal: Journal, run: str, *, evidence: str) -> list[
         return []  # a region's part: the national run tells the SOC once for the whole incident
     reports = []
     try:
-        if notifier.outbox.keys():
-            deliver_outbox(site)  # what waited goes first: a contained-message never overtakes the plan's
         facts = run_facts(journal.records(), run)
         link = compose.run_link(notifier.config, run, evidence)
         message = compose.plan_awaiting(facts, notifier.config, link) if facts.dry_run else \

@@ -49,29 +49,33 @@ def _merged(incident: str, playbook: str, dry_run: bool, status: str, error: str
                     dry_run=dry_run, status=status, error=error, accounts=tuple(accounts), planned_changes=planned)
 
 
-def notify_across(configs: Sequence[tuple[str, SiteConfig]], run: Any) -> None:
-    """Send the SOC one message for the incident (and one per region down); never raises."""
+def notify_across(configs: Sequence[tuple[str, SiteConfig]], run: Any) -> str | None:
+    """Send the SOC one message for the incident (and one per region down); never raises.
+
+    Returns the region whose journal recorded the messages (its bundle is to be sealed again), if any.
+    """
     try:
         chosen = next(((name, config) for name, config in configs if config.notify and config.notify.soc), None)
         if chosen is None:
-            return
+            return None
         name, config = chosen
         site = Site(config)
         try:
-            _send(site, name, run)
+            return _send(site, name, run)
         finally:
             site.close()
     except Exception as exc:  # a notification never fails a run
         log.error("notify.failed", error=str(exc))
+        return None
 
 
-def _send(site: Site, region: str, run: Any) -> None:
+def _send(site: Site, region: str, run: Any) -> str | None:
     notifier: Notifier = site.notify
     parts = list(run.parts.values())
     home = next((p for p in parts if p.region == region and p.journal), None) or \
         next((p for p in parts if p.journal), None)
     if home is None or home.journal is None:
-        return
+        return None
     journal = Journal(home.journal, incident=run.incident, run="national")
     link = str(run.folder or Path(home.journal).parent)
     facts = _merged(run.incident, run.playbook, run.dry_run, run.status, run.error or "", parts, run.resolution)
@@ -82,3 +86,4 @@ def _send(site: Site, region: str, run: Any) -> None:
     down.update({p.region: p.error or p.status for p in parts if p.status == "failed" and not p.journal})
     for name, why in sorted(down.items()):
         notifier.send(compose.region_down(run.incident, name, why, notifier.config, link), journal)
+    return str(home.region)
