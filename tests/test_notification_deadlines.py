@@ -108,3 +108,23 @@ def test_the_alert_s_time_starts_the_clock_when_the_alert_starts_the_plan(
     assert clock.awareness == datetime(2026, 12, 1, 10, 0, tzinfo=timezone.utc) and clock.awareness_source == "alert"
     assert clock.deadline == datetime(2026, 12, 4, 10, 0, tzinfo=timezone.utc)
     assert clock.state(datetime(2026, 12, 2, tzinfo=timezone.utc)) == "no scope yet", "a plan freezes no scope"
+
+
+def test_a_filing_for_an_incident_that_is_not_there_or_a_hostile_one_is_refused_by_name(
+    tmp_path: Path, slapd: Slapd, practitioners: Directory, receivers: Receivers, capsys: pytest.CaptureFixture[str],
+) -> None:
+    site = notify_site(tmp_path, slapd, practitioners, receivers, [])
+
+    assert main(["incidents", "notified", "inc-never", "--cnil", "X-1", "--by", "M. DPO", "--site", str(site)]) != 0
+    assert "incident inc-never: no journal" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:
+        main(["incidents", "notified", "../../etc", "--cnil", "X-1", "--by", "M. DPO", "--site", str(site)])
+    assert exited.value.code == 2 and "incident id '../../etc' must be" in capsys.readouterr().err
+    (tmp_path / "evidence" / "inc-here").mkdir(parents=True)
+    (tmp_path / "evidence" / "inc-here" / "journal.jsonl").write_text("")
+    assert main(["incidents", "notified", "inc-here", "--by", "M. DPO", "--site", str(site)]) != 0
+    assert "nothing to record" in capsys.readouterr().err
+    assert main(["incidents", "notified", "inc-here", "--cnil", "A\x1b[2J", "--by", "M. DPO", "--site", str(site)]) != 0
+    assert "--cnil" in capsys.readouterr().err
+    assert main(["incidents", "--site", str(site)]) == 0
+    assert "inc-here  [no scope yet]  Art. 33 clock: awareness not recorded" in capsys.readouterr().out

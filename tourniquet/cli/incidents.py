@@ -6,11 +6,12 @@ A minimal group: each module in :data:`SUBCOMMANDS` adds its own subcommands to 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
 from tourniquet.cli import filings
-from tourniquet.cli.common import open_site, site_argument
+from tourniquet.cli.common import SITE_HELP, open_site
 
 __all__ = ["register", "cmd_incidents", "SUBCOMMANDS"]
 
@@ -22,7 +23,7 @@ def cmd_incidents(args: argparse.Namespace) -> int:
     from tourniquet.notices.dispatch import incident_clock
 
     now = args.at or datetime.now(timezone.utc)
-    with open_site(args.site) as site:
+    with open_site(args.incidents_site) as site:
         folder = site.config.evidence_dir
         incidents = sorted(p.parent.name for p in folder.glob("*/journal.jsonl")) if folder.is_dir() else []
         late = 0
@@ -49,10 +50,21 @@ def register(sub: Any) -> None:
     """Add the ``incidents`` group to the CLI's subparsers."""
     incidents = sub.add_parser("incidents", help="the incidents and their Art. 33 clock; `incidents notified` "
                                                  "records the filings")
-    site_argument(incidents)
+    incidents.add_argument("--site", dest="incidents_site", help=SITE_HELP)
     incidents.add_argument("--at", type=_moment, metavar="TIME",
                            help="show the clocks as of this ISO time (default: now), e.g. to check a reminder plan")
     incidents.set_defaults(func=cmd_incidents)
     group = incidents.add_subparsers(dest="incidents_command")
     for module in SUBCOMMANDS:
         module.register(group)
+    for parser in group.choices.values():  # `incidents --site S notified …` means the same as `… notified --site S`
+        parser.set_defaults(func=_with_group_site(parser.get_default("func")))
+
+
+def _with_group_site(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        if getattr(args, "site", None) is None:
+            args.site = getattr(args, "incidents_site", None)
+        return command(args)
+
+    return run
