@@ -16,7 +16,10 @@ from tourniquet.config import load_site
 from tourniquet.logs import configure_logging
 from tourniquet.site import Site
 
-__all__ = ["deadlines", "remind"]
+__all__ = ["deadlines", "remind", "DEADLINES_CRON"]
+
+#: Every hour, a few minutes past (prefect.yaml's ``deadlines`` deployment says the same).
+DEADLINES_CRON = "7 * * * *"
 
 
 def remind(site: str | None = None, now: datetime | None = None) -> list[dict[str, Any]]:
