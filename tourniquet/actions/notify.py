@@ -45,6 +45,8 @@ def send(
     text: Annotated[str, Field(description="Body of a custom message.")] = "",
 ) -> NotifyResult:
     """Tell a role what the journal says so far; a channel that is down leaves the message in the outbox."""
+    if not ctx.site.notify.configured:  # the site tells nobody: nothing to compose, nothing to read
+        return NotifyResult(role=role, template=template, status="no channel")
     evidence = str(ctx.site.incident_dir(ctx.incident))
     link = compose.run_link(ctx.site.notify.config, ctx.journal.run, evidence)
     messages: list[Message]
