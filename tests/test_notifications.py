@@ -373,3 +373,24 @@ def test_a_referent_row_naming_the_account_s_own_address_is_not_used(
     assert summary.status == "completed"
     assert receivers.smtp.to(owner.mail) == [] and receivers.smtp.to(owner.mail.upper()) == []
     assert not [r for r in notifications(Path(summary.journal or "")) if r["role"] == "practitioner"]
+
+
+@pytest.mark.parametrize("url, where", [
+    ("mailtos://tourniquet:hunter2-smtp@smtp.grades.example?to=dpo@grades.example", "user:password@"),
+    ("mailtos://smtp.grades.example?user=tourniquet&pass=hunter2-smtp&to=dpo@grades.example", "pass= parameter"),
+    ("ntfy://ntfy.grades.example/soc?token=tk_0123456789", "token= parameter"),
+])
+def test_a_secret_written_inline_in_a_channel_url_is_refused_when_the_site_is_read(
+    tmp_path: Path, slapd: Slapd, practitioners: Directory, receivers: Receivers, url: str, where: str,
+) -> None:
+    from tourniquet.config import load_site
+    from tourniquet.errors import ConfigError
+
+    site = notify_site(tmp_path, slapd, practitioners, receivers, [], dpo=[url])
+    with pytest.raises(ConfigError, match="secrets are never written inline") as raised:
+        load_site(site)
+    assert where in str(raised.value) and "hunter2" not in str(raised.value) and "tk_0123" not in str(raised.value)
+    fine = url.replace("hunter2-smtp", "{file: smtp-password}").replace("tk_0123456789", "{env: NTFY_TOKEN}")
+    (tmp_path / "smtp-password").write_text("x" * 12)
+    notify_site(tmp_path, slapd, practitioners, receivers, [], dpo=[fine])
+    assert load_site(site).notify is not None

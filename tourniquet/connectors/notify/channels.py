@@ -1,7 +1,7 @@
 """Deliver one message to one channel through Apprise (or a Prefect notification block), with a timeout.
 
 The URL with its secrets filled in is built here, for the moment of sending, and every secret in it
-is registered for masking first: an error Apprise reports about it (or a log line it writes) comes
+(each reference's value) is registered for masking first: an error Apprise reports about it (or a log line it writes) comes
 out masked. Apprise's own logger is kept quiet; what it said about a failure is read from its
 result and put, masked and short, in the :class:`NotificationFailed` raised.
 
@@ -24,7 +24,7 @@ from urllib.parse import quote, unquote
 
 from tourniquet.connectors.notify.config import PLACEHOLDER, ChannelRef
 from tourniquet.errors import ConfigError, TransientError
-from tourniquet.secrets import SecretRef, mask, register_secret
+from tourniquet.secrets import SecretRef, mask
 
 __all__ = ["NotificationFailed", "resolve_url", "deliver", "FOLDER_SCHEME"]
 
@@ -46,10 +46,11 @@ def _placeholder(match: re.Match[str]) -> str:
 def resolve_url(channel: ChannelRef, *, add: dict[str, str] | None = None) -> str:
     """The channel's URL with its secrets read now (and registered for masking); ``add``: query values."""
     if channel.secret is not None:
-        url = channel.secret.get()
+        url = channel.secret.get()  # the whole URL is the secret (registered by get)
     else:
+        # Only the referenced parts are secret (each registered by get, in every form it may take, the
+        # URL-encoded one too): registering the whole URL would mask its public scheme and host as well.
         url = PLACEHOLDER.sub(_placeholder, channel.url or "")
-    register_secret(url)
     if add:
         extra = "&".join(f"{k}={quote(v, safe='@')}" for k, v in add.items())
         url += ("&" if "?" in url else "?") + extra

@@ -54,6 +54,9 @@ class ChannelRef(BaseModel):
             raise ValueError("a channel is one of: an Apprise URL, a secret reference, {prefect_block: NAME}")
         if self.url is not None and "://" not in PLACEHOLDER.sub("x", self.url):
             raise ValueError(f"{self.describe()}: not an Apprise URL (scheme://…)")
+        if self.url is not None and (where := _inline_secret(self.url)):
+            raise ValueError(f"{self.describe()}: a secret written inline ({where}): secrets are never written inline, "
+                             "use {env: NAME}, {file: PATH} or {prefect_secret: NAME} in its place")
         return self
 
     def describe(self) -> str:
@@ -84,6 +87,27 @@ class ChannelRef(BaseModel):
 
             return self.model_copy(update={"url": PLACEHOLDER.sub(fix, self.url)})
         return self
+
+
+#: Query parameters of Apprise URLs that carry a credential.
+SECRET_PARAMETERS = frozenset({"pass", "password", "secret", "token", "apikey", "api_key", "key", "access_token",
+                               "webhook", "auth", "pwd"})
+
+
+def _inline_secret(url: str) -> str:
+    """Where a URL holds a credential written as it is (a password in user:pass@, a token= value): "" if nowhere."""
+    rest = url.split("://", 1)[1] if "://" in url else url
+    authority = re.split(r"[/?]", PLACEHOLDER.sub("{ref}", rest), maxsplit=1)[0]
+    if "@" in authority:
+        userinfo = authority.rsplit("@", 1)[0]
+        if ":" in userinfo and userinfo.split(":", 1)[1] not in ("", "{ref}"):
+            return "the password in user:password@"
+    query = rest.split("?", 1)[1] if "?" in rest else ""
+    for pair in query.split("&"):
+        name, _, value = pair.partition("=")
+        if name.strip().lower() in SECRET_PARAMETERS and value and not PLACEHOLDER.fullmatch(value.strip()):
+            return f"the {name.strip()}= parameter"
+    return ""
 
 
 class PractitionerRoute(BaseModel):
