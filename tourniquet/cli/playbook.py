@@ -77,6 +77,8 @@ def _print_changes(summary: Any) -> None:
 
 
 def _print_paths(result: dict[str, Any]) -> None:
+    for line in result.get("notifications") or []:
+        print(f"  told     {line}")
     print(f"  journal: {result['journal']}")
     print(f"  report:  {result['report']}")
 

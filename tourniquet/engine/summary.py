@@ -45,6 +45,8 @@ class RunSummary:
     rolled_back: list[dict[str, Any]] = field(default_factory=list)
     #: What the run did per account, folded from its journal when it ended (what every renderer says).
     outcomes: Outcomes | None = None
+    #: What was told to whom (sent, waiting in the outbox, or would be sent), one line each.
+    notifications: list[str] = field(default_factory=list)
 
     def outcome(self) -> Outcomes:
         """The fold of the run's journal (an empty one before the run ended)."""
@@ -56,7 +58,7 @@ class RunSummary:
         return {
             "incident": self.incident, "playbook": self.playbook, "status": self.status, "dry_run": self.dry_run,
             "error": self.error, "journal": str(self.journal), "report": str(self.report), "steps": self.steps,
-            "failures": self.failures, "refused": self.refused,
+            "failures": self.failures, "refused": self.refused, "notifications": self.notifications,
             "outcome": {**outcomes.as_dict(), "lines": outcomes.lines()},
         }
 
