@@ -88,7 +88,7 @@ class Playbook(_Strict):
     playbook: str = Field(pattern=r"^[a-z][a-z0-9-]{0,62}$", description="Playbook name.")
     version: Literal[1] = Field(description="Format version; only 1 exists.")
     title: str = Field(description="One line a responder recognises.")
-    description: str = ""
+    description: str = Field("", description="What the playbook is for, at more length than its title.")
     inputs: dict[str, InputSpec] = Field(default_factory=dict)
     limits: Limits = Field(default_factory=Limits)  # type: ignore[arg-type]
     on_failure: Literal["stop", "rollback"] = Field(

@@ -1,0 +1,141 @@
+"""The documentation cannot drift from the code.
+
+- The reference pages under docs/reference/ are what ``python -m tourniquet.docs_reference`` writes today: every
+  CLI command and option, every action with its parameters and results, every site-file setting.
+- Every ``tourniquet …`` line in a runbook's shell blocks is a command the argument parser accepts.
+- ``mkdocs build --strict`` passes: no broken link, no missing page, no stale generated page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shlex
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tourniquet.cli.main import build_parser
+from tourniquet.docs_reference import REFRESH_COMMAND, stale_pages
+
+REPO = Path(__file__).resolve().parents[1]
+DOCS = REPO / "docs"
+
+
+def test_the_generated_reference_pages_say_what_the_code_says() -> None:
+    stale = stale_pages(REPO)
+    assert stale == [], f"stale reference pages {stale}: refresh them with `{REFRESH_COMMAND}` and commit them"
+
+
+def _commands(parser: argparse.ArgumentParser, prefix: str) -> Iterator[tuple[str, argparse.ArgumentParser]]:
+    yield prefix, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _commands(sub, f"{prefix} {name}")
+
+
+def test_every_command_and_option_is_in_the_cli_reference() -> None:
+    page = (DOCS / "reference" / "cli.md").read_text(encoding="utf-8")
+    headings = set(re.findall(r"^#+ `([^`]+)`", page, re.MULTILINE))
+    for command, parser in _commands(build_parser(), "tourniquet"):
+        if command != "tourniquet":
+            assert command in headings, f"{command}: no section in docs/reference/cli.md"
+        section = page if command == "tourniquet" else page.split(f"# `{command}`", 1)[1]
+        for action in parser._actions:
+            for option in action.option_strings:
+                if option not in ("-h", "--help"):
+                    assert f"`{option}`" in section, f"{command} {option}: not in docs/reference/cli.md"
+
+
+def test_every_action_and_every_site_setting_is_in_its_reference() -> None:
+    import tourniquet.actions  # noqa: F401  (registers the catalogue)
+    from tourniquet import registry
+    from tourniquet.config import SiteConfig
+
+    actions = (DOCS / "reference" / "actions.md").read_text(encoding="utf-8")
+    for spec in registry.all_actions():
+        assert f"### `{spec.name}`" in actions, spec.name
+        section = actions.split(f"### `{spec.name}`", 1)[1].split("\n### ", 1)[0]
+        for parameter in spec.parameters.model_fields:
+            assert f"| `{parameter}` |" in section, f"{spec.name}: parameter {parameter} not in docs/reference/actions.md"
+
+    settings = (DOCS / "reference" / "site-settings.md").read_text(encoding="utf-8")
+    for name, info in SiteConfig.model_fields.items():
+        if not info.exclude:
+            assert f"`{name}" in settings, f"site setting {name} not in docs/reference/site-settings.md"
+    assert "| `directory.bind_dn` |" in settings and "| `audit.subjects.national_id` |" in settings
+    assert "| `tickets.outbox` |" in settings and "| `limits.max_accounts_ceiling` |" in settings
+
+
+FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<lang>[\w-]*)[^\n]*\n(?P<body>.*?)^(?P=indent)```[ \t]*$",
+                   re.MULTILINE | re.DOTALL)
+SHELL = {"sh", "bash", "shell", "console"}
+
+
+def shell_lines(markdown: str) -> Iterator[str]:
+    """The command lines of a page's shell blocks: continuations joined, prompts and comments dropped."""
+    for block in FENCE.finditer(markdown):
+        if block.group("lang") not in SHELL:
+            continue
+        indent = len(block.group("indent"))
+        text = "\n".join(line[indent:] for line in block.group("body").splitlines())
+        for line in text.replace("\\\n", " ").splitlines():
+            line = line.strip().removeprefix("$ ")
+            if line and not line.startswith("#"):
+                yield line
+
+
+def tourniquet_arguments(line: str) -> list[str] | None:
+    """The arguments of a ``tourniquet`` (or ``.venv/bin/tourniquet``) command on the line, else None."""
+    words = shlex.split(line, comments=True)
+    while words and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", words[0]):  # VAR=value before the command
+        words = words[1:]
+    if not words or os.path.basename(words[0]) != "tourniquet":
+        return None
+    arguments = []
+    for word in words[1:]:
+        if word in ("|", "||", "&&", ";", ">", "2>&1") or word.startswith((">", "|")):
+            break
+        arguments.append(word)
+    return arguments
+
+
+RUNBOOKS = sorted((DOCS / "runbooks").glob("*.md"))
+
+
+@pytest.mark.parametrize("page", RUNBOOKS, ids=[page.stem for page in RUNBOOKS])
+def test_every_command_in_a_runbook_is_one_that_exists(page: Path) -> None:
+    parser = build_parser()
+    for line in shell_lines(page.read_text(encoding="utf-8")):
+        arguments = tourniquet_arguments(line)
+        if arguments is None:
+            continue
+        expanded = [re.sub(r"\$\{?([A-Z_]+)\}?", r"\1", word) for word in arguments]  # "$INCIDENT" → INCIDENT
+        try:
+            parser.parse_args(expanded)
+        except SystemExit as exc:
+            assert exc.code == 0, f"{page.relative_to(REPO)}: `{line}` is not a command tourniquet accepts"
+
+
+def test_the_runbook_parser_finds_commands_in_tabs_and_continuations() -> None:
+    page = ('=== "Terminal"\n\n    ```sh\n    tourniquet plan credential-misuse \\\n      -i accounts="$ACCOUNTS"\n'
+            '    ```\n\n```sh\n# a comment\nTOURNIQUET_SITE=x .venv/bin/tourniquet evidence verify "$INCIDENT"\n'
+            'prefect deployment ls\n```\n')
+    lines = list(shell_lines(page))
+    assert [tourniquet_arguments(line) for line in lines] == [
+        ["plan", "credential-misuse", "-i", "accounts=$ACCOUNTS"], ["evidence", "verify", "$INCIDENT"], None]
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["evidence", "check", "x"])
+
+
+def test_the_documentation_site_builds_strictly(tmp_path: Path) -> None:
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    built = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+                           cwd=REPO, capture_output=True, text=True, timeout=300, env=env)
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert (tmp_path / "site" / "reference" / "cli" / "index.html").is_file()
