@@ -106,10 +106,18 @@ def tourniquet_arguments(line: str) -> list[str] | None:
 
 
 RUNBOOKS = sorted((DOCS / "runbooks").glob("*.md"))
+PAGES = sorted(DOCS.rglob("*.md")) + [REPO / "README.md"]
 
 
-@pytest.mark.parametrize("page", RUNBOOKS, ids=[page.stem for page in RUNBOOKS])
-def test_every_command_in_a_runbook_is_one_that_exists(page: Path) -> None:
+def test_the_runbooks_are_there() -> None:
+    names = {page.stem for page in RUNBOOKS}
+    assert {"alert-arrived", "practitioner-calls", "false-alarm", "investigation-over", "dpo-72-hours",
+            "region-down", "ticket-system-down", "verify-evidence"} <= names
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[str(page.relative_to(REPO)) for page in PAGES])
+def test_every_command_in_a_runbook_or_page_is_one_that_exists(page: Path) -> None:
+    """Runbooks first, but every page's (and the README's) ``tourniquet …`` lines: none may drift."""
     parser = build_parser()
     for line in shell_lines(page.read_text(encoding="utf-8")):
         arguments = tourniquet_arguments(line)
@@ -131,6 +139,14 @@ def test_the_runbook_parser_finds_commands_in_tabs_and_continuations() -> None:
         ["plan", "credential-misuse", "-i", "accounts=$ACCOUNTS"], ["evidence", "verify", "$INCIDENT"], None]
     with pytest.raises(SystemExit):
         build_parser().parse_args(["evidence", "check", "x"])
+
+
+def test_the_readme_is_a_front_door_whose_links_lead_somewhere() -> None:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= 200, "README.md: at most 200 lines; the rest belongs in docs/"
+    for target in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", text):
+        if "://" not in target:
+            assert (REPO / target).exists(), f"README.md links to {target}, which is not there"
 
 
 def test_the_documentation_site_builds_strictly(tmp_path: Path) -> None:
