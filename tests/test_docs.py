@@ -141,6 +141,17 @@ def test_the_runbook_parser_finds_commands_in_tabs_and_continuations() -> None:
         build_parser().parse_args(["evidence", "check", "x"])
 
 
+def test_the_exit_codes_page_lists_each_code_as_the_code_defines_it() -> None:
+    from tourniquet.outcomes import ExitCode
+
+    page = (DOCS / "reference" / "exit-codes.md").read_text(encoding="utf-8")
+    for code in ExitCode:
+        row = f"| {int(code)} | `{code.name}` | "
+        assert row in page, f"exit code {code!r} is not in docs/reference/exit-codes.md"
+        said = page.split(row, 1)[1].split(" |", 1)[0].replace("`", "")
+        assert said == code.description, f"exit code {code.name}: the page says {said!r}, the code {code.description!r}"
+
+
 def test_the_readme_is_a_front_door_whose_links_lead_somewhere() -> None:
     text = (REPO / "README.md").read_text(encoding="utf-8")
     assert len(text.splitlines()) <= 200, "README.md: at most 200 lines; the rest belongs in docs/"
