@@ -74,7 +74,8 @@ def in_terminal(script: str, env: dict[str, str], timeout: float = 300) -> tuple
             raise AssertionError(f"still running after {timeout} s:\n{script}\n{output.decode(errors='replace')}")
     finally:
         os.close(master)
-    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", output.decode("utf-8", errors="replace")).replace("\r", "")
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", output.decode("utf-8", errors="replace"))
+    text = re.sub(r"[^\n]*\r(?!\n)", "", text).replace("\r\n", "\n")  # a bar redrawn in place: its last state
     return process.wait(timeout=30), text
 
 
@@ -115,7 +116,9 @@ def test_the_alert_and_practitioner_runbooks_work_on_the_demo_directory(tmp_path
     try:
         env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
         env.update(PATH=f"{BIN}:{env.get('PATH', '')}", PREFECT_HOME=str(tmp_path / "prefect-home"), COLUMNS="120",
-                   TERM="xterm", PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1")
+                   TERM="xterm", PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1",
+                   # `tourniquet run` starts a temporary Prefect server: give it time on a loaded machine
+                   PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="180")
         responder = Responder(env, {"TOURNIQUET_SITE": "sites/demo/tourniquet.yaml",
                                     "EVIDENCE_DIR": str(state / "evidence")})
 
