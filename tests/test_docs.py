@@ -143,13 +143,20 @@ def test_the_runbooks_are_there() -> None:
 def test_every_command_in_a_runbook_or_page_is_one_that_exists(page: Path) -> None:
     """Runbooks first, but every page's (and the README's) ``tourniquet …`` lines: none may drift."""
     parser = build_parser()
-    for line in shell_lines(page.read_text(encoding="utf-8")):
-        arguments = tourniquet_arguments(line)
+    lines = list(shell_lines(page.read_text(encoding="utf-8")))
+    variables = {}  # NAME=value lines of the page: "$NAME" is that value, else the name itself (INCIDENT)
+    for line in lines:
+        if found := re.match(r"^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$", line):
+            words = shlex.split(found.group(2), comments=True)
+            variables[found.group(1)] = " ".join(words)
+    for line in lines:
+        expanded_line = re.sub(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?",
+                               lambda match: variables.get(match.group(1), match.group(1)), line)
+        arguments = tourniquet_arguments(expanded_line)
         if arguments is None:
             continue
-        expanded = [re.sub(r"\$\{?([A-Z_]+)\}?", r"\1", word) for word in arguments]  # "$INCIDENT" → INCIDENT
         try:
-            parser.parse_args(expanded)
+            parser.parse_args(arguments)
         except SystemExit as exc:
             assert exc.code == 0, f"{page.relative_to(REPO)}: `{line}` is not a command tourniquet accepts"
 
