@@ -155,23 +155,25 @@ def _subcommands(parser: argparse.ArgumentParser) -> list[tuple[str, str, argpar
     return found
 
 
+def _value_word(action: argparse.Action) -> str:
+    """What stands for an argument's value in a synopsis: its metavar, its choices, or its name."""
+    if action.metavar:
+        return str(action.metavar)
+    if action.choices:
+        return "{" + ",".join(map(str, action.choices)) + "}"
+    return action.dest.upper()
+
+
 def _synopsis(prog: str, parser: argparse.ArgumentParser) -> str:
     parts = [prog]
     for action in _options(parser):
-        if not action.option_strings:
-            word = action.metavar or action.dest.upper()
-            if action.choices and not action.metavar:
-                word = "{" + ",".join(map(str, action.choices)) + "}"
-            parts.append(f"{word} …" if action.nargs in ("+", "*") else str(word))
-            continue
-        long = max(action.option_strings, key=len)
-        value = action.metavar or action.dest.upper()
-        if action.choices and not action.metavar:
-            value = "{" + ",".join(map(str, action.choices)) + "}"
-        word = long if action.nargs == 0 else f"{long} {value}"
-        if action.nargs == "*":
+        word = _value_word(action)
+        if action.option_strings:
+            long = max(action.option_strings, key=len)
+            word = long if action.nargs == 0 else f"{long} {word}"
+        if action.nargs in ("+", "*"):
             word += " …"
-        parts.append(word if action.required else f"[{word}]")
+        parts.append(word if action.required or not action.option_strings else f"[{word}]")
     if _subcommands(parser):
         parts.append("COMMAND …")
     return " ".join(parts)
@@ -311,7 +313,9 @@ def write_pages(root: Path) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tourniquet.docs_reference", description=__doc__.split("\n")[0])
-    parser.add_argument("--root", type=Path, default=Path.cwd(), help="the repository (default: here)")
+    checkout = Path(__file__).resolve().parents[1]  # an editable install: the repository this module is in
+    default = checkout if (checkout / "mkdocs.yml").is_file() else Path.cwd()
+    parser.add_argument("--root", type=Path, default=default, help=f"the repository (default: {default})")
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if a page is stale")
     args = parser.parse_args(argv)
     if args.check:
