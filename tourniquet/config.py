@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tourniquet.connectors.audit import AuditConfig
 from tourniquet.connectors.directory import DirectoryConfig
 from tourniquet.connectors.identity import IdentityConfig
+from tourniquet.connectors.notify import NotifyConfig
 from tourniquet.connectors.tickets import TicketsConfig
 from tourniquet.errors import ConfigError
 from tourniquet.extras import MissingExtra, require
@@ -38,7 +39,9 @@ class SiteLimits(BaseModel):
         50, ge=1, description="No playbook may change more accounts than this without an approval."
     )
     protected: list[str] = Field(default_factory=list, description="Accounts no playbook ever changes.")
-    approval_timeout_ceiling: str = Field("24h", pattern=r"^\d+[smhdw]$")
+    approval_timeout_ceiling: str = Field(
+        "24h", pattern=r"^\d+[smhdw]$", description="No playbook waits longer than this for an approval (30s, 1h, 2d)."
+    )
 
 
 class SiteConfig(BaseModel):
@@ -51,6 +54,7 @@ class SiteConfig(BaseModel):
     identity: IdentityConfig | None = None
     tickets: TicketsConfig = Field(default_factory=TicketsConfig)  # type: ignore[arg-type]
     audit: AuditConfig | None = None
+    notify: NotifyConfig | None = Field(None, description="Who is told what, through which channels.")
     limits: SiteLimits = Field(default_factory=SiteLimits)  # type: ignore[arg-type]
     source: Path | None = Field(None, exclude=True)
 
@@ -142,6 +146,13 @@ def load_site(path: str | os.PathLike[str] | None = None) -> SiteConfig:
     config.evidence_dir = _absolute(base, config.evidence_dir)
     config.source = file.resolve()
     _resolve_paths(config, base)
+    if config.notify is not None:
+        config.notify = config.notify.absolute(base)
+        route = config.notify.practitioner
+        if route is not None and route.referents is not None:
+            from tourniquet.connectors.notify import Referents
+
+            Referents.read(route.referents)  # a referents file that cannot be used is said now, not mid-incident
     _require_extras(config, file)
     return config
 

@@ -42,7 +42,8 @@ GENESIS = "0" * 64
 #: target by one operation (two groups left) differ by their "after".
 ChangeKey = tuple[str, str, str, str]
 #: Record kinds few enough per incident to keep whole in the index.
-KEPT_TYPES = frozenset({"run", "approval", "sealed", "note", "ticket", "scope", "undo", "reinstate", "step", "failure"})
+KEPT_TYPES = frozenset({"run", "approval", "sealed", "note", "ticket", "scope", "undo", "reinstate", "step", "failure",
+                        "notification", "filing", "awareness"})
 
 
 class JournalDamaged(Exception):
@@ -87,6 +88,8 @@ class JournalIndex:
     applied: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
     #: Hashes of changes an undo (or a reinstate) reversed.
     undone: set[str] = field(default_factory=set)
+    #: (target, operation) of the changes a dry run planned (what a later step of the same plan can count on).
+    planned: set[tuple[str, str]] = field(default_factory=set)
     #: Records of the kinds in :data:`KEPT_TYPES`, in order.
     kept: list[dict[str, Any]] = field(default_factory=list)
     records: int = 0
@@ -100,6 +103,8 @@ class JournalIndex:
             outcome = record.get("outcome")
             if outcome in ("applied", "noop"):
                 self.unconfirmed.pop(change_key(record), None)
+            if outcome == "planned":
+                self.planned.add((str(record.get("target")), str(record.get("operation"))))
             if outcome == "applied":
                 self.applied.setdefault((str(record.get("target")), str(record.get("operation"))), []).append(
                     {k: record.get(k) for k in ("seq", "hash", "run", "step")})

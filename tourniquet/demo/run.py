@@ -19,6 +19,7 @@ import secrets
 import shutil
 import socket
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +100,18 @@ def write_demo_access_log(practitioners: list[Practitioner]) -> Path:
                    end=datetime.now(timezone.utc))
     write_sqlite(log, path)
     return path
+
+
+def print_notifications(folder: Path, since: float) -> None:
+    """What the SOC, the DPO and the referents were told (the demo site's channels are folders on disk)."""
+    print(f"\n5. Who was told (the demo's channels are folders under {folder}; a real site sends e-mail, chat, SMS):")
+    files = sorted((p for p in folder.rglob("*.txt") if p.stat().st_mtime >= since), key=lambda p: p.name)
+    for path in files:
+        head = dict(line.split(": ", 1) for line in path.read_text(encoding="utf-8").splitlines()[:4] if ": " in line)
+        to = f" -> {head['To']}" if head.get("To") else ""
+        print(f"   {path.parent.name:10}{to}: {head.get('Subject', '')}")
+    if not files:
+        print("   nobody (the site has no notify section)")
 
 
 def print_scope(journal: Path) -> None:
@@ -210,9 +223,11 @@ def run_demo(keep_running: bool = False, accounts: list[str] | None = None) -> i
         inputs: dict[str, Any] = {"accounts": ids,
                                   "reason": "demo: impersonated practitioners scraping patient identities"}
 
+        started = time.time()
         plan = execute_playbook("credential-misuse", inputs, dry_run=True)
-        print(f"\n1. Dry-run plan ({plan.status}, directory reached through {plan.directory_transport}): "
-              f"{sum(c.outcome == 'planned' for c in plan.changes)} changes planned")
+        planned = sum(c.outcome == "planned" for c in plan.changes)
+        print(f"\n1. Dry-run plan: {plan.outcome().headline()} ({planned} changes planned, "
+              f"directory reached through {plan.directory_transport})")
         for change in plan.changes:
             if change.outcome == "planned":
                 print(f"   would {change.operation:22} {change.target}: {describe_change(change.before, change.after)}")
@@ -228,13 +243,14 @@ def run_demo(keep_running: bool = False, accounts: list[str] | None = None) -> i
                 progress, progress_listener(progress.update):
             state = run_playbook("credential-misuse", inputs, return_state=True)
             result = state.result(raise_on_failure=False)
-            progress.update(100.0, result["status"] if isinstance(result, dict) else "failed")
+            progress.update(100.0, result["outcome"]["headline"] if isinstance(result, dict) else "failed")
         if not isinstance(result, dict):
             print(f"   FAILED: {result if isinstance(result, RunFailed) else state.message}", file=sys.stderr)
             told = True
             return 1
         incident = result["incident"]
-        print(f"   flow run {state.state_details.flow_run_id}: incident {result['incident']}: {result['status']}")
+        print(f"   flow run {state.state_details.flow_run_id}: incident {result['incident']}: "
+              f"{result['outcome']['headline']}")
         for step, status in result["steps"].items():
             print(f"   step {step:14} {status}")
 
@@ -245,6 +261,7 @@ def run_demo(keep_running: bool = False, accounts: list[str] | None = None) -> i
             contained &= outcome == "invalidCredentials"
             print(f"   after: bind as {person.uid} -> {outcome}")
         print_scope(Path(result["journal"]))
+        print_notifications(demo_state() / "notifications", started)
         print(f"\nJournal: {result['journal']}\nReport:  {result['report']}")
         print("CONTAINED" if contained else "NOT CONTAINED: see the report")
         told = True

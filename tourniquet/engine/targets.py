@@ -164,6 +164,7 @@ class TargetGuard:
         if self.dry_run:
             self.journal.write("approval", step=step.id, status="would be required", reason=reason, accounts=accounts)
             self.summary.approvals.append({"step": step.id, "status": "would be required", "reason": reason})
+            self.approved_up_to = len(accounts)  # the run asks once for these accounts, as the plan says
             return
         request = ApprovalRequest(
             incident=self.incident, playbook=self.playbook, step=step.id, reason=reason,
@@ -172,6 +173,10 @@ class TargetGuard:
         self.journal.write("approval", step=step.id, status="requested", reason=reason, accounts=accounts,
                            timeout_seconds=self.approval_timeout)
         self.journal.commit()
+        from tourniquet.notices.dispatch import approval_awaited
+
+        approval_awaited(self.site, self.journal, playbook=self.playbook, reason=reason,
+                         timeout_seconds=self.approval_timeout)
         decision = ask_with_timeout(self.approver, request)
         record = {"step": step.id, "status": "approved" if decision.approved else "rejected",
                   "approver": decision.approver, "comment": decision.comment, "reason": reason}

@@ -22,6 +22,7 @@ from tourniquet.engine.execute import find_playbook, progress
 from tourniquet.engine.loader import load_playbook
 from tourniquet.engine.run import RunSummary
 from tourniquet.errors import TourniquetError
+from tourniquet.exit_codes import ExitCode
 from tourniquet.flows.form import AccountsError, parse_accounts, parse_sites
 from tourniquet.flows.running import (
     RunFailed,
@@ -33,6 +34,7 @@ from tourniquet.flows.running import (
     summary_dict,
     tag_run,
 )
+from tourniquet.flows.states import run_state
 
 __all__ = ["run_playbook", "respond", "in_flow_run_id", "RunFailed", "execute_in_flow"]
 
@@ -46,16 +48,23 @@ SitesList = Annotated[list[str], WithJsonSchema({"type": "array", "items": {"typ
 
 
 def _outcome(summary: RunSummary, playbook: str) -> dict[str, Any] | State[Any]:
-    if summary.status in ("completed", "planned"):
-        return summary_dict(summary)
-    # failed, rolled back, completed with errors: the flow run is Failed, its message says why, then what
-    # was done and what was not
+    """Completed, named after the outcome (Contained, Partially contained, Planned …) when some account was
+    reached and the run went to its end; Failed, saying why, when none was or the run stopped."""
+    outcomes = summary.outcome()
+    code = outcomes.exit_code()
+    if not outcomes.stopped and code is not ExitCode.NONE:
+        return run_state(outcomes, summary_dict(summary))
+    # nothing contained, or stopped (failed, rolled back): the flow run is Failed, its message says why, then
+    # what was done and what was not
     try:
         steps = [step.id for step in load_playbook(find_playbook(playbook)).playbook.steps]
     except TourniquetError:
         steps = list(summary.steps)
     done = progress(summary, steps, in_flow_run_id())
-    return failed(f"{summary.playbook} {summary.status}: {summary.error}", f" (journal: {summary.journal}); {done}")
+    why = f"{summary.playbook}{' ' + summary.status if outcomes.stopped else ''}: {outcomes.headline()}"
+    if summary.error and summary.error not in why:
+        why += f" — {summary.error}"
+    return failed(why, f" (journal: {summary.journal}); {done}", int(code))
 
 
 def _respond_run_name() -> str:
@@ -105,6 +114,7 @@ def respond(
     incident: Annotated[str, Field(description="Incident id; empty = derived from the inputs")] = "",
     site: Annotated[SitesText | SitesList, Field(description="Site configuration file; empty = $TOURNIQUET_SITE; "
                                                              "several = one incident across those regions")] = "",
+    alert_time: Annotated[str, Field(description="When the alert was raised (ISO): starts the Art. 33 clock")] = "",
 ) -> dict[str, Any] | State[Any]:  # a Failed state says why it did not complete
     """Contain suspected practitioner accounts with the credential-misuse playbook.
 
@@ -119,16 +129,27 @@ def respond(
         playbook: Playbook name or path
         incident: Incident id; empty = derived from the playbook, the accounts and the day
         site: Site configuration file; empty = $TOURNIQUET_SITE; several (one per line) = one incident across regions
+        alert_time: When the alert was raised (ISO time): starts the GDPR Art. 33 72-hour clock; empty = the first plan or run
     """
     try:
         ids = parse_accounts(accounts)
     except AccountsError as exc:  # a malformed alert or form: a failed run that says so, not silence
         tag_run(dry_run)
         return not_started(f"respond: not started: {exc}")
-    inputs = {"accounts": ids, "since": since, "reason": reason}
+    inputs: dict[str, Any] = {"accounts": ids, "since": since, "reason": reason}
+    if alert_time.strip() and _declares(playbook, "alert_time"):  # a custom playbook may not keep the clock
+        inputs["alert_time"] = alert_time.strip()
     sites = parse_sites(site)
     if len(sites) > 1:
         from tourniquet.flows.regions import run_across_in_flow  # several sites: one part per region
 
         return run_across_in_flow(playbook, inputs, sites, dry_run=dry_run, incident=incident or "")
     return _run(playbook, inputs, dry_run=dry_run, incident=incident or "", site=sites[0] if sites else "")
+
+
+def _declares(playbook: str, name: str) -> bool:
+    """Whether the playbook has the input ``name`` (an unreadable one: no; its run says why)."""
+    try:
+        return name in load_playbook(find_playbook(playbook)).playbook.inputs
+    except TourniquetError:
+        return False
