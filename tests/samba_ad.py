@@ -112,7 +112,9 @@ class Person:
 _NAMES = [("Jeanne", "Dupont"), ("Bruno", "Martin"), ("Claire", "Petit"), ("David", "Leroy"), ("Emma", "Moreau"),
           ("Farid", "Benali"), ("Gaelle", "Simon"), ("Hugo", "Laurent"), ("Ines", "Michel"), ("Julien", "Garcia"),
           ("Karima", "Roux"), ("Louis", "Fournier"), ("Manon", "Girard"), ("Nathan", "Bonnet"), ("Oceane", "Mercier"),
-          ("Paul", "Blanc"), ("Quentin", "Faure"), ("Rose", "Andre"), ("Sami", "Lefevre"), ("Theo", "Guerin")]
+          ("Paul", "Blanc"), ("Quentin", "Faure"), ("Rose", "Andre"), ("Sami", "Lefevre"), ("Theo", "Guerin"),
+          # the stateful tests' second transport (they run once per LDAP library, each on its own person)
+          ("Ugo", "Renard"), ("Vera", "Lucas"), ("William", "Noel")]
 PRACTITIONERS = [Person(f"{g[0].lower()}{s.lower()}", g, s, f"1010000{i:04d}", f"Stolen-{s}-{i:02d}!pw")
                  for i, (g, s) in enumerate(_NAMES)]
 BREAKGLASS = Person("breakglass-urgences", "Breakglass", "Urgences", "", "Br3ak-Glass-Urgences!")

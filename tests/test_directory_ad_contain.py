@@ -35,6 +35,8 @@ from tourniquet.config import load_site
 from tourniquet.engine.execute import execute_playbook
 from tourniquet.site import Site
 
+pytestmark = pytest.mark.usefixtures("each_transport")
+
 ISOLATE = """\
 playbook: contain-and-isolate-ad
 version: 1
@@ -108,11 +110,12 @@ def test_ad_ids_resolve_by_samaccountname_upn_mail_rpps_and_dn_and_nothing_else(
 
 
 def test_one_password_write_leaves_the_previous_password_working_so_a_scramble_writes_two(
+    each_transport: str,
     samba_dc: SambaDC,  # noqa: F811
 ) -> None:
     """Why the AD flavor scrambles twice: Samba's "old password allowed period" (60 min, Windows'
     OldPasswordAllowedPeriod) accepts the previous password for simple binds and NTLM after a reset."""
-    person = PRACTITIONERS[15]
+    person = PRACTITIONERS[15 if each_transport == "ldap3" else 21]
     assert (samba_dc.bind(person.upn, person.password), samba_dc.ntlm(person.sam, person.password)) == ("ok", "ok")
 
     samba_dc.set_password(person.dn, "First-Random-Reset-1")
@@ -126,9 +129,9 @@ def test_one_password_write_leaves_the_previous_password_working_so_a_scramble_w
 
 
 def test_the_stolen_password_is_dead_after_each_step_and_after_a_helpdesk_re_enable(
-    samba_dc: SambaDC, site: Site,  # noqa: F811
+    samba_dc: SambaDC, site: Site, each_transport: str,  # noqa: F811
 ) -> None:
-    person = PRACTITIONERS[2]
+    person = PRACTITIONERS[2 if each_transport == "ldap3" else 20]
     account = site.directory.resolve(person.sam)
     version = int(samba_dc.read(person.dn, "msDS-KeyVersionNumber")["msDS-KeyVersionNumber"][0])
     snapshot, _ = call(site, "directory.snapshot", account=account)

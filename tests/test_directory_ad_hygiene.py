@@ -13,10 +13,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
+
 from tests.samba_ad import BASE, PRACTITIONERS, SambaDC, samba_dc  # noqa: F401 - fixture
 from tourniquet.connectors.directory import directory_time
 from tourniquet.hygiene.loader import load_hygiene_text
 from tourniquet.hygiene.runner import run_hygiene
+
+pytestmark = pytest.mark.usefixtures("each_transport")
 
 PLAYBOOK = """\
 hygiene: ad-hygiene

@@ -16,6 +16,8 @@ from tests.samba_ad import PEOPLE, SERVICE_DN, SERVICE_PASSWORD, SambaDC, make_c
 from tourniquet.connectors.directory import DirectoryClient, DirectoryConfig
 from tourniquet.errors import PermanentError
 
+pytestmark = pytest.mark.usefixtures("each_transport")
+
 
 def _client(url: str, ca: Path | None, **extra: object) -> DirectoryClient:
     config = DirectoryConfig(flavor="ad", url=url, ca_file=str(ca) if ca else None, bind_dn=SERVICE_DN,
