@@ -88,7 +88,23 @@ def cmd_plan(args: argparse.Namespace) -> int:
         print(f"FAILED: {exc}", file=sys.stderr)
         return 1
     _print_summary(summary)
+    _print_plan(summary)
     return 0 if summary.status == "planned" else 1
+
+
+def _print_plan(summary: Any) -> None:
+    """The plan file: each id and what it resolved to, each change from its state, the hash to approve."""
+    if summary.plan is None:
+        return
+    from tourniquet.engine.plan_text import plan_lines
+    from tourniquet.engine.plans import list_plans
+
+    plan = next((p for p in list_plans(summary.plan.parent) if p.sha256 == summary.plan_sha256), None)
+    if plan is None:
+        return
+    for line in plan_lines(plan):
+        print(line)
+    print(f"  apply it with: tourniquet apply {summary.incident} --approver NAME --plan {plan.sha256[:12]}")
 
 
 def cmd_run(args: argparse.Namespace) -> int:

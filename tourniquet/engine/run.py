@@ -35,6 +35,7 @@ from tourniquet.engine.guardrails import is_protected
 from tourniquet.engine.inputs import resolve_inputs
 from tourniquet.engine.loader import LoadedPlaybook
 from tourniquet.engine.locks import AccountLocks
+from tourniquet.engine.plans import Applying
 from tourniquet.engine.playbook import Step
 from tourniquet.engine.summary import RunSummary, describe_error, label_of, plain
 from tourniquet.engine.targets import TargetGuard
@@ -99,6 +100,7 @@ class PlaybookRun:
         executor: Executor | None = None,
         approver: Approver = reject_all,
         on_step: Callable[[str, str], None] | None = None,
+        applying: Applying | None = None,
     ) -> None:
         self.loaded = loaded
         self.playbook = loaded.playbook
@@ -115,6 +117,7 @@ class PlaybookRun:
         self.executor: Executor = executor or ThreadExecutor()
         self.approver = approver
         self.on_step = on_step
+        self.applying = applying
         self.results: dict[str, Any] = {}
         self._deadline = 0.0
         folder = site.plan_dir(self.incident) if dry_run else site.incident_dir(self.incident)
@@ -160,6 +163,8 @@ class PlaybookRun:
                 inputs=self.inputs, dry_run=self.dry_run, site=self.site.name,
             )
             log.info("run.started", inputs=self.inputs)
+            for record_type, fields in self.applying.records if self.applying else []:
+                self.journal.write(record_type, **fields)  # who approved which plan, and what drifted
             try:
                 for step in self.playbook.steps:
                     self._run_step(step)
@@ -230,7 +235,7 @@ class PlaybookRun:
         context = ActionContext(
             incident=self.incident, playbook=self.playbook.playbook, step=step.id, action=spec.name,
             dry_run=self.dry_run, site=self.site, journal=self.journal, undo_action=step.undo or spec.undo,
-            approver=self._ask,
+            approver=self._ask, expected=self.applying.check if self.applying else None,
         )
         label = step.id if not with_item else f"{step.id}[{label_of(item) or '?'}]"
         return Invocation(label=label, step=step, spec=spec, arguments=arguments, context=context, item=item)

@@ -41,6 +41,9 @@ class RunSummary:
     results: dict[str, Any] = field(default_factory=dict)
     approvals: list[dict[str, Any]] = field(default_factory=list)
     rolled_back: list[dict[str, Any]] = field(default_factory=list)
+    #: A dry run's plan file and its SHA-256; a run applying a plan: the plan it applied.
+    plan: Path | None = None
+    plan_sha256: str = ""
 
     def accounts(self) -> dict[str, dict[str, str]]:
         """Per account: each operation's outcome (for the report table)."""
