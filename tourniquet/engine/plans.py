@@ -32,7 +32,7 @@ from tourniquet.model import canonical_dn
 from tourniquet.site import Site
 
 __all__ = ["Plan", "PlanNotFound", "PlanExpired", "build_plan", "write_plan", "load_plan", "list_plans",
-           "drift_between", "decisions_journal", "read_decisions", "PlanCheck", "Applying", "establishment_of", "PLAN_FORMAT", "DEFAULT_EXPIRY"]
+           "drift_between", "decisions_journal", "read_decisions", "PlanCheck", "Applying", "remember_run", "plan_of_run", "establishment_of", "PLAN_FORMAT", "DEFAULT_EXPIRY"]
 
 PLAN_FORMAT = "tourniquet-plan/1"
 DEFAULT_EXPIRY = "24h"
@@ -189,6 +189,22 @@ def decisions_journal(site: Site, incident: str, run: str = "") -> Journal:
 def read_decisions(folder: Path) -> list[dict[str, Any]]:
     path = folder / "decisions.jsonl"
     return list(read_journal(path)) if path.exists() else []
+
+
+def remember_run(site: Site, run: str, plan: Plan) -> None:
+    """Note which plan a flow run waits on: a suspended run starts again from the top and must find it."""
+    folder = site.config.state_dir / "plans" / "runs"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{run}.json").write_text(json.dumps({"incident": plan.incident, "plan": plan.sha256}), encoding="utf-8")
+
+
+def plan_of_run(site: Site, run: str) -> Plan | None:
+    """The plan this flow run wrote before it was suspended, if any."""
+    try:
+        pointer = json.loads((site.config.state_dir / "plans" / "runs" / f"{run}.json").read_text(encoding="utf-8"))
+        return load_plan(site, str(pointer["incident"]), str(pointer["plan"]))
+    except (OSError, ValueError, KeyError, TypeError, PlanNotFound):
+        return None
 
 
 def _key(account: dict[str, Any]) -> str:

@@ -36,6 +36,7 @@ __all__ = [
     "step_timeout",
     "waiting_time",
     "in_flow_run",
+    "wait_for_decision",
 ]
 
 log = structlog.get_logger("tourniquet")
@@ -158,6 +159,54 @@ def _pause(description: str, message: str, timeout: int, poll_interval: int, key
         return form.load(keyset)
     except Exception:
         return None
+
+
+def wait_for_decision(description: str, *, message: str, timeout: int, key: str) -> Any:
+    """The form's answer (``None``: none in time), holding no worker slot where Prefect allows it.
+
+    A run of a deployment (a worker's or the served responder's) is *suspended*: its process exits,
+    and answering the form schedules it again, from the top — the caller must find its own earlier
+    work again (the same ``key`` returns the answer at once). Any other run (a flow called in a
+    process) is *paused*: the process waits.
+    """
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    if context and context.flow_run and context.flow_run.deployment_id and not context.flow_run.parent_task_run_id:
+        return _suspend(description, message, timeout, key)
+    return _pause(description, message, timeout, poll_interval=max(1, min(5, timeout // 20)), key=key)
+
+
+def _suspend(description: str, message: str, timeout: int, key: str) -> Any:
+    """What :func:`prefect.flow_runs.suspend_flow_run` does for a form, with ``message`` on the Suspended state."""
+    from prefect.client.orchestration import get_client
+    from prefect.context import FlowRunContext
+    from prefect.exceptions import Pause
+    from prefect.input import keyset_from_paused_state
+    from prefect.states import Suspended
+    from prefect.utilities.engine import propose_state_sync
+
+    context = FlowRunContext.get()
+    assert context is not None and context.flow_run is not None
+    form = ApprovalInput.with_initial_data(description=description)
+    proposed: Any = Suspended(timeout_seconds=timeout, pause_key=key, message=message)
+    keyset = keyset_from_paused_state(proposed)
+    proposed.state_details.run_input_keyset = keyset
+    with get_client(sync_client=True) as client:
+        state = propose_state_sync(client=client, state=proposed, flow_run_id=context.flow_run.id)
+        if state.is_running():  # resumed: this is the run again, from the top; the answer is stored
+            return form.load(keyset)
+        if not state.is_paused():
+            raise RuntimeError(f"the flow run could not be suspended: the server answered {state.type.value}")
+        form.save(keyset)
+    try:
+        from prefect._flow_run_suspension import mark_flow_run_suspension_requested
+
+        mark_flow_run_suspension_requested(context.flow_run.id, state)
+    except ImportError:  # an older Prefect: raising Pause is enough
+        pass
+    log.warning("approval.suspended", timeout_seconds=timeout, asked=message)
+    raise Pause(state=state)
 
 
 def ask(description: str, timeout_seconds: float, key: str | None = None, *, message: str = "") -> ApprovalDecision:

@@ -59,6 +59,12 @@ def _outcome(summary: RunSummary, playbook: str) -> dict[str, Any] | State[Any]:
 
 
 def _respond_run_name() -> str:
+    """``inc-…-plan`` for a plan that waits for its approval, ``inc-…-contain`` live, ``inc-…-DRY-RUN`` plan only."""
+    from prefect.runtime import flow_run as current_run
+
+    parameters = current_run.parameters
+    if parameters.get("dry_run", True) and parameters.get("wait_for_approval", True):
+        return name_from_parameters("plan", live=True)
     return name_from_parameters("contain")
 
 
@@ -105,6 +111,8 @@ def respond(
     incident: Annotated[str, Field(description="Incident id; empty = derived from the inputs")] = "",
     site: Annotated[SitesText | SitesList, Field(description="Site configuration file; empty = $TOURNIQUET_SITE; "
                                                              "several = one incident across those regions")] = "",
+    wait_for_approval: Annotated[bool, Field(description="With dry run: wait for a person to approve the plan, "
+                                                         "then apply exactly that plan in this run")] = True,
 ) -> dict[str, Any] | State[Any]:  # a Failed state says why it did not complete
     """Contain suspected practitioner accounts with the credential-misuse playbook.
 
@@ -119,6 +127,8 @@ def respond(
         playbook: Playbook name or path
         incident: Incident id; empty = derived from the playbook, the accounts and the day
         site: Site configuration file; empty = $TOURNIQUET_SITE; several (one per line) = one incident across regions
+        wait_for_approval: With dry run: wait for a person to approve the plan (its hash on the form), then apply
+            exactly that plan in this run; an account changed since the plan is left alone and named
     """
     try:
         ids = parse_accounts(accounts)
@@ -131,4 +141,12 @@ def respond(
         from tourniquet.flows.regions import run_across_in_flow  # several sites: one part per region
 
         return run_across_in_flow(playbook, inputs, sites, dry_run=dry_run, incident=incident or "")
+    if dry_run and wait_for_approval:
+        from tourniquet.flows.plans import plan_then_apply
+
+        tag_run(True, "awaiting-approval")
+        try:
+            return plan_then_apply(playbook, inputs, incident=incident or "", site=sites[0] if sites else "")
+        except TourniquetError as exc:  # the site, the playbook or an input: nothing ran
+            return not_started(f"{playbook}: not started: {exc}")
     return _run(playbook, inputs, dry_run=dry_run, incident=incident or "", site=sites[0] if sites else "")

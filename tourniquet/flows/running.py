@@ -91,10 +91,13 @@ def tag_run(dry_run: bool, *extra: str) -> None:
         log.warning("run.not_tagged", error=str(exc))
 
 
-def name_from_parameters(live_word: str | None) -> str:
-    """The flow run's name, from its parameters, before anything runs (``flow_run_name``)."""
+def name_from_parameters(live_word: str | None, *, live: bool = False) -> str:
+    """The flow run's name, from its parameters, before anything runs (``flow_run_name``).
+
+    ``live``: named with ``live_word`` even for a dry run (a plan that waits for its approval: ``-plan``).
+    """
     parameters = current_run.parameters
-    dry_run = bool(parameters.get("dry_run", False))
+    dry_run = bool(parameters.get("dry_run", False)) and not live
     playbook = str(parameters.get("playbook") or "credential-misuse")
     try:
         inputs = dict(parameters.get("inputs") or {})
