@@ -13,9 +13,9 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from tourniquet.cli.common import incident_id, site_argument, sites_of
+from tourniquet.cli.common import incident_id, open_site, site_argument, sites_of
 
-__all__ = ["register", "REGISTRARS", "cmd_incidents", "cmd_show"]
+__all__ = ["register", "REGISTRARS", "cmd_incidents", "cmd_show", "cmd_close"]
 
 #: Each adds one ``incidents`` subcommand to the group's subparsers (``registrar(subparsers)``).
 REGISTRARS: list[Callable[[Any], None]] = []
@@ -68,7 +68,41 @@ def _register_show(sub: Any) -> None:
     show.set_defaults(func=cmd_show)
 
 
-REGISTRARS.append(_register_show)
+def cmd_close(args: argparse.Namespace) -> int:
+    """Record that the incident is closed (who, why): the last state of its life."""
+    from datetime import datetime, timezone
+
+    from tourniquet.journal import Journal
+
+    closed = 0
+    paths: list[str | None] = list(sites_of(args)) or [None]
+    for path in paths:
+        with open_site(path) as site:
+            folder = site.incident_dir(args.incident)
+            if not (folder / "journal.jsonl").is_file():
+                continue
+            journal = Journal(folder / "journal.jsonl", incident=args.incident, run="close")
+            journal.write("lifecycle", status="closed", by=args.by.strip(), note=args.note,
+                          at=datetime.now(timezone.utc).isoformat())
+            journal.commit()
+            closed += 1
+    if not closed:
+        print(f"error: incident {args.incident} has no journal here: nothing to close", file=sys.stderr)
+        return 2
+    print(f"incident {args.incident}: closed by {args.by}")
+    return 0
+
+
+def _register_close(sub: Any) -> None:
+    close = sub.add_parser("close", help="record that an incident is closed (after recover or undo)")
+    close.add_argument("incident", type=incident_id, help="incident id")
+    close.add_argument("--by", required=True, help="who closes it (written to the journal)")
+    close.add_argument("--note", default="", help="why (ticket, decision)")
+    site_argument(close, several=True)
+    close.set_defaults(func=cmd_close)
+
+
+REGISTRARS.extend([_register_show, _register_close])
 
 
 def register(sub: Any) -> None:
