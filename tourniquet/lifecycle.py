@@ -22,13 +22,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from tourniquet import outcomes
 from tourniquet.journal import JournalDamaged, read_journal
 
 __all__ = ["Part", "Event", "Incident", "fold", "read_part", "incidents_of", "incident_row", "story_lines",
-           "story_markdown", "CONTAINING_OPERATIONS"]
+           "story_markdown"]
 
-#: What containment does to an account: one of these applied (or already so) = the account is held.
-CONTAINING_OPERATIONS = frozenset({"lock", "scramble_password", "disable", "force_password_reset"})
 RECOVER_PLAYBOOK = "recover"
 #: The plan files' format (:mod:`tourniquet.engine.plans` writes them; read here without the engine).
 PLAN_FORMAT = "tourniquet-plan/1"
@@ -60,7 +59,8 @@ class Incident:
     regions: list[str]
     state: str
     accounts_named: list[str]
-    accounts_contained: list[str]
+    accounts_contained: list[str]  # by the incident's containment, whatever happened since
+    accounts_held: list[str]  # still contained now (not recovered, not undone)
     accounts_recovered: list[str]
     people_in_scope: int | None
     opened: str
@@ -105,27 +105,42 @@ def _plan_events(part: Part) -> list[Event]:
     return events
 
 
+def _runs(records: list[dict[str, Any]]) -> dict[str, str]:
+    """Each live run of the incident and its playbook, in the order they started."""
+    return {str(r.get("run")): str(r.get("playbook")) for r in records
+            if r.get("type") == "run" and r.get("status") == "started" and r.get("playbook")}
+
+
+def _fold(records: list[dict[str, Any]], run: str) -> outcomes.Outcomes:
+    """One run's outcomes; a ticket's changes are not an account's (the context names the ticket as the account)."""
+    return outcomes.fold(({**r, "account": ""} if str(r.get("system", "")).startswith("tickets") else r
+                          for r in records), run=run)
+
+
 def _account_events(records: list[dict[str, Any]], region: str) -> list[Event]:
-    """Per run and account: what was done on which system, at the time of its last record."""
-    grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    playbooks: dict[str, str] = {}
-    for record in records:
-        if record.get("type") == "run" and record.get("playbook"):
-            playbooks[str(record.get("run"))] = str(record["playbook"])
-        if record.get("type") == "change" and record.get("outcome") in ("applied", "noop", "failed"):
-            if str(record.get("target", "")).startswith("ticket:"):
-                continue
-            grouped.setdefault((str(record.get("run")), str(record.get("account"))), []).append(record)
+    """Per run and account: each step's word (:mod:`tourniquet.outcomes`), at the time of the run's last record."""
     events = []
-    for (run, account), changes in grouped.items():
-        verb = "recovered" if playbooks.get(run) == RECOVER_PLAYBOOK else "contained"
-        by_outcome: dict[str, list[str]] = {}
-        for change in changes:
-            label = {"applied": "applied", "noop": "already so", "failed": "failed"}[str(change["outcome"])]
-            by_outcome.setdefault(label, []).append(f"{change.get('operation')} ({change.get('system')})")
-        said = "; ".join(f"{label}: {', '.join(dict.fromkeys(ops))}" for label, ops in by_outcome.items())
-        held = "failed" not in by_outcome
-        events.append(Event(_time(changes[-1]), region, f"{account} {verb if held else 'not fully ' + verb}: {said}"))
+    for run, playbook in _runs(records).items():
+        mine = [r for r in records if r.get("run") == run]
+        folded = _fold(mine, run)
+        verb = "recovered" if playbook == RECOVER_PLAYBOOK else "contained"
+        reached = set(folded.reached())
+        when = _time(mine[-1]) if mine else ""
+        for name, account in sorted(folded.accounts.items()):
+            said: dict[str, list[str]] = {}
+            for entry in account.entries.values():
+                what = entry.operation or entry.step
+                said.setdefault(entry.kind.value, []).append(f"{what} ({entry.system})" if entry.system else what)
+            steps = "; ".join(f"{kind}: {', '.join(dict.fromkeys(parts))}" for kind, parts in said.items())
+            if name in reached:
+                events.append(Event(when, region, f"{name} {verb}: {steps}"))
+            else:
+                kind, why = account.why_not()
+                events.append(Event(when, region, f"{name} not {verb} ({kind.value}: {why}); {steps}"))
+        if folded.status:
+            headline = (f"{len(reached)} of {len(folded.accounts)} account(s) given back" if verb == "recovered"
+                        else folded.headline())
+            events.append(Event(when, region, f"run {run} ({playbook}) ended {folded.status}: {headline}"))
     return events
 
 
@@ -140,8 +155,6 @@ def _journal_events(part: Part) -> list[Event]:
         elif kind == "run" and status in ("undo finished", "reinstate finished"):
             text = f"{str(status).split()[0]} finished: {record.get('undone', record.get('reinstated', 0))} done, " \
                    f"{record.get('failed', 0)} failed"
-        elif kind == "run" and status not in ("started", "undo started", "reinstate started"):
-            text = f"run {record.get('run')} ended: {status}" + (f" ({record.get('error')})" if record.get("error") else "")
         elif kind == "approval" and record.get("step") == "plan" and status == "approved":
             text = (f"{record.get('approver')} approved plan {_short(record.get('plan'))} (SHA-256 {record.get('plan')}) "
                     f"for {', '.join(record.get('accounts', [])) or 'no account'}")
@@ -175,32 +188,24 @@ def _journal_events(part: Part) -> list[Event]:
     return events
 
 
-def _accounts(part: Part) -> tuple[list[str], list[str], list[str]]:
-    """(named, contained now, recovered) in this part."""
+def _accounts(part: Part) -> tuple[list[str], list[str], list[str], list[str]]:
+    """(named, contained, held now, recovered) in this part, each account's word from :func:`tourniquet.outcomes.fold`."""
     named: list[str] = []
-    for plan in part.plans[-1:]:
-        named += [str(a.get("account") or a.get("named_by")) for a in plan.get("accounts", [])]
-    runs = {str(r.get("run")): str(r.get("playbook")) for r in part.journal if r.get("type") == "run" and r.get("playbook")}
-    held: dict[str, bool] = {}
+    held: list[str] = []
     recovered: list[str] = []
-    for record in part.journal:
-        if record.get("type") == "resolved":
-            named += [str(a.get("uid") or a.get("dn")) for a in record.get("accounts", [])]
-        if record.get("type") != "change" or str(record.get("target", "")).startswith("ticket:"):
+    for run, playbook in _runs(part.journal).items():
+        folded = _fold(part.journal, run)
+        if playbook == RECOVER_PLAYBOOK:
+            recovered += folded.reached()
             continue
-        account = str(record.get("account"))
-        if runs.get(str(record.get("run"))) == RECOVER_PLAYBOOK:
-            if record.get("outcome") in ("applied", "noop") and account not in recovered:
-                recovered.append(account)
-            continue
-        if record.get("operation") in CONTAINING_OPERATIONS:
-            if record.get("outcome") == "failed":
-                held[account] = False
-            elif record.get("outcome") in ("applied", "noop"):
-                held.setdefault(account, True)
+        named += list(folded.accounts)
+        held += folded.reached()
+    if not named:
+        for plan in part.plans[-1:]:
+            named += [str(a.get("account") or a.get("named_by")) for a in plan.get("accounts", [])]
     undone = {str(r.get("target")) for r in part.journal if r.get("type") == "undo" and r.get("status") in ("done", "noop")}
-    contained = [a for a, ok in held.items() if ok and a not in undone and a not in recovered]
-    return list(dict.fromkeys(named)), contained, recovered
+    now = [a for a in dict.fromkeys(held) if a not in undone and a not in recovered]
+    return list(dict.fromkeys(named)), list(dict.fromkeys(held)), now, list(dict.fromkeys(recovered))
 
 
 def _state(parts: Sequence[Part], named: list[str], contained: list[str], recovered: list[str], now: datetime) -> str:
@@ -239,11 +244,13 @@ def fold(incident: str, parts: Sequence[Part], now: datetime | None = None) -> I
     events = sorted((e for p in parts for e in _plan_events(p) + _journal_events(p)), key=lambda e: e.time)
     named: list[str] = []
     contained: list[str] = []
+    held: list[str] = []
     recovered: list[str] = []
     for part in parts:
-        n, c, r = _accounts(part)
+        n, c, h, r = _accounts(part)
         named += n
         contained += c
+        held += h
         recovered += r
     named = list(dict.fromkeys(named))
     people = [r.get("people") for p in parts for r in p.journal if r.get("type") == "scope"]
@@ -253,8 +260,8 @@ def fold(incident: str, parts: Sequence[Part], now: datetime | None = None) -> I
     times = [e.time for e in events if e.time]
     return Incident(
         id=incident, regions=sorted({p.region for p in parts}),
-        state=_state(parts, named, contained, recovered, now),
-        accounts_named=named, accounts_contained=contained, accounts_recovered=recovered,
+        state=_state(parts, named, held, recovered, now),
+        accounts_named=named, accounts_contained=contained, accounts_held=held, accounts_recovered=recovered,
         people_in_scope=sum(int(p) for p in people if isinstance(p, int)) if people else None,
         opened=min(times) if times else "", last_change=max(times) if times else "",
         ticket=str(tickets[-1].get("url") or tickets[-1].get("ticket")) if tickets else None,
@@ -310,7 +317,8 @@ def incidents_of(sites: Iterable[str | None], now: datetime | None = None) -> li
 def incident_row(incident: Incident) -> dict[str, Any]:
     """One line of ``tourniquet incidents``: the same fields in the table and in ``--json``."""
     return {"incident": incident.id, "state": incident.state, "accounts_named": len(incident.accounts_named),
-            "accounts_contained": len(incident.accounts_contained), "people_in_scope": incident.people_in_scope,
+            "accounts_contained": len(incident.accounts_contained), "accounts_held": len(incident.accounts_held),
+            "accounts_recovered": len(incident.accounts_recovered), "people_in_scope": incident.people_in_scope,
             "opened": incident.opened, "last_change": incident.last_change, "ticket": incident.ticket,
             "regions": incident.regions, "plan": incident.plan}
 
@@ -318,8 +326,9 @@ def incident_row(incident: Incident) -> dict[str, Any]:
 def story_lines(incident: Incident) -> list[str]:
     """The story for the terminal: a header, then one line per event in time order."""
     several = len(incident.regions) > 1
-    lines = [f"incident {incident.id}: {incident.state}; {len(incident.accounts_contained)} of "
-             f"{len(incident.accounts_named)} account(s) held" +
+    lines = [f"incident {incident.id}: {incident.state}; {len(incident.accounts_named)} account(s) named, "
+             f"{len(incident.accounts_contained)} contained, {len(incident.accounts_held)} still held, "
+             f"{len(incident.accounts_recovered)} given back" +
              (f"; {incident.people_in_scope} people in scope" if incident.people_in_scope is not None else "") +
              (f"; ticket {incident.ticket}" if incident.ticket else "") +
              (f"; regions {', '.join(incident.regions)}" if several else "")]
