@@ -145,3 +145,55 @@ def _no_slow_poll(monkeypatch: pytest.MonkeyPatch) -> None:
 
     original = approval._pause
     monkeypatch.setattr(approval, "_pause", lambda d, m, t, poll_interval, key: original(d, m, t, 1, key))
+
+
+def _artifacts(key: str) -> list[Any]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        return list(client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key]))))
+
+
+def _run_named(name: str) -> Any:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
+    with get_client(sync_client=True) as client:
+        [run] = client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[name])))
+    return run
+
+
+def test_every_run_of_the_incident_updates_its_story_and_the_ticket_links_them(
+    prefect_harness: None, site_file: Path, practitioners: Directory, ldap_admin: LdapAdmin, tmp_path: Path
+) -> None:
+    from tourniquet.flows.recover import recover
+    from tourniquet.flows.reinstate import undo
+
+    person, other = practitioners.practitioners[34], practitioners.practitioners[35]
+    incident = "inc-flow-story"
+    run = _Background(accounts=person.uid, incident=incident, site=str(site_file))
+    paused = _paused_run(incident)
+    assert main(["approve", incident, "--approver", "Dr Oncall"]) == 0
+    assert run.join().is_completed()
+    key = f"tourniquet-{incident}-story"
+    stories = _artifacts(key)
+    assert len(stories) >= 2, "asked, then contained"  # one key, a new version each time
+    latest = max(stories, key=lambda a: a.created).data
+    assert "Dr Oncall approved plan" in latest and f"{person.uid} contained" in latest
+    [ticket] = (site_file.parent / "tickets").glob(f"{incident}*.md")
+    text = ticket.read_text()
+    assert f"/runs/flow-run/{paused.id}" in text and f"/artifacts/key/{key}" in text
+
+    assert main(["conclude", incident, "--by", "Dr Enquête", "--finding", "phished", "--site", str(site_file)]) == 0
+    recover(incident=incident, accounts=[person.uid], password_file=str(tmp_path / "otp"), site=str(site_file))
+    recovered = _run_named(f"{incident}-recover-{person.uid}")
+    assert f"/runs/flow-run/{recovered.id}" in ticket.read_text()
+    latest = max(_artifacts(key), key=lambda a: a.created).data
+    assert "recovered" in latest.splitlines()[0] and f"{person.uid} recovered" in latest
+
+    respond(accounts=other.uid, dry_run=False, incident="inc-flow-undo", site=str(site_file))
+    undo(incident="inc-flow-undo", site=str(site_file))
+    assert _run_named("inc-flow-undo-undo").state.is_completed()
+    latest = max(_artifacts("tourniquet-inc-flow-undo-story"), key=lambda a: a.created).data
+    assert "undone" in latest.splitlines()[0]

@@ -25,7 +25,7 @@ from typing import Any
 from tourniquet import outcomes
 from tourniquet.journal import JournalDamaged, read_journal
 
-__all__ = ["Part", "Event", "Incident", "fold", "read_part", "incidents_of", "incident_row", "story_lines",
+__all__ = ["Part", "Event", "Incident", "fold", "read_part", "incidents_of", "incident_of", "incident_row", "story_lines",
            "story_markdown"]
 
 RECOVER_PLAYBOOK = "recover"
@@ -312,6 +312,19 @@ def incidents_of(sites: Iterable[str | None], now: datetime | None = None) -> li
             parts.setdefault(incident, []).append(part)
     found = [fold(incident, held, now) for incident, held in parts.items()]
     return sorted(found, key=lambda i: i.opened)
+
+
+def incident_of(incident: str, sites: Iterable[str | None], now: datetime | None = None) -> Incident | None:
+    """One incident, read from only its own folders in each site (None: no site holds any of it)."""
+    from tourniquet.config import load_site
+
+    parts = []
+    for path in sites:
+        config = load_site(path)
+        part = read_part(config.site, config.state_dir / "plans" / incident, config.evidence_dir / incident)
+        if part.plans or part.decisions or part.journal:
+            parts.append(part)
+    return fold(incident, parts, now) if parts else None
 
 
 def incident_row(incident: Incident) -> dict[str, Any]:

@@ -156,7 +156,7 @@ def _run_id(output: str) -> str:
 def test_deploy_creates_the_deployments_with_a_described_form(stack: Stack) -> None:
     deployments = {d["name"]: d for d in stack.post("/deployments/filter", {})}
 
-    assert set(deployments) >= {"respond", "hygiene", "reinstate"}
+    assert set(deployments) >= {"respond", "hygiene", "undo", "recover"}
     form = deployments["respond"]["parameter_openapi_schema"]["properties"]
     assert set(form) == {"accounts", "reason", "since", "dry_run", "playbook", "incident", "site", "wait_for_approval"}
     assert all(field.get("description") for field in form.values()), form
@@ -168,7 +168,7 @@ def test_deploy_creates_the_deployments_with_a_described_form(stack: Stack) -> N
     assert deployments["respond"]["parameters"]["dry_run"] is True
     schedules = deployments["hygiene"]["schedules"]
     assert schedules and schedules[0]["schedule"]["timezone"] == "Europe/Paris"
-    assert "incident" in deployments["reinstate"]["parameter_openapi_schema"]["required"]
+    assert "incident" in deployments["undo"]["parameter_openapi_schema"]["required"]
     recover = deployments["recover"]["parameter_openapi_schema"]
     assert set(recover["required"]) == {"incident", "accounts"}
     assert set(recover["properties"]) == {"incident", "accounts", "password_file", "approved_by", "comment",

@@ -15,6 +15,7 @@ the person saw them in the plan.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -109,7 +110,8 @@ def replan(plan: Plan, *, site: str | None, executor: Executor | None = None, ru
 
 def apply_plan(plan: Plan, *, approver: str, comment: str = "", site: str | None = None,
                executor: Executor | None = None, observer: RunObserver | None = None, run_id: str = "",
-               fallback: Approver = reject_all, now: datetime | None = None) -> ApplyResult:
+               fallback: Approver = reject_all, now: datetime | None = None,
+               links: Callable[[str], dict[str, str]] | None = None) -> ApplyResult:
     """Apply ``plan`` as approved by ``approver`` (see the module docstring); raises :class:`PlanExpired`."""
     if plan.expired(now):
         decide(plan, "expired", site=site, run_id=run_id, comment=f"not approved before {plan.expires:%Y-%m-%d %H:%M} UTC")
@@ -141,7 +143,7 @@ def apply_plan(plan: Plan, *, approver: str, comment: str = "", site: str | None
         plan.data["playbook_file"] or plan.data["playbook"], inputs, dry_run=False, incident=plan.incident,
         site=site, executor=executor, observer=observer, run_id=run_id,
         approver=_covered(plan, approver, comment, fallback),
-        applying=Applying(plan, PlanCheck(plan), records))
+        applying=Applying(plan, PlanCheck(plan), records), pages=links)
     return result
 
 

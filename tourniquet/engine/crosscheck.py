@@ -28,7 +28,7 @@ __all__ = ["check_playbook", "SCOPE_ROOTS", "FOR_EACH_KEYS", "INCIDENT_KEYS"]
 SCOPE_ROOTS = ("inputs", "steps", "limits", "incident", "item")
 #: What ``steps.<id>`` holds for a for_each step.
 FOR_EACH_KEYS = ("results", "failed", "skipped", "count")
-INCIDENT_KEYS = ("id", "playbook", "dry_run", "started")
+INCIDENT_KEYS = ("id", "playbook", "dry_run", "started", "run_url", "story_url")
 
 
 def check_playbook(playbook: Playbook, marks: dict[Path_, Location],

@@ -10,7 +10,7 @@ from __future__ import annotations
 import errno
 import gc
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
@@ -83,16 +83,18 @@ def execute_playbook(
     run_id: str = "",
     applying: Applying | None = None,
     record_plan: bool = True,
+    pages: Callable[[str], dict[str, str]] | None = None,
 ) -> RunSummary:
     """Load, run, report and seal; ``observer`` (if any) is told when the run starts and ends.
 
     A dry run writes its plan file (:mod:`tourniquet.engine.plans`) unless ``record_plan`` is false
-    (the re-check before a plan is applied); ``applying`` makes the run apply an approved plan.
+    (the re-check before a plan is applied); ``applying`` makes the run apply an approved plan; ``pages``
+    gives, for the incident id, where this run and the incident's story are shown (for the ticket).
     """
     with _fewer_collections():
         return _execute(playbook, inputs, dry_run=dry_run, incident=incident, site=site, executor=executor,
                         approver=approver, observer=observer, run_id=run_id, applying=applying,
-                        record_plan=record_plan)
+                        record_plan=record_plan, pages=pages)
 
 
 @contextmanager
@@ -115,7 +117,8 @@ def _fewer_collections() -> Iterator[None]:
 
 def _execute(playbook: str, inputs: dict[str, Any], *, dry_run: bool, incident: str | None, site: str | None,
              executor: Executor | None, approver: Approver, observer: RunObserver | None, run_id: str,
-             applying: Applying | None = None, record_plan: bool = True) -> RunSummary:
+             applying: Applying | None = None, record_plan: bool = True,
+             pages: Callable[[str], dict[str, str]] | None = None) -> RunSummary:
     configure_logging()
     loaded = load_playbook(find_playbook(playbook))
     runtime = Site(load_site(site))
@@ -124,7 +127,7 @@ def _execute(playbook: str, inputs: dict[str, Any], *, dry_run: bool, incident: 
     try:
         try:
             run = PlaybookRun(loaded, inputs, runtime, incident=incident, dry_run=dry_run, run_id=run_id,
-                              executor=executor, approver=approver, applying=applying)
+                              executor=executor, approver=approver, applying=applying, links=pages)
             if observer is not None:
                 observer.started(run, resumed=run.journal.path.exists())
             stage = "run the steps"

@@ -101,6 +101,7 @@ class PlaybookRun:
         approver: Approver = reject_all,
         on_step: Callable[[str, str], None] | None = None,
         applying: Applying | None = None,
+        links: Callable[[str], dict[str, str]] | None = None,
     ) -> None:
         self.loaded = loaded
         self.playbook = loaded.playbook
@@ -118,6 +119,8 @@ class PlaybookRun:
         self.approver = approver
         self.on_step = on_step
         self.applying = applying
+        #: Where this run and the incident's story are shown (a Prefect UI's pages), for the ticket.
+        self.links = {"run_url": "", "story_url": "", **(links(self.incident) if links else {})}
         self.results: dict[str, Any] = {}
         self._deadline = 0.0
         folder = site.plan_dir(self.incident) if dry_run else site.incident_dir(self.incident)
@@ -144,7 +147,7 @@ class PlaybookRun:
             "steps": self.results,
             "limits": self.playbook.limits.model_dump(),
             "incident": {"id": self.incident, "playbook": self.playbook.playbook, "dry_run": self.dry_run,
-                         "started": self.started.isoformat()},
+                         "started": self.started.isoformat(), **self.links},
         }
         if with_item:
             scope["item"] = item

@@ -27,6 +27,7 @@ from tourniquet.flows.approval import pause_message, prefect_approver, wait_for_
 from tourniquet.flows.artifacts import PrefectObserver
 from tourniquet.flows.executor import PrefectExecutor
 from tourniquet.flows.running import execute_in_flow, failed, in_flow_run_id, summary_dict
+from tourniquet.flows.story import publish_story, run_links
 from tourniquet.regional import artifact_key
 from tourniquet.secrets import mask
 from tourniquet.site import Site
@@ -90,6 +91,7 @@ def plan_then_apply(playbook: str, inputs: dict[str, Any], *, incident: str, sit
             return made
         plan = made
         decide(plan, "asked", site=site or None, run_id=run_id)
+        publish_story(plan.incident, [site or None], links=run_links(plan.incident, run_id))
     description = plan_markdown(plan, verb="contain")
     _publish_plan(plan, description)
     remaining = int((plan.expires - datetime.now(timezone.utc)).total_seconds())
@@ -106,13 +108,15 @@ def plan_then_apply(playbook: str, inputs: dict[str, Any], *, incident: str, sit
     if answer.decision != "approve":
         decide(plan, "rejected", site=site or None, approver=approver, comment=comment, run_id=run_id)
         log.warning("plan.rejected", approver=approver, plan=plan.sha256)
+        publish_story(plan.incident, [site or None], links=run_links(plan.incident, run_id))
         return Cancelled(name="Plan rejected", message=mask(f"plan rejected by {approver}: nothing changed"
                                                             + (f" ({comment})" if comment else "")))
     rename_run("contain")
     executor = PrefectExecutor()
     try:
         result = apply_plan(plan, approver=approver, comment=comment, site=site or None, executor=executor,
-                            observer=PrefectObserver(run_id, executor), run_id=run_id, fallback=prefect_approver)
+                            observer=PrefectObserver(run_id, executor, site=site or None), run_id=run_id,
+                            fallback=prefect_approver, links=lambda found: run_links(found, run_id))
     except TourniquetError as exc:
         return failed(f"plan {plan.sha256[:12]} not applied: {exc}")
     if result.summary is None:
@@ -130,5 +134,6 @@ def plan_then_apply(playbook: str, inputs: dict[str, Any], *, incident: str, sit
 def _expired(plan: Plan, site: str, run_id: str) -> State[Any]:
     decide(plan, "expired", site=site or None, run_id=run_id,
            comment=f"not approved before {plan.expires:%Y-%m-%d %H:%M} UTC")
+    publish_story(plan.incident, [site or None], links=run_links(plan.incident, run_id))
     return Cancelled(name="Plan expired", message=f"plan {plan.sha256[:12]} expired at {plan.expires:%Y-%m-%d %H:%M} "
                                                   "UTC without an answer: nothing changed")

@@ -49,11 +49,14 @@ def in_flow_run_id() -> str:
 def execute_in_flow(playbook: str, inputs: dict[str, Any], *, dry_run: bool, incident: str | None = None,
                     site: str | None = None) -> RunSummary:
     """The engine's run with Prefect's executor, approver and observer (artifacts, events, progress)."""
+    from tourniquet.flows.story import run_links
+
     run_id = in_flow_run_id()
     executor = PrefectExecutor()
     return execute_playbook(playbook, inputs, dry_run=dry_run, incident=incident, site=site, executor=executor,
-                            approver=prefect_approver, observer=PrefectObserver(run_id, executor) if run_id else None,
-                            run_id=run_id)
+                            approver=prefect_approver,
+                            observer=PrefectObserver(run_id, executor, site=site) if run_id else None,
+                            run_id=run_id, pages=lambda found: run_links(found, run_id))
 
 
 def summary_dict(summary: RunSummary) -> dict[str, Any]:
