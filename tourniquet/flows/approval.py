@@ -80,16 +80,28 @@ def waiting_time(wanted: float) -> int:
     return max(1, int(wanted))
 
 
+#: What approving means, in each verb's own words (the playbook names the verb).
+_APPROVE_TO = {"recover": "give these accounts back to their owners (a one-time password, a new password demanded)",
+               "undo": "reverse every change of this incident on these accounts (a false alarm)"}
+_CONTAIN = "contain these accounts (password replaced, locked, a new password demanded)"
+
+
 def describe_request(request: ApprovalRequest) -> str:
-    """Markdown shown above the form: what will change if approved."""
+    """Markdown shown above the form: what will change if approved, in the verb's own words."""
     shown = request.accounts[:200]
+    verb = _APPROVE_TO.get(request.playbook, _CONTAIN)
+    if request.step == "investigation":
+        why = (f"Incident `{request.incident}` is **still under investigation**: giving back "
+               f"**{len(request.accounts)}** account(s) before it is concluded needs a person's approval.")
+    else:
+        why = (f"Step **{request.step}** would change **{len(request.accounts)}** account(s); "
+               f"the limit without approval is **{request.limit}** ({request.reason}).")
     lines = [
         f"## Approval needed: {request.playbook}, incident `{request.incident}`",
         "",
-        f"Step **{request.step}** would change **{len(request.accounts)}** accounts; "
-        f"the limit without approval is **{request.limit}** ({request.reason}).",
+        why,
         "",
-        "Approve only if these accounts really are the ones to contain. "
+        f"Approve only if you mean to {verb}. "
         f"No answer within {int(request.timeout_seconds)} s counts as a rejection: nothing will change.",
         "",
         "| # | account |",
@@ -231,8 +243,12 @@ def prefect_approver(request: ApprovalRequest) -> ApprovalDecision:
         what = f"approval step {request.step}: {request.reason}"
         return ask(request.description, request.timeout_seconds,
                    message=pause_message(what, waiting_time(request.timeout_seconds)))
-    what = (f"step {request.step} would change {len(request.accounts)} accounts, above the limit of "
-            f"{request.limit} without a person's approval")
+    if request.step == "investigation":
+        what = (f"giving back {len(request.accounts)} account(s) while incident {request.incident} is still "
+                "under investigation")
+    else:
+        what = (f"step {request.step} would change {len(request.accounts)} accounts, above the limit of "
+                f"{request.limit} without a person's approval")
     return ask(describe_request(request), request.timeout_seconds,
                message=pause_message(what, waiting_time(request.timeout_seconds)))
 
