@@ -63,7 +63,11 @@ def _respond_run_name() -> str:
     from prefect.runtime import flow_run as current_run
 
     parameters = current_run.parameters
-    if parameters.get("dry_run", True) and parameters.get("wait_for_approval", True):
+    try:
+        several = len(parse_sites(parameters.get("site") or "")) > 1  # across regions: a plan only, for now
+    except Exception:
+        several = False
+    if parameters.get("dry_run", True) and parameters.get("wait_for_approval", True) and not several:
         return name_from_parameters("plan", live=True)
     return name_from_parameters("contain")
 
@@ -112,7 +116,7 @@ def respond(
     site: Annotated[SitesText | SitesList, Field(description="Site configuration file; empty = $TOURNIQUET_SITE; "
                                                              "several = one incident across those regions")] = "",
     wait_for_approval: Annotated[bool, Field(description="With dry run: wait for a person to approve the plan, "
-                                                         "then apply exactly that plan in this run")] = True,
+                                                         "then apply exactly that plan in this run (one site)")] = True,
 ) -> dict[str, Any] | State[Any]:  # a Failed state says why it did not complete
     """Contain suspected practitioner accounts with the credential-misuse playbook.
 
@@ -128,7 +132,8 @@ def respond(
         incident: Incident id; empty = derived from the playbook, the accounts and the day
         site: Site configuration file; empty = $TOURNIQUET_SITE; several (one per line) = one incident across regions
         wait_for_approval: With dry run: wait for a person to approve the plan (its hash on the form), then apply
-            exactly that plan in this run; an account changed since the plan is left alone and named
+            exactly that plan in this run; an account changed since the plan is left alone and named (one site;
+            across several sites the run plans only)
     """
     try:
         ids = parse_accounts(accounts)
