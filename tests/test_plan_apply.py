@@ -119,3 +119,18 @@ def test_an_expired_plan_changes_nothing(
     assert _changed(before, ldap_admin.dump()) == set()
     decisions = list(read_journal(site_file.parent / "state" / "plans" / incident / "decisions.jsonl"))
     assert decisions[-1]["status"] == "expired"
+
+
+def test_a_plan_edited_after_it_was_read_is_not_applied(
+    site_file: Path, practitioners: Directory, ldap_admin: LdapAdmin, capsys: pytest.CaptureFixture[str]
+) -> None:
+    person, bystander = practitioners.practitioners[46], practitioners.practitioners[47]
+    incident = "inc-plan-tampered-1"
+    _plan(site_file, incident, person.uid, capsys)
+    [plan_file] = _plans(site_file, incident)
+    read = hashlib.sha256(plan_file.read_bytes()).hexdigest()
+    plan_file.write_text(plan_file.read_text().replace(person.uid, bystander.uid))  # someone edits it
+    before = ldap_admin.dump()
+    code = main(["apply", incident, "--approver", "Dr Oncall", "--plan", read[:12], "--site", str(site_file)])
+    assert code == 2 and f"no plan with hash {read[:12]}" in capsys.readouterr().err
+    assert _changed(before, ldap_admin.dump()) == set()
