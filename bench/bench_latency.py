@@ -33,8 +33,10 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +152,29 @@ def _plan_trial(env: dict[str, str], site: Path, server: Slapd, people: list,
     return paused, first if first is not None else total, total
 
 
+def _event_trial(env: dict[str, str], site: Path, people: list) -> float:
+    """``alert.raised`` posted to the server → the run its trigger started waits on its plan (seconds)."""
+    import httpx
+
+    api = env["PREFECT_API_URL"]
+    alert = f"alert.bench.{time.monotonic_ns()}"
+    started = time.perf_counter()
+    event = {"id": str(uuid.uuid4()), "occurred": datetime.now(timezone.utc).isoformat(), "event": "alert.raised",
+             "resource": {"prefect.resource.id": alert}, "payload": {"accounts": [p.uid for p in people],
+                                                                    "reason": "bench"}}
+    httpx.post(f"{api}/events", json=[event], timeout=30).raise_for_status()
+    while True:
+        runs = httpx.post(f"{api}/flow_runs/filter", json={"limit": 50}, timeout=30).json()
+        mine = [r for r in runs if alert in str(r["parameters"].get("reason", ""))]
+        if mine and mine[0]["state_type"] == "PAUSED":
+            return time.perf_counter() - started
+        if mine and mine[0]["state_type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
+            raise SystemExit(f"the alert's run ended {mine[0]['state_type']}: {mine[0]['state'].get('message')}")
+        if time.perf_counter() - started > 180:
+            raise SystemExit("the alert started no run that waits on its plan within 180 s")
+        time.sleep(0.1)
+
+
 def _plan_paths(args: argparse.Namespace, directory: Any, server: Slapd, site: Path, folder: Path) -> None:
     """``--plan``: the alert → plan → approval → apply path on the worker and the served responder."""
     rows: list[tuple[str, float, float, float]] = []
@@ -176,6 +201,14 @@ def _plan_paths(args: argparse.Namespace, directory: Any, server: Slapd, site: P
                         rows.append((label, paused, first, total))
                         rows.append((label + " — baseline: direct containment", float("nan"), direct, float("nan")))
                         _release(server, people)
+            # The shipped prefect.yaml's trigger: an alert.raised event → an automation → the worker's run.
+            subprocess.run([str(Path(sys.executable).with_name("prefect")), "--no-prompt", "deploy", "--name",
+                            "respond"], env={**environment, "TOURNIQUET_SITE": str(site)}, check=True,
+                           capture_output=True, cwd=str(ROOT))
+            for trial in range(args.trials):
+                people = directory.practitioners[150 + trial * 10:150 + (trial + 1) * 10]
+                rows.append(("alert.raised event → trigger → process worker", _event_trial(env, site, people),
+                             float("nan"), float("nan")))
     print("\n10-account credential-misuse, plan → approval → apply in one flow run, 2 cores:")
     print("| path | trigger → suspended on the plan | approval → first account locked | approval → run final |")
     print("|---|---|---|---|")
