@@ -203,7 +203,7 @@ def _plan_paths(args: argparse.Namespace, directory: Any, server: Slapd, site: P
                         _release(server, people)
             # The shipped prefect.yaml's trigger: an alert.raised event → an automation → the worker's run.
             subprocess.run([str(Path(sys.executable).with_name("prefect")), "--no-prompt", "deploy", "--name",
-                            "respond"], env={**environment, "TOURNIQUET_SITE": str(site)}, check=True,
+                            "respond"], env={**environment, "TOURNIQUET_SITE": str(site), "TOURNIQUET_HOME": str(ROOT)}, check=True,
                            capture_output=True, cwd=str(ROOT))
             for trial in range(args.trials):
                 people = directory.practitioners[150 + trial * 10:150 + (trial + 1) * 10]

@@ -372,3 +372,27 @@ def test_a_served_responder_suspends_on_the_plan_and_applies_it_once_approved(
         _approve_plan(stack, slapd, _run_id(output), suspect)
     finally:
         _stop(served)
+
+
+def test_a_rejected_suspended_plan_ends_plan_rejected_and_changes_nothing(
+    stack: Stack, slapd: Slapd, practitioners: Directory
+) -> None:
+    suspect = practitioners.practitioners[39]
+    incident = "inc-e2e-rejected"
+    output = stack.prefect("deployment", "run", "respond/respond", "--param", f'accounts=["{suspect.uid}"]',
+                           "--param", f"incident={incident}")
+    run_id = _run_id(output)
+    _wait_state(stack, run_id, "PAUSED")
+    admin = LdapAdmin(slapd)
+    try:
+        before = admin.dump()
+        reject = subprocess.run([str(Path(sys.executable).parent / "tourniquet"), "approve", incident,
+                                 "--approver", "Dr Petit", "--reject", "--comment", "false positive"],
+                                env=stack.env, capture_output=True, text=True, timeout=60)
+        assert reject.returncode == 0, reject.stderr
+        run = stack.wait_for_run(run_id)
+        assert (run["state_type"], run["state_name"]) == ("CANCELLED", "Plan rejected"), stack.logs(run_id)
+        assert "plan rejected by Dr Petit" in run["state"]["message"]
+        assert _changed(before, admin.dump()) == set()
+    finally:
+        admin.close()
