@@ -396,3 +396,29 @@ def test_a_rejected_suspended_plan_ends_plan_rejected_and_changes_nothing(
         assert _changed(before, admin.dump()) == set()
     finally:
         admin.close()
+
+
+def test_a_suspended_plan_nobody_answers_expires_and_says_so(
+    stack: Stack, slapd: Slapd, practitioners: Directory
+) -> None:
+    import yaml
+
+    suspect = practitioners.practitioners[40]
+    playbook = yaml.safe_load((REPO / "playbooks" / "credential-misuse.yaml").read_text())
+    playbook["limits"]["plan_expires"] = "5s"
+    path = stack.folder / "short-lived-plan.yaml"
+    path.write_text(yaml.safe_dump(playbook, sort_keys=False))
+    incident = "inc-e2e-expired"
+    output = stack.prefect("deployment", "run", "respond/respond", "--param", f'accounts=["{suspect.uid}"]',
+                           "--param", f"playbook={json.dumps(str(path))}", "--param", f"incident={incident}")
+    run_id = _run_id(output)
+    paused = _wait_state(stack, run_id, "PAUSED")
+    assert "the plan expires: nothing changes" in paused["state"]["message"]
+    time.sleep(6)
+    sweep = stack.wait_for_run(_run_id(stack.prefect("deployment", "run", "expire-plans/expire-plans")))
+    assert sweep["state_type"] == "COMPLETED", stack.logs(sweep["id"])
+    run = stack.wait_for_run(run_id)
+    assert (run["state_type"], run["state_name"]) == ("CANCELLED", "Plan expired")
+    assert bind_result(slapd, suspect.dn, suspect.password) == "success", "nothing changed"
+    decisions = (stack.folder / "state" / "plans" / incident / "decisions.jsonl").read_text().splitlines()
+    assert json.loads(decisions[-1])["status"] == "expired"

@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import structlog
+from prefect import flow
 from prefect.states import Cancelled, State
 
 from tourniquet.config import load_site
@@ -32,7 +33,7 @@ from tourniquet.regional import artifact_key
 from tourniquet.secrets import mask
 from tourniquet.site import Site
 
-__all__ = ["plan_then_apply", "rename_run"]
+__all__ = ["plan_then_apply", "rename_run", "expire_plans"]
 
 log = structlog.get_logger("tourniquet")
 
@@ -137,3 +138,40 @@ def _expired(plan: Plan, site: str, run_id: str) -> State[Any]:
     publish_story(plan.incident, [site or None], links=run_links(plan.incident, run_id))
     return Cancelled(name="Plan expired", message=f"plan {plan.sha256[:12]} expired at {plan.expires:%Y-%m-%d %H:%M} "
                                                   "UTC without an answer: nothing changed")
+
+
+@flow(name="expire-plans", log_prints=False)
+def expire_plans() -> list[str]:
+    """End every plan run still suspended past its plan's expiry: ``Plan expired``, nothing changed.
+
+    A suspended run has no process to notice that its plan expired (Prefect only refuses a late
+    answer); this sweep, scheduled in ``prefect.yaml``, says so on the run and in the plan's decisions.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
+    from prefect.client.schemas.objects import StateType
+
+    now = datetime.now(timezone.utc)
+    ended: list[str] = []
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED]))), limit=200)
+        for run in runs:
+            timeout = run.state.state_details.pause_timeout if run.state else None
+            if not (run.name.endswith("-plan") and timeout is not None and timeout <= now):
+                continue
+            site = run.parameters.get("site") if isinstance(run.parameters.get("site"), str) else ""
+            try:
+                plan = _this_runs_plan(site or "", str(run.id))
+                if plan is not None:
+                    decide(plan, "expired", site=site or None, run_id=str(run.id),
+                           comment=f"not approved before {plan.expires:%Y-%m-%d %H:%M} UTC")
+                    publish_story(plan.incident, [site or None])
+            except TourniquetError as exc:  # the site is gone or broken: still end the run
+                log.warning("plan.expiry_not_recorded", run=run.name, error=str(exc))
+            client.set_flow_run_state(run.id, Cancelled(
+                name="Plan expired", message=f"the plan expired at {timeout:%Y-%m-%d %H:%M} UTC without an answer: "
+                                             "nothing changed"), force=True)
+            ended.append(run.name)
+    log.info("plans.expired", runs=ended)
+    return ended
