@@ -115,6 +115,25 @@ def test_three_regions_make_one_incident_with_its_regions(
         country.reset()
 
 
+def test_three_regions_plan_then_apply_each_region_its_part(
+    country: Country, tmp_path: Path, capsys: pytest.CaptureFixture[str]  # noqa: F811
+) -> None:
+    sites = [str(p) for p in country.sites(tmp_path)]
+    try:
+        args = [arg for site in sites for arg in ("--site", site)]
+        _ok(["plan", "credential-misuse", *args, "-i", f"accounts={','.join(country.ids())}",
+             "-i", f"since={country.since().isoformat()}", "--incident", "inc-regions-plan"], capsys)
+        rows = _rows(capsys, *sites)
+        assert (rows["inc-regions-plan"]["state"], rows["inc-regions-plan"]["regions"]) == ("planned",
+                                                                                           ["hdf", "nor", "pdl"])
+        out = _ok(["apply", "inc-regions-plan", "--approver", "Dr National", *args], capsys)
+        assert out.count("approved by Dr National: completed") == 3, out
+        row = _rows(capsys, *sites)["inc-regions-plan"]
+        assert (row["state"], row["accounts_named"], row["accounts_contained"]) == ("scope frozen", 10, 10)
+    finally:
+        country.reset()
+
+
 def test_the_fold_is_pure_and_expires_an_unanswered_plan() -> None:
     plan = {"format": "tourniquet-plan/1", "incident": "inc-x", "created": "2026-12-01T10:00:00+00:00",
             "expires": "2026-12-02T10:00:00+00:00", "sha256": "ab" * 32, "path": "p",

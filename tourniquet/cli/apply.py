@@ -11,7 +11,7 @@ import argparse
 import sys
 from typing import Any
 
-from tourniquet.cli.common import incident_argument, site_argument
+from tourniquet.cli.common import incident_argument, site_argument, sites_of
 
 __all__ = ["register", "cmd_apply"]
 
@@ -24,19 +24,39 @@ def _print_plan(plan: Any) -> None:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
+    sites = sites_of(args)
+    if len(sites) <= 1:
+        return _apply_one(args, sites[0] if sites else None)
+    from tourniquet.config import load_site
+    from tourniquet.engine.plans import PlanNotFound
+
+    codes = []
+    for site in sites:  # one incident across regions: each region applies its own part's plan
+        region = load_site(site).site
+        print(f"[{region}]")
+        try:
+            codes.append(_apply_one(args, site))
+        except PlanNotFound as exc:
+            print(f"[{region}] no plan here: {exc}")
+    if not codes:
+        return 2
+    return 0 if all(code == 0 for code in codes) else 4 if any(code in (0, 4) for code in codes) else 1
+
+
+def _apply_one(args: argparse.Namespace, site: str | None) -> int:
     from tourniquet.engine.apply import apply_plan, open_plan, replan
     from tourniquet.engine.plans import load_plan
     from tourniquet.site import Site
 
-    plan = open_plan(args.incident, args.site, args.plan)
+    plan = open_plan(args.incident, site, args.plan)
     if args.replan:
-        summary = replan(plan, site=args.site)
+        summary = replan(plan, site=site)
         if summary.plan is None:
             print(f"FAILED: the new plan could not be made: {summary.status}: {summary.error}", file=sys.stderr)
             return 1
         from tourniquet.config import load_site
 
-        runtime = Site(load_site(args.site))
+        runtime = Site(load_site(site))
         try:
             fresh = load_plan(runtime, args.incident, summary.plan_sha256)
         finally:
@@ -45,7 +65,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
         _print_plan(fresh)
         print(f"  apply it with: tourniquet apply {args.incident} --approver NAME --plan {fresh.sha256[:12]}")
         return 0
-    result = apply_plan(plan, approver=args.approver, comment=args.comment or "", site=args.site)
+    result = apply_plan(plan, approver=args.approver, comment=args.comment or "", site=site)
     print(f"APPLY plan {plan.sha256} of incident {plan.incident}, approved by {args.approver}: {result.status}")
     for account, lines in sorted(result.drift.items()):
         print(f"  drift    {account}: nothing applied; " + "; ".join(lines))
@@ -75,7 +95,7 @@ def register(sub: Any) -> None:
     apply.add_argument("--plan", metavar="HASH", help="the plan's SHA-256 (or its start); default: the newest")
     apply.add_argument("--replan", action="store_true",
                        help="make a new plan from the same inputs (after a drift); nothing is changed")
-    site_argument(apply)
+    site_argument(apply, several=True)
     apply.set_defaults(func=_checked)
 
 
