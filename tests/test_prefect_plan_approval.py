@@ -99,6 +99,8 @@ def test_a_plan_approved_with_tourniquet_approve_is_applied_by_the_same_run(
     [approval] = [r for r in records if r["type"] == "approval" and r["step"] == "plan"]
     assert (approval["approver"], approval["plan"], approval["run"]) == ("Dr Oncall", digest, str(paused.id))
     assert {r["run"] for r in records if r["type"] == "change"} == {str(paused.id)}  # the same flow run
+    done = _run_named(f"{incident}-contain")
+    assert done.id == paused.id and "live" in done.tags and "awaiting-approval" not in done.tags
 
 
 def test_a_rejected_plan_changes_nothing(

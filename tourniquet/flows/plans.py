@@ -38,18 +38,20 @@ __all__ = ["plan_then_apply", "rename_run", "expire_plans"]
 log = structlog.get_logger("tourniquet")
 
 
-def rename_run(suffix: str) -> None:
-    """``inc-…-plan`` becomes ``inc-…-contain`` once the plan is approved: the runs list says what it did."""
+def rename_run(suffix: str, tag: str) -> None:
+    """Once answered: ``inc-…-plan`` becomes ``inc-…-<suffix>`` and ``awaiting-approval`` gives way to ``tag``."""
     from prefect.client.orchestration import get_client
     from prefect.context import FlowRunContext
 
     context = FlowRunContext.get()
     if not (context and context.flow_run and context.flow_run.name):
         return
-    name = context.flow_run.name.rsplit("-", 1)[0] + f"-{suffix}"
+    name = context.flow_run.name.rsplit("-", 1)[0] + f"-{suffix}" if suffix else context.flow_run.name
     try:
         with get_client(sync_client=True) as client:
-            client.update_flow_run(context.flow_run.id, name=name)
+            current = client.read_flow_run(context.flow_run.id)
+            tags = sorted({*current.tags, tag} - {"awaiting-approval"})
+            client.update_flow_run(context.flow_run.id, name=name, tags=tags)
     except Exception as exc:  # a name is a courtesy: never fail the containment over it
         log.warning("run.not_renamed", error=str(exc))
 
@@ -104,15 +106,17 @@ def plan_then_apply(playbook: str, inputs: dict[str, Any], *, incident: str, sit
                                                      "and the plan expires: nothing changes")
     answer = wait_for_decision(description, message=message, timeout=remaining, key=f"plan-{plan.sha256[:16]}")
     if answer is None or plan.expired():
+        rename_run("", "plan-expired")
         return _expired(plan, site, run_id)
     approver, comment = answer.approver.strip(), answer.comment
     if answer.decision != "approve":
         decide(plan, "rejected", site=site or None, approver=approver, comment=comment, run_id=run_id)
         log.warning("plan.rejected", approver=approver, plan=plan.sha256)
+        rename_run("", "plan-rejected")
         publish_story(plan.incident, [site or None], links=run_links(plan.incident, run_id))
         return Cancelled(name="Plan rejected", message=mask(f"plan rejected by {approver}: nothing changed"
                                                             + (f" ({comment})" if comment else "")))
-    rename_run("contain")
+    rename_run("contain", "live")
     executor = PrefectExecutor()
     try:
         result = apply_plan(plan, approver=approver, comment=comment, site=site or None, executor=executor,
