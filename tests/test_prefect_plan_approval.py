@@ -199,3 +199,8 @@ def test_every_run_of_the_incident_updates_its_story_and_the_ticket_links_them(
     assert _run_named("inc-flow-undo-undo").state.is_completed()
     latest = max(_artifacts("tourniquet-inc-flow-undo-story"), key=lambda a: a.created).data
     assert "undone" in latest.splitlines()[0]
+
+
+def test_a_plan_with_no_account_to_contain_asks_nobody_and_says_why(prefect_harness: None, site_file: Path) -> None:
+    state = respond(accounts="nosuch-uid-1", incident="inc-flow-plan-nobody", site=str(site_file), return_state=True)
+    assert state.is_failed() and "nosuch-uid-1" in state.message and "nothing was changed" in state.message

@@ -66,8 +66,8 @@ def _this_runs_plan(site: str, run_id: str) -> Plan | None:
 
 def _new_plan(playbook: str, inputs: dict[str, Any], incident: str, site: str, run_id: str) -> Plan | State[Any]:
     summary = execute_in_flow(playbook, inputs, dry_run=True, incident=incident or None, site=site or None)
-    if summary.plan is None:
-        return failed(f"{summary.playbook} not planned: {summary.status}: {summary.error}")
+    if summary.plan is None or summary.status == "failed":
+        return failed(f"{summary.playbook} not planned: {summary.error or summary.status}; nothing was changed")
     runtime = Site(load_site(site or None))
     try:
         plan = load_plan(runtime, summary.incident, summary.plan_sha256)
@@ -92,6 +92,9 @@ def plan_then_apply(playbook: str, inputs: dict[str, Any], *, incident: str, sit
         made = _new_plan(playbook, inputs, incident, site, run_id)
         if not isinstance(made, Plan):
             return made
+        if not made.approved_labels():  # every id refused: nothing to ask anyone
+            why = "; ".join(f"{a.get('named_by')}: {a.get('refused')}" for a in made.accounts())
+            return failed(f"{playbook}: nothing to contain: {why or 'no account named'}; nothing was changed")
         plan = made
         decide(plan, "asked", site=site or None, run_id=run_id)
         publish_story(plan.incident, [site or None], links=run_links(plan.incident, run_id))
