@@ -11,6 +11,7 @@ incident is one row with its three regions.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -131,6 +132,52 @@ def test_three_regions_plan_then_apply_each_region_its_part(
         row = _rows(capsys, *sites)["inc-regions-plan"]
         assert (row["state"], row["accounts_named"], row["accounts_contained"]) == ("scope frozen", 10, 10)
     finally:
+        country.reset()
+
+
+def test_three_regions_one_approval_in_prefect_applies_each_regions_plan(
+    prefect_harness: None, country: Country, tmp_path: Path, capsys: pytest.CaptureFixture[str]  # noqa: F811
+) -> None:
+    import threading
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
+    from tourniquet.flows.respond import respond
+
+    sites = [str(p) for p in country.sites(tmp_path)]
+    incident = "inc-regions-approval"
+    box: dict = {}
+    thread = threading.Thread(target=lambda: box.update(state=respond(
+        accounts="\n".join(country.ids()), site="\n".join(sites), incident=incident,
+        since=country.since().isoformat(), return_state=True)), daemon=True)
+    thread.start()
+    try:
+        paused = None
+        for _ in range(300):
+            with get_client(sync_client=True) as client:
+                runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[f"{incident}-plan"])))
+            paused = next((r for r in runs if r.state and r.state.is_paused()), None)
+            if paused:
+                break
+            time.sleep(0.3)
+        assert paused is not None, "the run never waited on its approval"
+        rows = _rows(capsys, *sites)
+        assert (rows[incident]["state"], rows[incident]["regions"]) == ("awaiting approval", ["hdf", "nor", "pdl"])
+        assert main(["approve", incident, "--approver", "Dr National"]) == 0
+        thread.join(timeout=180)
+        state = box["state"]
+        assert state.is_completed(), state.message
+        assert [r["region"] for r in state.result()["regions"]] == ["hdf", "nor", "pdl"]
+        row = _rows(capsys, *sites)[incident]
+        assert (row["state"], row["accounts_named"], row["accounts_contained"]) == ("scope frozen", 10, 10)
+        for site in sites:
+            journal = [json.loads(line) for line in
+                       (Path(site).parent / "evidence" / incident / "journal.jsonl").read_text().splitlines()]
+            [approval] = [r for r in journal if r["type"] == "approval" and r["step"] == "plan"]
+            assert approval["approver"] == "Dr National" and approval["run"] == str(paused.id)
+    finally:
+        thread.join(timeout=5)
         country.reset()
 
 

@@ -12,6 +12,8 @@ starts again from the top when answered, and finds its plan again (:func:`plan_o
 
 from __future__ import annotations
 
+import hashlib
+from contextlib import nullcontext
 from datetime import datetime, timezone
 from typing import Any
 
@@ -20,16 +22,16 @@ from prefect import flow
 from prefect.states import Cancelled, State
 
 from tourniquet.config import load_site
-from tourniquet.engine.apply import apply_plan, decide
+from tourniquet.engine.apply import ApplyResult, apply_plan, decide
 from tourniquet.engine.plan_text import plan_markdown
-from tourniquet.engine.plans import Plan, load_plan, plan_of_run, remember_run
+from tourniquet.engine.plans import Plan, PlanNotFound, load_plan, plan_of_run, remember_run
 from tourniquet.errors import TourniquetError
 from tourniquet.flows.approval import pause_message, prefect_approver, wait_for_decision
 from tourniquet.flows.artifacts import PrefectObserver
 from tourniquet.flows.executor import PrefectExecutor
 from tourniquet.flows.running import execute_in_flow, failed, in_flow_run_id, summary_dict
 from tourniquet.flows.story import publish_story, run_links
-from tourniquet.regional import artifact_key
+from tourniquet.regional import artifact_key, working_for
 from tourniquet.secrets import mask
 from tourniquet.site import Site
 
@@ -64,87 +66,162 @@ def _this_runs_plan(site: str, run_id: str) -> Plan | None:
         runtime.close()
 
 
-def _new_plan(playbook: str, inputs: dict[str, Any], incident: str, site: str, run_id: str) -> Plan | State[Any]:
-    summary = execute_in_flow(playbook, inputs, dry_run=True, incident=incident or None, site=site or None)
-    if summary.plan is None or summary.status == "failed":
-        return failed(f"{summary.playbook} not planned: {summary.error or summary.status}; nothing was changed")
-    runtime = Site(load_site(site or None))
-    try:
-        plan = load_plan(runtime, summary.incident, summary.plan_sha256)
-        remember_run(runtime, run_id, plan)
-    finally:
-        runtime.close()
-    return plan
+def _this_runs_plans(sites: list[str], run_id: str) -> dict[str, Plan]:
+    """The plans this flow run wrote before it was suspended, by site (empty: the first time through)."""
+    found = {site: _this_runs_plan(site, run_id) for site in sites}
+    return {site: plan for site, plan in found.items() if plan is not None}
 
 
-def _publish_plan(plan: Plan, markdown: str) -> None:
+def _new_plans(playbook: str, inputs: dict[str, Any], incident: str, sites: list[str],
+               run_id: str) -> dict[str, Plan] | State[Any]:
+    """Plan on one site, or on each region (a subflow per region); each region's plan is its own file."""
+    if len(sites) > 1:
+        from tourniquet.flows.regions import run_across_in_flow
+
+        result = run_across_in_flow(playbook, inputs, sites, dry_run=True, incident=incident)
+        if not isinstance(result, dict):
+            return result
+        incident = str(result["incident"])
+    else:
+        summary = execute_in_flow(playbook, inputs, dry_run=True, incident=incident or None,
+                                  site=sites[0] or None)
+        if summary.plan is None or summary.status == "failed":
+            return failed(f"{summary.playbook} not planned: {summary.error or summary.status}; nothing was changed")
+        incident = summary.incident
+    plans: dict[str, Plan] = {}
+    for site in sites:
+        runtime = Site(load_site(site or None))
+        try:
+            plans[site] = load_plan(runtime, incident)
+            remember_run(runtime, run_id, plans[site])
+        except PlanNotFound:  # a region that holds none of the ids
+            continue
+        finally:
+            runtime.close()
+    return plans
+
+
+def _publish_plan(incident: str, digest: str, markdown: str) -> None:
     from prefect.artifacts import create_markdown_artifact
 
-    create_markdown_artifact(mask(markdown), key=artifact_key(plan.incident, "plan"),
-                             description=mask(f"Plan {plan.sha256[:12]} of {plan.incident}, waiting for approval"))
+    create_markdown_artifact(mask(markdown), key=artifact_key(incident, "plan"),
+                             description=mask(f"Plan {digest[:12]} of {incident}, waiting for approval"))
 
 
-def plan_then_apply(playbook: str, inputs: dict[str, Any], *, incident: str, site: str) -> dict[str, Any] | State[Any]:
-    """The ``respond`` flow with dry run: plan, wait for a person, apply what they approved."""
+def _form(plans: dict[str, Plan]) -> tuple[str, str]:
+    """The approval form's Markdown (each region's plan under its name) and the key of this approval."""
+    if len(plans) == 1:
+        (plan,) = plans.values()
+        return plan_markdown(plan, verb="contain"), plan.sha256
+    parts = [plan_markdown(plan, heading=f"Region {plan.data['site']}: approve this plan to contain, incident "
+                                         f"`{plan.incident}`") for plan in plans.values()]
+    digest = hashlib.sha256("".join(sorted(p.sha256 for p in plans.values())).encode()).hexdigest()
+    head = (f"# One approval for {len(plans)} regions' plans\n\nApproving applies each region's plan below, "
+            f"exactly; rejecting changes nothing anywhere.\n\n")
+    return head + "\n".join(parts), digest
+
+
+def _announce(plans: dict[str, Plan], run_id: str, status: str, **fields: Any) -> None:
+    for site, plan in plans.items():
+        decide(plan, status, site=site or None, run_id=run_id, **fields)
+    first = next(iter(plans.values()))
+    publish_story(first.incident, [site or None for site in plans], links=run_links(first.incident, run_id))
+
+
+def plan_then_apply(playbook: str, inputs: dict[str, Any], *, incident: str,
+                    sites: list[str]) -> dict[str, Any] | State[Any]:
+    """The ``respond`` flow with dry run: plan (one site, or each region), wait for a person, apply what they
+    approved."""
     run_id = in_flow_run_id()
-    plan = _this_runs_plan(site, run_id)
-    if plan is None:  # the first time through (not a suspended run started again)
-        made = _new_plan(playbook, inputs, incident, site, run_id)
-        if not isinstance(made, Plan):
+    sites = sites or [""]
+    plans = _this_runs_plans(sites, run_id)
+    if not plans:  # the first time through (not a suspended run started again)
+        made = _new_plans(playbook, inputs, incident, sites, run_id)
+        if not isinstance(made, dict):
             return made
-        if not made.approved_labels():  # every id refused: nothing to ask anyone
-            why = "; ".join(f"{a.get('named_by')}: {a.get('refused')}" for a in made.accounts())
+        if not any(plan.approved_labels() for plan in made.values()):  # every id refused: nobody to ask
+            why = "; ".join(f"{a.get('named_by')}: {a.get('refused')}" for p in made.values() for a in p.accounts())
             return failed(f"{playbook}: nothing to contain: {why or 'no account named'}; nothing was changed")
-        plan = made
-        decide(plan, "asked", site=site or None, run_id=run_id)
-        publish_story(plan.incident, [site or None], links=run_links(plan.incident, run_id))
-    description = plan_markdown(plan, verb="contain")
-    _publish_plan(plan, description)
-    remaining = int((plan.expires - datetime.now(timezone.utc)).total_seconds())
+        plans = made
+        _announce(plans, run_id, "asked")
+    first = next(iter(plans.values()))
+    description, digest = _form(plans)
+    _publish_plan(first.incident, digest, description)
+    expires = min(plan.expires for plan in plans.values())
+    remaining = int((expires - datetime.now(timezone.utc)).total_seconds())
     if remaining <= 0:
-        return _expired(plan, site, run_id)
-    accounts = len(plan.approved_labels())
-    what = f"plan {plan.sha256[:12]} to contain {accounts} account(s) of {plan.incident}"
+        return _expired(plans, run_id)
+    accounts = sum(len(plan.approved_labels()) for plan in plans.values())
+    what = (f"plan {digest[:12]} to contain {accounts} account(s) of {first.incident}"
+            + (f" in {len(plans)} regions" if len(plans) > 1 else ""))
     message = pause_message(what, remaining).replace("counts as a rejection: nothing changes",
                                                      "and the plan expires: nothing changes")
-    answer = wait_for_decision(description, message=message, timeout=remaining, key=f"plan-{plan.sha256[:16]}")
-    if answer is None or plan.expired():
+    answer = wait_for_decision(description, message=message, timeout=remaining, key=f"plan-{digest[:16]}")
+    if answer is None or any(plan.expired() for plan in plans.values()):
         rename_run("", "plan-expired")
-        return _expired(plan, site, run_id)
+        return _expired(plans, run_id)
     approver, comment = answer.approver.strip(), answer.comment
     if answer.decision != "approve":
-        decide(plan, "rejected", site=site or None, approver=approver, comment=comment, run_id=run_id)
-        log.warning("plan.rejected", approver=approver, plan=plan.sha256)
+        log.warning("plan.rejected", approver=approver, plan=digest)
         rename_run("", "plan-rejected")
-        publish_story(plan.incident, [site or None], links=run_links(plan.incident, run_id))
+        _announce(plans, run_id, "rejected", approver=approver, comment=comment)
         return Cancelled(name="Plan rejected", message=mask(f"plan rejected by {approver}: nothing changed"
                                                             + (f" ({comment})" if comment else "")))
     rename_run("contain", "live")
+    return _apply_all(plans, approver, comment, run_id)
+
+
+def _apply_one(plan: Plan, site: str, approver: str, comment: str, run_id: str) -> ApplyResult | str:
     executor = PrefectExecutor()
     try:
-        result = apply_plan(plan, approver=approver, comment=comment, site=site or None, executor=executor,
-                            observer=PrefectObserver(run_id, executor, site=site or None), run_id=run_id,
-                            fallback=prefect_approver, links=lambda found: run_links(found, run_id))
+        return apply_plan(plan, approver=approver, comment=comment, site=site or None, executor=executor,
+                          observer=PrefectObserver(run_id, executor, site=site or None), run_id=run_id,
+                          fallback=prefect_approver, links=lambda found: run_links(found, run_id))
     except TourniquetError as exc:
-        return failed(f"plan {plan.sha256[:12]} not applied: {exc}")
-    if result.summary is None:
-        return failed(f"plan {plan.sha256[:12]} approved by {approver}: {result.status}",
-                      "; drift: " + "; ".join(f"{a}: {' '.join(w)}" for a, w in result.drift.items()))
-    outcome = summary_dict(result.summary)
-    outcome.update(plan=plan.sha256, approver=approver, drift=result.drift, applied=result.applied)
-    if result.summary.status != "completed" or result.drift:
+        return f"plan {plan.sha256[:12]} not applied: {exc}"
+
+
+def _apply_all(plans: dict[str, Plan], approver: str, comment: str, run_id: str) -> dict[str, Any] | State[Any]:
+    """Each plan applied (a region's under its name); the run fails, saying why, unless all were applied whole."""
+    outcomes: list[dict[str, Any]] = []
+    problems: list[str] = []
+    several = len(plans) > 1
+    for site, plan in plans.items():
+        region = str(plan.data["site"])
+        with working_for(region) if several else nullcontext():
+            result = _apply_one(plan, site, approver, comment, run_id)
+        prefix = f"{region}: " if several else ""
+        if isinstance(result, str):
+            problems.append(prefix + result)
+            continue
         drift = "; ".join(f"{a} not applied ({' '.join(w)})" for a, w in result.drift.items())
-        return failed(f"{result.summary.playbook} {result.status}", f" (journal: {result.summary.journal})"
-                      + (f"; {drift}" if drift else ""))
-    return outcome
+        if result.summary is None:
+            problems.append(f"{prefix}plan {plan.sha256[:12]} approved by {approver}: {result.status}; {drift}")
+            continue
+        outcome = summary_dict(result.summary)
+        outcome.update(plan=plan.sha256, approver=approver, drift=result.drift, applied=result.applied,
+                       region=region)
+        outcomes.append(outcome)
+        if result.summary.status != "completed" or result.drift:
+            problems.append(f"{prefix}{result.summary.playbook} {result.status} (journal: {result.summary.journal})"
+                            + (f"; {drift}" if drift else ""))
+    if several:
+        first = next(iter(plans.values()))
+        publish_story(first.incident, [site or None for site in plans], links=run_links(first.incident, run_id))
+    if problems:
+        return failed(problems[0], "; " + "; ".join(problems[1:]) if len(problems) > 1 else "")
+    if not several:
+        return outcomes[0]
+    return {"incident": next(iter(plans.values())).incident, "status": "completed", "approver": approver,
+            "regions": outcomes}
 
 
-def _expired(plan: Plan, site: str, run_id: str) -> State[Any]:
-    decide(plan, "expired", site=site or None, run_id=run_id,
-           comment=f"not approved before {plan.expires:%Y-%m-%d %H:%M} UTC")
-    publish_story(plan.incident, [site or None], links=run_links(plan.incident, run_id))
-    return Cancelled(name="Plan expired", message=f"plan {plan.sha256[:12]} expired at {plan.expires:%Y-%m-%d %H:%M} "
-                                                  "UTC without an answer: nothing changed")
+def _expired(plans: dict[str, Plan], run_id: str) -> State[Any]:
+    expires = min(plan.expires for plan in plans.values())
+    _announce(plans, run_id, "expired", comment=f"not approved before {expires:%Y-%m-%d %H:%M} UTC")
+    digest = next(iter(plans.values())).sha256 if len(plans) == 1 else f"of {len(plans)} regions"
+    return Cancelled(name="Plan expired", message=f"plan {digest[:12] if len(plans) == 1 else digest} expired at "
+                                                  f"{expires:%Y-%m-%d %H:%M} UTC without an answer: nothing changed")
 
 
 @flow(name="expire-plans", log_prints=False)
@@ -167,15 +244,21 @@ def expire_plans() -> list[str]:
             timeout = run.state.state_details.pause_timeout if run.state else None
             if not (run.name.endswith("-plan") and timeout is not None and timeout <= now):
                 continue
-            site = run.parameters.get("site") if isinstance(run.parameters.get("site"), str) else ""
+            from tourniquet.flows.form import parse_sites
+
             try:
-                plan = _this_runs_plan(site or "", str(run.id))
-                if plan is not None:
-                    decide(plan, "expired", site=site or None, run_id=str(run.id),
-                           comment=f"not approved before {plan.expires:%Y-%m-%d %H:%M} UTC")
-                    publish_story(plan.incident, [site or None])
-            except TourniquetError as exc:  # the site is gone or broken: still end the run
-                log.warning("plan.expiry_not_recorded", run=run.name, error=str(exc))
+                sites = parse_sites(run.parameters.get("site") or "") or [""]
+            except Exception:  # a form value that names no site: end the run all the same
+                sites = []
+            for site in sites:
+                try:
+                    plan = _this_runs_plan(site, str(run.id))
+                    if plan is not None:
+                        decide(plan, "expired", site=site or None, run_id=str(run.id),
+                               comment=f"not approved before {plan.expires:%Y-%m-%d %H:%M} UTC")
+                        publish_story(plan.incident, [site or None])
+                except TourniquetError as exc:  # the site is gone or broken: still end the run
+                    log.warning("plan.expiry_not_recorded", run=run.name, error=str(exc))
             client.set_flow_run_state(run.id, Cancelled(
                 name="Plan expired", message=f"the plan expired at {timeout:%Y-%m-%d %H:%M} UTC without an answer: "
                                              "nothing changed"), force=True)

@@ -63,11 +63,7 @@ def _respond_run_name() -> str:
     from prefect.runtime import flow_run as current_run
 
     parameters = current_run.parameters
-    try:
-        several = len(parse_sites(parameters.get("site") or "")) > 1  # across regions: a plan only, for now
-    except Exception:
-        several = False
-    if parameters.get("dry_run", True) and parameters.get("wait_for_approval", True) and not several:
+    if parameters.get("dry_run", True) and parameters.get("wait_for_approval", True):
         return name_from_parameters("plan", live=True)
     return name_from_parameters("contain")
 
@@ -116,7 +112,7 @@ def respond(
     site: Annotated[SitesText | SitesList, Field(description="Site configuration file; empty = $TOURNIQUET_SITE; "
                                                              "several = one incident across those regions")] = "",
     wait_for_approval: Annotated[bool, Field(description="With dry run: wait for a person to approve the plan, "
-                                                         "then apply exactly that plan in this run (one site)")] = True,
+                                                         "then apply exactly that plan in this run")] = True,
 ) -> dict[str, Any] | State[Any]:  # a Failed state says why it did not complete
     """Contain suspected practitioner accounts with the credential-misuse playbook.
 
@@ -132,8 +128,8 @@ def respond(
         incident: Incident id; empty = derived from the playbook, the accounts and the day
         site: Site configuration file; empty = $TOURNIQUET_SITE; several (one per line) = one incident across regions
         wait_for_approval: With dry run: wait for a person to approve the plan (its hash on the form), then apply
-            exactly that plan in this run; an account changed since the plan is left alone and named (one site;
-            across several sites the run plans only)
+            exactly that plan in this run; an account changed since the plan is left alone and named (across
+            several sites: one approval for each region's plan)
     """
     try:
         ids = parse_accounts(accounts)
@@ -142,16 +138,16 @@ def respond(
         return not_started(f"respond: not started: {exc}")
     inputs = {"accounts": ids, "since": since, "reason": reason}
     sites = parse_sites(site)
-    if len(sites) > 1:
-        from tourniquet.flows.regions import run_across_in_flow  # several sites: one part per region
-
-        return run_across_in_flow(playbook, inputs, sites, dry_run=dry_run, incident=incident or "")
     if dry_run and wait_for_approval:
         from tourniquet.flows.plans import plan_then_apply
 
         tag_run(True, "awaiting-approval")
         try:
-            return plan_then_apply(playbook, inputs, incident=incident or "", site=sites[0] if sites else "")
+            return plan_then_apply(playbook, inputs, incident=incident or "", sites=sites)
         except TourniquetError as exc:  # the site, the playbook or an input: nothing ran
             return not_started(f"{playbook}: not started: {exc}")
+    if len(sites) > 1:
+        from tourniquet.flows.regions import run_across_in_flow  # several sites: one part per region
+
+        return run_across_in_flow(playbook, inputs, sites, dry_run=dry_run, incident=incident or "")
     return _run(playbook, inputs, dry_run=dry_run, incident=incident or "", site=sites[0] if sites else "")
