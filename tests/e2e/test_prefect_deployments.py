@@ -418,7 +418,7 @@ def test_a_suspended_plan_nobody_answers_expires_and_says_so(
     sweep = stack.wait_for_run(_run_id(stack.prefect("deployment", "run", "expire-plans/expire-plans")))
     assert sweep["state_type"] == "COMPLETED", stack.logs(sweep["id"])
     run = stack.wait_for_run(run_id)
-    assert (run["state_type"], run["state_name"]) == ("CANCELLED", "Plan expired")
+    assert (run["state_type"], run["state_name"]) == ("CANCELLED", "Plan expired"), (run["state"], stack.logs(sweep["id"]))
     assert bind_result(slapd, suspect.dn, suspect.password) == "success", "nothing changed"
     decisions = (stack.folder / "state" / "plans" / incident / "decisions.jsonl").read_text().splitlines()
     assert json.loads(decisions[-1])["status"] == "expired"

@@ -173,6 +173,12 @@ def _pause(description: str, message: str, timeout: int, poll_interval: int, key
         return None
 
 
+#: A suspended run stays open this much longer than its plan: Prefect's own sweep would fail it at the
+#: pause's timeout with a generic message, while ``expire-plans`` (every 10 minutes) ends it saying the
+#: plan expired; an answer in between starts the run again, which sees the plan expired.
+SUSPEND_GRACE_SECONDS = 900
+
+
 def wait_for_decision(description: str, *, message: str, timeout: int, key: str) -> Any:
     """The form's answer (``None``: none in time), holding no worker slot where Prefect allows it.
 
@@ -185,7 +191,7 @@ def wait_for_decision(description: str, *, message: str, timeout: int, key: str)
 
     context = FlowRunContext.get()
     if context and context.flow_run and context.flow_run.deployment_id and not context.flow_run.parent_task_run_id:
-        return _suspend(description, message, timeout, key)
+        return _suspend(description, message, timeout + SUSPEND_GRACE_SECONDS, key)
     return _pause(description, message, timeout, poll_interval=max(1, min(5, timeout // 20)), key=key)
 
 

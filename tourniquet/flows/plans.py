@@ -241,26 +241,35 @@ def expire_plans() -> list[str]:
         runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(
             state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED]))), limit=200)
         for run in runs:
-            timeout = run.state.state_details.pause_timeout if run.state else None
-            if not (run.name.endswith("-plan") and timeout is not None and timeout <= now):
+            if not run.name.endswith("-plan"):
                 continue
             from tourniquet.flows.form import parse_sites
 
             try:
                 sites = parse_sites(run.parameters.get("site") or "") or [""]
-            except Exception:  # a form value that names no site: end the run all the same
+            except Exception:  # a form value that names no site
                 sites = []
+            plans: dict[str, Plan] = {}
             for site in sites:
                 try:
-                    plan = _this_runs_plan(site, str(run.id))
-                    if plan is not None:
-                        decide(plan, "expired", site=site or None, run_id=str(run.id),
-                               comment=f"not approved before {plan.expires:%Y-%m-%d %H:%M} UTC")
-                        publish_story(plan.incident, [site or None])
-                except TourniquetError as exc:  # the site is gone or broken: still end the run
-                    log.warning("plan.expiry_not_recorded", run=run.name, error=str(exc))
+                    found = _this_runs_plan(site, str(run.id))
+                except TourniquetError as exc:  # the site is gone or broken
+                    log.warning("plan.not_read", run=run.name, error=str(exc))
+                    continue
+                if found is not None:
+                    plans[site] = found
+            timeout = run.state.state_details.pause_timeout if run.state else None
+            expired = (any(plan.expired(now) for plan in plans.values()) if plans
+                       else timeout is not None and timeout <= now)
+            if not expired:
+                continue
+            for site, plan in plans.items():
+                decide(plan, "expired", site=site or None, run_id=str(run.id),
+                       comment=f"not approved before {plan.expires:%Y-%m-%d %H:%M} UTC")
+                publish_story(plan.incident, [site or None])
+            when = min((plan.expires for plan in plans.values()), default=timeout or now)
             client.set_flow_run_state(run.id, Cancelled(
-                name="Plan expired", message=f"the plan expired at {timeout:%Y-%m-%d %H:%M} UTC without an answer: "
+                name="Plan expired", message=f"the plan expired at {when:%Y-%m-%d %H:%M} UTC without an answer: "
                                              "nothing changed"), force=True)
             ended.append(run.name)
     log.info("plans.expired", runs=ended)
