@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from tourniquet.actions.tickets import report_links as ticket_links
 from tourniquet.config import load_site
 from tourniquet.engine.expressions import parse_duration
-from tourniquet.engine.inputs import resolve_inputs
+from tourniquet.engine.inputs import check_incident_id, resolve_inputs
 from tourniquet.engine.loader import LoadedPlaybook, load_playbook
 from tourniquet.engine.plans import Applying, build_plan, write_plan
 from tourniquet.engine.report import render_markdown, write_report
@@ -65,7 +65,7 @@ def planned_incident(playbook: str, inputs: dict[str, Any], incident: str | None
     the inputs would raise.
     """
     if incident:
-        return incident
+        return check_incident_id(incident)  # it names the national folder too, before any run starts
     loaded = load_playbook(find_playbook(playbook))
     return default_incident_id(loaded.playbook.playbook, resolve_inputs(loaded.playbook, inputs))
 

@@ -31,6 +31,7 @@ from tourniquet.engine.execute import execute_playbook, find_playbook, planned_i
 from tourniquet.engine.inputs import resolve_inputs
 from tourniquet.engine.loader import load_playbook
 from tourniquet.engine.regions import Region, Resolution, load_regions, national_folder, resolve_across
+from tourniquet.engine.regions_after import anchor_national_everywhere
 from tourniquet.engine.run import Approver, RunSummary, reject_all
 from tourniquet.errors import ConfigError, PlaybookError, TourniquetError
 from tourniquet.evidence import SealFailed
@@ -186,6 +187,7 @@ def execute_across(
             run.root = national.write_and_seal(folder, incident, run.summary, resolution=resolution.as_record(),
                                                parts=[p.as_record() for p in parts.values()], status=run.status,
                                                problems=problems, anchors_dir=regions[0].config.state_dir)
+            anchor_national_everywhere(regions, incident, folder)
         except (OSError, SealFailed) as exc:  # the regions are contained: say what is missing, do not lose it
             why = f"cannot write {getattr(exc, 'filename', None) or folder}: {getattr(exc, 'strerror', None) or exc}"
             run.status = run.status if run.status.endswith("with errors") else f"{run.status} with errors"
