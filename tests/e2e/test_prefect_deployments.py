@@ -172,7 +172,7 @@ def test_deploy_creates_the_deployments_with_a_described_form(stack: Stack) -> N
     recover = deployments["recover"]["parameter_openapi_schema"]
     assert set(recover["required"]) == {"incident", "accounts"}
     assert set(recover["properties"]) == {"incident", "accounts", "password_file", "approved_by", "comment",
-                                          "operator", "site"}
+                                          "operator", "site", "replace_owner_password"}
     assert all(field.get("description") for field in recover["properties"].values()), recover
 
 
