@@ -1,4 +1,5 @@
-"""``tourniquet``: validate, plan and run playbooks; undo, reinstate, verify evidence; hygiene; the demo."""
+"""``tourniquet``: validate, plan, apply and run playbooks; the incidents and their story; undo (a false alarm),
+conclude and recover (a real incident); verify evidence; hygiene; the demo."""
 
 from __future__ import annotations
 

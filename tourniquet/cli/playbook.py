@@ -197,7 +197,8 @@ def register(sub: Any) -> None:
     validate.add_argument("playbooks", nargs="+")
     validate.set_defaults(func=cmd_validate)
 
-    for name, func, help_text in (("plan", cmd_plan, "dry run: list every change, change nothing"),
+    for name, func, help_text in (("plan", cmd_plan, "dry run: list every change, change nothing; writes the plan "
+                                                     "file (and its SHA-256) that `apply` applies"),
                                   ("run", cmd_run, "run the playbook as a Prefect flow")):
         command = sub.add_parser(name, help=help_text)
         command.add_argument("playbook", help="path or name (credential-misuse)")
