@@ -353,12 +353,21 @@ def story_lines(incident: Incident) -> list[str]:
 
 def story_markdown(incident: Incident, links: dict[str, str] | None = None) -> str:
     """The story as the Prefect artifact shows it: outcome first, then the events, then the links."""
-    head, *rest = story_lines(incident)
-    lines = [f"## {head}", "", "| when (UTC) | " + ("region | " if len(incident.regions) > 1 else "") + "what |",
+    head = story_lines(incident)[0]
+    lines = [f"## {head}", ""]
+    if incident.accounts_named:
+        lines += ["| account | now |", "|---|---|"]
+        for account in incident.accounts_named:
+            now = ("given back" if account in incident.accounts_recovered else
+                   "contained" if account in incident.accounts_held else
+                   "contained, then undone" if account in incident.accounts_contained else "not contained")
+            lines.append(f"| `{account}` | {now} |")
+        lines.append("")
+    lines += ["| when (UTC) | " + ("region | " if len(incident.regions) > 1 else "") + "what |",
              "|---|" + ("---|" if len(incident.regions) > 1 else "") + "---|"]
     for event in incident.events:
         region = f"{event.region} | " if len(incident.regions) > 1 else ""
         lines.append(f"| {event.time[:19].replace('T', ' ')} | {region}{event.text.replace('|', '/')} |")
     if links:
         lines += ["", "**Links:** " + " · ".join(f"[{name}]({url})" for name, url in links.items())]
-    return "\n".join(lines) + "\n" + ("" if rest else "")
+    return "\n".join(lines) + "\n"
