@@ -72,6 +72,13 @@ class Site:
 
         return self._client("audit", lambda: audit.connect(config, state_dir=self.config.state_dir))
 
+    @property
+    def notify(self) -> Any:
+        """The site's notifier (a :class:`~tourniquet.connectors.notify.Notifier`; no channel: nobody is told)."""
+        from tourniquet.connectors import notify
+
+        return self._client("notify", lambda: notify.connect(self.config.notify, state_dir=self.config.state_dir))
+
     def incident_dir(self, incident: str) -> Path:
         """The incident's evidence folder: always a child of evidence_dir (the id is checked here too)."""
         return self.config.evidence_dir / check_incident_id(incident)

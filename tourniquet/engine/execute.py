@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
+import structlog
+
 from tourniquet.actions.tickets import report_links as ticket_links
 from tourniquet.config import load_site
 from tourniquet.engine.expressions import parse_duration
@@ -137,6 +139,8 @@ def _execute(playbook: str, inputs: dict[str, Any], *, dry_run: bool, incident: 
                 _plan_of(run, summary, record_plan)
             elif applying is not None:
                 summary.plan, summary.plan_sha256 = applying.plan.path, applying.plan.sha256
+            stage = "notify"
+            _notify(runtime, run, summary)
             links = summary_links(summary, loaded)
             tickets = ticket_links(summary.results)
             shown = {name: target for name, target in links.items() if not (name == "ticket" and tickets)}
@@ -170,6 +174,21 @@ def _plan_of(run: PlaybookRun, summary: RunSummary, record: bool) -> None:
     if record:
         plan = write_plan(run.site, data)
         summary.plan, summary.plan_sha256 = plan.path, plan.sha256
+
+
+def _notify(site: Site, run: PlaybookRun, summary: RunSummary) -> None:
+    """After the changes: what waited in the notify outbox goes first, then the SOC hears of this run (a dry
+    run: its plan awaits approval). Never raises; this run's own incident is sealed with the run."""
+    from tourniquet.engine.notices import deliver_notifications
+    from tourniquet.notices.dispatch import after_run, report_lines
+
+    if site.notify.outbox.keys():
+        try:
+            deliver_notifications(site, skip_seal=run.incident)
+        except Exception as exc:  # a notification never fails a run
+            structlog.get_logger("tourniquet").error("notify.outbox_failed", error=str(exc))
+    after_run(site, run.journal, run.run_id, evidence=str(run.journal.path.parent))
+    summary.notifications = report_lines(run.journal)
 
 
 def _cannot_write(exc: OSError, run: PlaybookRun | None) -> str:

@@ -224,6 +224,10 @@ def recover_accounts(
     if on_started is not None:
         on_started(run)
     summary = run.execute()
+    if not dry_run:
+        from tourniquet.notices.dispatch import after_recovery
+
+        after_recovery(site, run.journal, run.run_id, evidence=str(site.incident_dir(incident)))
     if summary.refused and summary.status.startswith("completed"):
         summary.status = "refused"
         summary.error = "; ".join(f"{r['account']}: {r['reason']}" for r in summary.refused)

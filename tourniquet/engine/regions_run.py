@@ -37,6 +37,7 @@ from tourniquet.errors import ConfigError, PlaybookError, TourniquetError
 from tourniquet.evidence import SealFailed
 from tourniquet.regional import working_for
 from tourniquet.secrets import mask
+from tourniquet.site import Site
 
 __all__ = ["Part", "NationalRun", "RunPart", "part_of", "run_part_here", "checked_inputs", "execute_across",
            "ACCOUNTS_INPUT"]
@@ -193,6 +194,18 @@ def execute_across(
             run.status = run.status if run.status.endswith("with errors") else f"{run.status} with errors"
             run.error = "; ".join([*problems, f"national summary not sealed: {why}"])
             log.error("national.not_sealed", error=why)
+    from tourniquet.notices.national import notify_across
+
+    told_in = notify_across([(region.name, region.config) for region in regions], run)  # the SOC hears once
+    if told_in is not None and not dry_run:
+        from tourniquet.engine.notices import seal_after
+
+        home = next(region for region in regions if region.name == told_in)
+        site = Site(home.config)
+        try:
+            seal_after(site, [incident], note="national notification")
+        finally:
+            site.close()
     return run
 
 

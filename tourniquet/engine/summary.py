@@ -44,6 +44,8 @@ class RunSummary:
     #: A dry run's plan file and its SHA-256; a run applying a plan: the plan it applied.
     plan: Path | None = None
     plan_sha256: str = ""
+    #: What was told to whom (sent, waiting in the outbox, or would be sent), one line each.
+    notifications: list[str] = field(default_factory=list)
 
     def accounts(self) -> dict[str, dict[str, str]]:
         """Per account: each operation's outcome (for the report table)."""

@@ -172,6 +172,10 @@ class TargetGuard:
         self.journal.write("approval", step=step.id, status="requested", reason=reason, accounts=accounts,
                            timeout_seconds=self.approval_timeout)
         self.journal.commit()
+        from tourniquet.notices.dispatch import approval_awaited
+
+        approval_awaited(self.site, self.journal, playbook=self.playbook, reason=reason,
+                         timeout_seconds=self.approval_timeout)
         decision = ask_with_timeout(self.approver, request)
         record = {"step": step.id, "status": "approved" if decision.approved else "rejected",
                   "approver": decision.approver, "comment": decision.comment, "reason": reason}

@@ -111,6 +111,7 @@ def respond(
     incident: Annotated[str, Field(description="Incident id; empty = derived from the inputs")] = "",
     site: Annotated[SitesText | SitesList, Field(description="Site configuration file; empty = $TOURNIQUET_SITE; "
                                                              "several = one incident across those regions")] = "",
+    alert_time: Annotated[str, Field(description="When the alert was raised (ISO): starts the Art. 33 clock")] = "",
     wait_for_approval: Annotated[bool, Field(description="With dry run: wait for a person to approve the plan, "
                                                          "then apply exactly that plan in this run")] = True,
 ) -> dict[str, Any] | State[Any]:  # a Failed state says why it did not complete
@@ -127,6 +128,7 @@ def respond(
         playbook: Playbook name or path
         incident: Incident id; empty = derived from the playbook, the accounts and the day
         site: Site configuration file; empty = $TOURNIQUET_SITE; several (one per line) = one incident across regions
+        alert_time: When the alert was raised (ISO time): starts the GDPR Art. 33 72-hour clock; empty = the first plan or run
         wait_for_approval: With dry run: wait for a person to approve the plan (its hash on the form), then apply
             exactly that plan in this run; an account changed since the plan is left alone and named (across
             several sites: one approval for each region's plan)
@@ -136,7 +138,9 @@ def respond(
     except AccountsError as exc:  # a malformed alert or form: a failed run that says so, not silence
         tag_run(dry_run)
         return not_started(f"respond: not started: {exc}")
-    inputs = {"accounts": ids, "since": since, "reason": reason}
+    inputs: dict[str, Any] = {"accounts": ids, "since": since, "reason": reason}
+    if alert_time.strip() and _declares(playbook, "alert_time"):  # a custom playbook may not keep the clock
+        inputs["alert_time"] = alert_time.strip()
     sites = parse_sites(site)
     if dry_run and wait_for_approval:
         from tourniquet.flows.plans import plan_then_apply
@@ -151,3 +155,11 @@ def respond(
 
         return run_across_in_flow(playbook, inputs, sites, dry_run=dry_run, incident=incident or "")
     return _run(playbook, inputs, dry_run=dry_run, incident=incident or "", site=sites[0] if sites else "")
+
+
+def _declares(playbook: str, name: str) -> bool:
+    """Whether the playbook has the input ``name`` (an unreadable one: no; its run says why)."""
+    try:
+        return name in load_playbook(find_playbook(playbook)).playbook.inputs
+    except TourniquetError:
+        return False
