@@ -40,7 +40,7 @@ def _plan(site_file: Path, incident: str, accounts: str, capsys: pytest.CaptureF
           playbook: str = "credential-misuse") -> str:
     code = main(["plan", playbook, "-i", f"accounts={accounts}", "--site", str(site_file), "--incident", incident])
     out = capsys.readouterr().out
-    assert code in (0, 1) and "apply it with:" in out, out  # 1: an id was refused ("planned with errors")
+    assert code in (0, 1, 3, 4) and "apply it with:" in out, out  # 4: an id was refused (partly planned)
     return out
 
 
