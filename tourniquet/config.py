@@ -38,7 +38,9 @@ class SiteLimits(BaseModel):
         50, ge=1, description="No playbook may change more accounts than this without an approval."
     )
     protected: list[str] = Field(default_factory=list, description="Accounts no playbook ever changes.")
-    approval_timeout_ceiling: str = Field("24h", pattern=r"^\d+[smhdw]$")
+    approval_timeout_ceiling: str = Field(
+        "24h", pattern=r"^\d+[smhdw]$", description="No playbook waits longer than this for an approval (30s, 1h, 2d)."
+    )
 
 
 class SiteConfig(BaseModel):
