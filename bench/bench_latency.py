@@ -15,6 +15,13 @@ Four paths, each on a real ``prefect server start`` (SQLite) and a real slapd:
 
 The playbook is the shipped ``credential-misuse`` (scramble, lock, reset, end sessions, ticket, data scope)
 on 10 accounts named by uid.
+
+``--plan`` measures the plan → approval → apply path instead, on the worker and the served responder:
+from the trigger (what an ``alert.raised`` trigger or the form's Submit does: ``run_deployment`` with the
+default dry run) until the run waits, suspended, on its approval with the plan on the form; then from
+the approval (``tourniquet approve``'s API call) until the first account is locked by the same run,
+and until it is final. The baseline, in the same run: the direct containment (``dry_run=false``) from
+trigger to first lock.
 """
 
 from __future__ import annotations
@@ -26,9 +33,12 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import ldap3
 import yaml
@@ -99,6 +109,115 @@ def _deployment_run(server: Slapd, people: list, site: Path, deployment: str = "
     return first if first is not None else total, total
 
 
+def _plan_trial(env: dict[str, str], site: Path, server: Slapd, people: list,
+                deployment: str) -> tuple[float, float, float]:
+    """(trigger → paused on the plan, approval → first account locked, approval → run final)."""
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from tourniquet.flows.approval import resume
+
+    os.environ.update(env)
+    with temporary_settings(updates={PREFECT_API_URL: env["PREFECT_API_URL"]}):
+        connection = _admin(server)
+        dns = [p.dn for p in people]
+        started = time.perf_counter()
+        flow_run: Any = run_deployment(deployment, timeout=0, parameters={
+            "accounts": " ".join(p.uid for p in people), "site": str(site), "reason": "bench alert"})
+        while True:
+            with get_client(sync_client=True) as client:
+                state = client.read_flow_run(flow_run.id).state
+            if state is not None and state.is_paused():
+                break
+            if state is not None and state.is_final():
+                raise SystemExit(f"the plan run ended {state.name}: {state.message}")
+            time.sleep(0.05)
+        paused = time.perf_counter() - started
+        approved = time.perf_counter()
+        resume(flow_run.id, "bench approver")
+        first = None
+        while True:
+            if first is None and _locked(connection, dns) > 0:
+                first = time.perf_counter() - approved
+            with get_client(sync_client=True) as client:
+                state = client.read_flow_run(flow_run.id).state
+            if state is not None and state.is_final():
+                break
+            time.sleep(0.05)
+        total = time.perf_counter() - approved
+        connection.unbind()
+    if not state.is_completed():
+        raise SystemExit(f"the approved plan ended {state.name}: {state.message}")
+    return paused, first if first is not None else total, total
+
+
+def _event_trial(env: dict[str, str], site: Path, people: list) -> float:
+    """``alert.raised`` posted to the server → the run its trigger started waits on its plan (seconds)."""
+    import httpx
+
+    api = env["PREFECT_API_URL"]
+    alert = f"alert.bench.{time.monotonic_ns()}"
+    started = time.perf_counter()
+    event = {"id": str(uuid.uuid4()), "occurred": datetime.now(timezone.utc).isoformat(), "event": "alert.raised",
+             "resource": {"prefect.resource.id": alert}, "payload": {"accounts": [p.uid for p in people],
+                                                                    "reason": "bench"}}
+    httpx.post(f"{api}/events", json=[event], timeout=30).raise_for_status()
+    while True:
+        runs = httpx.post(f"{api}/flow_runs/filter", json={"limit": 50}, timeout=30).json()
+        mine = [r for r in runs if alert in str(r["parameters"].get("reason", ""))]
+        if mine and mine[0]["state_type"] == "PAUSED":
+            return time.perf_counter() - started
+        if mine and mine[0]["state_type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
+            raise SystemExit(f"the alert's run ended {mine[0]['state_type']}: {mine[0]['state'].get('message')}")
+        if time.perf_counter() - started > 180:
+            raise SystemExit("the alert started no run that waits on its plan within 180 s")
+        time.sleep(0.1)
+
+
+def _plan_paths(args: argparse.Namespace, directory: Any, server: Slapd, site: Path, folder: Path) -> None:
+    """``--plan``: the alert → plan → approval → apply path on the worker and the served responder."""
+    rows: list[tuple[str, float, float, float]] = []
+    with prefect_server(folder / "prefect") as env:
+        environment = {**os.environ, **env}
+        subprocess.run([str(Path(sys.executable).with_name("prefect")), "work-pool", "create", "tourniquet",
+                        "--type", "process"], env=environment, check=True, capture_output=True, cwd=str(ROOT))
+        code = (f"from prefect import flow\nflow.from_source(source={str(ROOT)!r}, "
+                f"entrypoint='tourniquet/flows/respond.py:respond').deploy(name='respond', "
+                f"work_pool_name='tourniquet')")
+        subprocess.run([sys.executable, "-c", code], env=environment, check=True, capture_output=True, cwd=str(ROOT))
+        paths = [("deployment + process worker (poll 1 s)", "respond/respond", 0),
+                 ("served responder (poll 1 s)", "respond/served", 100)]
+        with prefect_worker(env, "tourniquet", folder / "worker.log", extra={"TOURNIQUET_SITE": str(site)}):
+            time.sleep(3)
+            with _served(env, site, folder / "served.log"):
+                for label, deployment, offset in paths:
+                    for trial in range(args.trials):
+                        people = directory.practitioners[offset + trial * 20:offset + trial * 20 + 10]
+                        direct, _ = _deployment_trial(env, site, server, people, deployment)
+                        _release(server, people)
+                        people = directory.practitioners[offset + trial * 20 + 10:offset + trial * 20 + 20]
+                        paused, first, total = _plan_trial(env, site, server, people, deployment)
+                        rows.append((label, paused, first, total))
+                        rows.append((label + " — baseline: direct containment", float("nan"), direct, float("nan")))
+                        _release(server, people)
+            # The shipped prefect.yaml's trigger: an alert.raised event → an automation → the worker's run.
+            subprocess.run([str(Path(sys.executable).with_name("prefect")), "--no-prompt", "deploy", "--name",
+                            "respond"], env={**environment, "TOURNIQUET_SITE": str(site), "TOURNIQUET_HOME": str(ROOT)}, check=True,
+                           capture_output=True, cwd=str(ROOT))
+            for trial in range(args.trials):
+                people = directory.practitioners[150 + trial * 10:150 + (trial + 1) * 10]
+                rows.append(("alert.raised event → trigger → process worker", _event_trial(env, site, people),
+                             float("nan"), float("nan")))
+    print("\n10-account credential-misuse, plan → approval → apply in one flow run, 2 cores:")
+    print("| path | trigger → suspended on the plan | approval → first account locked | approval → run final |")
+    print("|---|---|---|---|")
+    for label, paused, first, total in rows:
+        def shown(value: float) -> str:
+            return "—" if value != value else f"{value:.1f} s"
+        print(f"| {label} | {shown(paused)} | {shown(first)} | {shown(total)} |")
+
+
 @contextmanager
 def _served(env: dict[str, str], site: Path, log: Path) -> Iterator[None]:
     """``python -m tourniquet.flows.serve`` until its deployments are on the server, then for the trials."""
@@ -138,6 +257,8 @@ def _cli_trial(env: dict[str, str], site: Path, people: list, incident: str) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=3)
+    parser.add_argument("--plan", action="store_true",
+                        help="the alert → plan → approval → apply path (worker and served) instead")
     args = parser.parse_args()
     directory = generate(200, SUFFIX)
     folder = Path(tempfile.mkdtemp(prefix="bench-latency-"))
@@ -155,6 +276,12 @@ def main() -> None:
     }))
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     rows: list[tuple[str, float, float]] = []
+    if args.plan:
+        try:
+            _plan_paths(args, directory, server, site, folder)
+        finally:
+            server.stop()
+        return
     try:
         with prefect_server(folder / "prefect") as env:
             environment = {**os.environ, **env}

@@ -6,9 +6,12 @@
 What it does, all on loopback and in a temporary folder: starts the demo directory (a throwaway
 slapd with 50 practitioners and the access log), ``prefect server start``, deploys
 ``prefect.yaml`` (``prefect --no-prompt deploy --all``) and starts a process worker; runs the
-``respond`` deployment twice for the demo's three accounts (a plan, then a containment); then
-headless Chromium (Debian's, driven by Playwright) photographs the runs list, the run form,
-the containment's run page and its report artifact. Everything it started is stopped at the end.
+``respond`` deployment twice for the demo's three accounts (a plan only, then a containment), then
+once more as an alert does: it plans and waits, suspended, on the approval; headless Chromium (Debian's,
+driven by Playwright) photographs the runs list, the run form, the containment's run page and its
+report artifact, the approval form showing the plan and its SHA-256, and — once ``tourniquet approve``
+has answered it and the same run has applied the plan — the incident's story artifact. Everything it
+started is stopped at the end.
 Not part of the test suite (it takes a minute and needs Chromium).
 """
 
@@ -156,6 +159,42 @@ def open_logs_at(text: str) -> Any:
     return prepare
 
 
+def open_approval(page: Any) -> None:
+    """The paused run's Resume button opens the approval form, the plan above it."""
+    page.get_by_role("button", name="Resume").first.click()
+    page.get_by_text("Approve this plan", exact=False).first.wait_for(timeout=30_000)
+
+
+def wait_paused(api: str, run_id: str) -> dict[str, Any]:
+    def paused() -> dict[str, Any] | None:
+        run = httpx.get(f"{api}/flow_runs/{run_id}", timeout=10).json()
+        return run if run["state_type"] == "PAUSED" else None
+
+    return dict(wait_until(f"flow run {run_id} to wait for its approval", paused, deadline=300))
+
+
+def plan_and_approve(api: str, ui: str, env: dict[str, str], deployment_id: str, accounts: str,
+                     out: Path) -> None:
+    """An alert's run: the approval form with the plan, then (approved) the story artifact."""
+    response = httpx.post(f"{api}/deployments/{deployment_id}/create_flow_run", timeout=30,
+                          json={"parameters": {"accounts": accounts, "reason": "alert.siem.118: scraping",
+                                               "incident": "inc-demo-approval"}})
+    response.raise_for_status()
+    run = wait_paused(api, response.json()["id"])
+    photograph(ui, [("ui-approval.png", f"/runs/flow-run/{run['id']}", run["name"], open_approval)], out)
+    subprocess.run([str(BIN / "tourniquet"), "approve", "inc-demo-approval", "--approver", "Dr Martin (on call)",
+                    "--comment", "confirmed with the ARS"], env=env, cwd=REPO, check=True)
+
+    def finished() -> dict[str, Any] | None:
+        current = httpx.get(f"{api}/flow_runs/{run['id']}", timeout=10).json()
+        return current if current["state_type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED") else None
+
+    done = wait_until("the approved plan to be applied", finished, deadline=300)
+    print(f"screenshots: run {done['name']}: {done['state_name']}")
+    photograph(ui, [("ui-story.png", "/artifacts/key/tourniquet-inc-demo-approval-story", "inc-demo-approval",
+                     None)], out)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=str(REPO / "docs"), help="where the PNGs go (default: docs/)")
@@ -187,8 +226,11 @@ def main(argv: list[str] | None = None) -> int:
             with started([str(BIN / "prefect"), "worker", "start", "--pool", "tourniquet"], env, folder / "worker.log"):
                 pasted = f"{chosen[0].uid}\n{chosen[1].rpps}\n{chosen[2].mail}"
                 reason = "ARS alert 2026-118: patient identities scraped overnight"
-                run_deployment(api, respond["id"], {"accounts": pasted, "reason": reason, "dry_run": True})
+                run_deployment(api, respond["id"], {"accounts": pasted, "reason": reason, "dry_run": True,
+                                                    "wait_for_approval": False})
                 run = run_deployment(api, respond["id"], {"accounts": pasted, "reason": reason, "dry_run": False})
+                others = [practitioners[i] for i in range(len(practitioners)) if i not in COMPROMISED][:2]
+                plan_and_approve(api, ui, env, respond["id"], f"{others[0].rpps}\n{others[1].uid}", out)
             artifacts = httpx.post(f"{api}/artifacts/filter", timeout=10,
                                    json={"artifacts": {"flow_run_id": {"any_": [run["id"]]}}}).json()
             report = next(a for a in artifacts if (a.get("key") or "").endswith("-report"))

@@ -97,7 +97,7 @@ def test_the_alert_s_time_starts_the_clock_when_the_alert_starts_the_plan(
     site = notify_site(tmp_path, slapd, practitioners, receivers, [person.uid])
 
     result = respond(accounts=person.uid, dry_run=True, site=str(site), incident="inc-clock-alert",
-                     alert_time="2026-12-01T10:00:00Z")
+                     alert_time="2026-12-01T10:00:00Z", wait_for_approval=False)
 
     assert isinstance(result, dict) and result["status"] == "planned", result
     runtime = Site(load_site(site))

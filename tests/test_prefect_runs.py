@@ -44,7 +44,7 @@ def test_a_plan_and_a_containment_are_named_and_tagged_apart_and_text_accounts_w
     a, b, c = (practitioners.practitioners[i] for i in (44, 45, 46))
     pasted = f"{a.uid}\n{b.rpps}, {c.mail}\n"
 
-    plan = respond(accounts=pasted, reason="ARS call", site=str(site_file), return_state=True)
+    plan = respond(accounts=pasted, reason="ARS call", site=str(site_file), wait_for_approval=False, return_state=True)
     contain = respond(accounts=pasted, reason="ARS call", dry_run=False, site=str(site_file), return_state=True)
 
     planned, contained = plan.result(), contain.result()
@@ -82,7 +82,7 @@ def test_a_malformed_alert_is_a_failed_run_saying_what_was_wrong(
 
     run = _flow_run(state)
     assert run.state.type.value == "FAILED" and said in (run.state.message or ""), run.state.message
-    assert run.name == "invalid-input-DRY-RUN" and "dry-run" in run.tags
+    assert run.name == "invalid-input-plan" and "dry-run" in run.tags
 
 
 def test_a_hostile_incident_id_names_no_run_and_is_refused_saying_why(
@@ -92,7 +92,7 @@ def test_a_hostile_incident_id_names_no_run_and_is_refused_saying_why(
                     return_state=True)
 
     run = _flow_run(state)
-    assert run.name == "invalid-input-DRY-RUN"
+    assert run.name == "invalid-input-plan"
     assert run.state.type.value == "FAILED" and "incident id" in (run.state.message or ""), run.state.message
 
 

@@ -51,7 +51,8 @@ def test_an_approval_never_waits_past_its_step_timeout() -> None:
 def test_the_respond_form_has_a_description_for_every_parameter() -> None:
     """Prefect builds the deployment form from the docstring's Args, not from Annotated Field descriptions."""
     properties = respond.parameters.properties
-    assert set(properties) == {"accounts", "reason", "since", "dry_run", "playbook", "incident", "site"}
+    assert set(properties) == {"accounts", "reason", "since", "dry_run", "playbook", "incident", "site",
+                               "wait_for_approval", "alert_time"}
     assert all(p.get("description") for p in properties.values())
 
 

@@ -304,7 +304,7 @@ def test_the_respond_form_takes_several_sites_one_per_line(prefect_harness: None
     from tourniquet.flows.respond import respond
 
     state = respond(accounts="\n".join(country.ids()), site="\n".join(sites), reason="ministry alert",
-                    return_state=True)
+                    wait_for_approval=False, return_state=True)
 
     result = state.result()
     assert result["status"] == "planned" and result["dry_run"] is True

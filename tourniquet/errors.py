@@ -42,6 +42,7 @@ __all__ = [
     "ProtectedAccount",
     "BlastRadiusExceeded",
     "ApprovalRejected",
+    "PlanDrift",
     "ConnectorError",
     "TransientError",
     "PermanentError",
@@ -124,6 +125,10 @@ class BlastRadiusExceeded(GuardrailError):
 
 class ApprovalRejected(GuardrailError):
     """A person rejected the run, or the approval timed out (a timeout counts as a no)."""
+
+
+class PlanDrift(GuardrailError):
+    """A change no longer starts from the state the approved plan showed: it is not sent."""
 
 
 class ConnectorError(TourniquetError):

@@ -7,14 +7,17 @@ One ``prefect server start`` on a free loopback port for the whole module (its o
 - a responder starts ``respond`` with ``prefect deployment run … --param …``: the account is locked in
   the directory, the run is named ``<incident>-contain`` and tagged ``live``, and the report,
   accounts and progress artifacts are on the server;
-- a SIEM emits ``alert.raised`` for ``alert.siem.*``: the deployment trigger starts a dry-run of
-  ``respond`` with the alert's accounts (``<incident>-DRY-RUN``, tagged ``dry-run``), which plans
-  and changes nothing; an alert without accounts starts a run too, which fails saying so;
+- a SIEM emits ``alert.raised`` for ``alert.siem.*``: the deployment trigger starts ``respond`` with the
+  alert's accounts (``<incident>-plan``), which plans and is suspended (no worker slot held) on an
+  approval whose form shows the plan and its SHA-256; ``tourniquet approve INCIDENT`` answers it and the
+  same flow run, started again by the worker, contains exactly the planned account; the served
+  responder does the same; an alert without accounts starts a run too, which fails saying so;
 - a run over the account limit pauses, and ``tourniquet approve <run name>`` answers it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -155,9 +158,10 @@ def _run_id(output: str) -> str:
 def test_deploy_creates_the_deployments_with_a_described_form(stack: Stack) -> None:
     deployments = {d["name"]: d for d in stack.post("/deployments/filter", {})}
 
-    assert set(deployments) >= {"respond", "hygiene", "reinstate"}
+    assert set(deployments) >= {"respond", "hygiene", "undo", "recover"}
     form = deployments["respond"]["parameter_openapi_schema"]["properties"]
-    assert set(form) == {"accounts", "reason", "since", "dry_run", "playbook", "incident", "site", "alert_time"}
+    assert set(form) == {"accounts", "reason", "since", "dry_run", "playbook", "incident", "site", "alert_time",
+                         "wait_for_approval"}
     assert all(field.get("description") for field in form.values()), form
     assert [(o["type"], o["title"]) for o in form["accounts"]["anyOf"]] == [("string", "one block of text"),
                                                                             ("array", "list")]
@@ -167,13 +171,13 @@ def test_deploy_creates_the_deployments_with_a_described_form(stack: Stack) -> N
     assert deployments["respond"]["parameters"]["dry_run"] is True
     schedules = deployments["hygiene"]["schedules"]
     assert schedules and schedules[0]["schedule"]["timezone"] == "Europe/Paris"
-    assert "incident" in deployments["reinstate"]["parameter_openapi_schema"]["required"]
+    assert "incident" in deployments["undo"]["parameter_openapi_schema"]["required"]
     hourly = deployments["deadlines"]["schedules"]
     assert hourly and hourly[0]["schedule"]["cron"] == "7 * * * *", "the Art. 33 reminders, every hour"
     recover = deployments["recover"]["parameter_openapi_schema"]
     assert set(recover["required"]) == {"incident", "accounts"}
     assert set(recover["properties"]) == {"incident", "accounts", "password_file", "approved_by", "comment",
-                                          "operator", "site"}
+                                          "operator", "site", "replace_owner_password"}
     assert all(field.get("description") for field in recover["properties"].values()), recover
 
 
@@ -206,7 +210,53 @@ def test_responder_runs_the_deployment_and_the_account_is_locked(
     assert logs.count(applied) == 1, "our events reach the run's logs, once each, as readable lines"
 
 
-def test_an_alert_event_starts_a_dry_run_that_changes_nothing(
+def _changed(before: dict, after: dict) -> set[str]:
+    return {dn for dn in set(before) | set(after) if before.get(dn) != after.get(dn)}
+
+
+def _wait_state(stack: Stack, run_id: str, state: str, deadline: float = 90) -> dict[str, Any]:
+    end = time.monotonic() + deadline
+    while True:
+        run = stack.http.get(f"{stack.api}/flow_runs/{run_id}").json()
+        if run["state_type"] == state:
+            return run
+        assert run["state_type"] not in TERMINAL and time.monotonic() < end, \
+            f"the run is {run['state_type']}, not {state}: {run['state'].get('message')}\n{stack.logs(run_id)}"
+        time.sleep(0.3)
+
+
+def _approve_plan(stack: Stack, slapd: Slapd, run_id: str, suspect: Any) -> dict[str, Any]:
+    """The suspended plan's form shows it and its hash; ``tourniquet approve INCIDENT`` resumes the same run."""
+    admin = LdapAdmin(slapd)
+    try:
+        paused = _wait_state(stack, run_id, "PAUSED")
+        assert paused["state"]["name"] == "Suspended", "a deployment's run waits without holding a worker slot"
+        incident = paused["name"].removesuffix("-plan")
+        [plan_file] = sorted((stack.folder / "state" / "plans" / incident).glob("plan-*.json"))
+        digest = hashlib.sha256(plan_file.read_bytes()).hexdigest()
+        keyset = paused["state"]["state_details"]["run_input_keyset"]
+        form = stack.http.get(f"{stack.api}/flow_runs/{run_id}/input/{keyset['description']}").text
+        assert digest in form and suspect.uid in form, form
+        before = admin.dump()
+        approve = subprocess.run([str(Path(sys.executable).parent / "tourniquet"), "approve", incident,
+                                  "--approver", "Dr Laurent"], env=stack.env, capture_output=True, text=True,
+                                 timeout=60)
+        assert approve.returncode == 0, approve.stderr
+        run = stack.wait_for_run(run_id)
+        assert run["state_type"] == "COMPLETED", stack.logs(run_id)
+        assert run["name"] == f"{incident}-contain"
+        assert _changed(before, admin.dump()) == {suspect.dn.lower()}
+    finally:
+        admin.close()
+    records = [json.loads(line) for line in (stack.folder / "evidence" / incident / "journal.jsonl").read_text()
+               .splitlines()]
+    [approval] = [r for r in records if r["type"] == "approval" and r["step"] == "plan"]
+    assert (approval["approver"], approval["plan"], approval["run"]) == ("Dr Laurent", digest, run_id)
+    assert {r["run"] for r in records if r["type"] == "change"} == {run_id}
+    return run
+
+
+def test_an_alert_event_plans_and_the_approved_plan_is_applied_by_the_same_run(
     stack: Stack, slapd: Slapd, practitioners: Directory
 ) -> None:
     suspect = practitioners.practitioners[34]
@@ -227,10 +277,7 @@ def test_an_alert_event_starts_a_dry_run_that_changes_nothing(
     occurred = parse_time(found[0]["parameters"]["alert_time"])
     assert occurred is not None and abs(occurred - datetime.now(timezone.utc)) < timedelta(minutes=10), \
         "the event's time, to start the Art. 33 clock"
-    run = stack.wait_for_run(found[0]["id"])
-    assert run["state_type"] == "COMPLETED", stack.logs(run["id"])
-    assert run["name"].endswith("-DRY-RUN") and "dry-run" in run["tags"], (run["name"], run["tags"])
-    assert bind_result(slapd, suspect.dn, suspect.password) == "success", "a dry run changes nothing"
+    _approve_plan(stack, slapd, found[0]["id"], suspect)
 
 
 def test_an_alert_without_accounts_is_a_failed_run_that_says_so(stack: Stack) -> None:
@@ -315,3 +362,71 @@ def test_a_served_responder_contains_an_account_without_a_worker(
     assert run["state_type"] == "COMPLETED", stack.logs(run["id"]) + (stack.folder / "served.log").read_text()[-3000:]
     assert run["name"] == f"{incident}-contain"
     assert bind_result(slapd, suspect.dn, suspect.password) == "invalidCredentials"
+
+
+def test_a_served_responder_suspends_on_the_plan_and_applies_it_once_approved(
+    stack: Stack, slapd: Slapd, practitioners: Directory
+) -> None:
+    suspect = practitioners.practitioners[38]
+    served = _start([sys.executable, "-m", "tourniquet.flows.serve"], stack.env, stack.folder / "served-plan.log")
+    try:
+        end = time.monotonic() + 60
+        while not any(d["name"] == "served" for d in stack.post("/deployments/filter", {})):
+            assert served.poll() is None, (stack.folder / "served-plan.log").read_text()[-3000:]
+            assert time.monotonic() < end, "the served deployments never appeared"
+            time.sleep(0.5)
+        output = stack.prefect("deployment", "run", "respond/served", "--param", f'accounts=["{suspect.uid}"]',
+                               "--param", "incident=inc-e2e-served-plan")
+        _approve_plan(stack, slapd, _run_id(output), suspect)
+    finally:
+        _stop(served)
+
+
+def test_a_rejected_suspended_plan_ends_plan_rejected_and_changes_nothing(
+    stack: Stack, slapd: Slapd, practitioners: Directory
+) -> None:
+    suspect = practitioners.practitioners[39]
+    incident = "inc-e2e-rejected"
+    output = stack.prefect("deployment", "run", "respond/respond", "--param", f'accounts=["{suspect.uid}"]',
+                           "--param", f"incident={incident}")
+    run_id = _run_id(output)
+    _wait_state(stack, run_id, "PAUSED")
+    admin = LdapAdmin(slapd)
+    try:
+        before = admin.dump()
+        reject = subprocess.run([str(Path(sys.executable).parent / "tourniquet"), "approve", incident,
+                                 "--approver", "Dr Petit", "--reject", "--comment", "false positive"],
+                                env=stack.env, capture_output=True, text=True, timeout=60)
+        assert reject.returncode == 0, reject.stderr
+        run = stack.wait_for_run(run_id)
+        assert (run["state_type"], run["state_name"]) == ("CANCELLED", "Plan rejected"), stack.logs(run_id)
+        assert "plan rejected by Dr Petit" in run["state"]["message"]
+        assert _changed(before, admin.dump()) == set()
+    finally:
+        admin.close()
+
+
+def test_a_suspended_plan_nobody_answers_expires_and_says_so(
+    stack: Stack, slapd: Slapd, practitioners: Directory
+) -> None:
+    import yaml
+
+    suspect = practitioners.practitioners[40]
+    playbook = yaml.safe_load((REPO / "playbooks" / "credential-misuse.yaml").read_text())
+    playbook["limits"]["plan_expires"] = "5s"
+    path = stack.folder / "short-lived-plan.yaml"
+    path.write_text(yaml.safe_dump(playbook, sort_keys=False))
+    incident = "inc-e2e-expired"
+    output = stack.prefect("deployment", "run", "respond/respond", "--param", f'accounts=["{suspect.uid}"]',
+                           "--param", f"playbook={json.dumps(str(path))}", "--param", f"incident={incident}")
+    run_id = _run_id(output)
+    paused = _wait_state(stack, run_id, "PAUSED")
+    assert "the plan expires: nothing changes" in paused["state"]["message"]
+    time.sleep(6)
+    sweep = stack.wait_for_run(_run_id(stack.prefect("deployment", "run", "expire-plans/expire-plans")))
+    assert sweep["state_type"] == "COMPLETED", stack.logs(sweep["id"])
+    run = stack.wait_for_run(run_id)
+    assert (run["state_type"], run["state_name"]) == ("CANCELLED", "Plan expired"), (run["state"], stack.logs(sweep["id"]))
+    assert bind_result(slapd, suspect.dn, suspect.password) == "success", "nothing changed"
+    decisions = (stack.folder / "state" / "plans" / incident / "decisions.jsonl").read_text().splitlines()
+    assert json.loads(decisions[-1])["status"] == "expired"

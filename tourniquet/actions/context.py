@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import structlog
 
-from tourniquet.errors import VerificationFailed
+from tourniquet.errors import PlanDrift, VerificationFailed
 from tourniquet.journal import Journal, change_key
 from tourniquet.model import ApprovalDecision, ApprovalRequest, Approver
 from tourniquet.site import Site
@@ -76,6 +76,8 @@ class ActionContext:
     #: Each change is an INFO line when the call runs alone; in a chunk of many, DEBUG (the chunk's
     #: own line sums them up, and the journal has every one).
     verbose: bool = True
+    #: Applying an approved plan: says why a change is not the one the plan listed (None: it is).
+    expected: Callable[[dict[str, Any]], str | None] | None = None
 
     # -- what the incident already did, and asking a person
 
@@ -169,6 +171,12 @@ class ActionContext:
             self._note(record, "noop", account)
             bound.debug("change.noop", system=system)
             return "noop"
+        if self.expected is not None and (self.planning or not self.dry_run):
+            why = self.expected(record)
+            if why:  # not what the person approved: nothing is sent
+                self.journal.write("drift", step=self.step, account=record["account"], operation=operation,
+                                   before=before, reason=why)
+                raise PlanDrift(why)
         if self.planning:
             self.intents.append({**record, "undo": undo})
             return "planned"

@@ -1,10 +1,10 @@
-"""``tourniquet approve RUN --approver NAME [--reject] [--comment …]``: answer a paused run.
+"""``tourniquet approve INCIDENT|RUN --approver NAME [--reject] [--comment …]``: answer a paused run.
 
 Prefect has no CLI command to resume a paused run; this one goes through its API
 (``PREFECT_API_URL``), with the same form the UI shows, so the run's journal records who
-decided and why whichever way the answer came. ``RUN`` is the flow run's id or its name as
-the UI shows it (``inc-20261201-624586d0-contain``): a name must designate exactly one run
-waiting for an approval.
+decided and why whichever way the answer came. The run is named by its incident (the one run
+of that incident waiting for an approval: its plan, or a step over the limit), its id, or its
+name as the UI shows it (``inc-20261201-624586d0-plan``).
 """
 
 from __future__ import annotations
@@ -34,6 +34,10 @@ def find_paused_run(ref: str) -> UUID:
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[ref])),
                                      sort=FlowRunSort.EXPECTED_START_TIME_DESC, limit=50)
+        if not runs:  # an incident id: its runs are named <incident>-<verb>
+            runs = [run for run in client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(name=FlowRunFilterName(like_=ref)),
+                sort=FlowRunSort.EXPECTED_START_TIME_DESC, limit=200) if run.name.startswith(ref + "-")]
     paused = [run for run in runs if run.state is not None and run.state.is_paused()]
     if len(paused) == 1:
         return paused[0].id
@@ -43,7 +47,7 @@ def find_paused_run(ref: str) -> UUID:
     if runs:
         states = ", ".join(sorted({str(run.state.name) for run in runs if run.state is not None}))
         raise RunNotFound(f"no run named {ref!r} waits for an approval (found {len(runs)}: {states})")
-    raise RunNotFound(f"no flow run named {ref!r} (nor with that id) on this Prefect server")
+    raise RunNotFound(f"no flow run named {ref!r} or of incident {ref!r} (nor with that id) on this Prefect server")
 
 
 def cmd_approve(args: argparse.Namespace) -> int:
@@ -71,7 +75,8 @@ def cmd_approve(args: argparse.Namespace) -> int:
         print(f"error: flow run {args.run} is not waiting for an approval", file=sys.stderr)
         return 1
     except FlowPauseTimeout:
-        print(f"error: flow run {args.run} waited too long: the approval timed out (rejected)", file=sys.stderr)
+        print(f"error: flow run {args.run} waited too long: its plan or approval expired; nothing was changed "
+              f"(plan again: `tourniquet apply INCIDENT --replan`, or a new run)", file=sys.stderr)
         return 1
     except httpx.HTTPError as exc:
         print(f"error: cannot reach the Prefect server at {api}: {exc}", file=sys.stderr)
@@ -87,10 +92,13 @@ def cmd_approve(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     """Add the ``approve`` subcommand to ``tourniquet``'s parser."""
-    approve = sub.add_parser("approve", help="approve (or --reject) a run paused for an approval, via the Prefect API")
-    approve.add_argument("run", metavar="RUN",
-                         help="the flow run's id, or its name as the UI shows it (e.g. inc-20261201-624586d0-contain)")
+    approve = sub.add_parser("approve", help="approve (or --reject) the plan or step a run waits on, via the Prefect "
+                                             "API: the same run then applies exactly that plan")
+    approve.add_argument("run", metavar="INCIDENT",
+                         help="the incident (its one run waiting for an approval), or the flow run's id or name "
+                              "as the UI shows it (e.g. inc-20261201-624586d0-plan)")
     approve.add_argument("--approver", required=True, help="your name, written to the incident journal")
-    approve.add_argument("--reject", action="store_true", help="reject: the run changes nothing and fails")
+    approve.add_argument("--reject", action="store_true",
+                         help="reject: the run changes nothing and ends 'plan rejected' (a step: the run fails)")
     approve.add_argument("--comment", default="", help="why")
     approve.set_defaults(func=cmd_approve)

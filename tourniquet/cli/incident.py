@@ -1,7 +1,10 @@
-"""``tourniquet undo|reinstate|conclude|recover INCIDENT``: after containment, give the accounts back.
+"""``tourniquet undo|conclude|recover INCIDENT``: after containment, give the accounts back.
 
-False alarm: ``undo`` or ``reinstate`` (the accounts as they were, but for the replaced password).
-Real incident: ``conclude`` the investigation, then ``recover`` each account (a one-time password).
+One word per meaning. False alarm: ``undo`` — every change reversed, each account exactly as before
+(but for the replaced password, which cannot come back); ``--from-snapshots`` puts each account back
+as its snapshot recorded it and refuses one changed since in a way the journal cannot explain
+(``reinstate`` is the old name of that). Real incident: ``conclude`` the investigation, then
+``recover`` each account (a one-time password, a new password demanded).
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ PASSWORD_GONE = ("the password was replaced by the containment: the old password
 
 
 def cmd_undo(args: argparse.Namespace) -> int:
+    if getattr(args, "from_snapshots", False):
+        return cmd_reinstate(args)
     from tourniquet.cli.regions import false_alarm_by
     from tourniquet.engine.recover import replaced_passwords
     from tourniquet.engine.undo import UndoRefused, undo_incident
@@ -60,7 +65,7 @@ def cmd_reinstate(args: argparse.Namespace) -> int:
         print("refusing: --false-alarm-after-all needs --by NAME (who decided it was a false alarm after all; "
               "journaled)", file=sys.stderr)
         return 2
-    with open_site(args.site) as site:
+    with open_site(one_site(args)) as site:
         try:
             results = reinstate_incident(args.incident, site, false_alarm_by=false_alarm_by(args))
         except UndoRefused as exc:
@@ -71,7 +76,8 @@ def cmd_reinstate(args: argparse.Namespace) -> int:
         extra = f" ({gone})" if entry.get("password_replaced") else ""
         print(f"  {entry['status']:6} {entry['target']}: {entry['operation']}{extra} {entry.get('error', '')}".rstrip())
     failed = sum(1 for r in results if r["status"] == "failed")
-    print(f"reinstate {args.incident}: {len(results) - failed} reinstated or already as recorded, {failed} refused/failed")
+    print(f"undo {args.incident} (from the snapshots): {len(results) - failed} put back or already as recorded, "
+          f"{failed} refused/failed")
     return 1 if failed else 0
 
 
@@ -149,26 +155,32 @@ def _false_alarm_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def register(sub: Any) -> None:
-    undo = sub.add_parser("undo", help="reverse every change an incident made (false alarm)")
+    undo = sub.add_parser("undo", help="a false alarm: reverse every change the incident made, each account exactly "
+                                       "as before (but for the replaced password)")
     incident_argument(undo)
+    undo.add_argument("--from-snapshots", action="store_true",
+                      help="put each account back as its snapshot recorded it; refuse one changed since in a way "
+                           "the journal cannot explain (one site)")
     _false_alarm_arguments(undo)
     site_argument(undo, several=True)
     undo.set_defaults(func=cmd_undo)
 
-    reinstate = sub.add_parser("reinstate", help="put an incident's accounts back as their snapshots recorded them")
+    reinstate = sub.add_parser("reinstate", help="old name of `undo --from-snapshots` (a false alarm)")
     incident_argument(reinstate)
     _false_alarm_arguments(reinstate)
     site_argument(reinstate)
     reinstate.set_defaults(func=cmd_reinstate)
 
-    conclude = sub.add_parser("conclude", help="record that an incident's investigation is over (recover may follow)")
+    conclude = sub.add_parser("conclude", help="a real incident: record that its investigation is over (then "
+                                               "recover each account)")
     incident_argument(conclude)
     conclude.add_argument("--by", required=True, help="who concludes it (named in the journal)")
     conclude.add_argument("--finding", required=True, help="what the investigation found")
     site_argument(conclude, several=True)
     conclude.set_defaults(func=cmd_conclude)
 
-    recover = sub.add_parser("recover", help="give a contained account back to its owner (one-time password)")
+    recover = sub.add_parser("recover", help="a real incident, after conclude: give a contained account back to its "
+                                             "owner with a new credential (one-time password, new password demanded)")
     incident_argument(recover)
     recover.add_argument("--account", action="append", required=True, metavar="ID",
                          help="uid, RPPS number or e-mail of an account the incident contained (repeatable)")

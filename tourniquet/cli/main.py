@@ -1,4 +1,5 @@
-"""``tourniquet``: validate, plan and run playbooks; undo, reinstate, verify evidence; hygiene; the demo."""
+"""``tourniquet``: validate, plan, apply and run playbooks; the incidents and their story; undo (a false alarm),
+conclude and recover (a real incident); verify evidence; hygiene; the demo."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from tourniquet.cli import approve, audit, demo, evidence, hygiene, incident, incidents, outbox, playbook, server
+from tourniquet.cli import apply, approve, audit, demo, evidence, hygiene, incident, incidents, outbox, playbook, server
 from tourniquet.cli.common import MaskedStream, print_errors
 from tourniquet.errors import PlaybookErrors, TourniquetError
 from tourniquet.exit_codes import ExitCode
@@ -16,7 +17,7 @@ from tourniquet.secrets import mask
 __all__ = ["main", "build_parser"]
 
 #: Each module adds its subcommands (``register(subparsers)``), in the order ``--help`` lists them.
-SUBCOMMANDS = (playbook, incident, incidents, evidence, audit, outbox, hygiene, approve, server, demo)
+SUBCOMMANDS = (playbook, apply, incident, incidents, evidence, audit, outbox, hygiene, approve, server, demo)
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 

@@ -117,8 +117,24 @@ def cmd_plan(args: argparse.Namespace) -> int:
     code = _print_outcome(result)
     _print_changes(summary)
     _print_paths(result)
+    _print_plan(summary)
     _say_exit(code, result["outcome"]["headline"], True)
     return code
+
+
+def _print_plan(summary: Any) -> None:
+    """The plan file: each id and what it resolved to, each change from its state, the hash to approve."""
+    if summary.plan is None:
+        return
+    from tourniquet.engine.plan_text import plan_lines
+    from tourniquet.engine.plans import list_plans
+
+    plan = next((p for p in list_plans(summary.plan.parent) if p.sha256 == summary.plan_sha256), None)
+    if plan is None:
+        return
+    for line in plan_lines(plan):
+        print(line)
+    print(f"  apply it with: tourniquet apply {summary.incident} --approver NAME --plan {plan.sha256[:12]}")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -209,7 +225,8 @@ def register(sub: Any) -> None:
     validate.add_argument("playbooks", nargs="+")
     validate.set_defaults(func=cmd_validate)
 
-    for name, func, help_text in (("plan", cmd_plan, "dry run: list every change, change nothing"),
+    for name, func, help_text in (("plan", cmd_plan, "dry run: list every change, change nothing; writes the plan "
+                                                     "file (and its SHA-256) that `apply` applies"),
                                   ("run", cmd_run, "run the playbook as a Prefect flow")):
         command = sub.add_parser(name, help=help_text)
         command.add_argument("playbook", help="path or name (credential-misuse)")

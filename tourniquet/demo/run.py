@@ -188,7 +188,10 @@ def _print_kept(server: Slapd, pid: int, incident: str) -> None:
         exports += f" TOURNIQUET_DEMO_STATE={state}"
     print(f"\nThe demo directory stays up on {server.url} (slapd pid {pid}), for example:")
     print(f"   export {exports}")
-    print(f"   .venv/bin/tourniquet undo {incident}        # give the accounts back (false alarm)")
+    print(f"   .venv/bin/tourniquet incidents show {incident}   # its story, from the journal")
+    print(f"   .venv/bin/tourniquet undo {incident}        # a false alarm: every change reversed")
+    print(f"   .venv/bin/tourniquet conclude {incident} --by NAME --finding TEXT   # a real incident: then")
+    print(f"   .venv/bin/tourniquet recover {incident} --account ID   # each account back with a new credential")
     print(f"   .venv/bin/tourniquet evidence verify {incident}")
     print("Stop it with: .venv/bin/tourniquet demo --stop   (or: kill " + str(pid) + ")")
 

@@ -28,7 +28,7 @@ __all__ = ["check_playbook", "SCOPE_ROOTS", "FOR_EACH_KEYS", "INCIDENT_KEYS", "O
 SCOPE_ROOTS = ("inputs", "steps", "limits", "incident", "item", "outcome")
 #: What ``steps.<id>`` holds for a for_each step.
 FOR_EACH_KEYS = ("results", "failed", "skipped", "count")
-INCIDENT_KEYS = ("id", "playbook", "dry_run", "started")
+INCIDENT_KEYS = ("id", "playbook", "dry_run", "started", "run_url", "story_url")
 #: What ``outcome`` holds: the run so far, folded from its journal (:meth:`tourniquet.outcomes.Outcomes.as_dict`).
 OUTCOME_KEYS = ("headline", "summary", "contained", "not_contained", "total", "exit_code", "state")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import errno
 import gc
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
@@ -19,8 +19,10 @@ import structlog
 
 from tourniquet.actions.tickets import report_links as ticket_links
 from tourniquet.config import load_site
+from tourniquet.engine.expressions import parse_duration
 from tourniquet.engine.inputs import check_incident_id, resolve_inputs
 from tourniquet.engine.loader import LoadedPlaybook, load_playbook
+from tourniquet.engine.plans import Applying, build_plan, write_plan
 from tourniquet.engine.report import render_markdown, write_report
 from tourniquet.engine.run import Approver, Executor, PlaybookRun, RunSummary, default_incident_id, reject_all
 from tourniquet.errors import StorageFailed
@@ -81,11 +83,20 @@ def execute_playbook(
     approver: Approver = reject_all,
     observer: RunObserver | None = None,
     run_id: str = "",
+    applying: Applying | None = None,
+    record_plan: bool = True,
+    pages: Callable[[str], dict[str, str]] | None = None,
 ) -> RunSummary:
-    """Load, run, report and seal; ``observer`` (if any) is told when the run starts and ends."""
+    """Load, run, report and seal; ``observer`` (if any) is told when the run starts and ends.
+
+    A dry run writes its plan file (:mod:`tourniquet.engine.plans`) unless ``record_plan`` is false
+    (the re-check before a plan is applied); ``applying`` makes the run apply an approved plan; ``pages``
+    gives, for the incident id, where this run and the incident's story are shown (for the ticket).
+    """
     with _fewer_collections():
         return _execute(playbook, inputs, dry_run=dry_run, incident=incident, site=site, executor=executor,
-                        approver=approver, observer=observer, run_id=run_id)
+                        approver=approver, observer=observer, run_id=run_id, applying=applying,
+                        record_plan=record_plan, pages=pages)
 
 
 @contextmanager
@@ -107,7 +118,9 @@ def _fewer_collections() -> Iterator[None]:
 
 
 def _execute(playbook: str, inputs: dict[str, Any], *, dry_run: bool, incident: str | None, site: str | None,
-             executor: Executor | None, approver: Approver, observer: RunObserver | None, run_id: str) -> RunSummary:
+             executor: Executor | None, approver: Approver, observer: RunObserver | None, run_id: str,
+             applying: Applying | None = None, record_plan: bool = True,
+             pages: Callable[[str], dict[str, str]] | None = None) -> RunSummary:
     configure_logging()
     loaded = load_playbook(find_playbook(playbook))
     runtime = Site(load_site(site))
@@ -116,12 +129,16 @@ def _execute(playbook: str, inputs: dict[str, Any], *, dry_run: bool, incident: 
     try:
         try:
             run = PlaybookRun(loaded, inputs, runtime, incident=incident, dry_run=dry_run, run_id=run_id,
-                              executor=executor, approver=approver)
+                              executor=executor, approver=approver, applying=applying, links=pages)
             if observer is not None:
                 observer.started(run, resumed=run.journal.path.exists())
             stage = "run the steps"
             summary = run.execute()
             _add_step_approvals(summary, run)
+            if dry_run:
+                _plan_of(run, summary, record_plan)
+            elif applying is not None:
+                summary.plan, summary.plan_sha256 = applying.plan.path, applying.plan.sha256
             stage = "notify"
             _notify(runtime, run, summary)
             links = summary_links(summary, loaded)
@@ -145,6 +162,18 @@ def _execute(playbook: str, inputs: dict[str, Any], *, dry_run: bool, incident: 
         return summary
     finally:
         runtime.close()
+
+
+def _plan_of(run: PlaybookRun, summary: RunSummary, record: bool) -> None:
+    """The dry run's plan as data (:attr:`RunSummary.results` keeps it); written to a file unless a re-check."""
+    playbook = run.playbook
+    data = build_plan(summary, inputs=run.inputs, playbook_file=str(run.loaded.file), site=run.site.name,
+                      run=run.run_id, resolve_steps=[s.id for s in playbook.steps if s.action == "directory.resolve"],
+                      expiry=parse_duration(playbook.limits.plan_expires))
+    summary.results["plan"] = data
+    if record:
+        plan = write_plan(run.site, data)
+        summary.plan, summary.plan_sha256 = plan.path, plan.sha256
 
 
 def _notify(site: Site, run: PlaybookRun, summary: RunSummary) -> None:

@@ -55,6 +55,10 @@ class Limits(_Strict):
     approval_timeout: str = Field(
         "1h", pattern=r"^\d+[smhdw]$", description="How long to wait for an approval; no answer = rejected."
     )
+    plan_expires: str = Field(
+        "24h", pattern=r"^\d+[smhdw]$",
+        description="How long a dry run's plan can be approved and applied; after that it expires and changes nothing.",
+    )
 
 
 class Step(_Strict):

@@ -178,6 +178,7 @@ def recover_accounts(
     run_id: str = "",
     dry_run: bool = False,
     on_started: Callable[[PlaybookRun], None] | None = None,
+    pages: Callable[[str], dict[str, str]] | None = None,
     replace_owner_password: bool = False,
 ) -> Recovery:
     """Give ``ids`` back to their owners after incident ``incident``; raises :class:`RecoverRefused` before any change.
@@ -219,7 +220,7 @@ def recover_accounts(
     handed_to = box.where if box is not None else "not handed over (dry run)"
     inputs = {"accounts": labels, "operator": operator, "handed_to": handed_to}
     run = PlaybookRun(loaded, inputs, site, incident=incident, dry_run=dry_run, run_id=run_id,
-                      executor=executor, approver=approver)
+                      executor=executor, approver=approver, links=pages)
     if on_started is not None:
         on_started(run)
     summary = run.execute()

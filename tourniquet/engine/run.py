@@ -35,6 +35,7 @@ from tourniquet.engine.guardrails import is_protected
 from tourniquet.engine.inputs import resolve_inputs
 from tourniquet.engine.loader import LoadedPlaybook
 from tourniquet.engine.locks import AccountLocks
+from tourniquet.engine.plans import Applying
 from tourniquet.engine.playbook import Step
 from tourniquet.engine.summary import RunSummary, describe_error, label_of, plain
 from tourniquet.engine.targets import TargetGuard
@@ -128,6 +129,8 @@ class PlaybookRun:
         executor: Executor | None = None,
         approver: Approver = reject_all,
         on_step: Callable[[str, str], None] | None = None,
+        applying: Applying | None = None,
+        links: Callable[[str], dict[str, str]] | None = None,
     ) -> None:
         self.loaded = loaded
         self.playbook = loaded.playbook
@@ -141,6 +144,9 @@ class PlaybookRun:
         self.executor: Executor = executor or ThreadExecutor()
         self.approver = approver
         self.on_step = on_step
+        self.applying = applying
+        #: Where this run and the incident's story are shown (a Prefect UI's pages), for the ticket.
+        self.links = {"run_url": "", "story_url": "", **(links(self.incident) if links else {})}
         self.results: dict[str, Any] = {}
         self._deadline = 0.0
         folder = site.plan_dir(self.incident) if dry_run else site.incident_dir(self.incident)
@@ -167,7 +173,7 @@ class PlaybookRun:
             "steps": self.results,
             "limits": self.playbook.limits.model_dump(),
             "incident": {"id": self.incident, "playbook": self.playbook.playbook, "dry_run": self.dry_run,
-                         "started": self.started.isoformat()},
+                         "started": self.started.isoformat(), **self.links},
         }
         if with_item:
             scope["item"] = item
@@ -201,6 +207,8 @@ class PlaybookRun:
                 directory_transport=self.summary.directory_transport,
             )
             log.info("run.started", inputs=self.inputs)
+            for record_type, fields in self.applying.records if self.applying else []:
+                self.journal.write(record_type, **fields)  # who approved which plan, and what drifted
             try:
                 for step in self.playbook.steps:
                     self._run_step(step)
@@ -272,7 +280,7 @@ class PlaybookRun:
         context = ActionContext(
             incident=self.incident, playbook=self.playbook.playbook, step=step.id, action=spec.name,
             dry_run=self.dry_run, site=self.site, journal=self.journal, undo_action=step.undo or spec.undo,
-            approver=self._ask,
+            approver=self._ask, expected=self.applying.check if self.applying else None,
         )
         label = step.id if not with_item else f"{step.id}[{label_of(item) or '?'}]"
         return Invocation(label=label, step=step, spec=spec, arguments=arguments, context=context, item=item)

@@ -43,6 +43,9 @@ class RunSummary:
     results: dict[str, Any] = field(default_factory=dict)
     approvals: list[dict[str, Any]] = field(default_factory=list)
     rolled_back: list[dict[str, Any]] = field(default_factory=list)
+    #: A dry run's plan file and its SHA-256; a run applying a plan: the plan it applied.
+    plan: Path | None = None
+    plan_sha256: str = ""
     #: What the run did per account, folded from its journal when it ended (what every renderer says).
     outcomes: Outcomes | None = None
     #: What was told to whom (sent, waiting in the outbox, or would be sent), one line each.

@@ -11,6 +11,6 @@ Imported by ``cli`` and by Prefect (deployments' entrypoints).
 
 #: A package of modules (each imports Prefect: import the one you need).
 __all__ = [
-    "approval", "artifacts", "events", "executor", "form", "hygiene", "local_server", "outbox", "recover",
-    "regions", "reinstate", "respond", "running", "serve", "states",
+    "approval", "artifacts", "events", "executor", "form", "hygiene", "local_server", "outbox", "plans", "recover",
+    "regions", "reinstate", "respond", "running", "serve", "states", "story",
 ]

@@ -36,6 +36,7 @@ __all__ = [
     "step_timeout",
     "waiting_time",
     "in_flow_run",
+    "wait_for_decision",
 ]
 
 log = structlog.get_logger("tourniquet")
@@ -79,16 +80,28 @@ def waiting_time(wanted: float) -> int:
     return max(1, int(wanted))
 
 
+#: What approving means, in each verb's own words (the playbook names the verb).
+_APPROVE_TO = {"recover": "give these accounts back to their owners (a one-time password, a new password demanded)",
+               "undo": "reverse every change of this incident on these accounts (a false alarm)"}
+_CONTAIN = "contain these accounts (password replaced, locked, a new password demanded)"
+
+
 def describe_request(request: ApprovalRequest) -> str:
-    """Markdown shown above the form: what will change if approved."""
+    """Markdown shown above the form: what will change if approved, in the verb's own words."""
     shown = request.accounts[:200]
+    verb = _APPROVE_TO.get(request.playbook, _CONTAIN)
+    if request.step == "investigation":
+        why = (f"Incident `{request.incident}` is **still under investigation**: giving back "
+               f"**{len(request.accounts)}** account(s) before it is concluded needs a person's approval.")
+    else:
+        why = (f"Step **{request.step}** would change **{len(request.accounts)}** account(s); "
+               f"the limit without approval is **{request.limit}** ({request.reason}).")
     lines = [
         f"## Approval needed: {request.playbook}, incident `{request.incident}`",
         "",
-        f"Step **{request.step}** would change **{len(request.accounts)}** accounts; "
-        f"the limit without approval is **{request.limit}** ({request.reason}).",
+        why,
         "",
-        "Approve only if these accounts really are the ones to contain. "
+        f"Approve only if you mean to {verb}. "
         f"No answer within {int(request.timeout_seconds)} s counts as a rejection: nothing will change.",
         "",
         "| # | account |",
@@ -160,6 +173,60 @@ def _pause(description: str, message: str, timeout: int, poll_interval: int, key
         return None
 
 
+#: A suspended run stays open this much longer than its plan: Prefect's own sweep would fail it at the
+#: pause's timeout with a generic message, while ``expire-plans`` (every 10 minutes) ends it saying the
+#: plan expired; an answer in between starts the run again, which sees the plan expired.
+SUSPEND_GRACE_SECONDS = 900
+
+
+def wait_for_decision(description: str, *, message: str, timeout: int, key: str) -> Any:
+    """The form's answer (``None``: none in time), holding no worker slot where Prefect allows it.
+
+    A run of a deployment (a worker's or the served responder's) is *suspended*: its process exits,
+    and answering the form schedules it again, from the top — the caller must find its own earlier
+    work again (the same ``key`` returns the answer at once). Any other run (a flow called in a
+    process) is *paused*: the process waits.
+    """
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    if context and context.flow_run and context.flow_run.deployment_id and not context.flow_run.parent_task_run_id:
+        return _suspend(description, message, timeout + SUSPEND_GRACE_SECONDS, key)
+    return _pause(description, message, timeout, poll_interval=max(1, min(5, timeout // 20)), key=key)
+
+
+def _suspend(description: str, message: str, timeout: int, key: str) -> Any:
+    """What :func:`prefect.flow_runs.suspend_flow_run` does for a form, with ``message`` on the Suspended state."""
+    from prefect.client.orchestration import get_client
+    from prefect.context import FlowRunContext
+    from prefect.exceptions import Pause
+    from prefect.input import keyset_from_paused_state
+    from prefect.states import Suspended
+    from prefect.utilities.engine import propose_state_sync
+
+    context = FlowRunContext.get()
+    assert context is not None and context.flow_run is not None
+    form = ApprovalInput.with_initial_data(description=description)
+    proposed: Any = Suspended(timeout_seconds=timeout, pause_key=key, message=message)
+    keyset = keyset_from_paused_state(proposed)
+    proposed.state_details.run_input_keyset = keyset
+    with get_client(sync_client=True) as client:
+        state = propose_state_sync(client=client, state=proposed, flow_run_id=context.flow_run.id)
+        if state.is_running():  # resumed: this is the run again, from the top; the answer is stored
+            return form.load(keyset)
+        if not state.is_paused():
+            raise RuntimeError(f"the flow run could not be suspended: the server answered {state.type.value}")
+        form.save(keyset)
+    try:
+        from prefect._flow_run_suspension import mark_flow_run_suspension_requested
+
+        mark_flow_run_suspension_requested(context.flow_run.id, state)
+    except ImportError:  # an older Prefect: raising Pause is enough
+        pass
+    log.warning("approval.suspended", timeout_seconds=timeout, asked=message)
+    raise Pause(state=state)
+
+
 def ask(description: str, timeout_seconds: float, key: str | None = None, *, message: str = "") -> ApprovalDecision:
     """Pause this flow run until a person answers; a timeout is a rejection."""
     timeout = waiting_time(timeout_seconds)
@@ -182,8 +249,12 @@ def prefect_approver(request: ApprovalRequest) -> ApprovalDecision:
         what = f"approval step {request.step}: {request.reason}"
         return ask(request.description, request.timeout_seconds,
                    message=pause_message(what, waiting_time(request.timeout_seconds)))
-    what = (f"step {request.step} would change {len(request.accounts)} accounts, above the limit of "
-            f"{request.limit} without a person's approval")
+    if request.step == "investigation":
+        what = (f"giving back {len(request.accounts)} account(s) while incident {request.incident} is still "
+                "under investigation")
+    else:
+        what = (f"step {request.step} would change {len(request.accounts)} accounts, above the limit of "
+                f"{request.limit} without a person's approval")
     return ask(describe_request(request), request.timeout_seconds,
                message=pause_message(what, waiting_time(request.timeout_seconds)))
 

@@ -37,7 +37,10 @@ from tourniquet.engine.playbook import Step
 from tourniquet.engine.report import account_rows
 from tourniquet.engine.run import PlaybookRun, RunSummary
 from tourniquet.flows.events import emit_incident
-from tourniquet.regional import artifact_key  # the region's name in it, in a run across several sites
+from tourniquet.regional import (
+    artifact_key,  # the region's name in it, in a run across several sites
+    current_region,
+)
 from tourniquet.secrets import mask, mask_data
 
 __all__ = ["artifact_key", "PrefectObserver", "publish", "progress_listener", "evidence_markdown", "ProgressListener",
@@ -203,9 +206,12 @@ def publish(summary: RunSummary, markdown: str, links: dict[str, str] | None = N
 class PrefectObserver:
     """Progress while the run goes, artifacts and incident events when it ends."""
 
-    def __init__(self, flow_run: str, executor: Any = None) -> None:
+    def __init__(self, flow_run: str, executor: Any = None, *, site: str | None = None, story: bool = True) -> None:
         self.flow_run = flow_run
         self.executor = executor
+        self.site = site
+        #: A region's part of an incident across sites leaves the story to the run across them.
+        self.story = story
 
     def started(self, run: PlaybookRun, *, resumed: bool) -> None:
         _track_progress(run, self.executor)
@@ -214,5 +220,9 @@ class PrefectObserver:
 
     def finished(self, summary: RunSummary, markdown: str, links: dict[str, str], *, root: str = "") -> None:
         publish(summary, markdown, links, root=root)
+        if self.story and not current_region():
+            from tourniquet.flows.story import publish_story, run_links
+
+            publish_story(summary.incident, [self.site], links=run_links(summary.incident, self.flow_run))
         emit_incident(summary.status, summary.incident, summary.playbook, dry_run=summary.dry_run,
                       error=summary.error, flow_run=self.flow_run, root=root or None)

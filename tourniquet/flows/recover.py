@@ -23,6 +23,7 @@ from tourniquet.flows.approval import prefect_approver
 from tourniquet.flows.artifacts import artifact_key
 from tourniquet.flows.executor import PrefectExecutor
 from tourniquet.flows.respond import RunFailed, in_flow_run_id
+from tourniquet.flows.story import publish_story, run_links
 from tourniquet.handover import for_incident, handover
 from tourniquet.logs import configure_logging
 from tourniquet.site import Site
@@ -30,7 +31,17 @@ from tourniquet.site import Site
 __all__ = ["recover"]
 
 
-@flow(name="recover", log_prints=False)
+def _recover_run_name() -> str:
+    """``inc-…-recover-<account>`` (the first account named; ``+N`` more)."""
+    from prefect.runtime import flow_run as current_run
+
+    parameters = current_run.parameters
+    accounts = [str(a) for a in parameters.get("accounts") or []]
+    who = (accounts[0] + (f"+{len(accounts) - 1}" if len(accounts) > 1 else "")) if accounts else "nobody"
+    return f"{parameters.get('incident') or 'invalid-input'}-recover-{who}"
+
+
+@flow(name="recover", log_prints=False, flow_run_name=_recover_run_name)
 def recover(
     incident: Annotated[str, Field(description="The incident that contained the account")],
     accounts: Annotated[list[str], Field(description="uid, RPPS number or e-mail of each account to give back")],
@@ -71,10 +82,12 @@ def recover(
             recovery = recover_accounts(incident, accounts, runtime, operator=operator,
                                         investigation_approver=investigation, approver=prefect_approver,
                                         executor=PrefectExecutor(), run_id=in_flow_run_id(),
+                                        pages=lambda found: run_links(found, in_flow_run_id()),
                                         replace_owner_password=replace_owner_password)
     finally:
         runtime.close()
     summary = recovery.summary
+    publish_story(incident, [site], links=run_links(incident, in_flow_run_id()))
     if recovery.report is not None:
         create_markdown_artifact(recovery.report.read_text(encoding="utf-8"), key=artifact_key(incident, "recover"),
                                  description=f"recover: {summary.status}")

@@ -140,6 +140,10 @@ def run_across_in_flow(playbook: str, inputs: dict[str, Any], sites: list[str], 
     except TourniquetError as exc:  # a site file, the playbook, an input: nothing ran anywhere
         return not_started(f"{playbook}: not started: {exc}")
     _publish(run)
+    from tourniquet.flows.running import in_flow_run_id
+    from tourniquet.flows.story import publish_story, run_links
+
+    publish_story(run.incident, list(sites), links=run_links(run.incident, in_flow_run_id()))
     emit_incident(run.status, run.incident, run.playbook, dry_run=dry_run, error=run.error,
                   regions={name: part.status for name, part in run.parts.items()}, root=run.root or None)
     data = national_run_dict(run)

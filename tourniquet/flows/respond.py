@@ -68,6 +68,12 @@ def _outcome(summary: RunSummary, playbook: str) -> dict[str, Any] | State[Any]:
 
 
 def _respond_run_name() -> str:
+    """``inc-…-plan`` for a plan that waits for its approval, ``inc-…-contain`` live, ``inc-…-DRY-RUN`` plan only."""
+    from prefect.runtime import flow_run as current_run
+
+    parameters = current_run.parameters
+    if parameters.get("dry_run", True) and parameters.get("wait_for_approval", True):
+        return name_from_parameters("plan", live=True)
     return name_from_parameters("contain")
 
 
@@ -115,6 +121,8 @@ def respond(
     site: Annotated[SitesText | SitesList, Field(description="Site configuration file; empty = $TOURNIQUET_SITE; "
                                                              "several = one incident across those regions")] = "",
     alert_time: Annotated[str, Field(description="When the alert was raised (ISO): starts the Art. 33 clock")] = "",
+    wait_for_approval: Annotated[bool, Field(description="With dry run: wait for a person to approve the plan, "
+                                                         "then apply exactly that plan in this run")] = True,
 ) -> dict[str, Any] | State[Any]:  # a Failed state says why it did not complete
     """Contain suspected practitioner accounts with the credential-misuse playbook.
 
@@ -130,6 +138,9 @@ def respond(
         incident: Incident id; empty = derived from the playbook, the accounts and the day
         site: Site configuration file; empty = $TOURNIQUET_SITE; several (one per line) = one incident across regions
         alert_time: When the alert was raised (ISO time): starts the GDPR Art. 33 72-hour clock; empty = the first plan or run
+        wait_for_approval: With dry run: wait for a person to approve the plan (its hash on the form), then apply
+            exactly that plan in this run; an account changed since the plan is left alone and named (across
+            several sites: one approval for each region's plan)
     """
     try:
         ids = parse_accounts(accounts)
@@ -140,6 +151,14 @@ def respond(
     if alert_time.strip() and _declares(playbook, "alert_time"):  # a custom playbook may not keep the clock
         inputs["alert_time"] = alert_time.strip()
     sites = parse_sites(site)
+    if dry_run and wait_for_approval:
+        from tourniquet.flows.plans import plan_then_apply
+
+        tag_run(True, "awaiting-approval")
+        try:
+            return plan_then_apply(playbook, inputs, incident=incident or "", sites=sites)
+        except TourniquetError as exc:  # the site, the playbook or an input: nothing ran
+            return not_started(f"{playbook}: not started: {exc}")
     if len(sites) > 1:
         from tourniquet.flows.regions import run_across_in_flow  # several sites: one part per region
 

@@ -56,11 +56,14 @@ def in_flow_run_id() -> str:
 def execute_in_flow(playbook: str, inputs: dict[str, Any], *, dry_run: bool, incident: str | None = None,
                     site: str | None = None) -> RunSummary:
     """The engine's run with Prefect's executor, approver and observer (artifacts, events, progress)."""
+    from tourniquet.flows.story import run_links
+
     run_id = in_flow_run_id()
     executor = PrefectExecutor()
     return execute_playbook(playbook, inputs, dry_run=dry_run, incident=incident, site=site, executor=executor,
-                            approver=prefect_approver, observer=PrefectObserver(run_id, executor) if run_id else None,
-                            run_id=run_id)
+                            approver=prefect_approver,
+                            observer=PrefectObserver(run_id, executor, site=site) if run_id else None,
+                            run_id=run_id, pages=lambda found: run_links(found, run_id))
 
 
 def summary_dict(summary: RunSummary) -> dict[str, Any]:
@@ -94,10 +97,13 @@ def tag_run(dry_run: bool, *extra: str) -> None:
         log.warning("run.not_tagged", error=str(exc))
 
 
-def name_from_parameters(live_word: str | None) -> str:
-    """The flow run's name, from its parameters, before anything runs (``flow_run_name``)."""
+def name_from_parameters(live_word: str | None, *, live: bool = False) -> str:
+    """The flow run's name, from its parameters, before anything runs (``flow_run_name``).
+
+    ``live``: named with ``live_word`` even for a dry run (a plan that waits for its approval: ``-plan``).
+    """
     parameters = current_run.parameters
-    dry_run = bool(parameters.get("dry_run", False))
+    dry_run = bool(parameters.get("dry_run", False)) and not live
     playbook = str(parameters.get("playbook") or "credential-misuse")
     try:
         inputs = dict(parameters.get("inputs") or {})
