@@ -206,6 +206,9 @@ class SqlSource:
         sql, params, width = self.groups_sql(windows)
         n_nir = len(self.nir)
         values, flags = self.subject_value_fields, self.subject_flag_fields
+        # The groups come ordered by subject and each repeats its subject's row of the subject table:
+        # read it once per subject, not once per group (a person seen a hundred times is one row).
+        previous: tuple[Any, SubjectRow | None] = (object(), None)
         for row in self.db.query("scope groups", sql, params):
             i = 4
             fields_cell = None
@@ -216,7 +219,9 @@ class SqlSource:
             count, first, last, known = row[width], row[width + 1], row[width + 2], bool(row[width + 3])
             j = width + 4
             subject_row = None
-            if self.config.subjects is not None:
+            if self.config.subjects is not None and row[0] is not None and row[0] == previous[0]:
+                subject_row = previous[1]
+            elif self.config.subjects is not None:
                 found = bool(row[j])
                 raw = row[j + 1:j + 1 + len(values)]
                 present = {f for f, v in zip(values, raw) if v is not None and str(v).strip() != ""}
@@ -224,6 +229,7 @@ class SqlSource:
                 subject_row = SubjectRow(found=found, present=frozenset(present),
                                          values=tuple((f, v) for f, v in zip(values, raw)
                                                       if v is not None and str(v).strip() != ""))
+                previous = (row[0], subject_row)
             first_time = parse_time(first)
             yield RawGroup(subject=text_or_none(row[0]), account=str(row[1]), source_ip=text_or_none(row[2]),
                            action=row[3], fields=fields_cell, nir_values=nir_values, hour=hour, count=int(count),
