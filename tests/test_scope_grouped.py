@@ -6,13 +6,16 @@ gets its own window, so the SQL source reads all of them in one pass: the accoun
 joined to the log as one table, not one ``OR`` term each. The figures of that pass — per account
 (events, people, categories, addresses, anomalous split, attack start) and the people list — must be
 those of the same scope read the old way (one ``OR`` term per window), and each account's row those of
-a scope of that account alone; on SQLite and on a real PostgreSQL.
+a scope of that account alone; on SQLite and on a real PostgreSQL. At incident size the scope is read in a
+process of its own (three regions' scopes would otherwise share one core): the same figures, the same
+frozen events and people files, and a failure there is the step's error.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -99,3 +102,50 @@ def test_one_grouped_pass_gives_the_figures_of_the_per_window_reading_and_of_eac
         alone, _, _ = _scope(audit, [account], 10**9, monkeypatch)
         assert _row(alone, account) == _row(grouped, account)
     assert grouped.since < END - timedelta(days=20)
+
+
+def test_at_incident_size_the_scope_is_read_in_a_process_of_its_own_with_the_same_figures_and_files(
+    sqlite_log: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three regions' scopes would share one core on the threads of one flow run: at size, each gets a process."""
+    import gzip
+
+    from tourniquet.actions import scope_process
+    from tourniquet.actions.audit import _people_columns
+
+    config = AuditConfig.model_validate(sqlite_log)
+    keys = {u: u for u in USERS}
+
+    def read(where: Path, own_process_from: int) -> scope_process.ScopeReading:
+        monkeypatch.setattr(scope_process, "OWN_PROCESS_FROM", own_process_from)
+        where.mkdir()
+        files = scope_process.ScopeFiles(where / "events.jsonl.gz", where / "subjects.csv",
+                                         where / "people-to-warn.csv", _people_columns(config))
+        client = connect(config, state_dir=None)
+        try:
+            return scope_process.read_scope(client, config, keys, "auto", END, files)
+        finally:
+            client.close()
+
+    here, there = read(tmp_path / "here", 10**9), read(tmp_path / "there", 1)
+
+    assert there.scope.model_dump() == here.scope.model_dump()
+    assert there.events == here.events > 0
+    assert [q["sql"] for q in there.queries] == [q["sql"] for q in here.queries]
+    for name in ("subjects.csv", "people-to-warn.csv"):
+        assert (tmp_path / "there" / name).read_text() == (tmp_path / "here" / name).read_text()
+    assert gzip.decompress((tmp_path / "there" / "events.jsonl.gz").read_bytes()) == \
+        gzip.decompress((tmp_path / "here" / "events.jsonl.gz").read_bytes())
+    assert oct((tmp_path / "there" / "subjects.csv").stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_failure_in_the_scope_s_own_process_is_the_step_s_error_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tourniquet.actions import scope_process
+    from tourniquet.errors import TourniquetError
+
+    monkeypatch.setattr(scope_process, "OWN_PROCESS_FROM", 1)
+    config = AuditConfig.model_validate(site_audit(kind="sqlite", path=str(tmp_path / "missing.sqlite")))
+    with pytest.raises(TourniquetError):
+        scope_process.read_scope(None, config, {"ps001": "ps001"}, "auto", END, None)
