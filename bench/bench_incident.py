@@ -42,7 +42,8 @@ import shutil
 import subprocess
 import sys
 import time
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,7 @@ from bench.incident_phases import (  # noqa: E402
     bare_union,
     database_sizes,
     journal_phases,
+    log_rows,
     print_report,
 )
 from bench.servers import prefect_server, prefect_worker  # noqa: E402
@@ -232,6 +234,53 @@ def _baselines(sites: list[Path], slapds: dict[str, Any], uids: dict[str, list[s
     return found
 
 
+def _measure(label: str, deployment: str, run: Path, data: Path, sizes: Sizes, pg: tuple[str, int],
+             env: dict[str, str], ids: list[str], uids: dict[str, list[str]]) -> dict[str, Any]:
+    """One incident on fresh copies of the directories: the timeline, the phases, the peaks, the baselines."""
+    run.mkdir(parents=True)
+    with ExitStack() as stack:
+        slapds = _start_slapds(data, run, stack)
+        sites = _sites(run, data, sizes, pg, slapds)
+        peaks = stack.enter_context(ProcessPeaks(os.getpid()))
+        if deployment == "respond/served":
+            stack.enter_context(_served(env, run / "served.log"))
+        incident = f"inc-bench-{label}-{int(time.time())}"
+        found: dict[str, Any] = {"label": label, "timeline": _incident(env, sites, ids, incident, deployment)}
+        found["phases"] = {r: journal_phases(run / r / "evidence" / incident / "journal.jsonl") for r in REGIONS}
+        found["national_phases"] = journal_phases(next((run / REGIONS[0] / "evidence").glob("*-national"),
+                                                       run / "none") / "journal.jsonl")
+        found["peaks"] = peaks.snapshot()
+        found["baselines"] = _baselines(sites, slapds, uids, pg, run, incident)
+    return found
+
+
+@contextmanager
+def _served(env: dict[str, str], log: Path) -> Iterator[None]:
+    """``python -m tourniquet.flows.serve`` until its ``respond/served`` deployment is on the server."""
+    import signal
+
+    import httpx
+
+    with log.open("wb") as out:
+        process = subprocess.Popen([sys.executable, "-m", "tourniquet.flows.serve"], cwd=str(ROOT),
+                                   env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            found = httpx.post(f"{env['PREFECT_API_URL']}/deployments/filter", json={}, timeout=10).json()
+            if any(d["name"] == "served" for d in found):
+                break
+            if process.poll() is not None:
+                raise SystemExit(f"the served responder exited:\n{log.read_text()[-3000:]}")
+            time.sleep(0.5)
+        time.sleep(2)  # its first poll
+        yield
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(30)
+
+
 def cmd_run(args: argparse.Namespace) -> None:
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
@@ -243,32 +292,42 @@ def cmd_run(args: argparse.Namespace) -> None:
     run.mkdir(parents=True)
     uids = {r: compromised_uids(r, directory_of(r, sizes)) for r in REGIONS}
     ids = [f"{r}:{u}" for r in REGIONS for u in uids[r]]
-    results: dict[str, Any] = {"sizes": vars(sizes), "accounts": len(ids)}
+    results: dict[str, Any] = {"sizes": vars(sizes), "accounts": len(ids), "measures": []}
     with ExitStack() as stack:
         pg = stack.enter_context(running_postgres(data))
         _reset_prefect_database(pg)
-        slapds = _start_slapds(data, run, stack)
-        sites = _sites(run, data, sizes, pg, slapds)
         env = stack.enter_context(prefect_server(run / "prefect", database_url=(
             f"postgresql+asyncpg://postgres@127.0.0.1:{pg[1]}/prefect")))
         stack.enter_context(temporary_settings(updates={PREFECT_API_URL: env["PREFECT_API_URL"]}))
         os.environ.update(env)
-        _deploy(env, sites)
-        peaks = stack.enter_context(ProcessPeaks(os.getpid()))
-        for n in range(2):
-            stack.enter_context(prefect_worker(env, POOL, run / f"worker-{n}.log",
-                                               extra={"TOURNIQUET_HOME": str(ROOT)}))
-        time.sleep(3)  # the workers' first poll
-        incident = f"inc-bench-incident-{int(time.time())}"
-        results["workers"] = _incident(env, sites, ids, incident, "respond/respond")
-        results["phases"] = {r: journal_phases(run / r / "evidence" / incident / "journal.jsonl") for r in REGIONS}
-        results["national_phases"] = journal_phases(next((run / REGIONS[0] / "evidence").glob("*-national"),
-                                                         run / "none") / "journal.jsonl")
-        results["peaks"] = peaks.snapshot()
-        results["baselines"] = _baselines(sites, slapds, uids, pg, run, incident)
+        with ExitStack() as workers:
+            _deploy(env, [run / "workers" / f"{r}.yaml" for r in REGIONS])
+            for n in range(2):
+                workers.enter_context(prefect_worker(env, POOL, run / f"worker-{n}.log",
+                                                     extra={"TOURNIQUET_HOME": str(ROOT)}))
+            time.sleep(3)  # the workers' first poll
+            results["measures"].append(_measure("workers", "respond/respond", run / "workers", data, sizes, pg, env,
+                                                ids, uids))
+            _save(run, results)
+            print_report(results["measures"][-1], results, "2 process workers")
+        if args.served:
+            results["measures"].append(_measure("served", "respond/served", run / "served", data, sizes, pg, env,
+                                                ids, uids))
+            print_report(results["measures"][-1], results, "the served responder")
         results["databases"] = database_sizes(pg, [*REGIONS, "prefect"])
+        results["log_rows"] = log_rows(pg, {r: SCHEMAS[r]["log"] for r in REGIONS})
+    _save(run, results)
+    rows = results["log_rows"]
+    print(f"\naccess events really in the logs: {sum(rows.values()):,} "
+          f"({', '.join(f'{r} {n:,}' for r, n in rows.items())})")
+    print("\n| database | size |")
+    print("|---|---|")
+    for name, gb in results["databases"].items():
+        print(f"| {name} | {gb:.2f} GB |")
+
+
+def _save(run: Path, results: dict[str, Any]) -> None:
     (run / "results.json").write_text(json.dumps(results, indent=1, default=str))
-    print_report(results, args)
 
 
 def _reset_prefect_database(pg: tuple[str, int]) -> None:
@@ -285,8 +344,8 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000_000, help="access events in total (default 100 M)")
     parser.add_argument("--practitioners", type=int, default=50_000, help="practitioners per region (default 50,000)")
     parser.add_argument("--data", default=str(ROOT / "var" / "bench"), help="where the data and the runs go")
-    parser.add_argument("--served", action="store_true", help="also measure the live run through the served "
-                                                              "responder (not done yet: see the docs page)")
+    parser.add_argument("--served", action="store_true", help="then measure the live run a second time through the "
+                                                              "served responder, on fresh copies of the directories")
     args = parser.parse_args()
     assert sum(COMPROMISED.values()) == 1500
     if args.command == "generate":
