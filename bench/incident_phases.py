@@ -34,10 +34,12 @@ class ProcessPeaks:
         found, frontier = [], [self.root]
         while frontier:
             pid = frontier.pop()
-            try:
-                children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-            except OSError:
-                continue
+            children = []
+            for task in Path(f"/proc/{pid}/task").glob("*"):  # a child started by any thread (the scope's are)
+                try:
+                    children += [int(c) for c in (task / "children").read_text().split()]
+                except OSError:
+                    continue
             found += children
             frontier += children
         return found
