@@ -12,10 +12,13 @@ Sizes (``--events`` total, split evenly between the regions; ``--practitioners``
     practitioners        50,000 per region (default)
     compromised          600 / 500 / 400 accounts, spread over each directory, attacked 10 to 60 days before
                          the end in the four styles of the attribution benchmark (demo platform)
-    access events        100 M in total by default, over 183 days (the code takes 100 M; say the size run)
+    access events        100 M in total by default, over 183 days; the compromised accounts' own work and
+                         attacks are ~6.7 M of them whatever the size (~4,400 per account), the other
+                         practitioners fill the rest (below 6.7 M: the compromised accounts only)
     people               events / 100 per region (1 M at 100 M events), a fifth of each region shared with
                          the previous one: the same NIR under another local id; 7 in 10 with a NIR
     disk                 about 110 bytes per event in PostgreSQL (table + index): ~11 GB at 100 M
+    generation           ~2.6 min at 10 M on this machine (busy), ~20 min at 100 M (SQL for the bulk)
 
 The real path, timed from the alert: a ``prefect server start`` on PostgreSQL; the ``respond`` deployment
 (from ``tourniquet/flows/respond.py``) with the three sites and its alert trigger; two process workers.
