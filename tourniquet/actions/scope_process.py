@@ -6,6 +6,7 @@ From :data:`OWN_PROCESS_FROM` accounts on an SQL log, :func:`read_scope` runs it
 (``spawn``) process instead, which opens its own connection with the site's audit settings, writes the
 frozen events and the people files itself and hands back the figures: the regions' scopes use every
 core, and their memory is not the flow run's. Smaller scopes stay here (a process costs a second).
+Its log lines (the queries) print as the parent's would; they do not reach the Prefect run's logs.
 """
 
 from __future__ import annotations
@@ -89,7 +90,9 @@ def read_scope(client: Any, config: AuditConfig, keys: dict[str, str], since: An
 def _child(pipe: Any, config: AuditConfig, keys: dict[str, str], since: Any, until: datetime,
            files: ScopeFiles | None) -> None:
     from tourniquet.connectors.audit import connect
+    from tourniquet.logs import configure_logging
 
+    configure_logging()  # the parent's level and format (inherited settings): quiet under a terminal's bar
     try:
         client = connect(config, state_dir=None)
         try:
