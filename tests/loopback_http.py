@@ -22,7 +22,7 @@ Handler = Callable[[httpx.Request], httpx.Response]
 class LoopbackServer:
     """``with LoopbackServer(handler) as server:`` … ``server.url`` is ``http://127.0.0.1:<port>``."""
 
-    def __init__(self, handler: Handler) -> None:
+    def __init__(self, handler: Handler, port: int = 0) -> None:
         self.handler = handler
         outer = self
 
@@ -47,7 +47,7 @@ class LoopbackServer:
             def log_message(self, format: str, *args: object) -> None:  # quiet: tests read their own output
                 return None
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Request)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), _Request)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, name="loopback-http", daemon=True)

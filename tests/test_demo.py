@@ -47,6 +47,13 @@ def test_keep_running_leaves_the_demo_directory_up_until_demo_stop(tmp_path: Pat
         assert "CONTAINED" in done.stdout and "NOT CONTAINED" not in done.stdout
         assert "Traceback" not in output and "Warning" not in output and "| ERROR" not in output, output
         assert "tourniquet demo --stop" in done.stdout and f"ldap://127.0.0.1:{port}" in done.stdout
+        told = done.stdout.split("5. Who was told", 1)[1].split("\nJournal:", 1)[0]
+        assert "soc       : [Tourniquet] inc-" in told and ": plan awaiting approval (3 account(s))" in told
+        assert ": contained (3/3 account(s))" in told, told
+        assert "dpo        -> dpo@sante.example: [Tourniquet] inc-" in told and "périmètre figé" in told
+        assert told.count("referents  -> ") == 3 and "@sante.example: [Tourniquet] Compte" not in told, \
+            "each practitioner through a referent, never the account's own mailbox"
+        assert len(list((tmp_path / "demo" / "notifications").rglob("*.txt"))) == 6
 
         password = (tmp_path / "demo" / "secrets" / "ldap-admin-password").read_text().strip()
         admin = ldap3.Connection(ldap3.Server(f"ldap://127.0.0.1:{port}", connect_timeout=5),

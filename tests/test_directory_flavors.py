@@ -1,8 +1,12 @@
-"""389 Directory Server and Active Directory: the exact modify requests each action sends.
+"""389 Directory Server and Active Directory: the exact modify requests each action sends, where no real server can show it.
 
-No such server runs here, so a small stand-in (:class:`VendorServer`) answers as each vendor
-documents and records every modify request; the assertions are on those requests — attribute,
-operation, values — and on what the vendor then stores. Each test names the document it follows.
+A small stand-in (:class:`VendorServer`) answers as each vendor documents and records every modify
+request; the assertions are on those requests — attribute, operation, values — and on what the vendor
+then stores. Each test names the document it follows. 389-DS and Active Directory themselves are proven
+on real servers (tests/test_directory_389ds.py; tests/test_directory_ad_*.py on a Samba DC: lock, unlock,
+must-change, the unicodePwd encoding, groups, undo, reinstate, recover); the AD tests kept here are the two
+Samba cannot show, each saying why: the clear-text guard (Samba refuses the bind first) and an intruder
+lockout (the shared test DC has no lockout threshold).
 """
 
 from __future__ import annotations
@@ -159,62 +163,21 @@ def test_389_scramble_replaces_userpassword_and_the_server_sets_pwdreset(tmp_pat
 # --------------------------------------------------------------------------- Active Directory
 
 
-def test_ad_lock_sets_accountdisable_and_keeps_every_other_bit(tmp_path: Path) -> None:
-    """MS-ADTS 2.2.16 userAccountControl bits: ACCOUNTDISABLE is 0x2; 512 NORMAL_ACCOUNT → 514, and
-    66048 (NORMAL_ACCOUNT | DONT_EXPIRE_PASSWORD) → 66050."""
-    for before, after in (("512", "514"), ("66048", "66050")):
-        server = VendorServer("ad", {"userAccountControl": [before], "pwdLastSet": ["132000000000000000"]})
-        site = _site(tmp_path / before, "ad", server)
-
-        result, _ = call(site, "directory.lock", account=ACCOUNT)
-
-        assert server.requests == [(DN, {"userAccountControl": [(REPLACE, [after])]})]
-        assert result.outcome == "applied"
-
-
-def test_ad_unlock_clears_only_accountdisable(tmp_path: Path) -> None:
-    """MS-ADTS 2.2.16: clearing 0x2 re-enables the account (514 → 512)."""
-    server = VendorServer("ad", {"userAccountControl": ["514"]})
-    site = _site(tmp_path, "ad", server)
-
-    call(site, "directory.unlock", account=ACCOUNT)
-
-    assert server.requests == [(DN, {"userAccountControl": [(REPLACE, ["512"])]})]
-
-
-def test_ad_force_and_clear_password_change_use_pwdlastset_0_and_minus_1(tmp_path: Path) -> None:
-    """MS-ADTS 3.1.1.3.1.5 (pwdLastSet): 0 forces a change at next logon; -1 makes the DC store the
-    current time (no change required). Read back, a stored time shows as "not forced"."""
-    server = VendorServer("ad", {"userAccountControl": ["512"], "pwdLastSet": ["132000000000000000"]})
-    site = _site(tmp_path, "ad", server)
-
-    forced, _ = call(site, "directory.force_password_reset", account=ACCOUNT)
-    again, _ = call(site, "directory.force_password_reset", account=ACCOUNT)
-    cleared, _ = call(site, "directory.clear_password_reset", account=ACCOUNT)
-
-    assert server.requests == [(DN, {"pwdLastSet": [(REPLACE, ["0"])]}), (DN, {"pwdLastSet": [(REPLACE, ["-1"])]})]
-    assert (forced.outcome, again.outcome, cleared.outcome) == ("applied", "noop", "applied")
-
-
-def test_ad_password_write_is_utf16_quoted_unicodepwd_and_refused_in_clear(tmp_path: Path) -> None:
-    """MS-ADTS 3.1.1.3.1.5.1 unicodePwd: replace with the UTF-16LE encoding of the password in double
-    quotes, only over an encrypted connection (the DC answers 53 otherwise; we refuse before sending)."""
+def test_ad_password_write_is_refused_in_clear_before_anything_is_sent(tmp_path: Path) -> None:
+    """MS-ADTS 3.1.1.3.1.5.1 unicodePwd: a password write needs an encrypted connection; we refuse before
+    sending. Why a stand-in: the Samba DC refuses a simple bind over plain LDAP first ("ldap server require
+    strong auth"), so the guard cannot be reached there. (The UTF-16LE quoted encoding is proven on Samba.)"""
     server = VendorServer("ad", {"userAccountControl": ["514"], "pwdLastSet": ["0"]})
     with pytest.raises(UnsafeToChange, match="ldaps"):
         call(_site(tmp_path / "clear", "ad", server, url="ldap://dc:389"), "directory.scramble_password", account=ACCOUNT)
     assert server.requests == []
 
-    call(_site(tmp_path, "ad", server), "directory.scramble_password", account=ACCOUNT)
-
-    [(dn, changes)] = server.requests
-    [(operation, [value])] = changes["unicodePwd"]
-    assert operation == REPLACE and value[:2] == '"'.encode("utf-16-le") and value[-2:] == '"'.encode("utf-16-le")
-    assert len(value.decode("utf-16-le")) >= 34
-
 
 def test_ad_reinstate_restores_control_flags_and_clears_an_intruder_lockout(tmp_path: Path) -> None:
     """MS-ADTS: reinstating = userAccountControl back to its recorded value, pwdLastSet -1 (the only way
-    to clear a forced change), lockoutTime 0 (the only value a client may write: unlock), in one request."""
+    to clear a forced change), lockoutTime 0 (the only value a client may write: unlock), in one request.
+    Why a stand-in: an intruder lockout needs a domain lockout threshold, and the shared Samba test DC has
+    none (its tests try stolen passwords on purpose); the rest of reinstate is proven on Samba."""
     server = VendorServer("ad", {"userAccountControl": ["512"], "pwdLastSet": ["132000000000000000"],
                                  "lockoutTime": ["0"]})
     site = _site(tmp_path, "ad", server)
@@ -229,19 +192,6 @@ def test_ad_reinstate_restores_control_flags_and_clears_an_intruder_lockout(tmp_
     assert server.requests == [(DN, {"userAccountControl": [(REPLACE, ["512"])], "pwdLastSet": [(REPLACE, ["-1"])],
                                      "lockoutTime": [(REPLACE, ["0"])]})]
     assert result.outcome == "applied"
-
-
-def test_groups_come_back_with_the_member_attribute(tmp_path: Path) -> None:
-    """RFC 4519 groupOfNames / MS-ADTS group: membership is the group's multi-valued member attribute;
-    removal and re-addition are value deletes and adds on the group entry."""
-    server = VendorServer("ad", {"userAccountControl": ["512"]})
-    site = _site(tmp_path, "ad", server)
-    call(site, "directory.snapshot", account=ACCOUNT)
-
-    call(site, "directory.remove_groups", account=ACCOUNT, patterns=["cn=chu-*,ou=groups,*"])
-    call(site, "directory.reinstate", account=ACCOUNT)
-
-    assert server.requests == [(GROUP, {"member": [(DELETE, [DN])]}), (GROUP, {"member": [(ADD, [DN])]})]
 
 
 def test_a_server_refusal_is_a_permanent_error(tmp_path: Path) -> None:

@@ -660,12 +660,47 @@ def test_a_reviewed_tail_is_sealed_and_its_root_goes_on_the_ticket(copy: Copy,
     assert _ticket_roots(copy.root, INCIDENT)[-1] == _newest_root(copy.root, INCIDENT)
 
 
-def test_an_interrupted_seal_is_completed_by_the_next(copy: Copy, capsys: pytest.CaptureFixture[str]) -> None:
-    """Killed between writing manifest 0004 and its journal record: not sealed (3); the next seal completes it."""
-    from tourniquet.evidence import AnchorLog
+@pytest.mark.parametrize("killed", ["before its journal record", "before its anchor line"])
+def test_an_interrupted_seal_is_completed_by_the_next(killed: str, copy: Copy, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """A real seal killed after writing manifest 0004: not sealed (3); the next seal completes it."""
+    import importlib
+
+    from tourniquet.evidence import AnchorLog, SealFailed, seal
+
+    sealing = importlib.import_module("tourniquet.evidence.seal")
+    _append_chained(copy, "note", message="late note")
+    with monkeypatch.context() as patch:
+        if killed == "before its journal record":
+            write = sealing.Journal.write
+
+            def no_sealed_record(self: Any, record_type: str, /, **fields: Any) -> Any:
+                if record_type == "sealed":
+                    raise OSError(5, "Input/output error")
+                return write(self, record_type, **fields)
+
+            patch.setattr(sealing.Journal, "write", no_sealed_record)
+        else:
+            patch.setattr(sealing, "_anchor", lambda *args, **kwargs: (_ for _ in ()).throw(OSError(5, "I/O error")))
+        with pytest.raises(SealFailed, match="manifest 0004.json written"):
+            seal(copy.bundle, incident=INCIDENT, anchors=AnchorLog(copy.root / "state"), note="killed")
+    assert AnchorLog(copy.root / "state").read(INCIDENT).seals.keys() == {1, 2, 3}
+    root = copy.manifest(4)["root"]
+
+    assert main(["evidence", "verify", INCIDENT, "--site", str(copy.site)]) == 3
+    assert "UNSEALED manifests/0004.json: the seal was interrupted" in capsys.readouterr().out
+
+    assert main(["evidence", "seal", INCIDENT, "--site", str(copy.site)]) == 0
+    assert "completed the interrupted seal manifests/0004.json" in capsys.readouterr().out
+    assert main(["evidence", "verify", INCIDENT, "--site", str(copy.site)]) == 0
+    assert _ticket_roots(copy.root, INCIDENT)[-2:] == [root, _newest_root(copy.root, INCIDENT)]
+
+
+def _forge_fourth_seal(copy: Copy, *, sealed_record: bool) -> dict[str, Any]:
+    """What a forger who read the source writes: a record, the next manifest over it, its 'sealed' record."""
     from tourniquet.evidence.seal import _write_whole
 
-    _append_chained(copy, "note", message="late note")
+    _append_chained(copy, "approval", step="lock", status="approved", approver="dr-rssi", comment="by phone")
     manifest = copy.manifest(3)
     manifest.update(sequence=4, previous=hashlib.sha256(copy.path("manifests/0003.json").read_bytes()).hexdigest())
     manifest["journal"] = {"records": copy.records()[-1]["seq"], "last_hash": copy.records()[-1]["hash"]}
@@ -674,12 +709,45 @@ def test_an_interrupted_seal_is_completed_by_the_next(copy: Copy, capsys: pytest
                                                  "sha256": hashlib.sha256(journal.read_bytes()).hexdigest()}}
     manifest["root"] = hashlib.sha256(_canonical({k: v for k, v in manifest.items() if k != "root"})).hexdigest()
     _write_whole(copy.path("manifests/0004.json"), (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
-    assert AnchorLog(copy.root / "state").read(INCIDENT).seals.keys() == {1, 2, 3}
+    if sealed_record:
+        _append_chained(copy, "sealed", manifest="manifests/0004.json", sequence=4, root=manifest["root"])
+    return manifest
 
-    assert main(["evidence", "verify", INCIDENT, "--site", str(copy.site)]) == 3
-    assert "UNSEALED manifests/0004.json: the seal was interrupted" in capsys.readouterr().out
 
-    assert main(["evidence", "seal", INCIDENT, "--site", str(copy.site)]) == 0
-    assert "completed the interrupted seal manifests/0004.json" in capsys.readouterr().out
-    assert main(["evidence", "verify", INCIDENT, "--site", str(copy.site)]) == 0
-    assert _ticket_roots(copy.root, INCIDENT)[-2:] == [manifest["root"], _newest_root(copy.root, INCIDENT)]
+@pytest.mark.parametrize("sealed_record", [False, True], ids=["manifest", "manifest-and-sealed-record"])
+def test_a_forged_next_seal_is_named_and_evidence_seal_refuses_to_complete_it(
+        sealed_record: bool, copy: Copy, capsys: pytest.CaptureFixture[str]) -> None:
+    """It looks like an interrupted seal, but no seal ever began: TAMPERED, naming the manifest, its record
+    and the record it alone seals; `evidence seal` refuses (nothing written), so it can never verify intact."""
+    forged = copy.records()[-1]["seq"] + 1
+    _forge_fourth_seal(copy, sealed_record=sealed_record)
+    capsys.readouterr()
+
+    assert main(["evidence", "verify", INCIDENT, "--site", str(copy.site)]) == 1
+
+    out = capsys.readouterr().out
+    assert "TAMPERED manifests/0004.json: not anchored, and the anchor log" in out and "(forged)" in out, out
+    assert any(line.startswith(f"TAMPERED journal.jsonl: record {forged}") and "sealed only by the forged" in line
+               for line in out.splitlines()), out
+    if sealed_record:
+        assert "the 'sealed' record of manifests/0004.json is forged" in out, out
+    assert "the seal was interrupted" not in out and "`evidence seal` completes it" not in out
+
+    written = {p: p.read_bytes() for p in [*copy.bundle.rglob("*.json*"), copy.anchors] if p.is_file()}
+    assert main(["evidence", "seal", INCIDENT, "--site", str(copy.site)]) == 1
+    refused = capsys.readouterr()
+    assert "refusing to seal" in refused.out + refused.err and "manifests/0004.json" in refused.out + refused.err
+    assert {p: p.read_bytes() for p in [*copy.bundle.rglob("*.json*"), copy.anchors] if p.is_file()} == written
+    assert main(["evidence", "verify", INCIDENT, "--site", str(copy.site)]) == 1
+
+
+def test_evidence_seal_refuses_to_seal_over_a_journal_that_does_not_verify(
+        copy: Copy, capsys: pytest.CaptureFixture[str]) -> None:
+    t_journal_edit_and_rechain(copy)
+    written = copy.path("journal.jsonl").read_bytes(), sorted(copy.path("manifests").iterdir())
+
+    assert main(["evidence", "seal", INCIDENT, "--site", str(copy.site), "--note", "nothing to see"]) == 1
+
+    out, err = capsys.readouterr()
+    assert "refusing to seal" in out + err and "journal.jsonl" in out + err, out + err
+    assert (copy.path("journal.jsonl").read_bytes(), sorted(copy.path("manifests").iterdir())) == written

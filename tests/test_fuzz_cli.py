@@ -187,7 +187,9 @@ def test_fuzz_inputs_are_at_least_three_hundred(tmp_path: Path) -> None:
     assert count >= 300, count
 
 
-@pytest.mark.parametrize("command", [["evidence", "verify"], ["evidence", "seal"], ["undo"], ["reinstate"]])
+@pytest.mark.parametrize("command", [["evidence", "verify"], ["evidence", "seal"], ["undo"], ["reinstate"],
+                                     ["conclude", "--by", "dr-rssi", "--finding", "phishing"],
+                                     ["recover", "--account", "jdupont", "--password-file", "/nonexistent/otp"]])
 def test_hostile_incident_ids_are_refused_by_name(command: list[str], cli: Cli, site: Path) -> None:
     for hostile in HOSTILE_IDS:
         outcome = cli(*command, hostile, "--site", str(site))

@@ -261,7 +261,8 @@ def test_a_site_without_access_log_still_gets_the_directory_checks(platform: Pla
     result = run_hygiene(str(PLAYBOOK), site, as_of=platform.scenario.as_of, register=str(platform.register),
                          respond=False)
     status = {check: info["status"] for check, info in result.checks.items()}
-    assert status == {"not-registered": "completed", "dormant": "completed", "unprotected": "completed",
+    assert status == {"not-registered": "completed", "dormant": "completed", "old-password": "completed",
+                      "unprotected": "completed",
                       "volume": "skipped", "off-hours": "skipped", "new-network": "skipped", "low-and-slow": "skipped",
                       "night-network": "skipped", "behaviour-change": "skipped"}
     found = _found(result)

@@ -78,7 +78,7 @@ def test_validate_command_knows_hygiene_playbooks(tmp_path: Path, capsys: pytest
     broken = tmp_path / "broken.yaml"
     broken.write_text("hygiene: x\ntitle: t\nchecks:\n  - id: a\n    check: nope\n", encoding="utf-8")
     assert main(["validate", str(SHIPPED)]) == 0
-    assert "9 hygiene checks" in capsys.readouterr().out
+    assert "10 hygiene checks" in capsys.readouterr().out
     assert main(["validate", str(broken)]) == 1
     assert f"{broken}:5:" in capsys.readouterr().err
 

@@ -3,7 +3,8 @@
 A real HTTP server on loopback answers like Keycloak (tests/identity_fakes.py), except that its first
 token answer is a 502 proxy page quoting the request — the form body with the client secret
 URL-encoded, the secret raw, the basic-auth header ``client_id:secret`` in base64, the bytes in
-hex — and every user search a 500 whose Java stack trace quotes the bearer token and the secret
+hex, the secret URL-encoded twice, in HTML entities, cut short after 14 characters, wrapped onto
+the next line, and the whole form body in base64 — and every user search a 500 whose Java stack trace quotes the bearer token and the secret
 again. The credential-misuse playbook runs against it (through the CLI in-process, as a subprocess,
 and as a plan): the directory containment completes, ending the IdP sessions fails, the run ends
 FAILED naming the failure. Afterwards no form of the secret or of any token is in any file under
@@ -15,6 +16,7 @@ events. The masks are there instead: the errors were stored, masked.
 from __future__ import annotations
 
 import base64
+import html
 import json
 import os
 import subprocess
@@ -49,9 +51,20 @@ def encodings(secret: str, user: str = "tourniquet", *, halves: bool = True) -> 
     for data in (raw, f"{user}:{secret}".encode()):
         for encoded in (base64.b64encode(data), base64.urlsafe_b64encode(data)):
             forms |= {encoded.decode(), encoded.decode().rstrip("=")}
+    forms |= {quote(quote(secret, safe=""), safe=""), quote_plus(quote_plus(secret)), html.escape(secret),
+              html.escape(secret, quote=False)}
     if halves:
         forms |= {secret[:10], secret[-10:]}  # half a secret, as a cut error text would leave it
     return forms
+
+
+def body_in_base64(body: bytes, secret: str) -> str:
+    """The base64 characters of a form body that encode the URL-encoded secret alone (whatever its alignment)."""
+    encoded = quote_plus(secret).encode()
+    start = body.find(encoded)
+    assert start >= 0, body
+    b64 = base64.b64encode(body).decode()
+    return b64[-(-8 * start // 6):8 * (start + len(encoded)) // 6]
 
 
 @dataclass
@@ -60,12 +73,23 @@ class EchoingKeycloak(FakeKeycloak):
 
     echoed: list[str] = field(default_factory=list)
     token_failures: int = 1
+    #: what of each echoed form body in base64 is the secret's alone (checked afterwards: found nowhere)
+    bodies: list[str] = field(default_factory=list)
 
     def _echo(self, request: httpx.Request) -> str:
         basic = base64.b64encode(f"{self.client_id}:{self.secret}".encode()).decode()
         return (f"request: {request.method} {request.url.path} body={request.content.decode()} "
                 f"authorization={request.headers.get('Authorization', '')} client_secret={self.secret} "
-                f"basic={basic} hex={self.secret.encode().hex()} encoded={quote(self.secret, safe='')}")
+                f"basic={basic} hex={self.secret.encode().hex()} encoded={quote(self.secret, safe='')} "
+                f"twice={quote(quote(self.secret, safe=''), safe='')} html={html.escape(self.secret)} "
+                f"cut={self.secret[:14]}... wrapped={self.secret[:9]}\n  {self.secret[9:]} "
+                f"body64={self._body64(request)}")
+
+    def _body64(self, request: httpx.Request) -> str:
+        if quote_plus(self.secret).encode() not in request.content:
+            return ""
+        self.bodies.append(body_in_base64(request.content, self.secret))
+        return base64.b64encode(request.content).decode()
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
@@ -191,7 +215,8 @@ def test_an_identity_provider_that_echoes_the_secret_leaks_it_nowhere(
     assert "Keycloak is down or overloaded (500" in report and "***" in report
 
     # a token's halves are not checked: its first characters are the JWT header every token shares
-    forms = set().union(encodings(SECRET), *(encodings(token, halves=False) for token in fake.issued))
+    forms = set().union(encodings(SECRET), *(encodings(token, halves=False) for token in fake.issued), fake.bodies)
+    assert fake.bodies, "the form body was echoed in base64"
     leaks: dict[str, list[str]] = {}
     for path in sorted(p for p in tmp_path.rglob("*") if p.is_file() and not p.is_relative_to(tmp_path / "secrets")):
         found = _leaks(path.read_bytes().decode("utf-8", "replace"), forms)

@@ -28,9 +28,9 @@ AROUND = st.text(alphabet=st.characters(codec="utf-8", categories=("L", "N", "P"
 @contextmanager
 def isolated() -> Iterator[None]:
     """Generated secrets must not stay registered for the rest of the session (they would mask other tests)."""
-    names = ("_KNOWN", "_forms", "_form_set", "_by_prefix", "_short")
+    names = ("_KNOWN", "_forms", "_form_set", "_by_prefix", "_short", "_rest_of")
     saved = {name: getattr(registry, name) for name in names}
-    for name, empty in zip(names, ({}, [], set(), {}, [])):
+    for name, empty in zip(names, ({}, [], set(), {}, [], {})):
         setattr(registry, name, empty)
     try:
         yield

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tourniquet.connectors.audit import AuditConfig
 from tourniquet.connectors.directory import DirectoryConfig
 from tourniquet.connectors.identity import IdentityConfig
+from tourniquet.connectors.notify import NotifyConfig
 from tourniquet.connectors.tickets import TicketsConfig
 from tourniquet.errors import ConfigError
 from tourniquet.secrets import SecretRef
@@ -50,6 +51,7 @@ class SiteConfig(BaseModel):
     identity: IdentityConfig | None = None
     tickets: TicketsConfig = Field(default_factory=TicketsConfig)  # type: ignore[arg-type]
     audit: AuditConfig | None = None
+    notify: NotifyConfig | None = Field(None, description="Who is told what, through which channels.")
     limits: SiteLimits = Field(default_factory=SiteLimits)  # type: ignore[arg-type]
     source: Path | None = Field(None, exclude=True)
 
@@ -141,6 +143,13 @@ def load_site(path: str | os.PathLike[str] | None = None) -> SiteConfig:
     config.evidence_dir = _absolute(base, config.evidence_dir)
     config.source = file.resolve()
     _resolve_paths(config, base)
+    if config.notify is not None:
+        config.notify = config.notify.absolute(base)
+        route = config.notify.practitioner
+        if route is not None and route.referents is not None:
+            from tourniquet.connectors.notify import Referents
+
+            Referents.read(route.referents)  # a referents file that cannot be used is said now, not mid-incident
     return config
 
 

@@ -5,7 +5,9 @@ argument or result (those reach the journal, Prefect's task runs and the report)
 never journaled, never put on the ticket. The action that sets it hands it to the
 :class:`Handover` opened for its incident in this process, which either keeps it in memory until
 the command line prints it (:meth:`Handover.take`), or writes it at once to a file created with
-mode 0600 that did not exist before. Prefect runs a flow's tasks in threads of the flow's own
+mode 0600 that did not exist before — and is removed again if the recovery handed nothing over
+(refused, failed before the password was set): a password file exists only when it holds a
+password. Prefect runs a flow's tasks in threads of the flow's own
 process, so an in-memory handover reaches the tasks of a flow called in the same process.
 """
 
@@ -35,6 +37,7 @@ class Handover:
         self._lock = threading.Lock()
         self._held: dict[str, str] = {}
         self._fd: int | None = None
+        self._delivered = 0
         if self.path is not None:
             try:  # created here, by us, readable by the operator only: never an existing file or a symlink
                 self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
@@ -55,6 +58,7 @@ class Handover:
             if self._fd is not None:
                 os.write(self._fd, f"{account}\t{secret}\n".encode())
                 os.fsync(self._fd)
+                self._delivered += 1
             else:
                 self._held[account] = secret
         return self.where
@@ -66,10 +70,13 @@ class Handover:
         return held
 
     def close(self) -> None:
+        """Close the file; one that holds no password (nothing was handed over) is removed: never left empty."""
         with self._lock:
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None
+                if not self._delivered and self.path is not None:
+                    self.path.unlink(missing_ok=True)
 
 
 @contextmanager

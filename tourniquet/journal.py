@@ -42,7 +42,8 @@ GENESIS = "0" * 64
 #: target by one operation (two groups left) differ by their "after".
 ChangeKey = tuple[str, str, str, str]
 #: Record kinds few enough per incident to keep whole in the index.
-KEPT_TYPES = frozenset({"run", "approval", "sealed", "note", "ticket", "scope", "undo", "reinstate", "step", "failure"})
+KEPT_TYPES = frozenset({"run", "approval", "sealed", "note", "ticket", "scope", "undo", "reinstate", "step", "failure",
+                        "notification", "filing", "awareness"})
 
 
 class JournalDamaged(Exception):

@@ -16,7 +16,8 @@ from pydantic import BaseModel, Field
 __all__ = ["Account", "canonical_dn", "dn_within", "fold", "split_escaped", "escape_value", "INCIDENT_ID",
            "ApprovalRequest", "ApprovalDecision", "Approver"]
 
-#: Incident ids name the evidence folder and go into ticket searches (TicketSQL, JQL): a safe alphabet only.
+#: Incident ids name the evidence folder and go into ticket searches (TicketSQL, JQL): a safe alphabet only,
+#: at most 128 characters (checked by :func:`tourniquet.untrusted.check_incident_id`, the one check).
 INCIDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 
 

@@ -8,13 +8,20 @@ Prefect state messages, artifacts and events.
 Why so many forms: an outside system that echoes a secret rarely echoes it as it was sent.
 A proxy error page shows the form body (URL-encoded), a debug page the ``Authorization``
 header (base64 of ``user:secret``), a dump shows bytes in hex, a Python or JSON message
-escapes quotes. :func:`forms_of` lists what one secret looks like in each of them;
-:func:`mask` replaces all of them, longest first.
+escapes quotes, an HTML error page uses entities, a proxy URL-encodes an already URL-encoded
+body again or logs it in base64, a log line cuts a secret short (``KcCanary/4Rt8+Y...``) or wraps
+it across two lines. :func:`forms_of` lists what one secret looks like in each of them (its
+prefixes of :data:`MIN_PREFIX` characters or more among them); :func:`mask` replaces all of them,
+longest first, and also finds them split by a line break.
+
+Cost: one substring test per form while few forms are known, a lookup per position of the text
+once there are many; the line-break pass runs only on text that has a line break.
 """
 
 from __future__ import annotations
 
 import base64
+import html
 import json
 import os
 import re
@@ -32,12 +39,16 @@ from tourniquet.errors import ConfigError
 
 __all__ = [
     "SecretRef", "register_secret", "secret_in_use", "known_secrets", "mask", "mask_data", "forms_of", "MASK",
-    "MIN_SECRET_LENGTH",
+    "MIN_SECRET_LENGTH", "MIN_PREFIX",
 ]
 
 MASK = "***"
 #: Shorter values are not masked: "abc" would turn ordinary words into ***.
 MIN_SECRET_LENGTH = 4
+#: A secret cut short is still masked down to this many first characters (``KcCanary/4Rt...``).
+MIN_PREFIX = 12
+#: A line break inside a secret as text shows it: a real one (maybe indented after), or JSON's escape.
+_BREAK = r"(?:\r?\n[ \t]*|(?:\\r)?\\n[ \t]*)"
 #: A base64 fragment shorter than this could match ordinary text by chance: not masked on its own.
 _MIN_FRAGMENT = 8
 
@@ -51,6 +62,7 @@ _forms: list[str] = []  # every form of every secret, in the order they were reg
 _form_set: set[str] = set()
 _by_prefix: dict[str, list[str]] = {}  # first _PREFIX characters → forms (for many forms)
 _short: list[str] = []  # forms shorter than _PREFIX
+_rest_of: dict[str, str] = {}  # a secret's first MIN_PREFIX characters → the secret (a cut secret is masked whole)
 
 
 def register_secret(value: str, *, user: str | None = None) -> None:
@@ -67,6 +79,8 @@ def register_secret(value: str, *, user: str | None = None) -> None:
         if value in _KNOWN and (user is None or user in users):
             return
         _KNOWN[value] = users + ((user,) if user is not None and user not in users else ())
+        if len(value) > MIN_PREFIX:
+            _rest_of.setdefault(value[:MIN_PREFIX], value)
         for form in sorted(forms_of(value, users=_KNOWN[value]) - _form_set):
             _form_set.add(form)
             _forms.append(form)
@@ -101,6 +115,8 @@ def _forget(value: str) -> None:
         still = {form for other, others in _KNOWN.items() for form in forms_of(other, users=others)} \
             if len(_KNOWN) < 64 else set()
         gone = forms_of(value, users=users) - still
+        if _rest_of.get(value[:MIN_PREFIX]) == value:
+            del _rest_of[value[:MIN_PREFIX]]
         _form_set.difference_update(gone)
         _forms = [f for f in _forms if f not in gone]
         for form in gone:
@@ -149,14 +165,33 @@ def _lower_escapes(text: str) -> str:
     return re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), text)
 
 
+def _entities(secret: str) -> set[str]:
+    """The secret as an HTML page may show it: escaped, or with its punctuation as numeric entities."""
+    def numeric(char: str, style: str) -> str:
+        if char.isalnum() and char.isascii():
+            return char
+        return {"dec": f"&#{ord(char)};", "hex": f"&#x{ord(char):x};", "HEX": f"&#x{ord(char):X};"}[style]
+
+    forms = {html.escape(secret), html.escape(secret, quote=False)}
+    forms.update("".join(numeric(c, style) for c in secret) for style in ("dec", "hex", "HEX"))
+    forms.add("".join(f"&#{ord(c)};" for c in secret))
+    return forms
+
+
 def forms_of(secret: str, *, users: tuple[str, ...] = ()) -> set[str]:
-    """Every form :func:`mask` recognises ``secret`` in: raw, escaped, URL-encoded, base64, hex."""
+    """Every form :func:`mask` recognises ``secret`` in: raw, escaped, URL-encoded (once or twice), HTML
+    entities, base64 (of the secret, of ``user:secret``, of a URL-encoded form body holding it), hex, and
+    its first :data:`MIN_PREFIX` characters (a secret cut short: masked with as much of the rest as follows)."""
     raw = secret.encode("utf-8", "surrogatepass")
     forms = {secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1], repr(secret)[1:-1]}
     escapes = "surrogatepass"
-    for encoded in (quote(secret, safe="", errors=escapes), quote(secret, errors=escapes),
-                    quote_plus(secret, errors=escapes), quote_plus(secret, safe="/", errors=escapes)):
+    url_encoded = {quote(secret, safe="", errors=escapes), quote(secret, errors=escapes),
+                   quote_plus(secret, errors=escapes), quote_plus(secret, safe="/", errors=escapes)}
+    for encoded in url_encoded:
         forms.update({encoded, _lower_escapes(encoded)})
+        for twice in (quote(encoded, safe=""), quote_plus(encoded), quote(encoded)):  # a proxy encodes it again
+            forms.update({twice, _lower_escapes(twice)})
+        forms.update(_b64_fragments(encoded.encode("ascii")))  # base64 of a form body that holds it
     for b64 in (base64.b64encode(raw), base64.urlsafe_b64encode(raw)):
         text = b64.decode("ascii")
         forms.update({text, text.rstrip("=")})
@@ -166,25 +201,62 @@ def forms_of(secret: str, *, users: tuple[str, ...] = ()) -> set[str]:
         for b64 in (base64.b64encode(pair), base64.urlsafe_b64encode(pair)):
             forms.update({b64.decode("ascii"), b64.decode("ascii").rstrip("=")})
     forms.update({raw.hex(), raw.hex().upper()})
+    forms.update(_entities(secret))
+    if len(secret) > MIN_PREFIX:
+        forms.add(secret[:MIN_PREFIX])  # masked with as much of the rest as follows it (see _form_regex)
     return {f for f in forms if len(f) >= MIN_SECRET_LENGTH}
+
+
+def _form_regex(form: str, *, breaks: bool = False) -> str:
+    """The regex of one form; a secret's first characters take as much of the rest as follows them;
+    ``breaks``: a line break may split it anywhere."""
+    between = f"{_BREAK}?" if breaks else ""
+    head = between.join(re.escape(char) for char in form)
+    tail = ""
+    for char in reversed(_rest_of.get(form, form)[len(form):]):
+        tail = f"(?:{between}{re.escape(char)}{tail})?"
+    return head + tail
 
 
 @lru_cache(maxsize=256)
 def _pattern_of(forms: tuple[str, ...]) -> re.Pattern[str]:
     """The forms found in one text, longest first (a form inside a longer one is replaced with it)."""
-    return re.compile("|".join(re.escape(f) for f in sorted(forms, key=lambda f: (-len(f), f))))
+    return re.compile("|".join(_form_regex(f) for f in sorted(forms, key=lambda f: (-len(f), f))))
 
 
 def mask(text: str) -> str:
-    """``text`` with every known secret, in every form :func:`forms_of` lists, replaced by ``***``."""
+    """``text`` with every known secret, in every form :func:`forms_of` lists, replaced by ``***`` — also
+    when a line break (or JSON's ``\\n``) splits it."""
     if not _forms or not isinstance(text, str):
         return text
-    candidates = _candidates(text)
+    escaped = "\\n" in text
+    split = escaped or "\n" in text
+    candidates = _candidates(_without_breaks(text) if split else text)  # one scan finds whole and split forms
+    if escaped:  # a secret may hold a backslash and an n itself: look for it as it is too
+        candidates = list({*candidates, *_candidates(text)})
     if not candidates:
         return text
-    if len(candidates) == 1:
+    if split:  # breaks are optional in these patterns: whole forms and split ones in one pass
+        return _broken(tuple(sorted(candidates))).sub(MASK, text)
+    if len(candidates) == 1 and candidates[0] not in _rest_of:
         return text.replace(candidates[0], MASK)
     return _pattern_of(tuple(sorted(candidates))).sub(MASK, text)
+
+
+def _without_breaks(text: str) -> str:
+    """The text with its line breaks (and the indentation after them) taken out; JSON's ``\\n`` too."""
+    if "\\n" in text:
+        text = text.replace("\\r\\n", "\n").replace("\\n", "\n")
+    if "\r" in text:
+        text = text.replace("\r", "")
+    lines = text.split("\n")
+    return lines[0] + "".join([line.lstrip(" \t") for line in lines[1:]])
+
+
+@lru_cache(maxsize=256)
+def _broken(forms: tuple[str, ...]) -> re.Pattern[str]:
+    """The forms with an optional line break between any two of their characters, longest first."""
+    return re.compile("|".join(_form_regex(f, breaks=True) for f in sorted(forms, key=lambda f: (-len(f), f))))
 
 
 def mask_data(value: Any) -> Any:

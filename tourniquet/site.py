@@ -9,6 +9,7 @@ from typing import Any, Callable
 from tourniquet.config import SiteConfig
 from tourniquet.connectors.directory import DirectoryClient
 from tourniquet.errors import ConfigError
+from tourniquet.untrusted import check_incident_id
 
 __all__ = ["Site"]
 
@@ -71,11 +72,19 @@ class Site:
 
         return self._client("audit", lambda: audit.connect(config, state_dir=self.config.state_dir))
 
+    @property
+    def notify(self) -> Any:
+        """The site's notifier (a :class:`~tourniquet.connectors.notify.Notifier`; no channel: nobody is told)."""
+        from tourniquet.connectors import notify
+
+        return self._client("notify", lambda: notify.connect(self.config.notify, state_dir=self.config.state_dir))
+
     def incident_dir(self, incident: str) -> Path:
-        return self.config.evidence_dir / incident
+        """The incident's evidence folder: always a child of evidence_dir (the id is checked here too)."""
+        return self.config.evidence_dir / check_incident_id(incident)
 
     def plan_dir(self, incident: str) -> Path:
-        return self.config.state_dir / "plans" / incident
+        return self.config.state_dir / "plans" / check_incident_id(incident)
 
     def require(self, section: str) -> None:
         if getattr(self.config, section, None) is None:

@@ -16,13 +16,20 @@ from typing import Any
 
 import yaml
 
-__all__ = ["text_problem", "read_bounded", "BoundedLoader", "expanded_size", "TooLarge", "MAX_YAML_NODES",
+from tourniquet.errors import PlaybookError
+from tourniquet.model import INCIDENT_ID  # letters, digits and . _ : -, starting with a letter or digit
+
+__all__ = ["text_problem", "check_incident_id", "INCIDENT_ID", "MAX_INCIDENT_ID", "read_bounded", "BoundedLoader", "expanded_size", "TooLarge", "MAX_YAML_NODES",
            "MAX_YAML_DEPTH"]
 
 #: YAML nodes in one document: more than any playbook or site file has.
 MAX_YAML_NODES = 20_000
 #: Nesting of mappings and sequences in one document.
 MAX_YAML_DEPTH = 64
+
+
+#: The longest incident id: it names a folder and a lock, and goes into ticket searches and titles.
+MAX_INCIDENT_ID = 128
 
 
 class TooLarge(ValueError):
@@ -45,6 +52,30 @@ def text_problem(value: str) -> str | None:
         if char not in "\n\t\r" and unicodedata.category(char) == "Cc":
             return f"control character U+{code:04X} at position {index + 1}"
     return None
+
+
+def check_incident_id(value: str) -> str:
+    """An incident id from anywhere (command line, form, flow parameter): returned as is, or a clear error.
+
+    The one check every command and every path built from an id goes through (``Site.incident_dir``
+    calls it too): only letters, digits and ``. _ : -``, at most :data:`MAX_INCIDENT_ID` characters,
+    so an id can never name a folder outside ``evidence_dir`` or ``state_dir``.
+    """
+    if not isinstance(value, str):
+        raise PlaybookError(f"incident id must be text, not {type(value).__name__}", path="incident")
+    problem = text_problem(value)
+    if problem is not None:
+        raise PlaybookError(f"incident id {_shown(value)} is not valid text: {problem}", path="incident")
+    if not INCIDENT_ID.match(value):
+        raise PlaybookError(f"incident id {_shown(value)} must be letters, digits and . _ : - (at most "
+                            f"{MAX_INCIDENT_ID}, starting with a letter or digit)", path="incident")
+    return value
+
+
+def _shown(value: str, limit: int = 60) -> str:
+    """The id as an error message names it: escaped, and cut (a 5,000-character id is not echoed whole)."""
+    text = ascii(value)
+    return text if len(text) <= limit else text[:limit] + "…' (" + str(len(value)) + " characters)"
 
 
 def read_bounded(path: str | Path, limit: int, what: str) -> bytes:

@@ -24,6 +24,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ import pytest
 
 from tests.conftest import write_site
 from tests.helpers import LdapAdmin, bind_result
+from tourniquet.clock import parse_time
 from tourniquet.demo.practitioners import Directory
 from tourniquet.demo.slapd import Slapd, find_free_port
 from tourniquet.flows.artifacts import artifact_key
@@ -155,7 +157,7 @@ def test_deploy_creates_the_deployments_with_a_described_form(stack: Stack) -> N
 
     assert set(deployments) >= {"respond", "hygiene", "reinstate"}
     form = deployments["respond"]["parameter_openapi_schema"]["properties"]
-    assert set(form) == {"accounts", "reason", "since", "dry_run", "playbook", "incident", "site"}
+    assert set(form) == {"accounts", "reason", "since", "dry_run", "playbook", "incident", "site", "alert_time"}
     assert all(field.get("description") for field in form.values()), form
     assert [(o["type"], o["title"]) for o in form["accounts"]["anyOf"]] == [("string", "one block of text"),
                                                                             ("array", "list")]
@@ -166,6 +168,8 @@ def test_deploy_creates_the_deployments_with_a_described_form(stack: Stack) -> N
     schedules = deployments["hygiene"]["schedules"]
     assert schedules and schedules[0]["schedule"]["timezone"] == "Europe/Paris"
     assert "incident" in deployments["reinstate"]["parameter_openapi_schema"]["required"]
+    hourly = deployments["deadlines"]["schedules"]
+    assert hourly and hourly[0]["schedule"]["cron"] == "7 * * * *", "the Art. 33 reminders, every hour"
     recover = deployments["recover"]["parameter_openapi_schema"]
     assert set(recover["required"]) == {"incident", "accounts"}
     assert set(recover["properties"]) == {"incident", "accounts", "password_file", "approved_by", "comment",
@@ -220,6 +224,9 @@ def test_an_alert_event_starts_a_dry_run_that_changes_nothing(
     assert found, "the alert did not start a flow run"
     assert found[0]["parameters"]["dry_run"] is True
     assert parse_accounts(found[0]["parameters"]["accounts"]) == [suspect.uid]
+    occurred = parse_time(found[0]["parameters"]["alert_time"])
+    assert occurred is not None and abs(occurred - datetime.now(timezone.utc)) < timedelta(minutes=10), \
+        "the event's time, to start the Art. 33 clock"
     run = stack.wait_for_run(found[0]["id"])
     assert run["state_type"] == "COMPLETED", stack.logs(run["id"])
     assert run["name"].endswith("-DRY-RUN") and "dry-run" in run["tags"], (run["name"], run["tags"])

@@ -9,6 +9,6 @@ May import: ``connectors``, ``registry``, ``site`` and the small shared modules;
 ``engine``, ``flows`` or ``cli``.
 """
 
-from tourniquet.actions import audit, directory, flow, identity, tickets
+from tourniquet.actions import audit, directory, flow, identity, notify, tickets
 
-__all__ = ["audit", "directory", "flow", "identity", "tickets"]
+__all__ = ["audit", "directory", "flow", "identity", "notify", "tickets"]

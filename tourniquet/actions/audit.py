@@ -148,7 +148,8 @@ def snapshot_scope(
                       records=scope.total.events, frozen_events=events,
                       anomalous_records=scope.total.anomalous.events,
                       anomalous_only_people=scope.total.anomalous.only_subjects,
-                      categories=scope.total.subjects_by_category, since=scope.since.isoformat(),
+                      categories=scope.total.subjects_by_category,
+                      records_by_category=scope.total.records_by_category, since=scope.since.isoformat(),
                       until=scope.until.isoformat(), window=scope.window.mode,
                       warnings=[w.message for w in scope.window.warnings])
     log.info("scope.frozen", people=scope.total.subjects, records=scope.total.events,

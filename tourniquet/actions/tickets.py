@@ -238,14 +238,20 @@ def _roots(comments: list[str]) -> list[str]:
 def roots_on_ticket(client: TicketClient, incident: str) -> list[tuple[str, int, str]] | None:
     """Every seal root the incident's tickets carry, as ``(ticket, sequence, root)``; None when the ticket
     system cannot be read back here (only the file store can)."""
+    return roots_of_seals(client, incident, incident)
+
+
+def roots_of_seals(client: TicketClient, key: str, sealed: str) -> list[tuple[str, int, str]] | None:
+    """The roots of bundle ``sealed``'s seals on the tickets of incident ``key`` (the national summary's
+    seals go on each region's ticket of the incident); None when the system cannot be read back here."""
     from tourniquet.connectors.tickets.file import FileStore
 
     if not isinstance(client.backend, FileStore):
         return None
     found = []
-    for record in client.backend.tickets(check_key(incident)):
+    for record in client.backend.tickets(check_key(key)):
         for comment in record.get("comments", []):
             text = str(comment.get("text", "")) if isinstance(comment, dict) else ""
             found += [(str(record["id"]), int(m.group("seq")), m.group("root")) for m in _SEAL.finditer(text)
-                      if m.group("incident") == incident]
+                      if m.group("incident") == sealed]
     return found

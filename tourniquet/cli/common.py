@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from tourniquet.errors import PlaybookError, PlaybookErrors
 from tourniquet.secrets import mask
 from tourniquet.site import Site
+from tourniquet.untrusted import check_incident_id
 
 if TYPE_CHECKING:
     from tourniquet.cli.prefect_api import PrefectServer
@@ -55,8 +56,6 @@ def one_site(args: argparse.Namespace) -> str | None:
 
 def incident_id(text: str) -> str:
     """argparse type: an incident id (it names a folder under evidence_dir), refused by name otherwise."""
-    from tourniquet.engine.inputs import check_incident_id
-
     try:
         return check_incident_id(text)
     except PlaybookError as exc:
@@ -64,7 +63,7 @@ def incident_id(text: str) -> str:
 
 
 def incident_argument(parser: argparse.ArgumentParser) -> None:
-    """The positional ``INCIDENT`` of undo, reinstate, evidence verify and seal."""
+    """The positional ``INCIDENT`` of every command that takes one (undo, reinstate, conclude, recover, evidence)."""
     parser.add_argument("incident", type=incident_id, help="incident id (letters, digits and . _ : -)")
 
 

@@ -53,12 +53,17 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_seal(args: argparse.Namespace) -> int:
     from tourniquet.engine.sealing import seal_incident
+    from tourniquet.evidence import SealFailed
 
     with open_site(args.site) as site:
         if not site.incident_dir(args.incident).is_dir():
             print(f"no evidence folder {site.incident_dir(args.incident)}")
             return 1
-        sealed = seal_incident(site, args.incident, note=args.note or "sealed by hand")
+        try:
+            sealed = seal_incident(site, args.incident, note=args.note or "sealed by hand")
+        except SealFailed as exc:
+            print(f"NOT SEALED: {exc}")
+            return 1
     for problem in sealed.findings:
         print(f"TAMPERED {problem}")
     for name in sealed.completed:

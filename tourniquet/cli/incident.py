@@ -20,9 +20,14 @@ PASSWORD_GONE = ("the password was replaced by the containment: the old password
 
 
 def cmd_undo(args: argparse.Namespace) -> int:
+    from tourniquet.cli.regions import false_alarm_by
     from tourniquet.engine.recover import replaced_passwords
-    from tourniquet.engine.undo import undo_incident
+    from tourniquet.engine.undo import UndoRefused, undo_incident
 
+    if args.false_alarm_after_all and not (args.by or "").strip():
+        print("refusing: --false-alarm-after-all needs --by NAME (who decided it was a false alarm after all; "
+              "journaled)", file=sys.stderr)
+        return 2
     sites = sites_of(args)
     if len(sites) > 1:
         from tourniquet.cli.regions import undo_across
@@ -30,10 +35,15 @@ def cmd_undo(args: argparse.Namespace) -> int:
         return undo_across(args, sites, lambda account: PASSWORD_GONE.replace("INCIDENT", args.incident)
                            .replace("ID", account))
     with open_site(one_site(args)) as site:
-        result = undo_incident(args.incident, site)
+        try:
+            result = undo_incident(args.incident, site, false_alarm_by=false_alarm_by(args))
+        except UndoRefused as exc:
+            print(f"REFUSED: {exc}", file=sys.stderr)
+            return 1
         replaced = replaced_passwords(site, args.incident)
     for entry in result:
-        print(f"  {entry['status']:6} {entry['target']}: undo {entry['operation']} via {entry['action']}")
+        print(f"  {entry['status']:6} {entry['target']}: undo {entry['operation']} via {entry['action']}"
+              + (f" — {entry['error']}" if entry.get("error") else ""))
     for account in replaced:
         print(f"  kept   {account}: {PASSWORD_GONE.replace('INCIDENT', args.incident).replace('ID', account)}")
     failed = [e for e in result if e["status"] in ("failed", "deferred")]
@@ -42,10 +52,20 @@ def cmd_undo(args: argparse.Namespace) -> int:
 
 
 def cmd_reinstate(args: argparse.Namespace) -> int:
+    from tourniquet.cli.regions import false_alarm_by
     from tourniquet.engine.reinstate import reinstate_incident
+    from tourniquet.engine.undo import UndoRefused
 
+    if args.false_alarm_after_all and not (args.by or "").strip():
+        print("refusing: --false-alarm-after-all needs --by NAME (who decided it was a false alarm after all; "
+              "journaled)", file=sys.stderr)
+        return 2
     with open_site(args.site) as site:
-        results = reinstate_incident(args.incident, site)
+        try:
+            results = reinstate_incident(args.incident, site, false_alarm_by=false_alarm_by(args))
+        except UndoRefused as exc:
+            print(f"REFUSED: {exc}", file=sys.stderr)
+            return 1
     for entry in results:
         gone = PASSWORD_GONE.replace("INCIDENT", args.incident).replace("ID", str(entry["target"]))
         extra = f" ({gone})" if entry.get("password_replaced") else ""
@@ -97,7 +117,8 @@ def cmd_recover(args: argparse.Namespace) -> int:
         try:
             with handover(args.incident, args.password_file) as box:
                 recovery = recover_accounts(args.incident, args.account, site, operator=args.operator or "",
-                                            investigation_approver=approver)
+                                            investigation_approver=approver,
+                                            replace_owner_password=args.replace_owner_password)
                 passwords = box.take()
         except TourniquetError as exc:
             print(f"FAILED: {exc}", file=sys.stderr)
@@ -120,26 +141,35 @@ def cmd_recover(args: argparse.Namespace) -> int:
     return 0 if summary.status == "completed" else 1
 
 
+def _false_alarm_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--false-alarm-after-all", action="store_true",
+                        help="the incident was concluded as real, but it was a false alarm after all: give the "
+                             "accounts back anyway (needs --by; journaled)")
+    parser.add_argument("--by", metavar="NAME", help="with --false-alarm-after-all: who decided so")
+
+
 def register(sub: Any) -> None:
     undo = sub.add_parser("undo", help="reverse every change an incident made (false alarm)")
     incident_argument(undo)
+    _false_alarm_arguments(undo)
     site_argument(undo, several=True)
     undo.set_defaults(func=cmd_undo)
 
     reinstate = sub.add_parser("reinstate", help="put an incident's accounts back as their snapshots recorded them")
     incident_argument(reinstate)
+    _false_alarm_arguments(reinstate)
     site_argument(reinstate)
     reinstate.set_defaults(func=cmd_reinstate)
 
     conclude = sub.add_parser("conclude", help="record that an incident's investigation is over (recover may follow)")
-    conclude.add_argument("incident")
+    incident_argument(conclude)
     conclude.add_argument("--by", required=True, help="who concludes it (named in the journal)")
     conclude.add_argument("--finding", required=True, help="what the investigation found")
     site_argument(conclude, several=True)
     conclude.set_defaults(func=cmd_conclude)
 
     recover = sub.add_parser("recover", help="give a contained account back to its owner (one-time password)")
-    recover.add_argument("incident")
+    incident_argument(recover)
     recover.add_argument("--account", action="append", required=True, metavar="ID",
                          help="uid, RPPS number or e-mail of an account the incident contained (repeatable)")
     recover.add_argument("--approved-by", metavar="NAME",
@@ -148,5 +178,8 @@ def register(sub: Any) -> None:
     recover.add_argument("--operator", help="who gives the account back (named on the ticket)")
     recover.add_argument("--password-file", metavar="PATH",
                          help="write the one-time password to this new file (mode 0600) instead of the terminal")
+    recover.add_argument("--replace-owner-password", action="store_true",
+                         help="recover an account this incident already gave back: replaces the password its owner "
+                              "may have chosen since (refused without it; journaled)")
     site_argument(recover, several=True)
     recover.set_defaults(func=cmd_recover)

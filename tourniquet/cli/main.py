@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from tourniquet.cli import approve, audit, demo, evidence, hygiene, incident, outbox, playbook, server
+from tourniquet.cli import approve, audit, demo, evidence, hygiene, incident, incidents, outbox, playbook, server
 from tourniquet.cli.common import MaskedStream, print_errors
 from tourniquet.errors import PlaybookErrors, TourniquetError
 from tourniquet.secrets import mask
@@ -15,7 +15,7 @@ from tourniquet.secrets import mask
 __all__ = ["main", "build_parser"]
 
 #: Each module adds its subcommands (``register(subparsers)``), in the order ``--help`` lists them.
-SUBCOMMANDS = (playbook, incident, evidence, audit, outbox, hygiene, approve, server, demo)
+SUBCOMMANDS = (playbook, incident, incidents, evidence, audit, outbox, hygiene, approve, server, demo)
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 

@@ -65,6 +65,8 @@ def _print_summary(summary: Any) -> None:
         print(f"  approval {approval['step']}: {approval['status']} ({approval['reason']})")
     for failure in summary.failures:
         print(f"  failed   {failure['item'] or failure['step']}: {failure['error']}")
+    for line in summary.notifications:
+        print(f"  told     {line}")
     print(f"  journal: {summary.journal}")
     print(f"  report:  {summary.report}")
 
@@ -131,6 +133,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"{'PLAN' if args.dry_run else 'RUN'}: {result['playbook']} incident {result['incident']}: {result['status']}")
     for refusal in result["refused"]:
         print(f"  refused  {refusal['account']}: {refusal['reason']}")
+    for line in result.get("notifications") or []:
+        print(f"  told     {line}")
     print(f"  journal: {result['journal']}")
     print(f"  report:  {result['report']}")
     if not result["dry_run"]:

@@ -16,7 +16,7 @@ from tourniquet.cli.common import hide_temporary_server_notes, use_local_server
 from tourniquet.cli.progress import TerminalProgress, quiet_prefect_console
 from tourniquet.regional import current_region
 
-__all__ = ["run_across", "plan_across", "undo_across", "recover_across", "verify_across", "print_national_run"]
+__all__ = ["run_across", "plan_across", "false_alarm_by", "undo_across", "recover_across", "verify_across", "print_national_run"]
 
 
 class RegionsProgress:
@@ -131,12 +131,17 @@ def plan_across(args: argparse.Namespace, inputs: dict[str, Any], sites: list[st
     return 1
 
 
+def false_alarm_by(args: argparse.Namespace) -> str:
+    """Who decided the concluded incident was a false alarm after all (``--false-alarm-after-all --by NAME``)."""
+    return (args.by or "").strip() if getattr(args, "false_alarm_after_all", False) else ""
+
+
 def undo_across(args: argparse.Namespace, sites: list[str], password_gone: Callable[[str], str]) -> int:
     """``tourniquet undo`` with several sites: each region that holds a part of the incident."""
     from tourniquet.engine.regions_after import undo_across as undo
 
     failed = 0
-    for entry in undo(args.incident, sites, national_dir=args.national_dir):
+    for entry in undo(args.incident, sites, national_dir=args.national_dir, false_alarm_by=false_alarm_by(args)):
         if entry.result is None:
             print(f"[{entry.region}] {entry.error}")
             failed += "no part of incident" not in (entry.error or "")
@@ -163,7 +168,8 @@ def recover_across(args: argparse.Namespace, sites: list[str], approver: Any) ->
     try:
         with handover(args.incident, args.password_file) as box:
             results = recover(args.incident, args.account, sites, operator=args.operator or "",
-                              investigation_approver=approver)
+                              investigation_approver=approver,
+                              replace_owner_password=getattr(args, "replace_owner_password", False))
             passwords = box.take()
     except TourniquetError as exc:
         print(f"FAILED: {exc}", file=sys.stderr)

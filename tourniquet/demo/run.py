@@ -19,6 +19,7 @@ import secrets
 import shutil
 import socket
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +92,18 @@ def write_demo_access_log(practitioners: list[Practitioner]) -> Path:
                    end=datetime.now(timezone.utc))
     write_sqlite(log, path)
     return path
+
+
+def print_notifications(folder: Path, since: float) -> None:
+    """What the SOC, the DPO and the referents were told (the demo site's channels are folders on disk)."""
+    print(f"\n5. Who was told (the demo's channels are folders under {folder}; a real site sends e-mail, chat, SMS):")
+    files = sorted((p for p in folder.rglob("*.txt") if p.stat().st_mtime >= since), key=lambda p: p.name)
+    for path in files:
+        head = dict(line.split(": ", 1) for line in path.read_text(encoding="utf-8").splitlines()[:4] if ": " in line)
+        to = f" -> {head['To']}" if head.get("To") else ""
+        print(f"   {path.parent.name:10}{to}: {head.get('Subject', '')}")
+    if not files:
+        print("   nobody (the site has no notify section)")
 
 
 def print_scope(journal: Path) -> None:
@@ -193,6 +206,7 @@ def run_demo(keep_running: bool = False, accounts: list[str] | None = None) -> i
         inputs: dict[str, Any] = {"accounts": ids,
                                   "reason": "demo: impersonated practitioners scraping patient identities"}
 
+        started = time.time()
         plan = execute_playbook("credential-misuse", inputs, dry_run=True)
         print(f"\n1. Dry-run plan ({plan.status}): {sum(c.outcome == 'planned' for c in plan.changes)} changes planned")
         for change in plan.changes:
@@ -227,6 +241,7 @@ def run_demo(keep_running: bool = False, accounts: list[str] | None = None) -> i
             contained &= outcome == "invalidCredentials"
             print(f"   after: bind as {person.uid} -> {outcome}")
         print_scope(Path(result["journal"]))
+        print_notifications(demo_state() / "notifications", started)
         print(f"\nJournal: {result['journal']}\nReport:  {result['report']}")
         print("CONTAINED" if contained else "NOT CONTAINED: see the report")
         told = True

@@ -14,7 +14,7 @@ import tourniquet.actions as _catalogue  # noqa: F401  (registers every action)
 
 #: A package of modules: import what you need from them (the README's layout lists what each holds).
 __all__ = [
-    "approvals", "chunks", "execute", "executor", "expressions", "guardrails", "inputs", "loader", "locks",
+    "approvals", "chunks", "execute", "executor", "expressions", "guardrails", "inputs", "loader", "locks", "notices",
     "playbook", "recover", "regions", "regions_after", "regions_run", "reinstate", "report", "run", "sealing",
     "undo",
 ]

@@ -15,9 +15,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
+import structlog
+
 from tourniquet.actions.tickets import report_links as ticket_links
 from tourniquet.config import load_site
-from tourniquet.engine.inputs import resolve_inputs
+from tourniquet.engine.inputs import check_incident_id, resolve_inputs
 from tourniquet.engine.loader import LoadedPlaybook, load_playbook
 from tourniquet.engine.report import render_markdown, write_report
 from tourniquet.engine.run import Approver, Executor, PlaybookRun, RunSummary, default_incident_id, reject_all
@@ -63,7 +65,7 @@ def planned_incident(playbook: str, inputs: dict[str, Any], incident: str | None
     the inputs would raise.
     """
     if incident:
-        return incident
+        return check_incident_id(incident)  # it names the national folder too, before any run starts
     loaded = load_playbook(find_playbook(playbook))
     return default_incident_id(loaded.playbook.playbook, resolve_inputs(loaded.playbook, inputs))
 
@@ -120,6 +122,8 @@ def _execute(playbook: str, inputs: dict[str, Any], *, dry_run: bool, incident: 
             stage = "run the steps"
             summary = run.execute()
             _add_step_approvals(summary, run)
+            stage = "notify"
+            _notify(runtime, run, summary)
             links = summary_links(summary, loaded)
             tickets = ticket_links(summary.results)
             shown = {name: target for name, target in links.items() if not (name == "ticket" and tickets)}
@@ -141,6 +145,21 @@ def _execute(playbook: str, inputs: dict[str, Any], *, dry_run: bool, incident: 
         return summary
     finally:
         runtime.close()
+
+
+def _notify(site: Site, run: PlaybookRun, summary: RunSummary) -> None:
+    """After the changes: what waited in the notify outbox goes first, then the SOC hears of this run (a dry
+    run: its plan awaits approval). Never raises; this run's own incident is sealed with the run."""
+    from tourniquet.engine.notices import deliver_notifications
+    from tourniquet.notices.dispatch import after_run, report_lines
+
+    if site.notify.outbox.keys():
+        try:
+            deliver_notifications(site, skip_seal=run.incident)
+        except Exception as exc:  # a notification never fails a run
+            structlog.get_logger("tourniquet").error("notify.outbox_failed", error=str(exc))
+    after_run(site, run.journal, run.run_id, evidence=str(run.journal.path.parent))
+    summary.notifications = report_lines(run.journal)
 
 
 def _cannot_write(exc: OSError, run: PlaybookRun | None) -> str:

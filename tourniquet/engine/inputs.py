@@ -16,7 +16,7 @@ from typing import Any
 from tourniquet.engine.expressions import parse_duration, resolve_instant
 from tourniquet.engine.playbook import InputSpec, Playbook
 from tourniquet.errors import ExpressionError, PlaybookError
-from tourniquet.untrusted import text_problem
+from tourniquet.untrusted import INCIDENT_ID, check_incident_id, text_problem
 
 __all__ = [
     "coerce_input", "resolve_inputs", "parse_cli_inputs", "text_problem", "check_incident_id", "INCIDENT_ID",
@@ -31,21 +31,6 @@ MAX_INPUT_ITEMS = 10_000
 MAX_INPUT_DEPTH = 8
 #: ``-i`` options on one command line.
 MAX_INPUTS = 100
-#: Incident ids name the evidence folder and go into ticket searches: a safe alphabet only.
-INCIDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
-
-
-def check_incident_id(value: str) -> str:
-    """An incident id as the CLI or a form gives it; a clear error naming it otherwise."""
-    problem = text_problem(value)
-    if problem is not None:
-        raise PlaybookError(f"incident id {_shown(value)} is not valid text: {problem}", path="incident")
-    if not INCIDENT_ID.match(value):
-        raise PlaybookError(f"incident id {_shown(value)} must be letters, digits and . _ : - (at most 128, "
-                            "starting with a letter or digit)", path="incident")
-    return value
-
-
 def _shown(value: Any, limit: int = 60) -> str:
     text = ascii(value) if isinstance(value, str) else type(value).__name__
     return text if len(text) <= limit else text[:limit] + "…'"

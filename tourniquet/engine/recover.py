@@ -10,6 +10,9 @@ incident (one journal, one evidence bundle), through the engine's guardrails lik
 - while the incident is under investigation (until :func:`conclude_investigation` records its
   conclusion), a person must approve: the approver is asked, and a refusal or no answer changes
   nothing;
+- refused for an account this incident already gave back (a one-time password was handed over):
+  its owner may have chosen their own password since, which a second recovery would replace —
+  unless the caller says so explicitly (``replace_owner_password``, journaled);
 - protected accounts are refused and more accounts than the playbook's limit need an approval,
   exactly as in every other run (:meth:`~tourniquet.engine.targets.TargetGuard.admit`).
 
@@ -54,6 +57,7 @@ __all__ = [
     "investigation",
     "contained_accounts",
     "replaced_passwords",
+    "given_back",
     "fixed_approver",
 ]
 
@@ -93,6 +97,13 @@ def replaced_passwords(site: Site, incident: str) -> list[str]:
     return sorted({str(r.get("target")) for r in _records(site, incident)
                    if r.get("type") == "change" and r.get("outcome") == "applied"
                    and r.get("operation") == "scramble_password"})
+
+
+def given_back(records: list[dict[str, Any]]) -> dict[str, str]:
+    """Accounts (their labels) this incident already gave back, with when: an applied one-time password."""
+    return {str(r.get("target")): str(r.get("time", "")) for r in records
+            if r.get("type") == "change" and r.get("outcome") == "applied"
+            and r.get("operation") == "set_one_time_password"}
 
 
 def investigation(records: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -167,6 +178,7 @@ def recover_accounts(
     run_id: str = "",
     dry_run: bool = False,
     on_started: Callable[[PlaybookRun], None] | None = None,
+    replace_owner_password: bool = False,
 ) -> Recovery:
     """Give ``ids`` back to their owners after incident ``incident``; raises :class:`RecoverRefused` before any change.
 
@@ -175,11 +187,23 @@ def recover_accounts(
     """
     records = _records(site, incident)
     labels = _check(site, incident, ids, records)
+    earlier = {label: when for label, when in given_back(records).items() if label in labels}
+    if earlier and not replace_owner_password:
+        raise RecoverRefused(
+            "refusing to recover: " + "; ".join(f"{label} was already given back by this incident ({when})"
+                                                for label, when in sorted(earlier.items()))
+            + ": its owner may have chosen their own password since, and a new one-time password would replace "
+            "it. Nothing was changed. If the owner lost the one-time password (or it leaked), say so with "
+            "--replace-owner-password")
     box = for_incident(incident)
     if box is None and not dry_run:
         raise RecoverRefused("nobody to hand the one-time password to: open a handover (tourniquet recover does, "
                              "the recover flow needs password_file)")
     journal = Journal(site.incident_dir(incident) / "journal.jsonl", incident=incident, run=run_id or "recover")
+    if earlier and not dry_run:
+        journal.write("replace_owner_password", accounts=sorted(earlier), operator=operator,
+                      reason="asked explicitly (--replace-owner-password): the password the owner may have chosen "
+                             "since the earlier recovery is replaced")
     concluded = investigation(records)
     loaded = load_playbook(find_playbook(PLAYBOOK))
     if concluded is None and not dry_run:
@@ -199,6 +223,10 @@ def recover_accounts(
     if on_started is not None:
         on_started(run)
     summary = run.execute()
+    if not dry_run:
+        from tourniquet.notices.dispatch import after_recovery
+
+        after_recovery(site, run.journal, run.run_id, evidence=str(site.incident_dir(incident)))
     if summary.refused and summary.status.startswith("completed"):
         summary.status = "refused"
         summary.error = "; ".join(f"{r['account']}: {r['reason']}" for r in summary.refused)
@@ -206,6 +234,10 @@ def recover_accounts(
     if not dry_run:
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
         report = site.incident_dir(incident) / "recover" / f"{stamp}-{'-'.join(labels)[:80]}.md"
+        for again in range(2, 100):  # two recoveries in one second: a second report, never a sealed one rewritten
+            if not report.exists():
+                break
+            report = report.with_name(f"{stamp}-{'-'.join(labels)[:80]}-{again}.md")
         report.parent.mkdir(parents=True, exist_ok=True)
         report.write_text(render_markdown(summary, inputs), encoding="utf-8")
         summary.report = report

@@ -31,11 +31,13 @@ from tourniquet.engine.execute import execute_playbook, find_playbook, planned_i
 from tourniquet.engine.inputs import resolve_inputs
 from tourniquet.engine.loader import load_playbook
 from tourniquet.engine.regions import Region, Resolution, load_regions, national_folder, resolve_across
+from tourniquet.engine.regions_after import anchor_national_everywhere
 from tourniquet.engine.run import Approver, RunSummary, reject_all
 from tourniquet.errors import ConfigError, PlaybookError, TourniquetError
 from tourniquet.evidence import SealFailed
 from tourniquet.regional import working_for
 from tourniquet.secrets import mask
+from tourniquet.site import Site
 
 __all__ = ["Part", "NationalRun", "RunPart", "part_of", "run_part_here", "checked_inputs", "execute_across",
            "ACCOUNTS_INPUT"]
@@ -186,11 +188,24 @@ def execute_across(
             run.root = national.write_and_seal(folder, incident, run.summary, resolution=resolution.as_record(),
                                                parts=[p.as_record() for p in parts.values()], status=run.status,
                                                problems=problems, anchors_dir=regions[0].config.state_dir)
+            anchor_national_everywhere(regions, incident, folder)
         except (OSError, SealFailed) as exc:  # the regions are contained: say what is missing, do not lose it
             why = f"cannot write {getattr(exc, 'filename', None) or folder}: {getattr(exc, 'strerror', None) or exc}"
             run.status = run.status if run.status.endswith("with errors") else f"{run.status} with errors"
             run.error = "; ".join([*problems, f"national summary not sealed: {why}"])
             log.error("national.not_sealed", error=why)
+    from tourniquet.notices.national import notify_across
+
+    told_in = notify_across([(region.name, region.config) for region in regions], run)  # the SOC hears once
+    if told_in is not None and not dry_run:
+        from tourniquet.engine.notices import seal_after
+
+        home = next(region for region in regions if region.name == told_in)
+        site = Site(home.config)
+        try:
+            seal_after(site, [incident], note="national notification")
+        finally:
+            site.close()
     return run
 
 

@@ -23,7 +23,7 @@ from tourniquet import registry
 from tourniquet.actions.context import ActionContext
 from tourniquet.engine.inputs import check_incident_id
 from tourniquet.engine.sealing import seal_incident
-from tourniquet.engine.undo import pending_undo, undo_records
+from tourniquet.engine.undo import false_alarm_after_all, pending_undo, reopen, undo_records
 from tourniquet.errors import TourniquetError
 from tourniquet.journal import Journal, read_journal
 from tourniquet.model import Account
@@ -39,8 +39,12 @@ def _direct(label: str, call: Callable[[], Any]) -> Any:
     return call()
 
 
-def reinstate_incident(incident: str, site: Site, *, run: str = "reinstate", runner: Runner = _direct) -> list[dict[str, Any]]:
-    """Reinstate every snapshotted account of ``incident``; return one entry per account or undone change."""
+def reinstate_incident(incident: str, site: Site, *, run: str = "reinstate", runner: Runner = _direct,
+                       false_alarm_by: str = "") -> list[dict[str, Any]]:
+    """Reinstate every snapshotted account of ``incident``; return one entry per account or undone change.
+
+    Like ``undo``, refused for an incident concluded as real unless ``false_alarm_by`` names who decided otherwise.
+    """
     check_incident_id(incident)
     folder = site.incident_dir(incident)
     path = folder / "journal.jsonl"
@@ -50,7 +54,9 @@ def reinstate_incident(incident: str, site: Site, *, run: str = "reinstate", run
     playbook = next((r.get("playbook") for r in records if r.get("type") == "run" and r.get("playbook")), "") or ""
     everything = pending_undo(records)
     pending = [r for r in everything if r.get("system") == "directory"]
+    concluded = false_alarm_after_all(records, incident, false_alarm_by, command="reinstate")
     journal = Journal(path, incident=incident, run=run)
+    reopen(journal, concluded, false_alarm_by)
     journal.write("run", status="reinstate started", playbook=playbook)
     spec = registry.get("directory.reinstate")
     assert spec is not None

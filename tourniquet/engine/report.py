@@ -134,6 +134,10 @@ def render_markdown(summary: RunSummary, inputs: dict[str, Any] | None = None, l
         lines += ["## Rolled back", ""]
         lines += [f"- {r['target']} {r['operation']}: {r['status']}" for r in summary.rolled_back]
         lines.append("")
+    if summary.notifications:
+        lines += ["## Notifications", ""]
+        lines += [f"- {_cell(text, 400)}" for text in summary.notifications]
+        lines.append("")
     for step, picture in (images if images is not None else report_images(summary)).items():
         lines += [f"## Timeline ({step})", "", f"![accesses per day per account, anomalous part in red]({picture})", ""]
     lines += ["## Evidence", "", f"- journal: `{summary.journal}`"]

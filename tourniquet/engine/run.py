@@ -38,10 +38,11 @@ from tourniquet.engine.locks import AccountLocks
 from tourniquet.engine.playbook import Step
 from tourniquet.engine.summary import RunSummary, describe_error, label_of, plain
 from tourniquet.engine.targets import TargetGuard
-from tourniquet.errors import PlaybookError, TourniquetError, TransientError
+from tourniquet.errors import TourniquetError, TransientError
 from tourniquet.journal import Journal
 from tourniquet.model import INCIDENT_ID
 from tourniquet.site import Site
+from tourniquet.untrusted import check_incident_id
 
 __all__ = [
     "Invocation",
@@ -106,10 +107,7 @@ class PlaybookRun:
         self.site = site
         self.dry_run = dry_run
         self.incident = incident or default_incident_id(self.playbook.playbook, self.inputs)
-        if not INCIDENT_ID.match(self.incident):
-            # It names the evidence folder and goes into ticket searches (TicketSQL, JQL): a safe alphabet only.
-            raise PlaybookError(f"incident id {self.incident!r} must be letters, digits and . _ : - "
-                                f"(at most 128, starting with a letter or digit)", path="incident")
+        check_incident_id(self.incident)  # it names the evidence folder and goes into ticket searches
         # A run id even outside Prefect: rollback must undo this run's changes, not an earlier run's.
         self.run_id = run_id or f"local-{uuid.uuid4()}"
         self.executor: Executor = executor or ThreadExecutor()

@@ -10,6 +10,12 @@ Two anchors, because each proves something the other cannot:
 
 Called at the end of every run (:mod:`tourniquet.engine.execute`), after ``undo`` and
 ``reinstate``, and by ``tourniquet evidence seal``.
+
+The national summary of an incident across regions is sealed in its own folder and anchored in
+the first site's anchor log like any bundle; :func:`anchor_national` also anchors each of its seals
+in every region — that region's anchor log and the incident's ticket there — so that rewriting or
+deleting the summary together with the first site's anchor lines is still seen
+(:func:`national_anchors_problems`).
 """
 
 from __future__ import annotations
@@ -20,13 +26,13 @@ from typing import Any
 
 import structlog
 
-from tourniquet.actions.tickets import anchor_seal, roots_on_ticket, seal_on_ticket
+from tourniquet.actions.tickets import anchor_seal, roots_of_seals, roots_on_ticket, seal_on_ticket
 from tourniquet.errors import TourniquetError
 from tourniquet.evidence import AnchorLog, Finding, Sealed, Verdict, manifest_name, seal, verify
 from tourniquet.secrets import mask
 from tourniquet.site import Site
 
-__all__ = ["anchor_log", "seal_incident", "verify_incident"]
+__all__ = ["anchor_log", "seal_incident", "verify_incident", "anchor_national", "national_anchors_problems"]
 
 log = structlog.get_logger("tourniquet")
 
@@ -87,6 +93,8 @@ def verify_incident(site: Site, incident: str, *, anchor_path: str | Path | None
     for sequence, manifest in sorted(verdict.manifests.items()):
         label = manifest_name(sequence)
         anchored = verdict.facts["tickets"].get(sequence)
+        if label in verdict.facts.get("forged", []):
+            continue  # named as forged already: no seal of Tourniquet's put it on the ticket, none will
         if anchored is None:
             if sequence == newest:
                 verdict.unsealed.append(Finding(label, "its root is not on the ticket yet (the seal was interrupted?); "
@@ -126,3 +134,48 @@ def _foreign_roots(verdict: Verdict, carried: list[tuple[str, int, str]]) -> Non
         verdict.findings.append(Finding(str(verdict.facts["anchor_log"]),
                                         f"has no line for {label}, whose root the ticket carries: lines were "
                                         "removed from the anchor log"))
+
+
+def anchor_national(site: Site, incident: str, national: str, manifest: dict[str, Any], manifest_sha256: str) -> None:
+    """Anchor a seal of the national summary (incident ``national``) in this region too: a line in its
+    anchor log and a comment on the incident's ticket here (queued in the outbox when the system is down)."""
+    anchors = anchor_log(site)
+    sequence, root = int(manifest["sequence"]), str(manifest["root"])
+    entries = anchors.read(national)
+    if not any(entry.get("root") == root for entry in entries.seals.get(sequence, [])):
+        anchors.append("seal", national, sequence, root=root, manifest_sha256=manifest_sha256, copy_of="national")
+    if sequence in entries.tickets:
+        return
+    try:
+        result = anchor_seal(site.tickets, incident, manifest)
+    except TourniquetError as exc:
+        result = {"system": site.config.tickets.kind, "ticket": None, "status": "failed", "error": mask(str(exc))}
+    anchors.append("ticket", national, sequence, root=root, **result)
+    log.info("national.anchored", region=site.name, seal=sequence, root=root, **result)
+
+
+def national_anchors_problems(site: Site, incident: str, national: str,
+                              manifests: dict[int, dict[str, Any]]) -> list[Finding]:
+    """Every national root this region's anchor log and ticket carry must be one of the national folder's
+    manifests (``manifests``: those that verified): another one means the summary was rewritten or deleted."""
+    problems = []
+    roots = {str(manifest.get("root")): sequence for sequence, manifest in manifests.items()}
+    anchors = anchor_log(site)
+    for sequence, entries in sorted(anchors.read(national).seals.items()):
+        for entry in entries:
+            if entry.get("root") not in roots:
+                problems.append(Finding(f"{site.name}: {anchors}", f"line {entry['line']} pins seal {sequence:04d} of "
+                                                                   f"the national summary, root {entry.get('root')}, "
+                                                                   "which its folder does not have: the summary was "
+                                                                   "rewritten or deleted"))
+    try:
+        carried = roots_of_seals(site.tickets, incident, national)
+    except TourniquetError as exc:
+        log.warning("national.ticket_not_checked", region=site.name, error=str(exc))
+        carried = None
+    for ticket, sequence, root in carried or []:
+        if root not in roots:
+            problems.append(Finding(f"{site.name}: ticket {ticket}", f"carries root {root} of the national summary's "
+                                                                     f"seal {sequence:04d}, which its folder does "
+                                                                     "not have: the summary was rewritten or deleted"))
+    return problems

@@ -41,6 +41,8 @@ class RunSummary:
     results: dict[str, Any] = field(default_factory=dict)
     approvals: list[dict[str, Any]] = field(default_factory=list)
     rolled_back: list[dict[str, Any]] = field(default_factory=list)
+    #: What was told to whom (sent, waiting in the outbox, or would be sent), one line each.
+    notifications: list[str] = field(default_factory=list)
 
     def accounts(self) -> dict[str, dict[str, str]]:
         """Per account: each operation's outcome (for the report table)."""

@@ -1,8 +1,10 @@
 """Which accounts a step may change: the guard that runs before anything of the step is sent.
 
-For each invocation of a changing action, :class:`TargetGuard` refuses protected targets and
-entries outside the site's ``base_dn`` — checked against the account as the step names it *and* as
-the directory has it — drops a second spelling of an entry already in the step, and asks for
+For each invocation of a changing action, :class:`TargetGuard` refuses protected targets,
+entries outside the site's ``base_dn`` and entries that are not a person's account (an OU, a group,
+a policy, a service object, the admin: whatever the playbook passed, an account this run did not
+resolve is re-read and must pass the same rules as ``directory.resolve``) — checked against the
+account as the step names it *and* as the directory has it — drops a second spelling of an entry already in the step, and asks for
 approval when the accounts this run touches exceed the blast-radius limit. Refusals and approvals
 are journaled and kept in the run's summary.
 
@@ -23,7 +25,7 @@ from tourniquet.engine.executor import Invocation
 from tourniquet.engine.guardrails import canonical_dn, identity_of, is_protected
 from tourniquet.engine.playbook import Step
 from tourniquet.engine.summary import RunSummary, label_of
-from tourniquet.errors import ApprovalRejected, BlastRadiusExceeded, ConnectorError, GuardrailError
+from tourniquet.errors import ApprovalRejected, BlastRadiusExceeded, ConnectorError, GuardrailError, NotFound
 from tourniquet.journal import Journal
 from tourniquet.model import dn_within
 from tourniquet.site import Site
@@ -82,12 +84,12 @@ class TargetGuard:
         keys: set[str] = set()
         for invocation in invocations:
             account = invocation.arguments.get(spec.target)
-            live = self._known_identity(account)
+            live, not_a_person = self._known_identity(account)
             pattern = is_protected(account, self.protected, also=[live] if live else ())
             outside = self._outside_base(account, live)
-            if pattern is not None or outside:
+            if pattern is not None or outside or not_a_person:
                 label = label_of(account)
-                reason = f"protected by {pattern!r}" if pattern is not None else outside
+                reason = f"protected by {pattern!r}" if pattern is not None else outside or not_a_person
                 self.summary.refused.append({"step": step.id, "account": label, "reason": reason})
                 self.journal.write("refused", step=step.id, action=spec.name, account=label, reason=reason)
                 log.warning("account.protected", account=label, pattern=pattern)
@@ -134,31 +136,28 @@ class TargetGuard:
                 return f"outside {base}"
         return ""
 
-    def _known_identity(self, account: Any) -> dict[str, Any] | None:
-        """The account as the directory gave it to this run, else as the directory has it now (None if unknown)."""
+    def _known_identity(self, account: Any) -> tuple[dict[str, Any] | None, str]:
+        """The account as the directory gave it to this run, else as the directory has it now (None if
+        unknown), and why it is not a person's account ("" when it is, or when that cannot be said)."""
         claimed = identity_of(account)
         if not claimed["dn"]:
-            return None
+            return None, ""
         seen = self.seen.get(canonical_dn(claimed["dn"]))
         if seen is not None and _same_identity(seen, claimed):
-            return seen
+            return seen, ""
         return self._live_identity(claimed["dn"])
 
-    def _live_identity(self, dn: str) -> dict[str, Any] | None:
-        """The account's DN, uid and groups as the directory has them now (None if it cannot say)."""
-        config = self.site.config.directory
+    def _live_identity(self, dn: str) -> tuple[dict[str, Any] | None, str]:
+        """The entry re-read by the rules of ``directory.resolve`` (a person's account under base_dn, matching
+        the site's user filter, not an OU, group, policy or service object): its DN, uid and groups, or why not."""
         try:
-            attributes = self.site.directory.read(dn, [config.uid_attribute, "memberOf", "entryDN"])
+            account = self.site.directory.resolve(dn)
+        except NotFound as exc:
+            return None, f"not a person's account: {exc.detail}"
         except ConnectorError as exc:
             log.warning("guard.live_read_failed", dn=dn, error=str(exc))
-            return None  # the claimed identity is still checked; the action itself will meet the same error
-        if attributes is None:
-            return None
-        return {
-            "dn": (attributes.get("entryDN") or [dn])[0],
-            "uid": (attributes.get(config.uid_attribute) or [""])[0],
-            "groups": attributes.get("memberOf", []),
-        }
+            return None, ""  # the claimed identity is still checked; the action itself will meet the same error
+        return {"dn": account.dn, "uid": account.uid or "", "groups": list(account.groups)}, ""
 
     def _approve(self, step: Step, accounts: list[str]) -> None:
         reason = f"{len(accounts)} accounts exceed the limit of {self.limit}"
@@ -173,6 +172,10 @@ class TargetGuard:
         self.journal.write("approval", step=step.id, status="requested", reason=reason, accounts=accounts,
                            timeout_seconds=self.approval_timeout)
         self.journal.commit()
+        from tourniquet.notices.dispatch import approval_awaited
+
+        approval_awaited(self.site, self.journal, playbook=self.playbook, reason=reason,
+                         timeout_seconds=self.approval_timeout)
         decision = ask_with_timeout(self.approver, request)
         record = {"step": step.id, "status": "approved" if decision.approved else "rejected",
                   "approver": decision.approver, "comment": decision.comment, "reason": reason}

@@ -9,9 +9,12 @@ the chain; lines removed at the end are still missed by the log alone, which is 
 also goes to the ticket. Make it append-only for the system too (``chattr +a``), or ship it to a
 log host: then rewriting the evidence folder and this log together is no longer enough.
 
-Two kinds of line: ``seal`` (the manifest's root and SHA-256, and the journal as it stood
-just after its ``sealed`` record: length, SHA-256 of that prefix, number of records) and
-``ticket`` (where the root was put on the ticket: delivered, queued in the outbox, or no ticket).
+Three kinds of line: ``begun`` (written *before* the manifest: the root and SHA-256 of the
+manifest about to be written — what tells a seal interrupted part way from a manifest and
+``sealed`` record forged in the folder, which no anchor line announces), ``seal`` (the manifest's
+root and SHA-256, and the journal as it stood just after its ``sealed`` record: length, SHA-256 of
+that prefix, number of records) and ``ticket`` (where the root was put on the ticket: delivered,
+queued in the outbox, or no ticket).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ class AnchorEntries:
     """What the anchor log says about one incident, and what is wrong with the log itself."""
 
     seals: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    begun: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     tickets: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     problems: list[Finding] = field(default_factory=list)
     exists: bool = False
@@ -145,6 +149,8 @@ class AnchorLog:
                     result.seals.setdefault(sequence, []).append(entry)
                 elif entry.get("kind") == "ticket":
                     result.tickets.setdefault(sequence, []).append(entry)
+                elif entry.get("kind") == "begun":
+                    result.begun.setdefault(sequence, []).append(entry)
                 else:
                     result.problems.append(Finding(label, f"line {number}: unknown kind {entry.get('kind')!r}"))
         return result

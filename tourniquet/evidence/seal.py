@@ -6,9 +6,14 @@ all of it. Why a chain rather than one rewritten file: a later run of the incide
 and sealing again must not launder a file edited in between — problems found when sealing are
 written into the new manifest and stay visible for ever.
 
-The order is what makes an interrupted seal recognisable: manifest (written whole, renamed into
-place), then the ``sealed`` journal record naming its root, then the anchor line pinning the
-journal as it stands after that record. A seal killed part way is completed by the next one.
+The order is what makes an interrupted seal recognisable: a ``begun`` anchor line announcing the
+manifest's root, the manifest (written whole, renamed into place), then the ``sealed`` journal
+record naming its root, then the anchor line pinning the journal as it stands after that record.
+A seal killed part way is completed by the next one; a manifest no ``begun`` line announced was not
+written by a seal, and is never completed.
+
+Nothing is sealed over a journal that does not verify, or over a forged seal (:class:`SealFailed`,
+nothing written): a new seal would chain to the edit and pin it as if it were the record.
 """
 
 from __future__ import annotations
@@ -124,6 +129,18 @@ def _complete(folder: Path, incident: str, anchors: AnchorLog, before: Verdict, 
     return [f"{MANIFESTS}/{path.name}"]
 
 
+def _refuse_over_a_broken_record(folder: Path, before: Verdict) -> None:
+    """No seal over a journal that does not verify, nor over a manifest no seal of Tourniquet's wrote."""
+    broken = [str(f) for f in before.findings if f.file == JOURNAL]
+    forged = [str(f) for f in before.findings if f.file in before.facts.get("forged", [])]
+    if broken or forged:
+        shown = [*forged, *broken]
+        raise SealFailed(f"refusing to seal {folder}: " + "; ".join(shown[:5])
+                         + (f" (and {len(shown) - 5} more)" if len(shown) > 5 else "")
+                         + ". Nothing was written: a new seal would pin this as the record. "
+                         "`tourniquet evidence verify` lists every problem")
+
+
 def seal(folder: str | Path, *, incident: str, anchors: AnchorLog, note: str = "") -> Sealed:
     """Write the next manifest of ``folder``, its journal record and its anchor line.
 
@@ -138,6 +155,7 @@ def seal(folder: str | Path, *, incident: str, anchors: AnchorLog, note: str = "
     with anchors.sealing(incident):
         journal = _journal(folder, incident)  # sets a half-written last line aside first: what is sealed stays
         before = verify(folder, incident=incident, anchors=anchors)
+        _refuse_over_a_broken_record(folder, before)
         completed = _complete(folder, incident, anchors, before, journal)
         bundle = scan(folder)
         existing = sorted(bundle.manifests)
@@ -165,6 +183,8 @@ def seal(folder: str | Path, *, incident: str, anchors: AnchorLog, note: str = "
         raw = (json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
         target = folder / MANIFESTS / f"{manifest['sequence']:04d}.json"
         try:
+            anchors.append("begun", incident, int(manifest["sequence"]), root=manifest["root"],
+                           manifest_sha256=hashlib.sha256(raw).hexdigest())
             _write_whole(target, raw)
         except OSError as exc:
             raise SealFailed(f"cannot write {target}: {exc.strerror or exc}; the bundle is not sealed") from None

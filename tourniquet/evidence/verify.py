@@ -8,6 +8,8 @@ Three outcomes (:attr:`Verdict.exit_code`):
   unknown file, a link or folder that Tourniquet does not write, an edited, removed or reordered
   journal line, JSON with duplicate keys, a manifest or journal naming another incident, a
   manifest missing, edited or not anchored, a journal shorter than an anchored seal.
+- a manifest (and ``sealed`` record) that looks like an interrupted seal but that no ``begun``
+  anchor line announced is **forged**: tampered, naming it, the record and the records it alone seals.
 - **not sealed** (3): journal records after the last seal — a run that did not finish (killed,
   crashed) or records appended by someone else. Nobody can tell which from the folder alone: a
   person reads them (they are listed), then ``tourniquet evidence seal`` seals them, or not.
@@ -266,11 +268,40 @@ class _Verifier:
                 self.tampered.append(Finding(JOURNAL, f"line {line}: the 'sealed' record of {label} is out of place"))
 
     def _incomplete(self, sequence: int, manifest: dict[str, Any], *, sealed_record: bool) -> None:
+        if self.anchors is not None and not self._announced(sequence, manifest):
+            self._forged(sequence, manifest)
+            return
         facts = self.verdict.facts
         facts["incomplete"] = {"sequence": sequence, "root": manifest["root"], "sealed_record": sealed_record}
         what = "its anchor" if sealed_record else "its 'sealed' journal record and its anchor"
         self.unsealed.append(Finding(manifest_name(sequence), f"the seal was interrupted before {what} were "
                                                               "written; `evidence seal` completes it"))
+
+    def _announced(self, sequence: int, manifest: dict[str, Any]) -> bool:
+        """A seal of Tourniquet's wrote a ``begun`` anchor line with this root before it wrote the manifest."""
+        raw = self.bundle.manifests[sequence].read_bytes() if sequence in self.bundle.manifests else b""
+        return any(entry.get("root") == manifest["root"]
+                   and entry.get("manifest_sha256") == hashlib.sha256(raw).hexdigest()
+                   for entry in self.entries.begun.get(sequence, []))
+
+    def _forged(self, sequence: int, manifest: dict[str, Any]) -> None:
+        """A manifest made to look like an interrupted seal: named, with its record and what it alone seals."""
+        label = manifest_name(sequence)
+        self.verdict.facts.setdefault("forged", []).extend([label, JOURNAL])
+        self.tampered.append(Finding(label, f"not anchored, and the anchor log {self.anchors} never saw a seal "
+                                            f"{sequence} begin: not written by `evidence seal` (forged), not an "
+                                            "interrupted seal"))
+        for line, record in self.journal.sealed:
+            if record.get("type") == "sealed" and strict_int(record.get("sequence")) == sequence:
+                self.tampered.append(Finding(JOURNAL, f"line {line}: the 'sealed' record of {label} is forged (no "
+                                                      "seal of that root was ever begun)"))
+        anchored = [strict_int((entries[0].get("journal") or {}).get("records")) or 0
+                    for number, entries in self.entries.seals.items() if number < sequence]
+        first, covered = max(anchored, default=0) + 1, manifest["journal"]["records"]
+        if covered >= first:
+            where = f"record {first}" if first == covered else f"records {first}-{covered}"
+            self.tampered.append(Finding(JOURNAL, f"{where}: sealed only by the forged {label} (added by hand?): "
+                                                  "review them"))
 
     def _anchored(self, manifests: list[tuple[str, dict[str, Any], bytes]]) -> None:
         """Each seal is in the anchor log with the same root, and the log names no seal the folder lacks."""

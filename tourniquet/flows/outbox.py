@@ -1,4 +1,4 @@
-"""The ``deliver-outbox`` flow: deliver ticket writes that waited while the ticket system was down.
+"""The ``deliver-outbox`` flow: deliver ticket writes and notifications that waited while their system was down.
 
 Runs on a schedule (or by hand) as well as implicitly at the next ticket step of any run;
 delivery is in order per incident and stops for an incident at the first write that still
@@ -22,9 +22,16 @@ __all__ = ["deliver_outbox", "deliver_pending"]
 def deliver_pending(site: str | None = None) -> dict[str, int]:
     """Deliver every pending ticket write of the site; return how many were delivered and how many wait."""
     configure_logging()
+    from tourniquet.engine.notices import deliver_notifications
+
     runtime = Site(load_site(site))
     try:
-        return runtime.tickets.deliver()  # type: ignore[no-any-return]
+        report: dict[str, int] = runtime.tickets.deliver()
+        notified = deliver_notifications(runtime) if runtime.notify.outbox.keys() else {}
+        if notified:
+            report = {**report, "notifications_delivered": notified["delivered"],
+                      "notifications_pending": notified["pending"]}
+        return report
     finally:
         runtime.close()
 

@@ -39,6 +39,9 @@ def recover(
     comment: Annotated[str, Field(description="Why it was approved")] = "",
     operator: Annotated[str, Field(description="Who gives the account back (named on the ticket)")] = "",
     site: Annotated[str | None, Field(description="Site configuration file; empty = $TOURNIQUET_SITE")] = None,
+    replace_owner_password: Annotated[bool, Field(description="Recover an account this incident already gave "
+                                                              "back: replaces the password its owner may have "
+                                                              "chosen since")] = False,
 ) -> dict[str, Any]:
     """Give accounts a real incident contained back to their owners with a one-time password.
 
@@ -53,6 +56,8 @@ def recover(
         comment: Why it was approved (ticket, call)
         operator: Who gives the account back (named on the ticket)
         site: Site configuration file; empty = $TOURNIQUET_SITE
+        replace_owner_password: Recover an account this incident already gave back, replacing the password its
+            owner may have chosen since (refused without it; journaled)
     """
     configure_logging()
     open_box = for_incident(incident)  # e.g. a caller in this process that shows it on its terminal
@@ -65,7 +70,8 @@ def recover(
         with nullcontext(open_box) if open_box is not None else handover(incident, password_file.strip()):
             recovery = recover_accounts(incident, accounts, runtime, operator=operator,
                                         investigation_approver=investigation, approver=prefect_approver,
-                                        executor=PrefectExecutor(), run_id=in_flow_run_id())
+                                        executor=PrefectExecutor(), run_id=in_flow_run_id(),
+                                        replace_owner_password=replace_owner_password)
     finally:
         runtime.close()
     summary = recovery.summary

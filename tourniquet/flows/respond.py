@@ -105,6 +105,7 @@ def respond(
     incident: Annotated[str, Field(description="Incident id; empty = derived from the inputs")] = "",
     site: Annotated[SitesText | SitesList, Field(description="Site configuration file; empty = $TOURNIQUET_SITE; "
                                                              "several = one incident across those regions")] = "",
+    alert_time: Annotated[str, Field(description="When the alert was raised (ISO): starts the Art. 33 clock")] = "",
 ) -> dict[str, Any] | State[Any]:  # a Failed state says why it did not complete
     """Contain suspected practitioner accounts with the credential-misuse playbook.
 
@@ -119,16 +120,27 @@ def respond(
         playbook: Playbook name or path
         incident: Incident id; empty = derived from the playbook, the accounts and the day
         site: Site configuration file; empty = $TOURNIQUET_SITE; several (one per line) = one incident across regions
+        alert_time: When the alert was raised (ISO time): starts the GDPR Art. 33 72-hour clock; empty = the first plan or run
     """
     try:
         ids = parse_accounts(accounts)
     except AccountsError as exc:  # a malformed alert or form: a failed run that says so, not silence
         tag_run(dry_run)
         return not_started(f"respond: not started: {exc}")
-    inputs = {"accounts": ids, "since": since, "reason": reason}
+    inputs: dict[str, Any] = {"accounts": ids, "since": since, "reason": reason}
+    if alert_time.strip() and _declares(playbook, "alert_time"):  # a custom playbook may not keep the clock
+        inputs["alert_time"] = alert_time.strip()
     sites = parse_sites(site)
     if len(sites) > 1:
         from tourniquet.flows.regions import run_across_in_flow  # several sites: one part per region
 
         return run_across_in_flow(playbook, inputs, sites, dry_run=dry_run, incident=incident or "")
     return _run(playbook, inputs, dry_run=dry_run, incident=incident or "", site=sites[0] if sites else "")
+
+
+def _declares(playbook: str, name: str) -> bool:
+    """Whether the playbook has the input ``name`` (an unreadable one: no; its run says why)."""
+    try:
+        return name in load_playbook(find_playbook(playbook)).playbook.inputs
+    except TourniquetError:
+        return False

@@ -61,7 +61,7 @@ def summary_dict(summary: RunSummary) -> dict[str, Any]:
         "incident": summary.incident, "playbook": summary.playbook, "status": summary.status,
         "dry_run": summary.dry_run, "error": summary.error, "journal": str(summary.journal),
         "report": str(summary.report), "steps": summary.steps, "failures": summary.failures,
-        "refused": summary.refused,
+        "refused": summary.refused, "notifications": summary.notifications,
     }
 
 

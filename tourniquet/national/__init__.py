@@ -31,6 +31,8 @@ from tourniquet.national.folder import (
     folder_for,
     latest_summary,
     national_incident,
+    newest_manifest,
+    parts_recorded,
     record_undo,
     verify_national,
     write_and_seal,
@@ -41,4 +43,4 @@ from tourniquet.national.summary import NationalSummary, render_markdown, summar
 
 __all__ = ["NationalSummary", "RegionFigures", "RegionSource", "Earlier", "national_incident", "folder_for",
            "earlier_runs", "summarise", "PeopleCounter", "render_markdown", "write_and_seal", "verify_national",
-           "key_check", "NO_ACCOUNT", "record_undo", "latest_summary", "SUFFIX", "KEY_CHECK_TEXT"]
+           "key_check", "NO_ACCOUNT", "record_undo", "parts_recorded", "newest_manifest", "latest_summary", "SUFFIX", "KEY_CHECK_TEXT"]

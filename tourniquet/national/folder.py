@@ -9,6 +9,7 @@ and, per region, the manifest they were computed from (name, SHA-256, root); re-
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -25,12 +26,16 @@ from tourniquet.journal import Journal, read_journal
 from tourniquet.national.summary import NationalSummary, render_markdown
 
 __all__ = ["Earlier", "national_incident", "folder_for", "earlier_runs", "write_and_seal", "record_undo",
-           "latest_summary", "verify_national", "SUFFIX"]
+           "latest_summary", "verify_national", "parts_recorded", "newest_manifest", "SUFFIX"]
 
 log = structlog.get_logger("tourniquet")
 
 SUFFIX = "-national"
 _MANIFEST_NAME = re.compile(rf"^{MANIFESTS}/\d{{4,9}}\.json$")
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def national_incident(incident: str) -> str:
@@ -84,6 +89,51 @@ def earlier_runs(folder: Path, incident: str) -> Earlier:
             for region in record["regions"]:
                 earlier.completed.pop(str(region), None)
     return earlier
+
+
+def parts_recorded(folder: Path, incident: str) -> dict[str, str]:
+    """Regions the national journal says hold a part of the incident (a bundle was started there), with why.
+
+    ``verify`` across sites holds each of them to it: a region listed here whose bundle is gone was
+    deleted, not "no part of this incident here". A journal that cannot be read says nothing here
+    (verifying the national folder names that problem).
+    """
+    path = folder / JOURNAL
+    if not path.is_file():
+        return {}
+    recorded: dict[str, str] = {}
+    try:
+        records = list(read_journal(path))
+    except (OSError, ValueError):
+        return {}
+    for record in records:
+        if not isinstance(record, dict) or record.get("incident") != national_incident(incident):
+            continue
+        parts = record.get("parts") if record.get("type") == "national" else None
+        for part in parts if isinstance(parts, list) else ():
+            if isinstance(part, dict) and (part.get("journal") or part.get("skipped")):
+                accounts = part.get("accounts")
+                count = len(accounts) if isinstance(accounts, list) else 0
+                recorded[str(part.get("region"))] = f"its part {part.get('status')}, {count} account(s)"
+        figures = record.get("figures") if record.get("type") == "national_summary" else None
+        regions = figures.get("regions") if isinstance(figures, dict) else None
+        for region in regions if isinstance(regions, list) else ():
+            if isinstance(region, dict) and isinstance(region.get("seal"), dict):
+                recorded.setdefault(str(region.get("region")), f"counted from its seal {region['seal'].get('manifest')}")
+    return recorded
+
+
+def newest_manifest(folder: Path) -> tuple[dict[str, Any], str] | None:
+    """The folder's newest manifest and the SHA-256 of its bytes (None: not sealed, or unreadable)."""
+    found = sorted(p for p in (folder / MANIFESTS).glob("*.json") if _MANIFEST_NAME.match(f"{MANIFESTS}/{p.name}"))
+    if not found:
+        return None
+    try:
+        raw = found[-1].read_bytes()
+        manifest = json.loads(raw)
+    except (OSError, ValueError):
+        return None
+    return (manifest, sha256_bytes(raw)) if isinstance(manifest, dict) else None
 
 
 def write_and_seal(folder: Path, incident: str, summary: NationalSummary, *, resolution: Mapping[str, Any],

@@ -52,11 +52,18 @@ RestoreArg = Annotated[
 
 @action("directory.lock", changes=True, undo="directory.unlock", target="account")
 def lock(ctx: ActionContext, account: AccountArg) -> ChangeResult:
-    """Lock the account so that no new login succeeds (fails if the directory would ignore the lock)."""
+    """Lock the account so that no new login succeeds (fails if the directory would ignore the lock).
+
+    The result's ``remains`` says what a lock does not end on this directory (Active Directory:
+    Kerberos tickets and NTLM sessions already issued).
+    """
     directory = ctx.site.directory
     state = directory.state(account.dn)
     directory.flavor.check_lock_effective(directory, account.dn, state)
-    return set_state(ctx, account, "lock", state, directory.flavor.locked(state))
+    result = set_state(ctx, account, "lock", state, directory.flavor.locked(state))
+    if not ctx.dry_run:
+        result.remains = list(directory.flavor.remains_after_lock)
+    return result
 
 
 @action("directory.unlock", changes=True, undo="directory.lock", target="account")

@@ -45,6 +45,8 @@ class ChangeResult(BaseModel):
     account: str
     dn: str
     outcome: str
+    remains: list[str] = Field(default_factory=list, description="What the change leaves open (e.g. Kerberos "
+                               "tickets after an AD disable), for the report's \"What remains\".")
 
 
 class GroupsResult(BaseModel):

@@ -19,14 +19,26 @@ from tourniquet.errors import UnsafeToChange
 from tourniquet.registry import action
 from tourniquet.secrets import register_secret, secret_in_use
 
-__all__ = ["scramble_password", "set_one_time_password", "one_time_password", "SCRAMBLED", "HANDED_OVER"]
+__all__ = ["scramble_password", "set_one_time_password", "one_time_password", "random_password", "SCRAMBLED",
+           "HANDED_OVER"]
 
 SCRAMBLED = "scrambled: nobody knows it"
+
+
+def random_password() -> str:
+    """256 random bits that also pass the usual complexity rules (AD: three of upper, lower, digit, symbol)."""
+    while True:
+        text = secrets.token_urlsafe(32)
+        if any(c.isupper() for c in text) and any(c.islower() for c in text) and any(c.isdigit() for c in text):
+            return text
 
 
 @action("directory.scramble_password", changes=True, target="account")
 def scramble_password(ctx: ActionContext, account: AccountArg) -> ChangeResult:
     """Replace the password with a random one nobody sees, so the stolen one is dead even after an unlock.
+
+    Where the directory keeps accepting the previous password for a while (Active Directory: an hour,
+    for simple binds and NTLM), the flavor asks for two random passwords in a row (``scramble_writes``).
 
     Not undoable by design: the old password is never read and its hash never stored (a hash is
     still a secret). After a false alarm the practitioner sets a new password through the site's
@@ -41,9 +53,11 @@ def scramble_password(ctx: ActionContext, account: AccountArg) -> ChangeResult:
     stamp = directory.password_stamp(account.dn)
 
     def apply() -> None:
-        password = secrets.token_urlsafe(32)
-        with secret_in_use(password):  # masked even if some library were to log it; then it is gone for good
-            directory.set_password(account.dn, password)
+        # Active Directory accepts the previous password for an hour: write twice, so the stolen one is two back.
+        for _ in range(directory.flavor.scramble_writes):
+            password = random_password()
+            with secret_in_use(password):  # masked even if some library were to log it; then it is gone for good
+                directory.set_password(account.dn, password)
 
     def read_back() -> dict[str, str]:
         now = directory.password_stamp(account.dn)
@@ -118,6 +132,7 @@ def set_one_time_password(ctx: ActionContext, account: AccountArg) -> ChangeResu
         return {"password": HANDED_OVER if changed else "unchanged", "must_change": must_change()}
 
     where = box.where if box is not None else "the operator"
+    lock_before = _lock_state(directory, account.dn)
     outcome = ctx.change(
         system=SYSTEM, target=label, account=label, operation="set_one_time_password",
         before={"password": "scrambled", "must_change": must_change()},
@@ -126,4 +141,27 @@ def set_one_time_password(ctx: ActionContext, account: AccountArg) -> ChangeResu
     )
     if outcome == "applied":
         ctx.journal.write("handover", step=ctx.step, account=label, where=where)
+        _unlocked_by_the_password(ctx, directory, account.dn, label, lock_before)
     return ChangeResult(account=label, dn=account.dn, outcome=outcome)
+
+
+def _lock_state(directory: Any, dn: str) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """(the lock attributes now, what they are when unlocked): equal when the account is not locked."""
+    view = directory.state(dn)
+    unlocked = directory.flavor.unlocked(view)
+    return {name: view.get(name, []) for name in unlocked}, unlocked
+
+
+def _unlocked_by_the_password(ctx: ActionContext, directory: Any, dn: str, label: str,
+                              before: tuple[dict[str, list[str]], dict[str, list[str]]]) -> None:
+    """Record the unlock the one-time password made: OpenLDAP's ppolicy lifts the lock when an
+    administrator sets a password, so the later ``unlock`` step finds nothing to do. Without this
+    record the journal (and every report read from it) would say the account was never unlocked."""
+    locked, unlocked = before
+    if locked == unlocked:
+        return
+    now, _ = _lock_state(directory, dn)
+    if now != unlocked:
+        return  # still locked: the unlock step does it, and says so
+    ctx.change(system=SYSTEM, target=label, account=label, operation="unlock", before=locked, after=now,
+               apply=lambda: None, read_back=lambda: _lock_state(directory, dn)[0], undo=None)

@@ -94,6 +94,7 @@ def reinstate(
 
     ignore = set(VOLATILE) | {a.lower() for a in flavor.activity_attributes} | {"memberof"}
     ignore |= {k.lower() for k in flavor.state_attributes}
+    ignore.add(flavor.dn_attribute.lower())  # the entry's own DN (AD distinguishedName): a batched read leaves it out
     if scrambled:
         ignore |= {a.lower() for a in flavor.password_stamp_attributes}
 

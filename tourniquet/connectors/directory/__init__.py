@@ -26,6 +26,7 @@ from tourniquet.connectors.directory.flavors import (
     Flavor,
     Modification,
     OpenLdapFlavor,
+    directory_time,
     without_secrets,
 )
 from tourniquet.model import Account
@@ -33,7 +34,7 @@ from tourniquet.model import Account
 __all__ = [
     "DirectoryConfig", "Account", "Attributes", "DirectoryClient", "Flavor", "OpenLdapFlavor", "Ds389Flavor",
     "ActiveDirectoryFlavor", "FLAVORS", "Modification", "SECRET_ATTRIBUTES", "without_secrets", "ADMIN_LOCK",
-    "classify_identifier", "connect",
+    "classify_identifier", "connect", "directory_time",
 ]
 
 

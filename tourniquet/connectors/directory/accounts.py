@@ -22,7 +22,7 @@ from ldap.filter import escape_filter_chars
 
 from tourniquet.connectors.directory.config import DirectoryConfig
 from tourniquet.connectors.directory.errors import SYSTEM
-from tourniquet.connectors.directory.flavors import Attributes
+from tourniquet.connectors.directory.flavors import FLAVORS, Attributes
 from tourniquet.errors import AccountNotFound, AmbiguousAccount, NotAnAccount, NotFound
 from tourniquet.model import Account, canonical_dn, dn_within, fold
 
@@ -72,6 +72,9 @@ class AccountResolver:
     def __init__(self, config: DirectoryConfig, entries: EntrySearcher) -> None:
         self.config = config
         self.entries = entries
+        flavor = FLAVORS.get(config.flavor)
+        #: Also looked up for a mail-like id (Active Directory: the UPN, ``user@realm``).
+        self.mail_alternatives: tuple[str, ...] = flavor.mail_alternatives if flavor else ()
 
     def resolve(self, identifier: str) -> Account:
         """One person's account for one uid, RPPS number, mail or DN; never more than one, never anything else.
@@ -90,7 +93,7 @@ class AccountResolver:
         if kind == "dn":
             return self._resolve_dn(text, identifier, wanted)
         attribute, value = self._lookup(text, kind)
-        filter_ = f"(&{self.config.user_filter}({attribute}={escape_filter_chars(value)}))"
+        filter_ = f"(&{self.config.user_filter}{self._terms(attribute, [value])})"
         found = self.entries.search(filter_, wanted, limit=11)
         if not found:
             raise AccountNotFound(f"no account with {attribute}={value!r} under {self.config.base_dn}", system=SYSTEM)
@@ -147,15 +150,26 @@ class AccountResolver:
 
     def _entries_by_value(self, attribute: str, values: list[str]) -> dict[str, list[tuple[str, Attributes]]]:
         """Accounts whose ``attribute`` is one of ``values`` (one search), by folded value."""
-        terms = "".join(f"({attribute}={escape_filter_chars(value)})" for value in values)
-        found = self.entries.search(f"(&{self.config.user_filter}(|{terms}))", self.account_attributes(),
-                                    limit=len(values) * 11)
+        found = self.entries.search(f"(&{self.config.user_filter}{self._terms(attribute, values)})",
+                                    self.account_attributes(), limit=len(values) * 11)
+        names = {a.lower() for a in self._attributes_for(attribute)}
         matches: dict[str, list[tuple[str, Attributes]]] = {}
         for dn, attributes in found:
-            held = next((v for k, v in attributes.items() if k.lower() == attribute.lower()), [])
+            held = [v for k, vs in attributes.items() if k.lower() in names for v in vs]
             for value in {fold(v) for v in held}:
                 matches.setdefault(value, []).append((dn, attributes))
         return matches
+
+    def _attributes_for(self, attribute: str) -> tuple[str, ...]:
+        """The attribute an id is looked up by, and its alternatives (a mail's: the AD UPN)."""
+        if attribute == self.config.mail_attribute:
+            return (attribute, *self.mail_alternatives)
+        return (attribute,)
+
+    def _terms(self, attribute: str, values: list[str]) -> str:
+        """``(mail=a)`` — or ``(|(mail=a)(userPrincipalName=a)(mail=b)…)`` — every value escaped."""
+        terms = [f"({name}={escape_filter_chars(value)})" for value in values for name in self._attributes_for(attribute)]
+        return terms[0] if len(terms) == 1 else f"(|{''.join(terms)})"
 
     def _lookup(self, text: str, kind: str) -> tuple[str, str]:
         """(attribute, value) an id of this kind is looked up by."""
@@ -168,7 +182,7 @@ class AccountResolver:
     def account_attributes(self) -> list[str]:
         """What is read of an entry to make an :class:`Account` of it and check it is a person's."""
         return [self.config.uid_attribute, self.config.rpps_attribute, self.config.mail_attribute,
-                "cn", "displayName", "memberOf", "objectClass"]
+                *self.mail_alternatives, "cn", "displayName", "memberOf", "objectClass"]
 
     def _resolve_dn(self, text: str, identifier: str, wanted: list[str]) -> Account:
         base = self.config.base_dn

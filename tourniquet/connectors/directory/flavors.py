@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Any, Literal, Protocol
 
 import structlog
@@ -19,7 +20,7 @@ from tourniquet.errors import PermanentError, UnsafeToChange
 
 __all__ = [
     "Attributes", "Modification", "Request", "Flavor", "OpenLdapFlavor", "Ds389Flavor", "ActiveDirectoryFlavor",
-    "EntryReader", "FLAVORS", "SECRET_ATTRIBUTES", "without_secrets", "ADMIN_LOCK",
+    "EntryReader", "FLAVORS", "SECRET_ATTRIBUTES", "without_secrets", "ADMIN_LOCK", "directory_time",
 ]
 
 log = structlog.get_logger("tourniquet")
@@ -66,6 +67,29 @@ def _first(values: list[str] | None, default: str = "") -> str:
     return values[0] if values else default
 
 
+#: Active Directory's FILETIME epoch (100-ns intervals since 1601-01-01 UTC) and its "never" values.
+_FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=timezone.utc)
+_FILETIME_NEVER = (0, 0x7FFFFFFFFFFFFFFF)
+
+
+def directory_time(value: str) -> datetime | None:
+    """A directory timestamp in UTC: LDAP GeneralizedTime (``20261128091403Z``, ``…03.0Z``) or an AD FILETIME
+    (``134410172481411730``); None for anything else, and for AD's 0 / 0x7FFFFFFFFFFFFFFF ("never").
+    Sliced by hand: strptime would dominate a 100,000-entry sweep."""
+    text = value.strip()
+    if text.isdigit() and len(text) > 14:
+        ticks = int(text)
+        return None if ticks in _FILETIME_NEVER else _FILETIME_EPOCH + timedelta(microseconds=ticks // 10)
+    if text == "0" or len(text) < 11 or not text[:10].isdigit() or not text.endswith("Z"):
+        return None
+    try:
+        return datetime(int(text[0:4]), int(text[4:6]), int(text[6:8]), int(text[8:10]),
+                        int(text[10:12]) if text[10:12].isdigit() else 0,
+                        int(text[12:14]) if text[12:14].isdigit() else 0, tzinfo=timezone.utc)
+    except ValueError:
+        return None
+
+
 class Flavor:
     """What locking, unlocking and forcing a password change mean in one directory product.
 
@@ -87,6 +111,19 @@ class Flavor:
     activity_attributes: tuple[str, ...] = ()
     #: Attributes the server updates when a password is set (read back after a scramble).
     password_stamp_attributes: tuple[str, ...] = ("modifyTimestamp",)
+    #: Random passwords a scramble writes one after the other: more than one where the server keeps
+    #: accepting the previous password for a while (so the stolen one must be pushed two generations back).
+    scramble_writes = 1
+    #: Attributes an id holding "@" is also looked up by, besides the site's mail attribute.
+    mail_alternatives: tuple[str, ...] = ()
+    #: What a lock leaves open on this product, said in the run report's "What remains".
+    remains_after_lock: tuple[str, ...] = ()
+    #: Hygiene: where the last successful login, the creation time and the last password change are kept.
+    login_attributes: tuple[str, ...] = ("pwdLastSuccess", "authTimestamp")
+    created_attribute = "createTimestamp"
+    password_set_attribute = "pwdChangedTime"
+    #: Attributes :meth:`inactive` reads.
+    inactive_attributes: tuple[str, ...] = ("pwdAccountLockedTime",)
     #: View keys a password change may set by itself (explains them after a scramble).
     set_by_password_change: tuple[str, ...] = ()
     #: View keys restored by a reinstate besides the lock and reset keys / view keys no client may write.
@@ -121,6 +158,10 @@ class Flavor:
 
     def password_request(self, dn: str, password: str) -> Request:
         return [Modification("userPassword", "replace", (password,))]
+
+    def inactive(self, raw: Attributes, now: datetime) -> str | None:
+        """Why nobody can log in with this account ("locked", "disabled", "expired"), or None (hygiene)."""
+        return "locked" if raw.get("pwdAccountLockedTime") else None
 
     def check_lock_effective(self, client: EntryReader, dn: str, view: Attributes) -> None:
         """Raise UnsafeToChange when a lock written to this entry would be ignored."""
@@ -221,6 +262,12 @@ class Ds389Flavor(Flavor):
     password_stamp_attributes = ("pwdUpdateTime",)
     set_by_password_change = ("pwdReset",)
     read_only_keys = ("pwdReset",)
+    login_attributes = ("lastLoginTime",)
+    password_set_attribute = "pwdUpdateTime"
+    inactive_attributes = ("nsAccountLock",)
+
+    def inactive(self, raw: Attributes, now: datetime) -> str | None:
+        return "locked" if _first(raw.get("nsAccountLock")).lower() == "true" else None
 
     def view(self, raw: Attributes) -> Attributes:
         lock = [v.lower() for v in raw.get("nsAccountLock", [])]
@@ -264,6 +311,16 @@ class Ds389Flavor(Flavor):
 
 #: userAccountControl ACCOUNTDISABLE (MS-ADTS 2.2.16 "userAccountControl Bits").
 AD_ACCOUNTDISABLE = 0x2
+#: What disabling an AD account does not end (MS-KILE 3.3.5.7.1; MS-NLMP): said in every AD run report.
+AD_REMAINS = (
+    "Active Directory: a disable refuses new logons but does not end what is already open. Kerberos tickets "
+    "issued before it stay valid until they expire (TGTs up to 10 h by default, the domain's MaxTicketAge; a "
+    "Windows DC re-checks the account only when a TGT older than 20 minutes asks for a service ticket, and "
+    "service tickets already issued keep working), and NTLM or SMB sessions already established stay open. "
+    "An administrator can end them: log the account off the machines it uses (logoff / quser for RDP, "
+    "Close-SmbSession or `net session /delete` on file servers), purge its tickets there (klist purge), "
+    "or isolate those machines until the tickets expire."
+)
 
 
 class ActiveDirectoryFlavor(Flavor):
@@ -275,6 +332,14 @@ class ActiveDirectoryFlavor(Flavor):
     ``lockoutTime`` (intruder lockout) can only be written ``0`` (= unlock); the view shows 0 as empty.
     Passwords: ``unicodePwd`` replaced with the UTF-16LE of the quoted password, only over an
     encrypted connection. Kerberos tickets already issued stay valid until they expire.
+
+    Checked on a Samba 4.17 DC (tests/test_directory_ad_*.py): after one password write the DC still
+    accepts the *previous* password for simple binds and NTLM for an hour ("old password allowed
+    period"; Windows' OldPasswordAllowedPeriod), so a scramble writes two random passwords: the stolen
+    one is then two generations back and accepted nowhere, even once ``pwdLastSet`` is cleared by an
+    undo or a helpdesk. ``pwdLastSet`` alone cannot prove a password write (a recovery's one-time
+    password is followed by ``pwdLastSet: 0``, the value it had before): ``msDS-KeyVersionNumber``, which
+    the DC raises on every password write, does. A UPN (``user@realm``) names an account like a mail.
     """
 
     name = "ad"
@@ -287,9 +352,27 @@ class ActiveDirectoryFlavor(Flavor):
                            "whenCreated", "whenChanged", "objectGUID", "objectSid", "sAMAccountName",
                            "userPrincipalName")
     activity_attributes = ("badPwdCount", "badPasswordTime", "lastLogon", "lastLogonTimestamp", "logonCount")
-    password_stamp_attributes = ("pwdLastSet",)
+    password_stamp_attributes = ("pwdLastSet", "msDS-KeyVersionNumber")
     set_by_password_change = ("pwdLastSet",)
     extra_restore_keys = ("lockoutTime",)
+    scramble_writes = 2
+    mail_alternatives = ("userPrincipalName",)
+    remains_after_lock = (AD_REMAINS,)
+    #: lastLogonTimestamp is replicated but lags by up to 14 days (msDS-LogonTimeSyncInterval): fine for
+    #: "dormant for 90 days", unlike lastLogon (one DC's own, not replicated).
+    login_attributes = ("lastLogonTimestamp",)
+    created_attribute = "whenCreated"
+    password_set_attribute = "pwdLastSet"
+    inactive_attributes = ("userAccountControl", "accountExpires")
+
+    def inactive(self, raw: Attributes, now: datetime) -> str | None:
+        try:
+            if int(_first(raw.get("userAccountControl"), "0")) & AD_ACCOUNTDISABLE:
+                return "disabled"
+        except ValueError:
+            pass
+        expires = directory_time(_first(raw.get("accountExpires")))
+        return "expired" if expires is not None and expires <= now else None
 
     @staticmethod
     def _control(view: Attributes) -> int:

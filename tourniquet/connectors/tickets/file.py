@@ -3,17 +3,23 @@
 For sites without a ticket system, and for the demo. Every write is atomic (temporary
 file, fsync, rename); creating holds a lock on the folder, so two runs — two threads,
 two processes, even two sites sharing the folder — still make one ticket per key.
+
+A folder that cannot be written for a local reason (read-only, disk full, gone) is a ticket
+system that is down: :class:`~tourniquet.errors.TransientError`, so the write waits in the
+outbox and is delivered once the folder is writable, like any ticket system's.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from tourniquet.connectors.tickets.base import TicketDraft, TicketRef
-from tourniquet.errors import NotFound, PermanentError
+from tourniquet.errors import NotFound, PermanentError, TransientError
 from tourniquet.outbox import atomic_write, key_lock, safe_name
 
 __all__ = ["FileStore", "render"]
@@ -33,8 +39,20 @@ class FileStore:
 
     # -- records
 
-    def _lock(self) -> Any:
-        return key_lock(self.folder / ".lock")
+    @contextmanager
+    def _lock(self) -> Iterator[None]:
+        held = ExitStack()
+        try:
+            held.enter_context(key_lock(self.folder / ".lock"))
+        except OSError as exc:
+            raise self._down(exc) from None
+        with held:
+            yield
+
+    def _down(self, exc: OSError) -> TransientError:
+        """The folder cannot be written here and now: the write waits in the outbox (a local reason, named)."""
+        return TransientError(f"the tickets folder {self.folder} cannot be written: {exc.strerror or exc}",
+                              system=SYSTEM)
 
     def _json(self, ticket_id: str) -> Path:
         return self.folder / f"{ticket_id}.json"
@@ -53,7 +71,7 @@ class FileStore:
             atomic_write(self._json(record["id"]), json.dumps(record, indent=2, ensure_ascii=False).encode("utf-8"))
             atomic_write(self.folder / f"{record['id']}.md", render(record).encode("utf-8"))
         except OSError as exc:
-            raise PermanentError(f"ticket {record['id']}: cannot write in {self.folder}: {exc}", system=SYSTEM) from None
+            raise self._down(exc) from None
 
     def tickets(self, key: str | None = None) -> list[dict[str, Any]]:
         """Every ticket (of one key), oldest first."""

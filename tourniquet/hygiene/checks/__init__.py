@@ -2,7 +2,7 @@
 
 | name | kind | module |
 |---|---|---|
-| ``not_in_register``, ``dormant``, ``unprotected`` | directory (one sweep) | :mod:`.directory` |
+| ``not_in_register``, ``dormant``, ``password_age``, ``unprotected`` | directory (one sweep) | :mod:`.directory` |
 | ``unusual_volume``, ``off_hours``, ``new_source_ip``, ``slow_scraping`` | access log | :mod:`.access` |
 | ``night_network``, ``behaviour_change`` | access log, misuse already under way | :mod:`.ongoing` |
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from tourniquet.hygiene.checks.access import NewSourceIp, OffHours, SlowScraping, UnusualVolume
 from tourniquet.hygiene.checks.base import AccessCheck, Check, CheckDef, DirectoryCheck, HygieneContext
-from tourniquet.hygiene.checks.directory import Dormant, NotInRegister, Unprotected
+from tourniquet.hygiene.checks.directory import Dormant, NotInRegister, PasswordAge, Unprotected
 from tourniquet.hygiene.checks.ongoing import BehaviourChange, NightNetwork
 
 __all__ = ["CHECKS", "CheckDef", "Check", "DirectoryCheck", "AccessCheck", "HygieneContext"]
@@ -26,7 +26,7 @@ __all__ = ["CHECKS", "CheckDef", "Check", "DirectoryCheck", "AccessCheck", "Hygi
 CHECKS: dict[str, CheckDef] = {
     definition.name: definition
     for definition in map(CheckDef.of, (
-        NotInRegister, Dormant, Unprotected,
+        NotInRegister, Dormant, PasswordAge, Unprotected,
         UnusualVolume, OffHours, NewSourceIp, SlowScraping,
         NightNetwork, BehaviourChange,
     ))

@@ -1,23 +1,31 @@
 """Directory checks: each account looked at once, during the streaming sweep.
 
-``not_in_register`` (the national register extract), ``dormant`` (no login, no access-log event)
-and ``unprotected`` (no lockout policy). Imports the check base and the register connector;
-imported by the catalogue only.
+``not_in_register`` (the national register extract), ``dormant`` (no login, no access-log event),
+``password_age`` (a password nobody changed for a long time) and ``unprotected`` (no lockout policy).
+What a login, a creation date, a password change and a disabled account look like in each product
+is the directory flavor's business (OpenLDAP ppolicy, 389-DS, Active Directory's lastLogonTimestamp,
+whenCreated, pwdLastSet, userAccountControl and accountExpires). Imports the check base, the register
+connector and the directory flavors; imported by the catalogue only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 
 from pydantic import Field
 
+from tourniquet.connectors.directory.flavors import FLAVORS, Flavor, directory_time
 from tourniquet.connectors.register import RegisterExtract, is_valid_rpps, open_extract
 from tourniquet.hygiene.checks.base import DirectoryCheck, Params
 from tourniquet.hygiene.findings import Finding
 
-__all__ = ["NotInRegister", "Dormant", "Unprotected"]
+__all__ = ["NotInRegister", "Dormant", "PasswordAge", "Unprotected"]
+
+
+def _flavor(check: DirectoryCheck) -> Flavor:
+    return FLAVORS[check.ctx.site.config.directory.flavor]()
 
 
 class RegisterParams(Params):
@@ -79,25 +87,15 @@ class NotInRegister(DirectoryCheck):
 
 class DormantParams(Params):
     days: int = Field(90, ge=1, description="No successful login and no access-log event for this many days.")
-    login_attributes: list[str] = Field(
-        default_factory=lambda: ["pwdLastSuccess", "authTimestamp"],
-        description="Directory attributes holding the last successful login (ppolicy 2.6, lastbind overlay).",
+    login_attributes: list[str] | None = Field(
+        None,
+        description="Directory attributes holding the last successful login; default: the flavor's (ppolicy "
+                    "pwdLastSuccess and authTimestamp, 389-DS lastLoginTime, AD lastLogonTimestamp).",
     )
-    include_locked: bool = Field(False, description="Also report accounts already locked.")
+    include_locked: bool = Field(False, description="Also report accounts already locked, disabled or expired.")
 
 
-def _ldap_time(value: str) -> datetime | None:
-    """LDAP GeneralizedTime (``20261128091403Z``, fractions allowed) in UTC; None if it is not one.
-    Sliced by hand: strptime would dominate a 100,000-entry sweep."""
-    text = value.strip()
-    if len(text) < 11 or not text[:10].isdigit() or not text.endswith("Z"):
-        return None
-    try:
-        return datetime(int(text[0:4]), int(text[4:6]), int(text[6:8]), int(text[8:10]),
-                        int(text[10:12]) if text[10:12].isdigit() else 0,
-                        int(text[12:14]) if text[12:14].isdigit() else 0, tzinfo=timezone.utc)
-    except ValueError:
-        return None
+_ldap_time = directory_time  # GeneralizedTime or an AD FILETIME
 
 
 class Dormant(DirectoryCheck):
@@ -112,7 +110,9 @@ class Dormant(DirectoryCheck):
         self.key = self.ctx.site.config.audit.account_key if self.ctx.site.config.audit else "uid"
         directory = self.ctx.site.config.directory
         key_attribute = {"rpps": (directory.rpps_attribute,), "mail": (directory.mail_attribute,)}.get(self.key, ())
-        self.attributes = (tuple(self.params.login_attributes) + ("createTimestamp", "pwdAccountLockedTime")
+        self.flavor = _flavor(self)
+        self.login_attributes = tuple(self.params.login_attributes or self.flavor.login_attributes)
+        self.attributes = (self.login_attributes + (self.flavor.created_attribute,) + self.flavor.inactive_attributes
                            + key_attribute)
         self.evidence["window"] = {"from": self.since.isoformat(), "to": self.ctx.as_of.isoformat()}
         if not self.ctx.has_audit:
@@ -143,12 +143,12 @@ class Dormant(DirectoryCheck):
         return (attributes.get(attribute) or [account])[0]
 
     def inspect(self, dn: str, account: str, attributes: dict[str, list[str]]) -> Iterable[Finding]:
-        if attributes.get("pwdAccountLockedTime") and not self.params.include_locked:
+        if not self.params.include_locked and self.flavor.inactive(attributes, self.ctx.as_of):
             return
-        created = _ldap_time((attributes.get("createTimestamp") or [""])[0])
+        created = _ldap_time((attributes.get(self.flavor.created_attribute) or [""])[0])
         if created and created > self.since:
             return  # a new account has not had the time to be dormant
-        logins = [t for name in self.params.login_attributes for v in attributes.get(name, []) if (t := _ldap_time(v))]
+        logins = [t for name in self.login_attributes for v in attributes.get(name, []) if (t := _ldap_time(v))]
         last_login = max(logins) if logins else None
         if last_login and last_login >= self.since:
             return
@@ -166,12 +166,65 @@ class Dormant(DirectoryCheck):
         yield self.finding(account, f"dormant: {login}{log} in the last {self.params.days} days", evidence, dn)
 
 
+class PasswordAgeParams(Params):
+    days: int = Field(365, ge=1, description="Report a password nobody changed for this many days.")
+    include_locked: bool = Field(False, description="Also report accounts already locked, disabled or expired.")
+
+
+class PasswordAge(DirectoryCheck):
+    """Accounts whose password nobody changed for N days (AD pwdLastSet, ppolicy pwdChangedTime, 389-DS pwdUpdateTime).
+
+    An old password has had the time to be reused, phished or written down. An account that must
+    change its password at the next login (AD ``pwdLastSet: 0``) is not reported; one whose directory
+    keeps no change time is counted in the evidence, not reported.
+    """
+
+    name = "password_age"
+    parameters = PasswordAgeParams
+
+    def prepare(self) -> None:
+        self.flavor = _flavor(self)
+        self.since = self.ctx.as_of - timedelta(days=self.params.days)
+        self.attributes = (self.flavor.password_set_attribute, *self.flavor.inactive_attributes)
+        self.no_time = 0
+        self.evidence["attribute"] = self.flavor.password_set_attribute
+
+    def inspect(self, dn: str, account: str, attributes: dict[str, list[str]]) -> Iterable[Finding]:
+        inactive = self.flavor.inactive(attributes, self.ctx.as_of)
+        if inactive and not self.params.include_locked:
+            return
+        value = (attributes.get(self.flavor.password_set_attribute) or [""])[0]
+        changed = _ldap_time(value)
+        if changed is None:
+            self.no_time += value != "0"  # AD pwdLastSet 0: a new password is already demanded
+            return
+        if changed >= self.since:
+            return
+        days = (self.ctx.as_of - changed).days
+        yield self.finding(account, f"password unchanged for {days} days (since {changed:%Y-%m-%d})",
+                           {"password_set": changed.isoformat(), "days": days, "inactive": inactive,
+                            "attribute": self.flavor.password_set_attribute}, dn)
+
+    def done(self, inspected: int) -> None:
+        super().done(inspected)
+        self.evidence["accounts_without_password_time"] = self.no_time
+
+
 class UnprotectedParams(Params):
     require_max_failure: bool = Field(True, description="A lockout policy with pwdMaxFailure 0 never locks: report it.")
 
 
+def _domain_of(dn: str) -> str:
+    """``OU=Praticiens,DC=sante,DC=test`` → ``DC=sante,DC=test`` (where AD keeps the domain's lockout policy)."""
+    return ",".join(part for part in dn.split(",") if part.strip().lower().startswith("dc="))
+
+
 class Unprotected(DirectoryCheck):
-    """Accounts under no password policy, or a policy without lockout (a lock would be ignored)."""
+    """Accounts under no password policy, or a policy without lockout (a lock would be ignored).
+
+    Active Directory: the policy is the account's fine-grained one (``msDS-ResultantPSO``), else the
+    domain's; ``lockoutThreshold`` 0 never locks an account out. (An AD disable is never ignored.)
+    """
 
     name = "unprotected"
     parameters = UnprotectedParams
@@ -182,6 +235,29 @@ class Unprotected(DirectoryCheck):
         self.policies: dict[str, dict[str, list[str]] | None] = {}
         self.default = self.ctx.site.config.directory.default_policy_dn
         self.evidence["default_policy_dn"] = self.default
+        self.ad = self.ctx.site.config.directory.flavor == "ad"
+        if self.ad:
+            self.attributes = ("msDS-ResultantPSO",)
+            self.domain = _domain_of(self.ctx.site.config.directory.base_dn)
+            self.evidence["domain"] = self.domain
+
+    def _ad_threshold(self, dn: str, attribute: str) -> int | None:
+        key = dn.lower()
+        if key not in self.policies:
+            self.policies[key] = self.ctx.site.directory.read(dn, [attribute])
+        values = (self.policies[key] or {}).get(attribute) or []
+        return int(values[0]) if values and values[0].lstrip("-").isdigit() else None
+
+    def _inspect_ad(self, dn: str, account: str, attributes: dict[str, list[str]]) -> Iterable[Finding]:
+        pso = (attributes.get("msDS-ResultantPSO") or [""])[0]
+        policy, name = (pso, "msDS-LockoutThreshold") if pso else (self.domain, "lockoutThreshold")
+        threshold = self._ad_threshold(policy, name)
+        if threshold == 0:
+            yield self.finding(account, f"{policy} never locks an account out ({name} 0): password guessing is free",
+                               {"policy": policy, name: 0, "reason": "lockout threshold 0"}, dn)
+        elif threshold is None:
+            yield self.finding(account, f"{policy}'s {name} cannot be read: no known lockout",
+                               {"policy": policy, "reason": f"{name} unreadable"}, dn)
 
     def _policy(self, dn: str) -> dict[str, list[str]] | None:
         key = dn.lower()
@@ -190,6 +266,9 @@ class Unprotected(DirectoryCheck):
         return self.policies[key]
 
     def inspect(self, dn: str, account: str, attributes: dict[str, list[str]]) -> Iterable[Finding]:
+        if self.ad:
+            yield from self._inspect_ad(dn, account, attributes)
+            return
         policy_dn = (attributes.get("pwdPolicySubentry") or [self.default or ""])[0]
         explicit = bool(attributes.get("pwdPolicySubentry"))
         if not policy_dn:
