@@ -46,6 +46,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -142,7 +143,7 @@ from prefect.events import DeploymentEventTrigger
 trigger = DeploymentEventTrigger(enabled=True, match={{"prefect.resource.id": "alert.*"}}, expect=["alert.raised"],
     parameters={{"accounts": {{"__prefect_kind": "jinja", "template": "{{{{ event.payload.accounts | default(none) | tojson }}}}"}},
                 "reason": "{{{{ event.resource.id }}}}: {{{{ event.payload.reason }}}}", "dry_run": True,
-                "site": {sites_json}, "since": "auto"}})
+                "site": {sites_json}, "since": "auto", "alert_time": "{{{{ event.occurred | string }}}}"}})
 flow.from_source(source={str(ROOT)!r}, entrypoint="tourniquet/flows/respond.py:respond").deploy(
     name="respond", work_pool_name={POOL!r}, triggers=[trigger], concurrency_limit=4)
 """
@@ -211,7 +212,8 @@ def _incident(env: dict[str, str], sites: list[Path], ids: list[str], incident: 
         marks["planned"], plan_status = marks["alert"], "not measured (served responder: live run only)"
     parent = run_deployment(deployment, timeout=0, parameters={
         "accounts": ids, "dry_run": False, "site": [str(s) for s in sites], "since": "auto",
-        "incident": incident, "reason": "1,500 accounts of a vendor's platform"})
+        "incident": incident, "reason": "1,500 accounts of a vendor's platform",
+        "alert_time": datetime.fromtimestamp(marks["alert"], timezone.utc).isoformat()})
     final = _approve_until_final(parent, env)
     marks["run_final"] = time.time()
     verify = subprocess.run([TOURNIQUET, "evidence", "verify", incident, *(a for s in sites for a in ("--site", str(s)))],
