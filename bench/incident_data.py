@@ -14,7 +14,8 @@ Per region (``hdf``, ``nor``, ``pdl``):
   ``office``, ``vpn_night``, ``burst``; starting 10 to 60 days before the end);
 - every other practitioner's work, generated inside PostgreSQL (``generate_series``): office hours, the
   practitioner's two workstations, 80 % of patients from a caseload of 300, 3 % logins — until the region
-  holds its third of ``--events``.
+  holds its third of ``--events``;
+- the log rewritten in time order, as a platform appends it (each account's rows spread over the table).
 
 Each part is marked done in ``done/`` when it is complete: an interrupted generation resumes where it stopped.
 """
@@ -188,6 +189,11 @@ def _region(data: Path, server: tuple[str, int], region: str, sizes: Sizes, say:
         count = _background(server, region, sizes)
         _mark(data, f"background-{region}")
         say(f"{region}: {count:,} accesses of the other practitioners in {time.monotonic() - started:.0f} s")
+    if not _done(data, f"order-{region}") and not _done(data, f"index-{region}"):  # (older data: as it is)
+        started = time.monotonic()
+        _time_order(server, region)
+        _mark(data, f"order-{region}")
+        say(f"{region}: log rewritten in time order in {time.monotonic() - started:.0f} s")
     if not _done(data, f"index-{region}"):
         started = time.monotonic()
         with psycopg.connect(dsn(server, region), autocommit=True) as connection:
@@ -196,6 +202,23 @@ def _region(data: Path, server: tuple[str, int], region: str, sizes: Sizes, say:
             connection.execute("VACUUM ANALYZE")
         _mark(data, f"index-{region}")
         say(f"{region}: index and statistics in {time.monotonic() - started:.0f} s")
+
+
+def _time_order(server: tuple[str, int], region: str) -> None:
+    """The log as a platform appends it: in time order, each account's rows spread over the whole table
+    (generated account by account, the compromised accounts' rows would sit together and read fast)."""
+    import psycopg
+
+    s = SCHEMAS[region]
+    with psycopg.connect(dsn(server, region), autocommit=True) as connection:
+        connection.execute("SET work_mem = '1GB'")
+        connection.execute(f"DROP TABLE IF EXISTS {s['log']}_ordered")
+        connection.execute(f"CREATE TABLE {s['log']}_ordered AS SELECT * FROM {s['log']} ORDER BY {s['ts']}")
+        connection.execute(f"ALTER TABLE {s['log']}_ordered ALTER COLUMN {s['ts']} SET NOT NULL")
+        connection.execute(f"ALTER TABLE {s['log']}_ordered ALTER COLUMN {s['account']} SET NOT NULL")
+        connection.execute(f"ALTER TABLE {s['log']}_ordered ALTER COLUMN {s['action']} SET NOT NULL")
+        connection.execute(f"DROP TABLE {s['log']}")
+        connection.execute(f"ALTER TABLE {s['log']}_ordered RENAME TO {s['log']}")
 
 
 def _people(server: tuple[str, int], region: str, sizes: Sizes) -> None:
