@@ -1,8 +1,8 @@
 """What a responder sees in the terminal: one clear line for an expected failure, a progress bar on a terminal.
 
 Scenario: ``tourniquet run`` as a person (or a script) types it, in its own process with its own
-temporary Prefect server. A mistyped uid ends the run with exit code 1 and one ``FAILED:`` line
-naming it — no traceback anywhere, every event printed once, no progress bar in a pipe. On a
+temporary Prefect server. A mistyped uid beside a real one ends the run with exit code 4 (partial) and
+one ``PARTIAL:`` line naming it — no traceback anywhere, every event printed once, no progress bar in a pipe. On a
 terminal the same command shows a progress bar moving through the steps, and with
 ``TOURNIQUET_LOG_LEVEL=WARNING`` none of the run's info events; its summary says how long the
 temporary server took to start.
@@ -51,7 +51,7 @@ def _env(home: Path, **extra: str) -> dict[str, str]:
     return {**env, "PREFECT_HOME": str(home), "COLUMNS": "120", **extra}
 
 
-def test_an_unknown_uid_ends_with_one_clear_line_and_no_traceback(
+def test_an_unknown_uid_beside_a_known_one_ends_partial_with_one_clear_line_and_no_traceback(
     tmp_path: Path, prefect_home: Path, slapd: Slapd, practitioners: Directory
 ) -> None:
     site = write_site(tmp_path, slapd, practitioners)
@@ -63,10 +63,11 @@ def test_an_unknown_uid_ends_with_one_clear_line_and_no_traceback(
                           timeout=300)
 
     output = done.stdout + done.stderr
-    assert done.returncode == 1, output
+    assert done.returncode == 4, output
     assert "Traceback" not in output, output
     last = done.stderr.strip().splitlines()[-1]
-    assert last.startswith("FAILED: credential-misuse ") and "nosuchuser-4242" in last, done.stderr
+    assert last == "PARTIAL: 1 of 2 contained; refused: nosuchuser-4242 (no such account)", done.stderr
+    assert f"  contained: {known}\n" in done.stdout, "the contained account is named, on a line of its own"
     assert output.count("run.started") == 1, "each event once: not repeated by Prefect's console"
     assert "━" not in output, "no progress bar when stderr is not a terminal"
 
@@ -108,8 +109,8 @@ def test_on_a_terminal_a_progress_bar_follows_the_steps_and_the_level_is_honoure
     assert code == 0, output
     assert "━" in output and "100%" in output, output[-2000:]
     assert "plan credential-misuse: starting a temporary Prefect server" in output  # drawn when the bar starts
-    assert "plan credential-misuse: planned" in output  # and when it stops (steps in between: as fast as they go)
-    assert "PLAN: credential-misuse incident" in output
+    assert "plan credential-misuse: 1 of 1 accounts planned" in output  # the headline, when it stops (steps in between: as fast as they go)
+    assert "PLAN (dry run, nothing changed): credential-misuse incident" in output
     assert re.search(r"prefect: a temporary server, started in \d+\.\d s \(`tourniquet server start` keeps one", output)
     assert "run.started" not in output and "change.planned" not in output, "info events are not printed at WARNING"
     assert "Traceback" not in output

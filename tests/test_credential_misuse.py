@@ -35,7 +35,10 @@ def test_plan_changes_nothing_in_the_directory(
     assert summary.status == "planned"
     assert ldap_admin.dump() == before
     planned = {(c.target, c.operation) for c in summary.changes if c.outcome == "planned" and c.system == "directory"}
-    assert planned == {(p.uid, op) for p in suspects for op in ("scramble_password", "lock", "force_password_reset")}
+    # what the run will apply: the scramble sets pwdReset itself (pwdMustChange), so the reset is implied by it
+    assert planned == {(p.uid, op) for p in suspects for op in ("scramble_password", "lock")}
+    implied = {(c.target, c.operation, c.implied_by) for c in summary.changes if c.implied_by}
+    assert implied == {(p.uid, "force_password_reset", "scramble_password") for p in suspects}
     assert not (site_file.parent / "evidence").exists(), "a plan writes no evidence"
 
 

@@ -45,14 +45,17 @@ def test_plan_lists_each_change_and_changes_nothing_anywhere(testbed: Testbed) -
     assert summary.status == "planned"
     planned = sorted((c.target, c.operation, str(c.before), str(c.after)) for c in summary.changes
                      if c.system == "directory")
-    assert {c.outcome for c in summary.changes} == {"planned"}
+    assert {c.outcome for c in summary.changes if not c.implied_by} == {"planned"}
     assert planned == sorted(
         (p.uid, op, str(before), str(after)) for p in suspects for op, before, after in (
             ("scramble_password", {"password": "the owner's"}, {"password": SCRAMBLED}),
             ("lock", {"pwdAccountLockedTime": []}, {"pwdAccountLockedTime": ["000001010000Z"]}),
-            ("force_password_reset", {"pwdReset": []}, {"pwdReset": ["TRUE"]}),
+            # the scramble sets pwdReset itself (pwdMustChange): the plan says so, as the run will find it
+            ("force_password_reset", {"pwdReset": ["TRUE"]}, {"pwdReset": ["TRUE"]}),
         )
     )
+    assert {(c.target, c.implied_by) for c in summary.changes if c.implied_by} == {
+        (p.uid, "scramble_password") for p in suspects}
     assert testbed.changed() == {}, "a plan changes nothing in the directory"
     files_after = _files(testbed.tmp_path)
     new = {name for name in files_after if name not in files_before}
@@ -73,12 +76,14 @@ def test_tourniquet_plan_prints_before_and_after_and_changes_nothing(testbed: Te
                  "-i", "accounts=" + ",".join(p.uid for p in suspects) + ",breakglass-ward"])
 
     out = capsys.readouterr().out
-    assert code == 0
+    assert code == 4, "two accounts planned, one refused: a partial plan"
     for person in suspects:
         assert (f'planned  {person.uid}: lock {{"pwdAccountLockedTime": []}} -> '
                 f'{{"pwdAccountLockedTime": ["000001010000Z"]}}') in out
-        assert f'planned  {person.uid}: force_password_reset {{"pwdReset": []}} -> {{"pwdReset": ["TRUE"]}}' in out
-    assert "refused  breakglass-ward: protected by 'uid=breakglass-*'" in out
+        # the scramble sets pwdReset itself (the policy's pwdMustChange): the plan says so, as the run will
+        assert f"implied  {person.uid}: force_password_reset (set by scramble_password)" in out
+    assert "2 of 3 planned; refused: breakglass-ward is protected" in out
+    assert "not planned (refused): breakglass-ward is protected" in out
     assert testbed.changed() == {}
     assert not (testbed.tmp_path / "evidence").exists()
 

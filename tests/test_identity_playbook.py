@@ -78,7 +78,7 @@ def test_containment_ends_every_session_and_reports_the_counts(
     assert keycloak.session_count(bystander.uid) == 2
     report = Path(str(summary.report)).read_text()
     for uid, (online, offline) in held.items():
-        outcome = "applied" if online or offline else "noop"
+        outcome = "applied" if online or offline else "already so"
         change = describe_change({"sessions": online, "offline_sessions": offline}, {"sessions": 0, "offline_sessions": 0})
         assert f"| {uid} | {outcome} | end_sessions | {change} |" in report
     ended = [r for r in read_journal(Path(str(summary.journal)))

@@ -126,7 +126,7 @@ def test_a_reset_the_scramble_implies_is_said_the_same_in_plan_and_run() -> None
 
     planned, done = fold(plan, run=RUN), fold(run, run=RUN)
 
-    assert "already so 1 (a) — will be set by scramble_password" in planned.text()
+    assert "already so 1 (a) — set by scramble_password" in planned.text()
     assert "already so 1 (a) — set by scramble_password" in done.text()
 
 
@@ -150,9 +150,64 @@ def test_a_queued_ticket_is_said_to_wait_in_the_outbox() -> None:
     outcomes = fold(records, run=RUN)
 
     assert outcomes.others[-1].kind is Kind.QUEUED
-    assert "ticket (ticket:inc-1): queued (waiting in the outbox" in outcomes.text()
+    assert outcomes.others[-1].why == "waiting in the outbox: the ticket system was unreachable"
+    assert "open_ticket" not in outcomes.text(), "the ticket's own writes are not in the text the ticket carries"
 
 
 def test_exit_codes_have_a_description_each() -> None:
     assert [int(code) for code in ExitCode] == [0, 1, 2, 3, 4, 70, 130]
     assert all(code.description for code in ExitCode)
+
+
+def test_a_direct_dn_step_refused_by_the_guard_is_said_refused_never_applied() -> None:
+    """``directory.lock`` handed ``{dn: "ou=people,…", uid: "people-ou"}``: the guard refuses it (journaled as
+    ``refused``, the integrity half), and every word rendered from the fold says so."""
+    records = _started() + [_step("lock_0", "directory.lock"), _step("lock_1", "directory.lock"), _record(
+        "refused", step="lock_0", action="directory.lock", account="people-ou",
+        reason="not a person's account: 'ou=people,dc=sante,dc=example' is the accounts' container "
+               "(ou=people,dc=sante,dc=example), not an account"),
+        _change("lock_1", "jdupont", "lock", "applied")]
+
+    outcomes = fold(records, run=RUN)
+
+    assert outcomes.headline() == "1 of 2 contained; refused: people-ou (lock_0: not a person's account)"
+    assert outcomes.exit_code() is ExitCode.PARTIAL
+    assert "lock_0 (directory.lock): refused 1 (people-ou) — not a person's account" in outcomes.text()
+    assert "applied 1 (people-ou)" not in outcomes.text()
+
+
+def test_a_hostile_id_is_named_short_and_printable() -> None:
+    hostile = "x\u0007\n" + "y" * 5000
+    records = _contained(["ok"]) + [_record("failure", step="resolve", item=hostile, account=hostile,
+                                            kind="AccountNotFound", error=f"refused: no account with uid={hostile!r}")]
+
+    headline = fold(records, run=RUN).headline()
+
+    assert "\n" not in headline and "\u0007" not in headline and len(headline) < 200
+    assert headline.startswith("1 of 2 contained; refused: x\\x07\\nyyy")
+
+
+def test_the_exit_codes_page_shows_the_codes_as_the_code_defines_them() -> None:
+    from pathlib import Path
+
+    from tourniquet.outcomes import exit_codes_markdown
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "reference" / "exit-codes.md").read_text(encoding="utf-8")
+    assert exit_codes_markdown() in page
+
+
+def test_a_rolled_back_run_contains_nothing_and_says_so() -> None:
+    records = _contained(["a", "b"], idp="keycloak")
+    for record in records:
+        if record["type"] == "change":
+            record["hash"] = f"h-{record['account']}-{record['step']}"
+    records += [_record("undo", undoes="h-a-lock", status="done"), _record("undo", undoes="h-b-lock", status="done"),
+                _record("run", status="rolled back", error="step scope failed: audit log unreachable")]
+
+    outcomes = fold(records, run=RUN)
+
+    assert outcomes.reached() == []
+    assert outcomes.exit_code() is ExitCode.PARTIAL, "end_sessions still took: the run did part of its work"
+    assert outcomes.headline() == ("0 of 2 contained; failed: a (lock: rolled back: the run undid it), b (lock: "
+                                   "rolled back: the run undid it); the run was rolled back: step scope failed: "
+                                   "audit log unreachable")

@@ -95,8 +95,9 @@ def test_a_contained_account_leaves_artifacts_events_and_bound_logs(
     ticket = artifacts[keys["ticket"]]
     assert ticket.type == "markdown" and suspect.uid in ticket.data and "# Credential misuse" in ticket.data
     rows = json.loads(artifacts[keys["accounts"]].data)
-    assert rows == [{"account": suspect.uid, "scramble_password": "applied", "lock": "applied",
-                     "force_password_reset": "noop"}]
+    no_idp = "skipped — no identity provider configured"
+    assert rows == [{"account": suspect.uid, "outcome": "contained", "scramble": "applied", "lock": "applied",
+                     "reset": "already so — set by scramble_password", "end_sessions": no_idp, "idp_disable": no_idp}]
 
     def locked_events() -> list[Any]:
         with get_client(sync_client=True) as client:

@@ -112,7 +112,8 @@ def test_the_one_time_password_only_changes_the_password_then_the_new_one_works(
     handed = [r for r in records if r["type"] == "handover"]
     assert [(r["account"], r["where"]) for r in handed] == [(owner.uid, "shown once on the operator's terminal")]
     ticket = _everything_written(tmp_path / "tickets")
-    assert f"Given back to its owner by helpdesk-3: {owner.uid}" in ticket and "not on this ticket" in ticket
+    assert "Given back to its owner by helpdesk-3: 1 of 1 accounts given back." in ticket
+    assert f"given back: {owner.uid}" in ticket and "not on this ticket" in ticket
     report = next((tmp_path / "evidence" / incident / "recover").glob("*.md")).read_text()
     assert "set_one_time_password" in report and "one-time, given to the operator" in report
     assert main(["evidence", "verify", incident, "--site", str(site_file)]) == 0

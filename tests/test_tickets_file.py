@@ -102,8 +102,9 @@ def test_containment_opens_the_ticket_and_reruns_keep_it(site_file: Path, practi
     ticket = tickets[0]
     assert first.results["ticket"]["ticket_id"] == ticket["id"] == second.results["ticket"]["ticket_id"]
     assert second.results["ticket"]["outcome"] == "noop"
-    assert ticket["title"] == "Credential misuse: 2 practitioner account(s) contained"
-    assert f"Locked: {suspects[0].uid}, {suspects[1].uid} (2 done, 0 failed)" in ticket["body"]
+    assert ticket["title"] == "Credential misuse: 2 of 2 accounts contained"
+    names = ", ".join(sorted(p.uid for p in suspects))
+    assert f"lock (directory.lock): applied 2 ({names})" in ticket["body"]
     assert ticket["links"]["journal"] == str(first.journal)
     updates = [c["text"] for c in ticket["comments"] if not c["text"].startswith("Evidence sealed:")]
     seals = [c["text"] for c in ticket["comments"] if c["text"].startswith("Evidence sealed:")]

@@ -88,6 +88,8 @@ class JournalIndex:
     applied: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
     #: Hashes of changes an undo (or a reinstate) reversed.
     undone: set[str] = field(default_factory=set)
+    #: (target, operation) of the changes a dry run planned (what a later step of the same plan can count on).
+    planned: set[tuple[str, str]] = field(default_factory=set)
     #: Records of the kinds in :data:`KEPT_TYPES`, in order.
     kept: list[dict[str, Any]] = field(default_factory=list)
     records: int = 0
@@ -101,6 +103,8 @@ class JournalIndex:
             outcome = record.get("outcome")
             if outcome in ("applied", "noop"):
                 self.unconfirmed.pop(change_key(record), None)
+            if outcome == "planned":
+                self.planned.add((str(record.get("target")), str(record.get("operation"))))
             if outcome == "applied":
                 self.applied.setdefault((str(record.get("target")), str(record.get("operation"))), []).append(
                     {k: record.get(k) for k in ("seq", "hash", "run", "step")})

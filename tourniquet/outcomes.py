@@ -8,7 +8,7 @@ failed for it. The headline and the exit code (:class:`ExitCode`, the one list o
 codes) follow from the same fold, so they cannot disagree with the journal.
 
 Pure: records in, an :class:`Outcomes` out (no I/O, no Prefect).
-May import: the standard library only. Imported by: ``engine`` (the run's scope, the report),
+May import: the standard library, ``exit_codes``. Imported by: ``engine`` (the run's scope, the report),
 ``actions.tickets``, ``flows``, ``cli``.
 """
 
@@ -17,10 +17,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from enum import IntEnum, StrEnum
+from enum import StrEnum
 from typing import Any
 
-__all__ = ["Kind", "Entry", "AccountOutcome", "Outcomes", "ExitCode", "fold", "short_reason", "listed"]
+from tourniquet.exit_codes import ExitCode, exit_codes_markdown
+
+__all__ = ["Kind", "Entry", "AccountOutcome", "Outcomes", "ExitCode", "fold", "short_reason", "listed", "WHO_APPROVES",
+           "shown_name", "exit_codes_markdown"]
 
 
 class Kind(StrEnum):
@@ -43,33 +46,6 @@ STRENGTH = {Kind.FAILED: 6, Kind.REFUSED: 5, Kind.QUEUED: 4, Kind.APPLIED: 3, Ki
 #: Error kinds that are the tool refusing to act (not something that broke).
 REFUSAL_KINDS = frozenset({"AccountNotFound", "NotAnAccount", "AmbiguousAccount", "NotFound", "GuardrailError",
                            "ProtectedAccount", "UnsafeToChange", "NotAPerson", "RefusedTarget"})
-
-
-class ExitCode(IntEnum):
-    """What ``tourniquet run`` and ``tourniquet plan`` exit with (documented in docs/reference/exit-codes.md)."""
-
-    CONTAINED = 0
-    NONE = 1
-    USAGE = 2
-    NEEDS_APPROVAL = 3
-    PARTIAL = 4
-    INTERNAL = 70
-    INTERRUPTED = 130
-
-    @property
-    def description(self) -> str:
-        return _EXIT_DESCRIPTIONS[self]
-
-
-_EXIT_DESCRIPTIONS = {
-    ExitCode.CONTAINED: "every named account is contained (run) or planned (plan)",
-    ExitCode.NONE: "no account is contained (or planned), or nothing started",
-    ExitCode.USAGE: "bad command line, input, playbook or site: nothing ran",
-    ExitCode.NEEDS_APPROVAL: "plan only: the run will wait for an approval (blast radius, a flow.approval step)",
-    ExitCode.PARTIAL: "some named accounts are contained (or planned) and some are not: the headline says which",
-    ExitCode.INTERNAL: "internal error (a bug): please report it",
-    ExitCode.INTERRUPTED: "interrupted (Ctrl-C): the journal holds what was done; run the same command to resume",
-}
 
 
 @dataclass(frozen=True)
@@ -116,7 +92,7 @@ class AccountOutcome:
 
     def why_not(self) -> tuple[Kind, str]:
         """The word and the phrase for why it is not contained: ``x is protected``, ``jdupnt (no such account)``,
-        ``y (lock failed: timed out)``."""
+        ``y (lock: timed out)``."""
         worst = self.worst()
         if worst is None:
             return Kind.SKIPPED, f"{self.account} (nothing was done)"
@@ -133,6 +109,8 @@ class Outcomes:
     """The fold of one run's records: accounts, other targets, approvals, and the words for them."""
 
     dry_run: bool = False
+    #: What a handled account is (the playbook's ``headline_word``): contained, given back, reinstated.
+    word: str = "contained"
     accounts: dict[str, AccountOutcome] = field(default_factory=dict)
     others: list[Entry] = field(default_factory=list)
     #: Steps in the order the run started them, with their action (``lock`` → ``directory.lock``).
@@ -177,13 +155,26 @@ class Outcomes:
                 row[entry.kind] = row.get(entry.kind, 0) + 1
         return table
 
+    def touched(self) -> list[str]:
+        """Accounts some change reached (applied, already so, planned), contained or not."""
+        done = {Kind.APPLIED, Kind.ALREADY, Kind.PLANNED}
+        return sorted(name for name, outcome in self.accounts.items() if outcome.kinds() & done)
+
+    @property
+    def stopped(self) -> bool:
+        """The run ended before its last step (an error stopped it, or it was rolled back)."""
+        return self.status in ("failed", "rolled back")
+
     def exit_code(self) -> ExitCode:
-        reached, total = len(self.reached()), len(self.accounts)
-        if reached == 0:
+        if not self.accounts:  # a playbook that changes no account: it did what it says, or it stopped
+            return ExitCode.NONE if self.stopped or not self.status else ExitCode.CONTAINED
+        if not self.touched():
             return ExitCode.NONE
         if self.dry_run and self.needed_approvals():
             return ExitCode.NEEDS_APPROVAL
-        return ExitCode.CONTAINED if reached == total else ExitCode.PARTIAL
+        if len(self.reached()) == len(self.accounts) and not self.stopped:
+            return ExitCode.CONTAINED
+        return ExitCode.PARTIAL
 
     @property
     def state_name(self) -> str:
@@ -192,17 +183,20 @@ class Outcomes:
         if self.dry_run:
             return {ExitCode.NONE: "Nothing planned", ExitCode.PARTIAL: "Partially planned",
                     ExitCode.NEEDS_APPROVAL: "Needs approval"}.get(code, "Planned")
-        return {ExitCode.NONE: "Not contained", ExitCode.PARTIAL: "Partially contained"}.get(code, "Contained")
+        return {ExitCode.NONE: f"Not {self.word}", ExitCode.PARTIAL: f"Partially {self.word}"}.get(
+            code, self.word.capitalize())
 
     # -- words
 
     def headline(self) -> str:
         """``3 of 3 accounts contained`` / ``1 of 2 contained; refused: jdupnt (no such account)`` /
         ``nothing contained: breakglass-ward2 is protected``; a plan names the approvals first."""
-        word = "planned" if self.dry_run else "contained"
+        word = "planned" if self.dry_run else self.word
         reached, total = self.reached(), len(self.accounts)
         missing = self.not_reached()
-        if not reached:
+        if not total and not self.stopped and self.status:
+            text = f"no account to {'plan' if self.dry_run else 'change'} in this playbook: {self.status}"
+        elif not self.touched():
             why = "; ".join(phrase for _, _, phrase in missing[:5])
             if len(missing) > 5:
                 why += f"; … and {len(missing) - 5} more"
@@ -211,6 +205,9 @@ class Outcomes:
             text = f"{total} of {total} accounts {word}"
         else:
             text = f"{len(reached)} of {total} {word}; " + _grouped(missing)
+        if self.stopped and self.touched():
+            text += f"; the run {'was rolled back' if self.status == 'rolled back' else 'stopped'}: " \
+                    f"{short_reason(self.error)}"
         approvals = self.needed_approvals()
         if self.dry_run and approvals:
             text = f"needs approval first ({_approvals_line(approvals)}); {text}"
@@ -218,14 +215,14 @@ class Outcomes:
 
     def reached_line(self) -> str:
         """``contained: a, b, c`` (short: the first ten, then how many more)."""
-        word = "planned" if self.dry_run else "contained"
+        word = "planned" if self.dry_run else self.word
         return f"{word}: {listed(self.reached())}" if self.reached() else f"{word}: none"
 
     def lines(self) -> list[str]:
         """The summary as plain lines (the ticket body, the CLI): headline, accounts, then each step."""
         out = [self.headline(), self.reached_line()]
         for _, kind, phrase in self.not_reached():
-            out.append(f"not {'planned' if self.dry_run else 'contained'} ({kind.value}): {phrase}")
+            out.append(f"not {'planned' if self.dry_run else self.word} ({kind.value}): {phrase}")
         for approval in self.needed_approvals():
             out.append(f"approval needed at step {approval.get('step', '')}: {approval.get('reason', '')} "
                        f"({WHO_APPROVES})")
@@ -239,6 +236,8 @@ class Outcomes:
                      for kind, names in sorted(kinds.items(), key=lambda item: -STRENGTH[item[0]])]
             out.append(f"{step}{f' ({action})' if action else ''}: " + "; ".join(parts))
         for entry in self.others:
+            if entry.system.startswith("tickets"):
+                continue  # the ticket's own writes: the ticket is where this is read
             out.append(f"{entry.step} ({entry.target or entry.system}): {entry.kind.value}"
                        + (f" ({short_reason(entry.why)})" if entry.why else ""))
         out += [f"problem: {problem}" for problem in self.problems]
@@ -291,6 +290,16 @@ def _approvals_line(approvals: list[dict[str, str]]) -> str:
     return "; ".join(f"{a.get('step', '')}: {a.get('reason', '')}" for a in approvals)
 
 
+#: The longest account name a headline repeats (a hostile id of 5,000 characters is cut; the journal has it whole).
+NAME_MAX = 80
+
+
+def shown_name(value: Any) -> str:
+    """An account as the renderers name it: control characters escaped, at most :data:`NAME_MAX` characters."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(value or ""))
+    return text if len(text) <= NAME_MAX else text[:NAME_MAX - 1] + "…"
+
+
 _NO_ACCOUNT = re.compile(r"^no (account|entry) with ")
 
 
@@ -312,12 +321,30 @@ def short_reason(text: str | None) -> str:
 # -- the fold
 
 
-def fold(records: Iterable[Mapping[str, Any]], *, run: str | None = None, dry_run: bool | None = None) -> Outcomes:
-    """Fold journal records (one run's, when ``run`` is given) into per-account, per-step outcomes."""
+def fold(records: Iterable[Mapping[str, Any]], *, run: str | None = None, playbook: str | None = None,
+         dry_run: bool | None = None) -> Outcomes:
+    """Fold journal records into per-account, per-step outcomes.
+
+    ``run``: only that run's records (what one command did). ``playbook``: every run of that playbook in
+    the journal (what the incident's ticket says: a re-run's "already so" does not hide the first run's
+    "applied"). Neither: every record.
+    """
     outcomes = Outcomes(dry_run=bool(dry_run))
     intents: dict[tuple[str, str, str, str], Mapping[str, Any]] = {}
+    applied: dict[str, Mapping[str, Any]] = {}  # hash → applied change about an account (a rollback undoes it)
+    runs: set[str] = set()
     for record in records:
+        if playbook is not None and record.get("type") == "run" and record.get("status") == "started" \
+                and record.get("playbook") == playbook:
+            runs.add(str(record.get("run")))
         if run is not None and record.get("run") != run:
+            continue
+        if playbook is not None and str(record.get("run")) not in runs:
+            continue
+        if record.get("type") == "change" and record.get("outcome") == "applied" and record.get("account"):
+            applied[str(record.get("hash"))] = record
+        if record.get("type") == "undo" and record.get("status") == "done" and str(record.get("undoes")) in applied:
+            _add(outcomes, applied[str(record.get("undoes"))], Kind.FAILED, "rolled back: the run undid it")
             continue
         _take(outcomes, record, intents)
     for record in intents.values():  # sent, never confirmed: it may or may not have taken
@@ -334,8 +361,10 @@ def _take(outcomes: Outcomes, record: Mapping[str, Any], intents: dict[tuple[str
     kind = record.get("type")
     if kind == "run":
         if record.get("status") == "started":
+            outcomes.status, outcomes.error = "", ""  # a run that resumes an earlier one starts afresh
             if record.get("dry_run") is not None:
                 outcomes.dry_run = bool(record.get("dry_run"))
+            outcomes.word = str(record.get("word") or outcomes.word)
         else:
             outcomes.status, outcomes.error = str(record.get("status") or ""), str(record.get("error") or "")
     elif kind == "step" and record.get("status") == "started":
@@ -349,7 +378,7 @@ def _take(outcomes: Outcomes, record: Mapping[str, Any], intents: dict[tuple[str
         if word is not None:
             why = str(record.get("error") or "")
             if record.get("implied_by"):
-                why = f"{'will be ' if word is not Kind.APPLIED and outcomes.dry_run else ''}set by {record['implied_by']}"
+                why = f"set by {record['implied_by']}"  # the same words in the plan and in the run
             _add(outcomes, record, word, why)
     elif kind == "skipped":
         _add(outcomes, record, Kind.SKIPPED, str(record.get("reason") or ""))
@@ -370,16 +399,23 @@ def _take(outcomes: Outcomes, record: Mapping[str, Any], intents: dict[tuple[str
                                                entry.operation, entry.target)
                 break
     elif kind == "approval":
-        outcomes.approvals.append({k: str(record.get(k) or "") for k in ("step", "status", "reason", "approver")})
+        approval = {k: str(record.get(k) or "") for k in ("step", "status", "reason", "approver")}
+        if approval not in outcomes.approvals:  # a re-run asked again: the same decision, said once
+            outcomes.approvals.append(approval)
 
 
 def _add(outcomes: Outcomes, record: Mapping[str, Any], kind: Kind, why: str) -> None:
     step = str(record.get("step") or "")
     system = str(record.get("system") or str(outcomes.steps.get(step, "")).split(".")[0])
-    account = record.get("account")
-    entry = Entry(step=step, system=system, account=str(account or ""), kind=kind, why=why,
+    account = shown_name(record.get("account"))
+    entry = Entry(step=step, system=system, account=account, kind=kind, why=why,
                   operation=str(record.get("operation") or ""), target=str(record.get("target") or ""))
     if not account:
+        for index, known in enumerate(outcomes.others):  # one line per step and target, the strongest word
+            if (known.step, known.target) == (entry.step, entry.target):
+                if STRENGTH[entry.kind] > STRENGTH[known.kind]:
+                    outcomes.others[index] = entry
+                return
         outcomes.others.append(entry)
         return
-    outcomes.accounts.setdefault(str(account), AccountOutcome(str(account))).add(entry)
+    outcomes.accounts.setdefault(account, AccountOutcome(account)).add(entry)

@@ -45,6 +45,7 @@ class PlannedChange:
     after: dict[str, Any]
     outcome: str
     account: str | None = None  # the account changed; None for a change that is not about one (a ticket)
+    implied_by: str = ""  # an earlier change of the run made this one by itself (see ActionContext.change)
 
 
 def _nobody(request: ApprovalRequest) -> ApprovalDecision:
@@ -81,6 +82,10 @@ class ActionContext:
     def already_applied(self, target: str, operation: str) -> bool:
         """Whether this incident already applied ``operation`` to ``target`` (the journal index, no scan)."""
         return bool(self.journal.applied(target, operation))
+
+    def already_planned(self, target: str, operation: str) -> bool:
+        """Whether this dry run planned ``operation`` on ``target`` in an earlier step (the plan's index)."""
+        return (target, operation) in self.journal.index.planned
 
     def approve(self, description: str, timeout_seconds: float) -> ApprovalDecision:
         """Ask a person (the Prefect form in a flow run); no answer in time, or nobody to ask, is a no."""
@@ -126,6 +131,7 @@ class ActionContext:
         read_back: Callable[[], dict[str, Any]] | None = None,
         undo: dict[str, Any] | None = None,
         account: str | None = None,
+        implied_by: str = "",
     ) -> Outcome:
         """Make one change the safe way.
 
@@ -133,12 +139,16 @@ class ActionContext:
         Equal: nothing to do (``noop``). Dry-run: recorded as ``planned``, nothing sent.
         Otherwise an ``intent`` record is on disk before the change is sent (prepared for the
         whole chunk, or written now); the change is sent, read back and compared with ``after``,
-        and the outcome recorded with the undo call that reverses it.
+        and the outcome recorded with the undo call that reverses it. ``implied_by``: an earlier
+        change of the run makes this one by itself (a password replacement sets the reset flag), so
+        the plan and the run both say so instead of counting it as a change of its own.
         """
-        record = {
+        record: dict[str, Any] = {
             "step": self.step, "action": self.action, "system": system, "target": target,
-            "account": account or target, "operation": operation, "before": before, "after": after,
+            "account": account, "operation": operation, "before": before, "after": after,
         }
+        if implied_by:
+            record["implied_by"] = implied_by
         bound = log.bind(step=self.step, account=account or target, operation=operation)
         key = change_key(record)
         if before == after:
@@ -214,5 +224,5 @@ class ActionContext:
         self.changes.append(PlannedChange(
             step=record["step"], action=record["action"], system=record["system"], target=record["target"],
             operation=record["operation"], before=record["before"], after=record["after"], outcome=outcome,
-            account=account,
+            account=account, implied_by=str(record.get("implied_by", "")),
         ))

@@ -30,6 +30,8 @@ from tourniquet.registry import action
 from tourniquet.secrets import mask
 
 SYSTEM = "tickets"
+#: The longest title a draft takes (a headline naming many refused ids is cut; the body names them all).
+TITLE_MAX = 250
 
 KeyArg = Annotated[
     str | None, Field(description="Incident key the ticket is found by (default: the incident id).")
@@ -97,7 +99,8 @@ def open_ticket(
 ) -> TicketResult:
     """Open the incident's ticket, or find the one already open for this incident and update it."""
     key, client, state = _prepare(ctx, incident_key)
-    draft = TicketDraft(title=mask(title), body=mask(body), severity=severity, labels=[mask(x) for x in labels],
+    title = " ".join(mask(title).split())  # one line, and short enough for every ticket system (the body has it all)
+    draft = TicketDraft(title=title if len(title) <= TITLE_MAX else title[:TITLE_MAX - 1] + "…", body=mask(body), severity=severity, labels=[mask(x) for x in labels],
                         links={mask(k): mask(v) for k, v in {**evidence_links(ctx), **links}.items()})
     present = bool(state.ticket_id or state.queued_open) and not state.closed
     before = {"ticket": "open" if present else "none", "content": state.fingerprint if present else None}

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from tourniquet.cli import approve, audit, demo, evidence, hygiene, incident, incidents, outbox, playbook, server
 from tourniquet.cli.common import MaskedStream, print_errors
 from tourniquet.errors import PlaybookErrors, TourniquetError
+from tourniquet.exit_codes import ExitCode
 from tourniquet.secrets import mask
 
 __all__ = ["main", "build_parser"]
@@ -62,18 +63,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except PlaybookErrors as exc:
         print_errors(exc)
-        return 2
+        return ExitCode.USAGE
     except TourniquetError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     except KeyboardInterrupt:
         print("interrupted: what was done so far is in the journal; run the same command again to resume",
               file=sys.stderr)
-        return 130
+        return ExitCode.INTERRUPTED
     except Exception as exc:  # a bug, not an input problem: still no traceback with possibly sensitive values
         print(f"internal error: {type(exc).__name__}: {mask(str(exc))[:500]} (a bug: please report it)",
               file=sys.stderr)
-        return 70
+        return ExitCode.INTERNAL
     finally:
         sys.stdout, sys.stderr = streams
 

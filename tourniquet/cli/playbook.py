@@ -50,25 +50,49 @@ def _checked_inputs(args: argparse.Namespace) -> dict[str, Any]:
     return inputs
 
 
-def _print_summary(summary: Any) -> None:
-    label = "PLAN (dry run, nothing changed)" if summary.dry_run else "RUN"
-    print(f"{label}: {summary.playbook} incident {summary.incident}: {summary.status}")
-    if summary.error:
-        print(f"  error: {summary.error}")
+def _print_outcome(result: dict[str, Any]) -> int:
+    """The outcome first (headline, who was contained, what is needed or refused), as the journal says;
+    returns the exit code it gives (:class:`~tourniquet.outcomes.ExitCode`)."""
+    label = "PLAN (dry run, nothing changed)" if result["dry_run"] else "RUN"
+    outcome = result["outcome"]
+    lines = outcome["lines"]
+    print(f"{label}: {result['playbook']} incident {result['incident']}: {lines[0]}")
+    for line in lines[1:]:
+        print(f"  {line}")
+    if result.get("error"):
+        print(f"  error: {result['error']}")
+    return int(outcome["exit_code"])
+
+
+def _print_changes(summary: Any) -> None:
+    """A plan's changes, after what the run will ask: each with its state before and after."""
     for change in summary.changes:
-        if change.outcome == "noop":
-            continue
-        print(f"  {change.outcome:8} {change.target}: {change.operation} {json.dumps(change.before)} -> {json.dumps(change.after)}")
-    for refusal in summary.refused:
-        print(f"  refused  {refusal['account']}: {refusal['reason']}")
-    for approval in summary.approvals:
-        print(f"  approval {approval['step']}: {approval['status']} ({approval['reason']})")
+        if change.implied_by:
+            print(f"  {'implied':8} {change.target}: {change.operation} (set by {change.implied_by})")
+        elif change.outcome != "noop":
+            print(f"  {change.outcome:8} {change.target}: {change.operation} {json.dumps(change.before)} -> "
+                  f"{json.dumps(change.after)}")
     for failure in summary.failures:
         print(f"  failed   {failure['item'] or failure['step']}: {failure['error']}")
-    for line in summary.notifications:
+
+
+def _print_paths(result: dict[str, Any]) -> None:
+    for line in result.get("notifications") or []:
         print(f"  told     {line}")
-    print(f"  journal: {summary.journal}")
-    print(f"  report:  {summary.report}")
+    print(f"  journal: {result['journal']}")
+    print(f"  report:  {result['report']}")
+
+
+def _say_exit(code: int, headline: str, dry_run: bool) -> None:
+    """For a script reading stderr: the one line that says why the code is not 0."""
+    from tourniquet.exit_codes import ExitCode
+
+    if code == ExitCode.PARTIAL:
+        print(f"PARTIAL: {headline}", file=sys.stderr)
+    elif code == ExitCode.NEEDS_APPROVAL:
+        print(f"NEEDS APPROVAL: {headline}", file=sys.stderr)
+    elif code == ExitCode.NONE:
+        print(f"{'NOTHING PLANNED' if dry_run else 'NOTHING CONTAINED'}: {headline}", file=sys.stderr)
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -89,8 +113,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
     except StorageFailed as exc:
         print(f"FAILED: {exc}", file=sys.stderr)
         return 1
-    _print_summary(summary)
-    return 0 if summary.status == "planned" else 1
+    result = summary.as_result()
+    code = _print_outcome(result)
+    _print_changes(summary)
+    _print_paths(result)
+    _say_exit(code, result["outcome"]["headline"], True)
+    return code
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -121,26 +149,22 @@ def cmd_run(args: argparse.Namespace) -> int:
         state = run_playbook(args.playbook, inputs, dry_run=args.dry_run, incident=args.incident or "",
                              site=one_site(args) or "", return_state=True)
         result = state.result(raise_on_failure=False)
-        status = result["status"] if isinstance(result, dict) else "failed"
-        progress.update(99.0, f"{status}; sending the run's events to Prefect")
+        headline = result["outcome"]["headline"] if isinstance(result, dict) else "failed"
+        progress.update(99.0, f"{headline}; sending the run's events to Prefect")
         drain_prefect_queues()
-        progress.update(100.0, status)
-    if not isinstance(result, dict):  # failed: the flow's Failed state carries the reason
+        progress.update(100.0, headline)
+    if not isinstance(result, dict):  # nothing contained, or stopped: the flow's Failed state carries the reason
         reason = str(result) if isinstance(result, RunFailed) else (state.message or state.name)
         print(server.describe(), file=sys.stderr)
         print(f"FAILED: {reason}", file=sys.stderr)
-        return 1
-    print(f"{'PLAN' if args.dry_run else 'RUN'}: {result['playbook']} incident {result['incident']}: {result['status']}")
-    for refusal in result["refused"]:
-        print(f"  refused  {refusal['account']}: {refusal['reason']}")
-    for line in result.get("notifications") or []:
-        print(f"  told     {line}")
-    print(f"  journal: {result['journal']}")
-    print(f"  report:  {result['report']}")
+        return result.exit_code if isinstance(result, RunFailed) else 1
+    code = _print_outcome(result)
+    _print_paths(result)
     if not result["dry_run"]:
         _print_root(result["journal"])
     print(server.describe())
-    return 0
+    _say_exit(code, result["outcome"]["headline"], bool(result["dry_run"]))
+    return code
 
 
 def _print_root(journal: str) -> None:

@@ -72,7 +72,7 @@ class TerminalObserver:
         run.on_step = on_step
 
     def finished(self, summary: Any, markdown: str, links: dict[str, str], *, root: str = "") -> None:
-        self.progress.update(100.0, summary.status)
+        self.progress.update(100.0, summary.outcome().headline())  # the words the last lines will say
 
 
 @contextmanager

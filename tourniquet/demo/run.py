@@ -208,7 +208,8 @@ def run_demo(keep_running: bool = False, accounts: list[str] | None = None) -> i
 
         started = time.time()
         plan = execute_playbook("credential-misuse", inputs, dry_run=True)
-        print(f"\n1. Dry-run plan ({plan.status}): {sum(c.outcome == 'planned' for c in plan.changes)} changes planned")
+        planned = sum(c.outcome == "planned" for c in plan.changes)
+        print(f"\n1. Dry-run plan: {plan.outcome().headline()} ({planned} changes planned)")
         for change in plan.changes:
             if change.outcome == "planned":
                 print(f"   would {change.operation:22} {change.target}: {describe_change(change.before, change.after)}")
@@ -224,13 +225,14 @@ def run_demo(keep_running: bool = False, accounts: list[str] | None = None) -> i
                 progress, progress_listener(progress.update):
             state = run_playbook("credential-misuse", inputs, return_state=True)
             result = state.result(raise_on_failure=False)
-            progress.update(100.0, result["status"] if isinstance(result, dict) else "failed")
+            progress.update(100.0, result["outcome"]["headline"] if isinstance(result, dict) else "failed")
         if not isinstance(result, dict):
             print(f"   FAILED: {result if isinstance(result, RunFailed) else state.message}", file=sys.stderr)
             told = True
             return 1
         incident = result["incident"]
-        print(f"   flow run {state.state_details.flow_run_id}: incident {result['incident']}: {result['status']}")
+        print(f"   flow run {state.state_details.flow_run_id}: incident {result['incident']}: "
+              f"{result['outcome']['headline']}")
         for step, status in result["steps"].items():
             print(f"   step {step:14} {status}")
 

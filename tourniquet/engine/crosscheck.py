@@ -22,13 +22,15 @@ from tourniquet.engine.parsing import Path_, dotted, nearest, suggest
 from tourniquet.engine.playbook import Limits, Playbook, Step
 from tourniquet.errors import ExpressionError, Location, PlaybookError
 
-__all__ = ["check_playbook", "SCOPE_ROOTS", "FOR_EACH_KEYS", "INCIDENT_KEYS"]
+__all__ = ["check_playbook", "SCOPE_ROOTS", "FOR_EACH_KEYS", "INCIDENT_KEYS", "OUTCOME_KEYS"]
 
 #: Names an expression may start with.
-SCOPE_ROOTS = ("inputs", "steps", "limits", "incident", "item")
+SCOPE_ROOTS = ("inputs", "steps", "limits", "incident", "item", "outcome")
 #: What ``steps.<id>`` holds for a for_each step.
 FOR_EACH_KEYS = ("results", "failed", "skipped", "count")
 INCIDENT_KEYS = ("id", "playbook", "dry_run", "started")
+#: What ``outcome`` holds: the run so far, folded from its journal (:meth:`tourniquet.outcomes.Outcomes.as_dict`).
+OUTCOME_KEYS = ("headline", "summary", "contained", "not_contained", "total", "exit_code", "state")
 
 
 def check_playbook(playbook: Playbook, marks: dict[Path_, Location],
@@ -151,6 +153,8 @@ class _Checker:
             self.error(f"limits has no {ref[1]!r} (limits: {', '.join(Limits.model_fields)})", path)
         elif root == "incident" and len(ref) > 1 and ref[1] not in INCIDENT_KEYS:
             self.error(f"incident has no {ref[1]!r} (incident: {', '.join(INCIDENT_KEYS)})", path)
+        elif root == "outcome" and len(ref) > 1 and ref[1] not in OUTCOME_KEYS:
+            self.error(f"outcome has no {ref[1]!r} (outcome: {', '.join(OUTCOME_KEYS)})", path)
         elif root == "steps" and len(ref) > 1:
             self.check_step_reference(ref, step, path, earlier)
 

@@ -89,6 +89,10 @@ class Playbook(_Strict):
     version: Literal[1] = Field(description="Format version; only 1 exists.")
     title: str = Field(description="One line a responder recognises.")
     description: str = ""
+    headline_word: str = Field(
+        "contained", min_length=1, max_length=40, pattern=r"^[a-z][a-z ]*$",
+        description="What an account this playbook handled is said to be in headlines and tickets: contained, "
+                    "given back, reinstated ('3 of 3 accounts contained').")
     inputs: dict[str, InputSpec] = Field(default_factory=dict)
     limits: Limits = Field(default_factory=Limits)  # type: ignore[arg-type]
     on_failure: Literal["stop", "rollback"] = Field(

@@ -1,7 +1,9 @@
 """The run report: what was asked, what was done per account, what failed, where the proof is.
 
-Tables are kept narrow enough for the Prefect UI's artifact page: the outcome comes right after
-the account, and a change is one short ``attribute: before → after`` cell, not two JSON columns.
+Its headline and its accounts table are the run's outcomes folded from the journal
+(:mod:`tourniquet.outcomes`), in the words every other renderer uses. Tables are kept narrow enough
+for the Prefect UI's artifact page: the outcome comes right after the account, and a change is one
+short ``attribute: before → after`` cell, not two JSON columns.
 """
 
 from __future__ import annotations
@@ -11,17 +13,32 @@ from pathlib import Path
 from typing import Any
 
 from tourniquet.engine.summary import RunSummary
+from tourniquet.outcomes import WHO_APPROVES, Entry, short_reason
 from tourniquet.secrets import mask
 
 __all__ = ["render_markdown", "account_rows", "write_report", "describe_change", "report_images"]
 
 
 def account_rows(summary: RunSummary) -> list[dict[str, str]]:
-    """One row per account: each operation and its outcome (the table artifact)."""
+    """One row per account: whether it is contained, then each step's word (the table artifact)."""
+    outcomes = summary.outcome()
+    reached = set(outcomes.reached())
+    word = "planned" if outcomes.dry_run else outcomes.word
     rows = []
-    for account, operations in sorted(summary.accounts().items()):
-        rows.append({"account": account, **{op: outcome for op, outcome in operations.items()}})
+    for account, outcome in sorted(outcomes.accounts.items()):
+        state = word if account in reached else f"not {word}"
+        rows.append({"account": account, "outcome": state,
+                     **{step: entry_words(entry) for step, entry in outcome.entries.items()}})
     return rows
+
+
+def entry_words(entry: Entry) -> str:
+    """``applied``, ``already so — set by scramble_password``, ``skipped — no identity provider configured``."""
+    return entry.kind.value + (f" — {short_reason(entry.why)}" if entry.why else "")
+
+
+#: A change's outcome in the report's words (the journal says ``noop``; people say "already so").
+WORDS = {"noop": "already so"}
 
 
 #: The widest a change cell gets (the full values are in the journal; failures are listed in full below).
@@ -83,12 +100,19 @@ def report_images(summary: RunSummary) -> dict[str, str]:
 def render_markdown(summary: RunSummary, inputs: dict[str, Any] | None = None, links: dict[str, str] | None = None,
                     images: dict[str, str] | None = None) -> str:
     mode = "DRY-RUN PLAN (nothing was changed)" if summary.dry_run else "Run"
+    outcomes = summary.outcome()
     lines = [
         f"# {mode}: {summary.playbook} — incident `{summary.incident}`",
         "",
-        f"**Status:** {summary.status}" + (f" — {summary.error}" if summary.error else ""),
+        f"**{outcomes.headline()}**",
         "",
+        f"- {outcomes.reached_line()}",
     ]
+    lines += [f"- not {'planned' if summary.dry_run else outcomes.word} ({kind.value}): {phrase}"
+              for _, kind, phrase in outcomes.not_reached()]
+    lines += [f"- approval needed at step {a['step']}: {a['reason']} ({WHO_APPROVES})"
+              for a in outcomes.needed_approvals()]
+    lines += ["", f"**Status:** {summary.status}" + (f" — {summary.error}" if summary.error else ""), ""]
     if inputs:
         lines += ["## What was asked", ""]
         lines += [f"- **{name}**: {_cell(value)}" for name, value in inputs.items()]
@@ -98,19 +122,22 @@ def render_markdown(summary: RunSummary, inputs: dict[str, Any] | None = None, l
     lines.append("")
     rows = account_rows(summary)
     if rows:
-        columns = sorted({key for row in rows for key in row if key != "account"})
+        columns = ["outcome", *dict.fromkeys(key for row in rows for key in row if key not in ("account", "outcome"))]
         lines += ["## Accounts", "", "| account | " + " | ".join(columns) + " |",
                   "|---|" + "---|" * len(columns)]
         for row in rows:
-            lines.append(f"| {row['account']} | " + " | ".join(_cell(row.get(c, ""), 40) for c in columns) + " |")
+            lines.append(f"| {row['account']} | " + " | ".join(_cell(row.get(c, ""), CELL) for c in columns) + " |")
         lines.append("")
     if summary.changes:
         title = "Changes that would be made" if summary.dry_run else "Changes"
         lines += [f"## {title}", "", "| account | outcome | operation | change |", "|---|---|---|---|"]
         for c in summary.changes:
             target = c.account or c.target.replace(f":{summary.incident}", "")  # "ticket", not "ticket:<incident>"
-            lines.append(f"| {_cell(target, 40)} | {c.outcome} | {c.operation} | "
-                         f"{_cell(describe_change(c.before, c.after), CELL)} |")
+            change = describe_change(c.before, c.after)
+            if c.implied_by:
+                change = f"set by {c.implied_by}"
+            lines.append(f"| {_cell(target, 40)} | {WORDS.get(c.outcome, c.outcome)} | {c.operation} | "
+                         f"{_cell(change, CELL)} |")
         lines.append("")
     if summary.refused:
         lines += ["## Refused by guardrails", ""]

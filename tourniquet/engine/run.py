@@ -19,7 +19,7 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -41,6 +41,7 @@ from tourniquet.engine.targets import TargetGuard
 from tourniquet.errors import TourniquetError, TransientError
 from tourniquet.journal import Journal
 from tourniquet.model import INCIDENT_ID
+from tourniquet.outcomes import Outcomes, fold
 from tourniquet.site import Site
 from tourniquet.untrusted import check_incident_id
 
@@ -83,6 +84,33 @@ def default_incident_id(playbook: str, inputs: dict[str, Any], day: datetime | N
 def _stable(inputs: dict[str, Any]) -> dict[str, Any]:
     """What identifies an incident: the lists of targets, not free text or time windows."""
     return {k: sorted(str(x) for x in v) for k, v in inputs.items() if isinstance(v, list)}
+
+
+class OutcomeView(Mapping[str, Any]):
+    """``outcome.*`` in a step's expressions: the fold of this run's journal so far, read when first used.
+
+    A ticket's title and body say ``${{ outcome.headline }}`` and ``${{ outcome.summary }}``, never counts
+    of their own (:meth:`tourniquet.outcomes.Outcomes.as_dict`). Every run of the playbook for the incident
+    is folded: the ticket is the incident's, and a re-run's "already so" does not hide what the first did.
+    """
+
+    def __init__(self, run: PlaybookRun) -> None:
+        self._run = run
+        self._data: dict[str, Any] | None = None
+
+    def _folded(self) -> dict[str, Any]:
+        if self._data is None:
+            self._data = self._run.outcomes(incident_wide=True).as_dict()
+        return self._data
+
+    def __getitem__(self, key: str) -> Any:
+        return self._folded()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._folded())
+
+    def __len__(self) -> int:
+        return len(self._folded())
 
 
 class PlaybookRun:
@@ -143,7 +171,20 @@ class PlaybookRun:
         }
         if with_item:
             scope["item"] = item
+        scope["outcome"] = OutcomeView(self)
         return scope
+
+    def outcomes(self, *, incident_wide: bool = False) -> Outcomes:
+        """This run's outcomes so far, folded from its journal (what the report and the command say);
+        ``incident_wide``: every run of this playbook for the incident (what the incident's ticket says)."""
+        try:
+            if incident_wide:
+                return fold(self.journal.records(), playbook=self.playbook.playbook, dry_run=self.dry_run)
+            return fold(self.journal.records(), run=self.run_id, dry_run=self.dry_run)
+        except Exception as exc:  # an unreadable journal is said, not hidden behind a headline
+            outcomes = Outcomes(dry_run=self.dry_run)
+            outcomes.problems.append(f"the journal could not be read: {describe_error(exc)}")
+            return outcomes
 
     # -- main loop
 
@@ -155,7 +196,7 @@ class PlaybookRun:
         with bind:
             self.journal.write(
                 "run", status="started", playbook=self.playbook.playbook, file=self.loaded.file,
-                inputs=self.inputs, dry_run=self.dry_run, site=self.site.name,
+                inputs=self.inputs, dry_run=self.dry_run, site=self.site.name, word=self.playbook.headline_word,
             )
             log.info("run.started", inputs=self.inputs)
             try:
@@ -178,6 +219,7 @@ class PlaybookRun:
                 self.summary.results = self.results
                 self.journal.write("run", status=self.summary.status, error=self.summary.error)
                 log.info("run.finished", status=self.summary.status)
+        self.summary.outcomes = self.outcomes()
         return self.summary
 
     def _run_step(self, step: Step) -> None:

@@ -1,11 +1,12 @@
 """What a run gives back: its :class:`RunSummary`, and how items, errors and results are written in it.
 
-The summary is what the report, the Prefect artifacts and the command line read; :func:`label_of`
+The summary is what the report, the Prefect artifacts and the command line read (its ``outcomes``,
+folded from the journal, are the words they all use); :func:`label_of`
 names an item the same way in labels, refusals and the report, :func:`describe_error` turns any
 outcome's error into one line (a located one when it was unexpected), :func:`plain` makes a step's
 result JSON-able for later steps and the journal.
 
-May import: pydantic, ``actions.context`` (``PlannedChange``), ``tourniquet.errors``. Imported by:
+May import: pydantic, ``actions.context`` (``PlannedChange``), ``tourniquet.errors``, ``outcomes``. Imported by:
 ``engine.run``, ``engine.targets``, and everything that reads a run's outcome (report, flows, cli,
 hygiene).
 """
@@ -21,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 
 from tourniquet.actions.context import PlannedChange
 from tourniquet.errors import ConnectorError, TourniquetError
+from tourniquet.outcomes import Outcomes
 
 __all__ = ["RunSummary", "label_of", "describe_error", "plain"]
 
@@ -41,21 +43,24 @@ class RunSummary:
     results: dict[str, Any] = field(default_factory=dict)
     approvals: list[dict[str, Any]] = field(default_factory=list)
     rolled_back: list[dict[str, Any]] = field(default_factory=list)
+    #: What the run did per account, folded from its journal when it ended (what every renderer says).
+    outcomes: Outcomes | None = None
     #: What was told to whom (sent, waiting in the outbox, or would be sent), one line each.
     notifications: list[str] = field(default_factory=list)
 
-    def accounts(self) -> dict[str, dict[str, str]]:
-        """Per account: each operation's outcome (for the report table)."""
-        table: dict[str, dict[str, str]] = {}
-        for change in self.changes:
-            if change.account:
-                table.setdefault(change.account, {})[change.operation] = change.outcome
-        for failure in self.failures:
-            if failure.get("account"):
-                table.setdefault(failure["account"], {})[failure["step"]] = "failed: " + failure["error"]
-        for refusal in self.refused:
-            table.setdefault(refusal["account"], {})[refusal["step"]] = "refused: " + refusal["reason"]
-        return table
+    def outcome(self) -> Outcomes:
+        """The fold of the run's journal (an empty one before the run ended)."""
+        return self.outcomes if self.outcomes is not None else Outcomes(dry_run=self.dry_run)
+
+    def as_result(self) -> dict[str, Any]:
+        """What a flow returns and the command prints: figures and the outcome (headline, lines, exit code)."""
+        outcomes = self.outcome()
+        return {
+            "incident": self.incident, "playbook": self.playbook, "status": self.status, "dry_run": self.dry_run,
+            "error": self.error, "journal": str(self.journal), "report": str(self.report), "steps": self.steps,
+            "failures": self.failures, "refused": self.refused, "notifications": self.notifications,
+            "outcome": {**outcomes.as_dict(), "lines": outcomes.lines()},
+        }
 
 
 def label_of(value: Any) -> str:

@@ -164,6 +164,7 @@ class TargetGuard:
         if self.dry_run:
             self.journal.write("approval", step=step.id, status="would be required", reason=reason, accounts=accounts)
             self.summary.approvals.append({"step": step.id, "status": "would be required", "reason": reason})
+            self.approved_up_to = len(accounts)  # the run asks once for these accounts, as the plan says
             return
         request = ApprovalRequest(
             incident=self.incident, playbook=self.playbook, step=step.id, reason=reason,

@@ -184,11 +184,13 @@ def publish(summary: RunSummary, markdown: str, links: dict[str, str] | None = N
     """Prefect artifacts with stable keys, so each incident's latest report is one click away."""
     mode = "DRY-RUN plan, nothing changed" if summary.dry_run else "containment"
     folder = summary.journal.parent if summary.journal is not None else None
+    headline = summary.outcome().headline()  # the same words as the report, the ticket and the command
     create_markdown_artifact(inline_images(mask(markdown), folder), key=artifact_key(summary.incident, "report"),
-                             description=mask(f"{summary.playbook} ({mode}): {summary.status}"))
+                             description=mask(f"{summary.playbook} ({mode}): {headline}"))
     rows = mask_data(account_rows(summary))
     if rows:
-        create_table_artifact(rows, key=artifact_key(summary.incident, "accounts"), description="Accounts and outcomes")
+        create_table_artifact(rows, key=artifact_key(summary.incident, "accounts"),
+                              description=mask(f"Accounts and outcomes: {headline}"))
     links = links or {}
     if links.get("evidence"):
         create_markdown_artifact(mask(evidence_markdown(summary.incident, links["evidence"], root)),

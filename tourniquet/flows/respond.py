@@ -22,6 +22,7 @@ from tourniquet.engine.execute import find_playbook, progress
 from tourniquet.engine.loader import load_playbook
 from tourniquet.engine.run import RunSummary
 from tourniquet.errors import TourniquetError
+from tourniquet.exit_codes import ExitCode
 from tourniquet.flows.form import AccountsError, parse_accounts, parse_sites
 from tourniquet.flows.running import (
     RunFailed,
@@ -33,6 +34,7 @@ from tourniquet.flows.running import (
     summary_dict,
     tag_run,
 )
+from tourniquet.flows.states import run_state
 
 __all__ = ["run_playbook", "respond", "in_flow_run_id", "RunFailed", "execute_in_flow"]
 
@@ -46,16 +48,23 @@ SitesList = Annotated[list[str], WithJsonSchema({"type": "array", "items": {"typ
 
 
 def _outcome(summary: RunSummary, playbook: str) -> dict[str, Any] | State[Any]:
-    if summary.status in ("completed", "planned"):
-        return summary_dict(summary)
-    # failed, rolled back, completed with errors: the flow run is Failed, its message says why, then what
-    # was done and what was not
+    """Completed, named after the outcome (Contained, Partially contained, Planned …) when some account was
+    reached and the run went to its end; Failed, saying why, when none was or the run stopped."""
+    outcomes = summary.outcome()
+    code = outcomes.exit_code()
+    if not outcomes.stopped and code is not ExitCode.NONE:
+        return run_state(outcomes, summary_dict(summary))
+    # nothing contained, or stopped (failed, rolled back): the flow run is Failed, its message says why, then
+    # what was done and what was not
     try:
         steps = [step.id for step in load_playbook(find_playbook(playbook)).playbook.steps]
     except TourniquetError:
         steps = list(summary.steps)
     done = progress(summary, steps, in_flow_run_id())
-    return failed(f"{summary.playbook} {summary.status}: {summary.error}", f" (journal: {summary.journal}); {done}")
+    why = f"{summary.playbook}{' ' + summary.status if outcomes.stopped else ''}: {outcomes.headline()}"
+    if summary.error and summary.error not in why:
+        why += f" — {summary.error}"
+    return failed(why, f" (journal: {summary.journal}); {done}", int(code))
 
 
 def _respond_run_name() -> str:

@@ -18,6 +18,7 @@ from prefect.states import Failed, State
 from tourniquet.engine.execute import execute_playbook, planned_incident
 from tourniquet.engine.run import INCIDENT_ID, RunSummary
 from tourniquet.errors import TourniquetError
+from tourniquet.exit_codes import ExitCode
 from tourniquet.flows.approval import prefect_approver
 from tourniquet.flows.artifacts import PrefectObserver
 from tourniquet.flows.executor import PrefectExecutor
@@ -34,11 +35,17 @@ class RunFailed(TourniquetError):
     """The playbook run ended failed; the flow run's Failed state carries it.
 
     Its message becomes the flow run's state message (and the event Prefect emits for it):
-    masked, since it quotes the first failure, which may quote an outside system.
+    masked, since it quotes the first failure, which may quote an outside system. ``exit_code`` is
+    what the command exits with (:class:`~tourniquet.outcomes.ExitCode`: nothing contained, or a
+    run stopped part-way).
     """
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, exit_code: int = int(ExitCode.NONE)) -> None:
         super().__init__(mask(message))
+        self.exit_code = exit_code
+
+    def __reduce__(self) -> tuple[Any, ...]:  # a persisted result keeps the exit code
+        return (type(self), (str(self), self.exit_code))
 
 
 def in_flow_run_id() -> str:
@@ -57,17 +64,13 @@ def execute_in_flow(playbook: str, inputs: dict[str, Any], *, dry_run: bool, inc
 
 
 def summary_dict(summary: RunSummary) -> dict[str, Any]:
-    return {
-        "incident": summary.incident, "playbook": summary.playbook, "status": summary.status,
-        "dry_run": summary.dry_run, "error": summary.error, "journal": str(summary.journal),
-        "report": str(summary.report), "steps": summary.steps, "failures": summary.failures,
-        "refused": summary.refused, "notifications": summary.notifications,
-    }
+    """The flow's result: the run's figures and its outcome (headline, lines, exit code) as the journal says."""
+    return summary.as_result()
 
 
-def failed(message: str, detail: str = "") -> State[Any]:
+def failed(message: str, detail: str = "", exit_code: int = int(ExitCode.NONE)) -> State[Any]:
     """A Failed state that says why (masked); ``state.result()`` raises :class:`RunFailed` with the detail."""
-    return Failed(message=mask(message), data=RunFailed(f"{message}{detail}"))
+    return Failed(message=mask(message), data=RunFailed(f"{message}{detail}", exit_code))
 
 
 def not_started(message: str) -> State[Any]:

@@ -16,6 +16,11 @@ only the name and the message differ, which is what the UI shows on the task run
 
 The chunk task returns it (:func:`tourniquet.flows.executor.chunk_state`): Prefect keeps a state
 returned by a task as that task run's final state, with ``data`` as its result.
+
+A playbook's flow run ends the same way (:func:`run_state`), named after its outcome folded from the
+journal: *Contained*, *Partially contained* (a Completed run, not a Failed one), *Planned*, *Needs
+approval*; its message is the outcome's headline. A run that contained nothing, or stopped, is Failed
+(:func:`tourniquet.flows.running.failed`).
 """
 
 from __future__ import annotations
@@ -26,8 +31,10 @@ from typing import Any
 from prefect.states import Completed, State
 
 from tourniquet.actions.context import PlannedChange
+from tourniquet.outcomes import Outcomes
+from tourniquet.secrets import mask
 
-__all__ = ["state_for", "PLANNED", "QUEUED", "NO_CHANGE"]
+__all__ = ["state_for", "run_state", "PLANNED", "QUEUED", "NO_CHANGE"]
 
 PLANNED = "Planned"
 QUEUED = "Queued"
@@ -52,3 +59,8 @@ def state_for(changes: Sequence[PlannedChange], result: Any = None) -> State[Any
     if noop:
         return Completed(data=result, name=NO_CHANGE, message="already in the intended state: nothing to do")
     return Completed(data=result)
+
+
+def run_state(outcomes: Outcomes, result: Any) -> State[Any]:
+    """A playbook flow run's final state when something was contained (or planned): named after the outcome."""
+    return Completed(data=result, name=outcomes.state_name, message=mask(outcomes.headline()))

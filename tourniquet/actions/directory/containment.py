@@ -25,8 +25,11 @@ __all__ = ["set_state", "lock", "unlock", "force_password_reset", "clear_passwor
 
 
 def set_state(ctx: ActionContext, account: Account, operation: str, current: Attributes,
-              wanted: Attributes) -> ChangeResult:
-    """Send what takes the state view from ``current`` to ``wanted``; the undo restores the values before."""
+              wanted: Attributes, implied_by: str = "") -> ChangeResult:
+    """Send what takes the state view from ``current`` to ``wanted``; the undo restores the values before.
+
+    ``implied_by``: an earlier change of this run set ``wanted`` by itself (recorded with the no-op).
+    """
     directory = ctx.site.directory
     before = {name: current.get(name, []) for name in wanted}
     label = account_label(account)
@@ -40,6 +43,7 @@ def set_state(ctx: ActionContext, account: Account, operation: str, current: Att
         apply=lambda: directory.apply(account.dn, current, wanted),
         read_back=lambda: {name: directory.state(account.dn).get(name, []) for name in wanted},
         undo=ctx.undo_call({"account": account.model_dump(), "restore": before}),
+        implied_by=implied_by if before == wanted else "",
     )
     return ChangeResult(account=label, dn=account.dn, outcome=outcome)
 
@@ -77,10 +81,33 @@ def unlock(ctx: ActionContext, account: AccountArg, restore: RestoreArg = None) 
 
 @action("directory.force_password_reset", changes=True, undo="directory.clear_password_reset", target="account")
 def force_password_reset(ctx: ActionContext, account: AccountArg) -> ChangeResult:
-    """Require a new password at next login (the stolen one stops being enough)."""
+    """Require a new password at next login (the stolen one stops being enough).
+
+    After this run's ``scramble_password``, on a directory whose policy demands a new password after an
+    administrator's change, the flag is already set by the scramble: plan and run both say so.
+    """
+    flavor = ctx.site.directory.flavor
+    state = ctx.site.directory.state(account.dn)
+    implied = _implied_reset(ctx, account, state)
+    if implied and ctx.dry_run and not ctx.planning:  # as the scramble will leave it when this step runs
+        state = {**state, **{key: ["TRUE"] for key in flavor.reset_keys}}  # pwdReset (OpenLDAP, 389-DS)
+    return set_state(ctx, account, "force_password_reset", state, flavor.reset(state, True), implied)
+
+
+def _implied_reset(ctx: ActionContext, account: Account, state: Attributes) -> str:
+    """The earlier change of this run that sets the reset flag by itself ("" if none): a one-time password
+    (set_one_time_password demands the change itself), or the scramble on a directory whose policy does."""
+    label = account_label(account)
+    if ctx.already_applied(label, "force_password_reset"):
+        return ""
+    planning = ctx.dry_run and not ctx.planning
+    done = ctx.already_planned if planning else ctx.already_applied
+    if done(label, "set_one_time_password"):
+        return "set_one_time_password"
     directory = ctx.site.directory
-    state = directory.state(account.dn)
-    return set_state(ctx, account, "force_password_reset", state, directory.flavor.reset(state, True))
+    if done(label, "scramble_password") and directory.flavor.password_change_forces_reset(directory, account.dn, state):
+        return "scramble_password"
+    return ""
 
 
 @action("directory.clear_password_reset", changes=True, undo="directory.force_password_reset", target="account")

@@ -169,6 +169,13 @@ class Flavor:
     def check_password_write(self, client: EntryReader, dn: str) -> None:
         """Raise UnsafeToChange when a password written to this entry could not be verified."""
 
+    def password_change_forces_reset(self, client: EntryReader, dn: str, view: Attributes) -> bool:
+        """Whether an administrator's password change makes the server demand a new password by itself.
+
+        Then a reset after a scramble is *implied* by it: the plan shows it so, as the run will find it.
+        """
+        return False
+
 
 class OpenLdapFlavor(Flavor):
     """OpenLDAP 2.5 with the ppolicy overlay (slapo-ppolicy(5), draft-behera-ldap-password-policy).
@@ -234,6 +241,12 @@ class OpenLdapFlavor(Flavor):
                 system=SYSTEM,
             )
 
+    def password_change_forces_reset(self, client: EntryReader, dn: str, view: Attributes) -> bool:
+        """slapo-ppolicy: a password changed by someone else sets ``pwdReset`` when the policy has ``pwdMustChange``."""
+        policy_dn = _first(view.get("pwdPolicySubentry"), client.config.default_policy_dn or "")
+        policy = client.read(policy_dn, ["pwdMustChange"]) if policy_dn else None
+        return policy is not None and _first(policy.get("pwdMustChange"), "FALSE").upper() == "TRUE"
+
 
 class Ds389Flavor(Flavor):
     """389 Directory Server 2.x (Red Hat Directory Server 12/13 "Configuration and schema reference").
@@ -290,6 +303,14 @@ class Ds389Flavor(Flavor):
         if _first(policy.get("passwordMustChange"), "off").lower() != "on":
             log.warning("directory.389ds_no_must_change", dn=dn,
                         hint="passwordMustChange is off: the server will not set pwdReset after the scramble")
+
+    def password_change_forces_reset(self, client: EntryReader, dn: str, view: Attributes) -> bool:
+        """389-DS sets ``pwdReset`` after an administrator's password change with ``passwordMustChange: on``."""
+        try:
+            policy = client.read("cn=config", ["passwordMustChange"])
+        except PermanentError:
+            return False  # cannot say: the plan lists the reset as a change of its own
+        return policy is not None and _first(policy.get("passwordMustChange"), "off").lower() == "on"
 
     def locked(self, view: Attributes) -> Attributes:
         return {"nsAccountLock": ["true"]}
