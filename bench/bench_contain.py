@@ -1,21 +1,24 @@
-"""Contain 1,000 and 10,000 accounts of a 15,000-entry directory, on a real Prefect server, against a bare loop.
+"""Contain 1,000 and 10,000 accounts of a 15,000-entry directory, on a real Prefect server, against bare loops,
+through each LDAP transport.
 
     .venv/bin/python bench/bench_contain.py                          # SQLite server, flow run in-process (the CLI path)
     .venv/bin/python bench/bench_contain.py --backend postgresql --workers 2   # PostgreSQL server, 2 process workers
+    .venv/bin/python bench/bench_contain.py --transports ldap3       # one transport only
 
 What is timed, on the same slapd in the same run:
 
 - **bare ldap3 loop**: per account, search by uid, read the entry, replace the lock and reset attributes
   (one modify), read them back — the same LDAP work a careful script does, with nothing else.
-- **bare python-ldap loop**: the same, through libldap (the C library the connector uses): the floor.
-- **tourniquet**: the ``tourniquet-playbook`` flow with the credential-misuse steps ``resolve``, ``snapshot``,
+- **bare python-ldap loop**: the same, through libldap (OpenLDAP's C library).
+- **tourniquet**, once per transport (``directory.transport: ldap3``, then ``libldap``; each compared with
+  its own library's bare loop): the ``tourniquet-playbook`` flow with the credential-misuse steps ``resolve``, ``snapshot``,
   ``lock``, ``force_password_reset``, ``end_sessions`` (the site has no identity provider), against a real
   ``prefect server start`` — in-process as ``tourniquet run`` does (SQLite backend), or through a deployment
   picked up by process workers (``--workers``; PostgreSQL backend for several workers). It journals every change
   (intent and outcome, fsync'ed), snapshots every entry, reads every change back and seals the evidence.
 
-Printed per size: the times, the ratio to the ldap3 loop (the issue's yardstick) and to the python-ldap one, peak RSS (the measured process; for workers, the flow-run process,
-sampled from /proc), and failed items. Each account's state is checked afterwards (locked, must change password)
+Printed per size and transport: the times, the ratio to that library's bare loop (the goal: within 1.5x for
+ldap3), peak RSS (the measured process; for workers, the flow-run process, sampled from /proc), and failed items. Each account's state is checked afterwards (locked, must change password)
 and reset before the next measurement.
 """
 
@@ -266,8 +269,10 @@ def main() -> None:
     parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--workers", type=int, default=0, help="run through a deployment and N process workers")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, evidence)")
+    parser.add_argument("--transports", default="ldap3,libldap", help="LDAP transports to run, comma-separated")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
+    transports = [t for t in args.transports.split(",") if t]
 
     directory = generate(args.directory, SUFFIX)
     folder = Path(tempfile.mkdtemp(prefix="bench-contain-"))
@@ -286,6 +291,13 @@ def main() -> None:
     }))
     playbook = folder / "bench-contain.yaml"
     playbook.write_text(PLAYBOOK)
+    sites = {}
+    for transport in transports:
+        sites[transport] = folder / f"tourniquet-{transport}.yaml"
+        config = yaml.safe_load(site.read_text())
+        config["directory"]["transport"] = transport
+        sites[transport].write_text(yaml.safe_dump(config))
+    bare_loops = {"ldap3": BARE, "libldap": BARE_LIBLDAP}
     rows: list[dict[str, Any]] = []
     try:
         with _database(args.backend) as database_url:
@@ -299,24 +311,23 @@ def main() -> None:
                     uids_file = folder / f"uids-{size}.txt"
                     uids_file.write_text("\n".join(p.uid for p in people))
                     dns = [p.dn for p in people]
-                    bare = _child(BARE, server.url, server.root_dn, server.root_password, directory.people_dn,
-                                  str(uids_file))
-                    assert contained(server, directory.people_dn) == size
-                    release(server, dns)
-                    libldap = _child(BARE_LIBLDAP, server.url, server.root_dn, server.root_password,
-                                     directory.people_dn, str(uids_file))
-                    assert contained(server, directory.people_dn) == size
-                    release(server, dns)
-                    incident = f"bench-{size}-{int(time.time())}"
-                    if args.workers:
-                        result = run_through_workers(env, str(playbook), str(site), incident,
-                                                     [p.uid for p in people], _worker_pids(), folder / "evidence")
-                    else:
-                        result = _child(FLOW, str(playbook), str(site), incident, str(uids_file), env=env)
-                    done = contained(server, directory.people_dn)
-                    release(server, dns)
-                    rows.append({"size": size, "bare": bare, "libldap": libldap, "flow": result, "contained": done})
-                    _print_row(rows[-1], args)
+                    for transport in transports:
+                        bare = _child(bare_loops[transport], server.url, server.root_dn, server.root_password,
+                                      directory.people_dn, str(uids_file))
+                        assert contained(server, directory.people_dn) == size
+                        release(server, dns)
+                        incident = f"bench-{size}-{transport}-{int(time.time())}"
+                        if args.workers:
+                            result = run_through_workers(env, str(playbook), str(sites[transport]), incident,
+                                                         [p.uid for p in people], _worker_pids(), folder / "evidence")
+                        else:
+                            result = _child(FLOW, str(playbook), str(sites[transport]), incident, str(uids_file),
+                                            env=env)
+                        done = contained(server, directory.people_dn)
+                        release(server, dns)
+                        rows.append({"size": size, "transport": transport, "bare": bare, "flow": result,
+                                     "contained": done})
+                        _print_row(rows[-1], args)
     finally:
         server.stop()
         if not args.keep:
@@ -371,10 +382,10 @@ def _database(backend: str) -> Any:
 
 def _print_row(row: dict[str, Any], args: argparse.Namespace) -> None:
     bare, flow = row["bare"], row["flow"]
-    print(f"{row['size']:>6} accounts: bare {bare['seconds']:7.2f} s ({bare['rss_mb']:.0f} MB) | tourniquet "
-          f"{flow['seconds']:7.2f} s ({flow['rss_mb']:.0f} MB) {flow['status']}, failed items {flow['failures']} | "
-          f"ratio {flow['seconds'] / bare['seconds']:.2f}x | contained {row['contained']}/{row['size']} | bare python-ldap "
-          f"loop {row['libldap']['seconds']:.2f} s ({flow['seconds'] / row['libldap']['seconds']:.2f}x)", flush=True)
+    print(f"{row['size']:>6} accounts [{row['transport']}]: bare {bare['seconds']:7.2f} s ({bare['rss_mb']:.0f} MB) | "
+          f"tourniquet {flow['seconds']:7.2f} s ({flow['rss_mb']:.0f} MB) {flow['status']}, failed items "
+          f"{flow['failures']} | ratio {flow['seconds'] / bare['seconds']:.2f}x | contained {row['contained']}/"
+          f"{row['size']}", flush=True)
     if flow.get("error"):
         print(f"    error: {flow['error']}")
 
@@ -382,17 +393,22 @@ def _print_row(row: dict[str, Any], args: argparse.Namespace) -> None:
 def _print_summary(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
     how = f"{args.backend} server, " + (f"{args.workers} process workers" if args.workers else "flow in-process (CLI path)")
     print(f"\ncontain on a {args.directory:,}-entry directory, {how}, 2 cores:")
-    print("| accounts | bare ldap3 loop | tourniquet flow | ratio | peak RSS | failed items | bare python-ldap loop (ratio) |")
-    print("|---|---|---|---|---|---|---|")
+    print("| accounts | transport | bare loop (same library) | tourniquet flow | ratio | peak RSS flow / bare loop "
+          "| failed items | contained |")
+    print("|---|---|---|---|---|---|---|---|")
     for row in rows:
-        bare, flow, libldap = row["bare"], row["flow"], row["libldap"]
-        print(f"| {row['size']:,} | {bare['seconds']:.2f} s | {flow['seconds']:.2f} s | "
-              f"{flow['seconds'] / bare['seconds']:.2f}x | {flow['rss_mb']:.0f} MB | {flow['failures']} | "
-              f"{libldap['seconds']:.2f} s ({flow['seconds'] / libldap['seconds']:.2f}x) |")
-    if len(rows) >= 2:
-        first, last = rows[0], rows[-1]
-        print(f"{last['size']:,} accounts took {last['flow']['seconds'] / first['flow']['seconds']:.1f}x the "
-              f"{first['size']:,}-account time")
+        bare, flow = row["bare"], row["flow"]
+        print(f"| {row['size']:,} | {row['transport']} | {bare['seconds']:.2f} s | {flow['seconds']:.2f} s | "
+              f"{flow['seconds'] / bare['seconds']:.2f}x | {flow['rss_mb']:.0f} MB / {bare['rss_mb']:.0f} MB | "
+              f"{flow['failures']} | {row['contained']:,} |")
+    by_size: dict[int, dict[str, dict[str, Any]]] = {}
+    for row in rows:
+        by_size.setdefault(row["size"], {})[row["transport"]] = row
+    for size, pair in by_size.items():
+        if {"ldap3", "libldap"} <= set(pair):
+            print(f"{size:,} accounts: tourniquet through ldap3 took "
+                  f"{pair['ldap3']['flow']['seconds'] / pair['libldap']['flow']['seconds']:.2f}x its time through "
+                  f"libldap; bare loops {pair['ldap3']['bare']['seconds'] / pair['libldap']['bare']['seconds']:.2f}x")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Streaming-search benchmark: sweep a big directory with the connector vs bare ldap3 and python-ldap paged searches.
+"""Streaming-search benchmark: sweep a big directory with the connector, through each LDAP transport, vs bare ldap3
+and python-ldap paged searches.
 
     .venv/bin/python bench/bench_sweep.py --entries 1000000
 
@@ -6,11 +7,12 @@ Generates N practitioner entries as LDIF (streamed to disk, never held in memory
 with ``slapadd -q`` into a throwaway slapd, then sweeps every entry twice, each sweep in its own
 subprocess so that peak memory (``ru_maxrss``) belongs to that sweep alone:
 
-- ``connector``: ``DirectoryClient.iter_entries`` (paged, one page in memory at a time);
-- ``ldap3``: ``conn.extend.standard.paged_search(..., generator=True)``, a pure-Python baseline;
-- ``libldap``: python-ldap's ``search_ext`` + ``result3`` a page at a time, the C library the connector uses.
+- ``connector-ldap3`` and ``connector-libldap``: ``DirectoryClient.iter_entries`` (paged, one page in memory
+  at a time) with ``transport: ldap3``, then ``transport: libldap``;
+- ``ldap3``: ``conn.extend.standard.paged_search(..., generator=True)``, the pure-Python bare loop;
+- ``libldap``: python-ldap's ``search_ext`` + ``result3`` a page at a time, OpenLDAP's C library's bare loop.
 
-Prints entries seen, seconds, entries/s and peak RSS of each, and the ratios.
+Prints entries seen, seconds, entries/s and peak RSS of each, and each transport's ratio to its library's bare loop.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ def sweep(kind: str, url: str, base: str) -> None:
     """Run in a child process: sweep every account and print one JSON line."""
     started = time.perf_counter()
     count = 0
-    if kind == "connector":
+    if kind.startswith("connector-"):
         import os
 
         from tourniquet.connectors.directory import DirectoryClient, DirectoryConfig
@@ -62,6 +64,7 @@ def sweep(kind: str, url: str, base: str) -> None:
         client = DirectoryClient(DirectoryConfig(
             url=url, allow_plaintext=True, bind_dn=f"cn=admin,{SUFFIX}",
             bind_password={"env": "BENCH_LDAP_PASSWORD"}, base_dn=base, page_size=500, timeout=60,
+            transport=kind.removeprefix("connector-"),
         ))
         for _dn, _attributes in client.iter_entries(attributes=ATTRIBUTES):
             count += 1
@@ -100,7 +103,8 @@ def sweep(kind: str, url: str, base: str) -> None:
 
 def baseline_rss(kind: str) -> float:
     """Peak RSS of a child that only imports what that sweep imports: the floor under its figure."""
-    module = {"connector": "tourniquet.connectors.directory", "libldap": "ldap"}.get(kind, "ldap3")
+    module = {"connector-ldap3": "tourniquet.connectors.directory.ldap3_connection",
+              "connector-libldap": "tourniquet.connectors.directory.libldap", "libldap": "ldap"}.get(kind, "ldap3")
     code = f"import resource, {module}; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     return float(out.stdout.strip())
@@ -130,7 +134,7 @@ def main() -> None:
         print(f"entries: {args.entries:,}  LDIF written in {t1 - t0:.1f}s, slapadd -q in {t2 - t1:.1f}s")
         try:
             results = {}
-            for kind in ("ldap3", "libldap", "connector"):
+            for kind in ("ldap3", "connector-ldap3", "libldap", "connector-libldap"):
                 out = subprocess.run(
                     [sys.executable, __file__, "--child", kind, server.url, f"ou=people,{SUFFIX}"],
                     capture_output=True, text=True, check=True, cwd=ROOT,
@@ -140,12 +144,14 @@ def main() -> None:
             server.stop()
     for kind, r in results.items():
         floor = baseline_rss(kind)
-        print(f"{kind:9}  {r['entries']:>9,} entries  {r['seconds']:7.1f} s  {r['entries'] / r['seconds']:8,.0f}/s"
+        print(f"{kind:17}  {r['entries']:>9,} entries  {r['seconds']:7.1f} s  {r['entries'] / r['seconds']:8,.0f}/s"
               f"  peak RSS {r['peak_mb']:6.1f} MB (imports alone: {floor:.1f} MB)")
-    c = results["connector"]
     for kind in ("ldap3", "libldap"):
-        b = results[kind]
-        print(f"ratio connector/{kind}: time {c['seconds'] / b['seconds']:.2f}x, peak RSS {c['peak_mb'] / b['peak_mb']:.2f}x")
+        c, b = results[f"connector-{kind}"], results[kind]
+        print(f"ratio connector-{kind}/{kind}: time {c['seconds'] / b['seconds']:.2f}x, "
+              f"peak RSS {c['peak_mb'] / b['peak_mb']:.2f}x")
+    print(f"connector through ldap3 / through libldap: time "
+          f"{results['connector-ldap3']['seconds'] / results['connector-libldap']['seconds']:.2f}x")
 
 
 if __name__ == "__main__":

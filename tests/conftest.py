@@ -4,6 +4,10 @@ One slapd per test session (seeded once with slapadd); each test gets a fresh si
 configuration and evidence folder in its tmp_path, and the directory's lock state is
 put back after each test that asks for ``site``. Missing slapd skips locally but fails
 in CI (``CI`` set), so CI never passes by skipping.
+
+The directory tests run once per LDAP transport (``[ldap3]``, ``[libldap]``): a module says
+``pytestmark = pytest.mark.usefixtures("each_transport")``, and every site that test writes (and every
+client built with the default ``transport: auto``) goes through that transport.
 """
 
 from __future__ import annotations
@@ -16,12 +20,25 @@ import yaml
 
 from tests.helpers import LdapAdmin, require_slapd
 from tourniquet.config import load_site
+from tourniquet.connectors.directory import connections
 from tourniquet.demo.practitioners import Directory, generate, write_ldif
 from tourniquet.demo.slapd import Slapd
 from tourniquet.site import Site
 
 SUFFIX = "dc=sante,dc=example"
 PRACTITIONERS = 60
+#: The transport the sites written by :func:`write_site` name (None: the site's default, auto).
+directory_transport: str | None = None
+
+
+@pytest.fixture(params=["ldap3", "libldap"])
+def each_transport(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """This test once through ldap3, once through libldap: site files name it, ``auto`` resolves to it."""
+    transport: str = request.param
+    choose = connections.choose
+    monkeypatch.setattr(connections, "choose", lambda setting: choose(transport if setting == "auto" else setting))
+    monkeypatch.setitem(globals(), "directory_transport", transport)
+    return transport
 
 
 @pytest.fixture(scope="session")
@@ -64,6 +81,7 @@ def write_site(tmp_path: Path, slapd: Slapd, practitioners: Directory, **overrid
             "base_dn": practitioners.people_dn,
             "default_policy_dn": slapd.policy_dn,
             "timeout": 5,
+            **({"transport": directory_transport} if directory_transport else {}),
         },
         "tickets": {"kind": "file", "path": str(tmp_path / "tickets")},
         "limits": {"max_accounts_ceiling": 50, "protected": ["uid=breakglass-*"]},

@@ -24,6 +24,8 @@ from tourniquet.demo.slapd import Slapd
 from tourniquet.engine.execute import execute_playbook
 from tourniquet.errors import PlaybookError
 
+pytestmark = pytest.mark.usefixtures("each_transport")
+
 PLAYBOOK = "credential-misuse"
 
 

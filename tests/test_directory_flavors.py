@@ -17,6 +17,7 @@ from typing import Any
 import ldap
 import ldap3
 import pytest
+from ldap3.core.exceptions import LDAPUnwillingToPerformResult
 
 from tests.directory_helpers import call
 from tourniquet.config import SiteConfig
@@ -33,8 +34,9 @@ GROUP = f"cn=chu-lille,ou=groups,{SUFFIX}"
 class VendorServer:
     """Entries in memory; modify requests recorded, then applied the way the vendor documents."""
 
-    def __init__(self, vendor: str, entry: dict[str, list[Any]]) -> None:
+    def __init__(self, vendor: str, entry: dict[str, list[Any]], library: str = "libldap") -> None:
         self.vendor = vendor
+        self.library = library  # whose exception a refusal is raised as: each transport's library
         self.entries: dict[str, dict[str, list[Any]]] = {
             DN.lower(): dict(entry), GROUP.lower(): {"objectClass": ["groupOfNames"], "member": [DN]},
         }
@@ -65,6 +67,9 @@ class VendorServer:
         return True
 
     def _apply(self, entry: dict[str, list[Any]], name: str, operation: Any, values: list[Any]) -> None:
+        if self.vendor == "389ds" and name == "pwdReset" and self.library == "ldap3":
+            raise LDAPUnwillingToPerformResult(result=53, description="unwillingToPerform",
+                                               message="pwdReset is server-managed")
         if self.vendor == "389ds" and name == "pwdReset":
             raise ldap.UNWILLING_TO_PERFORM({"desc": "Server is unwilling to perform", "info": "pwdReset is server-managed"})
         if name in ("userPassword", "unicodePwd"):
@@ -194,9 +199,11 @@ def test_ad_reinstate_restores_control_flags_and_clears_an_intruder_lockout(tmp_
     assert result.outcome == "applied"
 
 
-def test_a_server_refusal_is_a_permanent_error(tmp_path: Path) -> None:
-    """389-DS answers 53 unwillingToPerform to a client writing pwdReset: the error names the entry."""
-    server = VendorServer("389ds", {"uid": ["jdupont"]})
+@pytest.mark.parametrize("library", ["ldap3", "libldap"])
+def test_a_server_refusal_is_a_permanent_error(tmp_path: Path, library: str) -> None:
+    """389-DS answers 53 unwillingToPerform to a client writing pwdReset: the error names the entry and what the
+    server said, in the same words whichever library's exception carried it."""
+    server = VendorServer("389ds", {"uid": ["jdupont"]}, library=library)
     client = _site(tmp_path, "389ds", server).directory
-    with pytest.raises(PermanentError, match=f"modifying {DN}"):
+    with pytest.raises(PermanentError, match=f"modifying {DN}: .*pwdReset is server-managed"):
         client.replace(DN, {"pwdReset": ["TRUE"]})

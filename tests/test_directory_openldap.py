@@ -25,6 +25,8 @@ from tourniquet.errors import AccountNotFound, ConfigError, PermanentError, Tran
 from tourniquet.journal import read_journal
 from tourniquet.site import Site
 
+pytestmark = pytest.mark.usefixtures("each_transport")
+
 
 @pytest.fixture
 def restore_groups(ldap_admin: LdapAdmin, practitioners: Directory):
@@ -91,7 +93,8 @@ def test_the_playbook_reports_the_ineffective_lock_as_a_failure(
 
 
 def test_containment_twice_changes_nothing_the_second_time(
-    site_file: Path, tmp_path: Path, practitioners: Directory, ldap_admin: LdapAdmin, restore_groups: None
+    site_file: Path, tmp_path: Path, practitioners: Directory, ldap_admin: LdapAdmin, restore_groups: None,
+    each_transport: str,
 ) -> None:
     suspects = [practitioners.practitioners[i] for i in (12, 13)]
     playbook = containment_playbook(tmp_path)
@@ -106,6 +109,10 @@ def test_containment_twice_changes_nothing_the_second_time(
     assert {c.outcome for c in second.changes} == {"noop"}
     assert ("remove_groups", "noop") in {(c.operation, c.outcome) for c in second.changes}
     assert ldap_admin.dump() == after_first
+    started = next(read_journal(first.journal))  # the journal, then the report, say which library was used
+    assert (started["status"], started["directory_transport"]) == ("started", each_transport)
+    assert first.report is not None
+    assert f"- directory reached through: {each_transport}" in first.report.read_text()
 
 
 def test_removed_groups_are_recorded_and_put_back_by_undo(
@@ -282,3 +289,11 @@ def test_hostile_ids_of_every_kind_match_nothing(hostile: str, site: Site) -> No
     """Each id kind (mail, DN, RPPS-like, uid) reaches the directory escaped: no wildcard, no extra clause."""
     with pytest.raises(AccountNotFound):
         site.directory.resolve(hostile)
+
+
+def test_the_site_runs_through_the_transport_the_test_names(site: Site, each_transport: str) -> None:
+    """Each test of this module runs once per LDAP library; this one checks the client really uses it."""
+    assert site.directory.transport == each_transport
+    assert site.directory.read(site.config.directory.base_dn, ["ou"]) is not None
+    connection = site.directory.connection()
+    assert type(connection).__module__.endswith({"ldap3": "ldap3_connection", "libldap": "libldap"}[each_transport])

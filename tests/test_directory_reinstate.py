@@ -19,6 +19,8 @@ from tourniquet.flows.reinstate import reinstate
 from tourniquet.flows.respond import run_playbook
 from tourniquet.journal import read_journal, verify_chain
 
+pytestmark = pytest.mark.usefixtures("each_transport")
+
 
 def test_reinstate_flow_undoes_the_incident_by_id(
     prefect_harness: None, site_file: Path, tmp_path: Path, slapd: Slapd, practitioners: Directory,

@@ -21,6 +21,8 @@ from tourniquet.demo.practitioners import generate, write_ldif
 from tourniquet.demo.slapd import Slapd
 from tourniquet.errors import ConfigError, PermanentError
 
+pytestmark = pytest.mark.usefixtures("each_transport")
+
 SUFFIX = "dc=sante,dc=example"
 
 

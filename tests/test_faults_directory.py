@@ -33,6 +33,8 @@ from tourniquet.connectors.directory import ADMIN_LOCK, DirectoryClient
 from tourniquet.engine.undo import undo_incident
 from tourniquet.journal import index_of, verify_chain
 
+pytestmark = pytest.mark.usefixtures("each_transport")
+
 ROOT = Path(__file__).resolve().parents[1]
 ACCOUNTS = 50
 

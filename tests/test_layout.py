@@ -1,5 +1,6 @@
 """The package's shape, as issue 18 asks it to stay: no import circle, no module over 450 lines, every package
-saying what it is for and what it exports, and the README's layout table naming exactly what is in the tree."""
+saying what it is for and what it exports, and the layout tables of docs/explanation/architecture.md (modules,
+public names) naming exactly what is in the tree."""
 
 from __future__ import annotations
 
@@ -117,8 +118,12 @@ def test_every_package_says_what_it_is_for_and_exports_explicitly() -> None:
                 f"{_dotted(folder)}.__all__ names {name!r}, which it does not have"
 
 
-def _readme_layout() -> str:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+#: The contributors' page that holds the layout tables (they lived in the README before the docs site).
+LAYOUT_PAGE = ROOT / "docs" / "explanation" / "architecture.md"
+
+
+def _layout() -> str:
+    text = LAYOUT_PAGE.read_text(encoding="utf-8")
     return text.split("<!-- section: layout -->", 1)[1].split("<!-- end section: layout -->", 1)[0]
 
 
@@ -144,21 +149,21 @@ def _rows(section: str, title: str) -> dict[str, set[str]]:
     return rows
 
 
-def test_the_readme_layout_table_names_every_module_and_nothing_else() -> None:
-    rows = _rows(_readme_layout(), "### Modules")
+def test_the_layout_table_names_every_module_and_nothing_else() -> None:
+    rows = _rows(_layout(), "### Modules")
     expected: dict[str, set[str]] = {}
     for folder in _packages():
         key = str(folder.relative_to(ROOT)) + "/"
         children = {path.stem for path in folder.glob("*.py") if path.stem != "__init__"}
         children |= {path.name + "/" for path in folder.iterdir() if (path / "__init__.py").is_file()}
         expected[key] = children
-    assert set(rows) == set(expected), "packages in the README's table vs the tree"
+    assert set(rows) == set(expected), "packages in docs/explanation/architecture.md's table vs the tree"
     for key, names in expected.items():
-        assert rows[key] == names, f"README layout, row {key}: lists {sorted(rows[key])}, the tree has {sorted(names)}"
+        assert rows[key] == names, f"docs/explanation/architecture.md layout, row {key}: lists {sorted(rows[key])}, the tree has {sorted(names)}"
 
 
-def test_the_public_names_in_the_readme_are_each_packages_all() -> None:
-    rows = _rows(_readme_layout(), "### Public names")
+def test_the_public_names_in_the_layout_page_are_each_packages_all() -> None:
+    rows = _rows(_layout(), "### Public names")
     for folder in _packages():
         dotted = _dotted(folder)
         exported = set(importlib.import_module(dotted).__all__)
@@ -166,4 +171,4 @@ def test_the_public_names_in_the_readme_are_each_packages_all() -> None:
         if exported == modules:  # a package of modules: the modules table says it
             assert dotted not in rows, f"{dotted} exports modules only: the modules table lists them"
             continue
-        assert rows.get(dotted) == exported, f"README public names of {dotted} vs its __all__"
+        assert rows.get(dotted) == exported, f"docs/explanation/architecture.md public names of {dotted} vs its __all__"

@@ -157,8 +157,8 @@ def test_missing_file_is_an_error_not_a_traceback(tmp_path: Path) -> None:
     assert str(raised.value) == f"{tmp_path / 'nope.yaml'}:1:1: file not found"
 
 
-def test_readme_playbook_example_is_valid() -> None:
-    """The README's 'Writing a playbook' example must stay a playbook that loads."""
-    text = (REPO / "README.md").read_text(encoding="utf-8")
+def test_the_documented_playbook_example_is_valid() -> None:
+    """The example of docs/how-to/write-playbook.md must stay a playbook that loads."""
+    text = (REPO / "docs" / "how-to" / "write-playbook.md").read_text(encoding="utf-8")
     start = text.index("```yaml\nplaybook: credential-misuse") + len("```yaml\n")
-    load_text(text[start:text.index("```", start)], "README.md")
+    load_text(text[start:text.index("```", start)], "docs/how-to/write-playbook.md")

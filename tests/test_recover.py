@@ -38,6 +38,8 @@ from tourniquet.handover import handover
 from tourniquet.journal import read_journal
 from tourniquet.site import Site
 
+pytestmark = pytest.mark.usefixtures("each_transport")
+
 SHOWN = re.compile(r"^  (\S+): (\S{4}-\S{4}-\S{4}-\S{4})$", re.MULTILINE)
 
 

@@ -2,8 +2,8 @@
 
 The top of the package holds the small shared modules every layer may import (``model``,
 ``errors``, ``journal``, ``secrets``, ``logs``, ``config``, ``site`` …); the layers below go one way:
-``cli`` and ``flows`` → ``engine`` → ``actions`` → ``connectors`` → these. The README's layout
-table lists every module.
+``cli`` and ``flows`` → ``engine`` → ``actions`` → ``connectors`` → these. The layout
+table of docs/explanation/architecture.md lists every module.
 """
 
 import os as _os

@@ -48,11 +48,11 @@ class AttributionSettings(BaseModel):
     hour_tolerance: int = Field(1, ge=0, le=6, description="Hours next to a usual hour are usual too.")
     usual_hour_share: float = Field(0.01, gt=0, lt=1,
                                     description="An hour of the day is usual when it holds this share of the history.")
-    ipv4_prefix: int = Field(24, ge=8, le=32)
-    ipv6_prefix: int = Field(48, ge=16, le=128)
+    ipv4_prefix: int = Field(24, ge=8, le=32, description="An IPv4 address's network: this many leading bits.")
+    ipv6_prefix: int = Field(48, ge=16, le=128, description="An IPv6 address's network: this many leading bits.")
     min_daily: int = Field(3, ge=1, description="Anomalous accesses that make a day count towards a start.")
     persistence_days: int = Field(3, ge=1, description="Such days within episode_days make an attack ...")
-    episode_days: int = Field(14, ge=1)
+    episode_days: int = Field(14, ge=1, description="... when they fall within this many days,")
     max_gap_days: int = Field(7, ge=1, description="... the first of them followed by the next within this many days,")
     start_share: float = Field(0.25, gt=0, le=1, description="... and holding this share of the days that follow "
                                                              "(median): an owner's odd evening before an attack is not it.")

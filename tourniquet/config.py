@@ -21,6 +21,7 @@ from tourniquet.connectors.identity import IdentityConfig
 from tourniquet.connectors.notify import NotifyConfig
 from tourniquet.connectors.tickets import TicketsConfig
 from tourniquet.errors import ConfigError
+from tourniquet.extras import MissingExtra, require
 from tourniquet.secrets import SecretRef
 from tourniquet.untrusted import MAX_YAML_NODES, BoundedLoader, expanded_size, read_bounded, text_problem
 
@@ -38,7 +39,9 @@ class SiteLimits(BaseModel):
         50, ge=1, description="No playbook may change more accounts than this without an approval."
     )
     protected: list[str] = Field(default_factory=list, description="Accounts no playbook ever changes.")
-    approval_timeout_ceiling: str = Field("24h", pattern=r"^\d+[smhdw]$")
+    approval_timeout_ceiling: str = Field(
+        "24h", pattern=r"^\d+[smhdw]$", description="No playbook waits longer than this for an approval (30s, 1h, 2d)."
+    )
 
 
 class SiteConfig(BaseModel):
@@ -150,7 +153,19 @@ def load_site(path: str | os.PathLike[str] | None = None) -> SiteConfig:
             from tourniquet.connectors.notify import Referents
 
             Referents.read(route.referents)  # a referents file that cannot be used is said now, not mid-incident
+    _require_extras(config, file)
     return config
+
+
+def _require_extras(config: SiteConfig, file: Path) -> None:
+    """What the site file asks for that needs an extra not installed: one line naming it, before any run."""
+    try:
+        if config.directory.transport == "libldap":
+            require("ldap", "libldap", "directory.transport: libldap")
+        if config.audit is not None and config.audit.kind == "postgresql":
+            require("psycopg", "postgresql", "audit.kind: postgresql")
+    except MissingExtra as exc:
+        raise MissingExtra(f"{file}: {exc}") from None
 
 
 def _absolute(base: Path, path: Path) -> Path:

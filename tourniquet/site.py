@@ -48,6 +48,16 @@ class Site:
         return client
 
     @property
+    def directory_transport(self) -> str:
+        """The LDAP library the directory is reached through ("ldap3" or "libldap"), without connecting."""
+        client = self._clients.get("directory")
+        if client is not None:
+            return str(getattr(client, "transport", "ldap3"))
+        from tourniquet.connectors import directory
+
+        return directory.transport_for(self.config.directory)
+
+    @property
     def identity(self) -> Any:
         """The identity provider client, or None when the site has none (the demo)."""
         config = self.config.identity

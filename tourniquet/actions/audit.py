@@ -39,6 +39,7 @@ from tourniquet.drafts import Figures, PeopleColumns, render_cert_sante, render_
 from tourniquet.drafts.people import safe_cell
 from tourniquet.drafts.words import zone
 from tourniquet.errors import ConfigError
+from tourniquet.extras import MissingExtra
 from tourniquet.regional import artifact_key
 from tourniquet.registry import action
 from tourniquet.scope import CONTACT, IDENTITY, AccountScope, Scope
@@ -61,7 +62,8 @@ class ScopeResult(BaseModel):
     since: datetime | None = None
     until: datetime | None = None
     window: str = Field("fixed", description="fixed | auto")
-    warnings: list[str] = Field(default_factory=list, description="About the window (an attack began before it).")
+    warnings: list[str] = Field(default_factory=list, description="About the window (an attack began before it), "
+                                                                  "or a part not produced (the timeline without matplotlib).")
     folder: str | None = None
     notification: str | None = None
     cert_sante: str | None = None
@@ -134,7 +136,13 @@ def snapshot_scope(
     _write_queries(reading.queries, folder / "queries.json")
     from tourniquet.drafts.timeline import draw_timeline
 
-    if draw_timeline(scope, files["timeline"], keys, title=f"Incident {ctx.incident} : accès par jour et par compte") is None:
+    not_drawn: list[str] = []
+    try:
+        drawn = draw_timeline(scope, files["timeline"], keys, title=f"Incident {ctx.incident} : accès par jour et par compte")
+    except MissingExtra as exc:  # the picture only: the figures and drafts do not need it
+        drawn, not_drawn = None, [f"timeline.png not drawn: {exc}"]
+        log.warning("scope.timeline_not_drawn", reason=str(exc))
+    if drawn is None:
         del files["timeline"]
     relative = {name: path.relative_to(incident_dir).as_posix() for name, path in files.items()}
     figures = Figures.build(incident=ctx.incident, site=ctx.site.name, scope=scope, labels=keys,
@@ -151,19 +159,21 @@ def snapshot_scope(
                       categories=scope.total.subjects_by_category,
                       records_by_category=scope.total.records_by_category, since=scope.since.isoformat(),
                       until=scope.until.isoformat(), window=scope.window.mode,
-                      warnings=[w.message for w in scope.window.warnings])
+                      warnings=[w.message for w in scope.window.warnings] + not_drawn)
     log.info("scope.frozen", people=scope.total.subjects, records=scope.total.events,
              anomalous=scope.total.anomalous.events, folder=str(folder))
     _publish(ctx.incident, scope, keys, markdown, files.get("timeline"))
-    return _result("frozen", scope, folder, {name: str(path) for name, path in files.items()})
+    return _result("frozen", scope, folder, {name: str(path) for name, path in files.items()}, not_drawn)
 
 
-def _result(status: str, scope: Scope, folder: Path | None, files: dict[str, str]) -> ScopeResult:
+def _result(status: str, scope: Scope, folder: Path | None, files: dict[str, str],
+            not_drawn: list[str] | None = None) -> ScopeResult:
     return ScopeResult(status=status, people=scope.total.subjects, records=scope.total.events,
                        categories=scope.total.subjects_by_category, anomalous_records=scope.total.anomalous.events,
                        anomalous_only_people=scope.total.anomalous.only_subjects, no_contact=scope.no_contact,
                        accounts=scope.accounts, since=scope.since, until=scope.until, window=scope.window.mode,
-                       warnings=[w.message for w in scope.window.warnings], folder=str(folder) if folder else None,
+                       warnings=[w.message for w in scope.window.warnings] + (not_drawn or []),
+                       folder=str(folder) if folder else None,
                        notification=files.get("notification"), cert_sante=files.get("cert_sante"),
                        people_to_warn=files.get("people_to_warn"), timeline=files.get("timeline"))
 

@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import ldap
+import ldap3
+from ldap3.core.exceptions import LDAPException
 
 from tourniquet.demo.access_log import demo_log, write_sqlite
 from tourniquet.demo.practitioners import Practitioner, generate, write_ldif
@@ -31,7 +32,14 @@ from tourniquet.demo.slapd import Slapd, find_free_port, stop_pid_file
 
 __all__ = ["run_demo", "stop_demo", "demo_state", "REPO", "DEMO_SITE"]
 
-REPO = Path(__file__).resolve().parents[2]
+def _checkout() -> Path:
+    """The checkout holding ``sites/demo`` and ``playbooks``: the package's own (editable install), else the current
+    folder (``pip install .`` in a clone, then ``tourniquet demo`` from it)."""
+    source = Path(__file__).resolve().parents[2]
+    return source if (source / "sites" / "demo").is_dir() else Path.cwd().resolve()
+
+
+REPO = _checkout()
 DEMO_SITE = REPO / "sites" / "demo" / "tourniquet.yaml"
 SUFFIX = "dc=sante,dc=example"
 COMPROMISED = (3, 11, 27)  # indexes into the generated practitioners
@@ -132,7 +140,15 @@ def print_scope(journal: Path) -> None:
     print(f"   Art. 33 draft:  {folders[-1].parent / 'notification.md'}")
     print(f"   CERT Santé:     {folders[-1].parent / 'declaration-cert-sante.md'}")
     print(f"   Art. 34 export: {folders[-1].parent / 'people-to-warn.csv'}")
-    print(f"   Timeline:       {folders[-1].parent / 'timeline.png'}")
+    timeline = folders[-1].parent / "timeline.png"
+    if timeline.exists():
+        print(f"   Timeline:       {timeline}")
+    else:  # the journal's scope record says why (e.g. the plots extra is not installed)
+        from tourniquet.journal import read_journal
+
+        notes = [w for r in read_journal(journal) if r.get("type") == "scope" for w in r.get("warnings", [])
+                 if w.startswith("timeline.png")]
+        print(f"   Timeline:       {notes[-1] if notes else 'not drawn (no access to draw)'}")
     site = Site(load_site())
     try:
         verdict = verify_incident(site, journal.parent.name)
@@ -145,18 +161,15 @@ def print_scope(journal: Path) -> None:
 
 def bind_result(url: str, dn: str, password: str) -> str:
     """What the directory answers a bind with this password: "success", "invalidCredentials", …"""
-    connection = ldap.initialize(url)
-    connection.set_option(ldap.OPT_NETWORK_TIMEOUT, 5)
-    connection.set_option(ldap.OPT_TIMEOUT, 5)
+    server = ldap3.Server(url, get_info=ldap3.NONE, connect_timeout=5)
+    connection = ldap3.Connection(server, dn, password, receive_timeout=5)
     try:
-        connection.simple_bind_s(dn, password)
-        return "success"
-    except ldap.INVALID_CREDENTIALS:
-        return "invalidCredentials"
-    except ldap.LDAPError as exc:
+        connection.bind()
+        return "success" if connection.result["result"] == 0 else str(connection.result["description"])
+    except LDAPException as exc:
         return type(exc).__name__
     finally:
-        connection.unbind_ext_s()
+        connection.unbind()
 
 
 def _quiet_defaults() -> None:
@@ -181,6 +194,10 @@ def _print_kept(server: Slapd, pid: int, incident: str) -> None:
 
 
 def run_demo(keep_running: bool = False, accounts: list[str] | None = None) -> int:
+    if not DEMO_SITE.is_file():
+        print(f"tourniquet demo: no sites/demo/tourniquet.yaml in {REPO}: run it from a checkout of the repository",
+              file=sys.stderr)
+        return 2
     _quiet_defaults()  # before Prefect is imported: it reads its settings then
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
@@ -209,7 +226,8 @@ def run_demo(keep_running: bool = False, accounts: list[str] | None = None) -> i
         started = time.time()
         plan = execute_playbook("credential-misuse", inputs, dry_run=True)
         planned = sum(c.outcome == "planned" for c in plan.changes)
-        print(f"\n1. Dry-run plan: {plan.outcome().headline()} ({planned} changes planned)")
+        print(f"\n1. Dry-run plan: {plan.outcome().headline()} ({planned} changes planned, "
+              f"directory reached through {plan.directory_transport})")
         for change in plan.changes:
             if change.outcome == "planned":
                 print(f"   would {change.operation:22} {change.target}: {describe_change(change.before, change.after)}")

@@ -3,7 +3,7 @@
 People read a timeline faster than a table. One row per account (the ten busiest when there are more),
 bars per day — the owner's usual work in grey-blue, the accesses that do not fit their history in red
 (before the window, as the daily walk counted them, hatched) — the window shaded and its start drawn,
-the detected start dashed. matplotlib with the Agg backend (no display); the PNG carries no creation
+the detected start dashed. matplotlib (the ``plots`` extra) with the Agg backend (no display); the PNG carries no creation
 date, so the same scope draws the same bytes.
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from tourniquet.extras import require
 from tourniquet.scope import Scope
 
 __all__ = ["draw_timeline", "MAX_ACCOUNTS"]
@@ -21,9 +22,13 @@ USUAL, ODD, BEFORE = "#7a9cc6", "#d7301f", "#bdbdbd"
 
 
 def draw_timeline(scope: Scope, path: Path, labels: dict[str, str], *, title: str = "") -> Path | None:
-    """Write the PNG; None when there is nothing to draw (no access at all)."""
+    """Write the PNG; None when there is nothing to draw (no access at all).
+
+    Raises :class:`~tourniquet.extras.MissingExtra` (one line naming the ``plots`` extra) without matplotlib.
+    """
     if not scope.timeline:
         return None
+    require("matplotlib", "plots", "the timeline picture")
     import matplotlib
 
     matplotlib.use("Agg")

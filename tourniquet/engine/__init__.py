@@ -12,7 +12,7 @@ the approver), never by what it imports.
 
 import tourniquet.actions as _catalogue  # noqa: F401  (registers every action)
 
-#: A package of modules: import what you need from them (the README's layout lists what each holds).
+#: A package of modules: import what you need from them (docs/explanation/architecture.md lists what each holds).
 __all__ = [
     "approvals", "chunks", "execute", "executor", "expressions", "guardrails", "inputs", "loader", "locks", "notices",
     "playbook", "recover", "regions", "regions_after", "regions_run", "reinstate", "report", "run", "sealing",

@@ -1,6 +1,6 @@
 """Protected-account patterns: which accounts no playbook may ever change.
 
-The pattern language (also in the README's guardrails section):
+The pattern language (also in docs/explanation/guardrails.md):
 
 - ``memberOf=<group DN glob>`` — any account whose ``memberOf`` matches the glob;
 - ``<attr>=<value>[,...]`` — a DN glob. It matches the account's DN when it matches the

@@ -88,7 +88,7 @@ class Playbook(_Strict):
     playbook: str = Field(pattern=r"^[a-z][a-z0-9-]{0,62}$", description="Playbook name.")
     version: Literal[1] = Field(description="Format version; only 1 exists.")
     title: str = Field(description="One line a responder recognises.")
-    description: str = ""
+    description: str = Field("", description="What the playbook is for, at more length than its title.")
     headline_word: str = Field(
         "contained", min_length=1, max_length=40, pattern=r"^[a-z][a-z ]*$",
         description="What an account this playbook handled is said to be in headlines and tickets: contained, "

@@ -168,6 +168,8 @@ def render_markdown(summary: RunSummary, inputs: dict[str, Any] | None = None, l
     for step, picture in (images if images is not None else report_images(summary)).items():
         lines += [f"## Timeline ({step})", "", f"![accesses per day per account, anomalous part in red]({picture})", ""]
     lines += ["## Evidence", "", f"- journal: `{summary.journal}`"]
+    if summary.directory_transport:
+        lines.append(f"- directory reached through: {summary.directory_transport}")
     for name, target in (links or {}).items():
         lines.append(f"- {name}: {target}")
     return "\n".join(lines) + "\n"

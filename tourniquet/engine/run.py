@@ -194,9 +194,11 @@ class PlaybookRun:
             incident=self.incident, playbook=self.playbook.playbook, dry_run=self.dry_run
         )
         with bind:
+            self.summary.directory_transport = self.site.directory_transport
             self.journal.write(
                 "run", status="started", playbook=self.playbook.playbook, file=self.loaded.file,
                 inputs=self.inputs, dry_run=self.dry_run, site=self.site.name, word=self.playbook.headline_word,
+                directory_transport=self.summary.directory_transport,
             )
             log.info("run.started", inputs=self.inputs)
             try:

@@ -47,6 +47,8 @@ class RunSummary:
     outcomes: Outcomes | None = None
     #: What was told to whom (sent, waiting in the outbox, or would be sent), one line each.
     notifications: list[str] = field(default_factory=list)
+    #: The LDAP library the directory was reached through ("ldap3" or "libldap"), as the run's journal says.
+    directory_transport: str | None = None
 
     def outcome(self) -> Outcomes:
         """The fold of the run's journal (an empty one before the run ended)."""

@@ -74,7 +74,13 @@ def _transient(name: str) -> bool:
 
 
 def _pin(path: Path) -> dict[str, Any]:
-    return {"bytes": path.stat().st_size, "sha256": sha256_file(path)}
+    """Size and digest of the same bytes: another run may append while this reads, so the size is what was read."""
+    digest, size = hashlib.sha256(), 0
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+            size += len(block)
+    return {"bytes": size, "sha256": digest.hexdigest()}
 
 
 def _write_whole(target: Path, data: bytes) -> None:

@@ -10,7 +10,7 @@ classification, query recording) with ``dialects`` (the few expressions that dif
 Library errors (sqlite3, psycopg, httpx, OSError) are translated into :mod:`tourniquet.errors` types
 inside this package (httpx by :mod:`tourniquet.connectors._http`); nothing above sees them.
 
-May import: ``tourniquet.errors``, ``secrets``, ``nir``, ``scope``, ``attribution``, ``connectors._http``. Imported by:
+May import: ``tourniquet.errors``, ``extras``, ``secrets``, ``nir``, ``scope``, ``attribution``, ``connectors._http``. Imported by:
 ``config``, ``site``, ``actions.audit``, ``hygiene`` (``aggregates.AuditDb``).
 """
 

@@ -42,13 +42,13 @@ class ColumnMapping(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    timestamp: str = "ts"
-    account: str = "account"
-    subject: str = "patient_id"
-    action: str = "action"
+    timestamp: str = Field("ts", description="When the access happened (UTC; see time_format).")
+    account: str = Field("account", description="Who accessed: the account as account_key says.")
+    subject: str = Field("patient_id", description="Whom the access was about: the patient's id.")
+    action: str = Field("action", description="The platform's action code (see action_fields).")
     fields: str | None = Field("fields", description="Column listing the data fields shown (comma-separated or "
                                                      "JSON list); not read when action_fields is given.")
-    source_ip: str = "source_ip"
+    source_ip: str = Field("source_ip", description="The address the access came from.")
     may_hold_nir: list[str] = Field(
         default_factory=list,
         description="Columns whose value may be a social security number (a search query, an identifier "

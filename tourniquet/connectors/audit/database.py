@@ -14,7 +14,7 @@
 - every query is recorded with its parameters, rows and seconds (a hygiene finding cites them).
 
 May import: sqlite3, psycopg, ``audit.config``, ``audit.events`` (``SYSTEM``), ``audit.dialects``,
-``tourniquet.errors``. Imported by: ``audit.sql`` (the scope's source), ``audit.aggregates`` (the hygiene
+``tourniquet.errors``, ``extras``. Imported by: ``audit.sql`` (the scope's source), ``audit.aggregates`` (the hygiene
 checks' view).
 """
 
@@ -35,6 +35,7 @@ from tourniquet.connectors.audit.config import AuditConfig
 from tourniquet.connectors.audit.dialects import EpochDialect, dialect_for
 from tourniquet.connectors.audit.events import SYSTEM
 from tourniquet.errors import ConfigError, PermanentError, TransientError
+from tourniquet.extras import require
 
 __all__ = ["quote", "Database"]
 
@@ -78,10 +79,8 @@ class Database:
 
     @staticmethod
     def _open_postgres(config: AuditConfig) -> Any:
-        try:
-            import psycopg
-        except ImportError as exc:  # pragma: no cover - a dependency of the package
-            raise ConfigError("audit: kind postgresql needs the psycopg package") from exc
+        require("psycopg", "postgresql", "audit.kind: postgresql")
+        import psycopg
         password = config.password.get() if config.password else None
         try:
             # The session time zone decides how ``timestamptz`` turns into a day or an hour and how window

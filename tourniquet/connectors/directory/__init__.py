@@ -29,12 +29,13 @@ from tourniquet.connectors.directory.flavors import (
     directory_time,
     without_secrets,
 )
+from tourniquet.connectors.directory.transport import choose
 from tourniquet.model import Account
 
 __all__ = [
     "DirectoryConfig", "Account", "Attributes", "DirectoryClient", "Flavor", "OpenLdapFlavor", "Ds389Flavor",
     "ActiveDirectoryFlavor", "FLAVORS", "Modification", "SECRET_ATTRIBUTES", "without_secrets", "ADMIN_LOCK",
-    "classify_identifier", "connect", "directory_time",
+    "classify_identifier", "connect", "directory_time", "transport_for",
 ]
 
 
@@ -43,6 +44,11 @@ def connect(config: DirectoryConfig, *, state_dir: Path | None,
     """The site's directory client (``Site.directory`` calls this lazily).
 
     ``state_dir`` is unused (every connector is called the same way); ``transport`` is the contract
-    tests' seam: a callable returning a :class:`~.libldap.DirectoryConnection`, standing in for a vendor's server.
+    tests' seam: a callable returning a :class:`~.transport.DirectoryConnection`, standing in for a vendor's server.
     """
     return DirectoryClient(config, connection_factory=transport)
+
+
+def transport_for(config: DirectoryConfig) -> str:
+    """The LDAP library a site's directory is reached through ("ldap3" or "libldap"): what the journal records."""
+    return choose(config.transport)

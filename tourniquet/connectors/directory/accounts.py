@@ -6,7 +6,7 @@ two entries sharing a mail. :class:`AccountResolver` holds those rules and reads
 :class:`EntrySearcher` (a protocol: the client, without an import of it here). Every value that
 reaches a filter goes through ``escape_filter_chars``.
 
-May import: python-ldap's filter and DN helpers, ``directory.config``, ``directory.errors``, ``directory.flavors``
+May import: ldap3's filter escaping, ``directory.config``, ``directory.errors``, ``directory.flavors``
 (``Attributes``), ``tourniquet.errors``, ``model``. Imported by: ``directory.client``.
 """
 
@@ -16,20 +16,22 @@ import re
 from collections.abc import Sequence
 from typing import Literal, Protocol
 
-import ldap
-import ldap.dn
-from ldap.filter import escape_filter_chars
+from ldap3.utils.conv import escape_filter_chars
 
 from tourniquet.connectors.directory.config import DirectoryConfig
 from tourniquet.connectors.directory.errors import SYSTEM
 from tourniquet.connectors.directory.flavors import FLAVORS, Attributes
 from tourniquet.errors import AccountNotFound, AmbiguousAccount, NotAnAccount, NotFound
-from tourniquet.model import Account, canonical_dn, dn_within, fold
+from tourniquet.model import Account, canonical_dn, dn_within, fold, split_escaped
 
-__all__ = ["AccountResolver", "EntrySearcher", "classify_identifier", "NOT_PERSON_CLASSES", "BATCH"]
+__all__ = ["AccountResolver", "EntrySearcher", "classify_identifier", "looks_like_dn", "NOT_PERSON_CLASSES", "BATCH"]
 
 RPPS = re.compile(r"^\d{11}$")
 IDNAT_PS = re.compile(r"^8\d{11}$")
+#: An attribute type in a DN (RFC 4514: a name or a numeric OID), spaces around it allowed as libldap allows them.
+_DN_ATTRIBUTE = re.compile(r"\s*(?:[A-Za-z][A-Za-z0-9-]*|\d+(?:\.\d+)*)\s*\Z")
+#: The escapes a DN value may hold: a special character or two hex digits after the backslash.
+_DN_ESCAPE = re.compile(r'\\(?:[0-9A-Fa-f]{2}|[ "#+,;<=>\\*])')
 #: Entries or ids per search when many are read at once (well under the usual server size limit of 500).
 BATCH = 100
 #: Object classes that are never a person's account, whatever the site's user_filter lets through.
@@ -48,13 +50,20 @@ def classify_identifier(identifier: str) -> Literal["dn", "rpps", "mail", "uid"]
         return "rpps"
     if "@" in text and "=" not in text:
         return "mail"
-    if "=" in text:
-        try:
-            if ldap.dn.str2dn(text):
-                return "dn"
-        except (ldap.DECODING_ERROR, ValueError, TypeError):  # not a DN (or not even text libldap takes)
-            pass
+    if "=" in text and looks_like_dn(text):
+        return "dn"
     return "uid"
+
+
+def looks_like_dn(text: str) -> bool:
+    """RDNs of ``type=value`` pairs, with valid escapes and no NUL: what libldap's DN parser accepts (and no more
+    lenient), checked without a library so that both transports classify an id the same way."""
+    for rdn in split_escaped(text, ","):
+        for ava in split_escaped(rdn, "+"):
+            attribute, equals, value = ava.partition("=")
+            if not equals or not _DN_ATTRIBUTE.match(attribute) or "\x00" in value or "\\" in _DN_ESCAPE.sub("", value):
+                return False
+    return True
 
 
 class EntrySearcher(Protocol):

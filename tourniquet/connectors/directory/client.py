@@ -7,7 +7,7 @@ reads a chunk of entries in one search (:mod:`.readahead`, :mod:`.controls`). Ev
 reaches a filter goes through ``escape_filter_chars``; every library exception is translated at this
 boundary (:func:`~tourniquet.connectors.directory.errors.ldap_errors`).
 
-May import: python-ldap's filter and DN helpers, the other ``directory`` modules, ``tourniquet.errors``,
+May import: ldap3's filter escaping, the other ``directory`` modules, ``tourniquet.errors``,
 ``model``. Imported by:
 ``connectors.directory`` (the package), whose names the rest of Tourniquet imports.
 """
@@ -21,12 +21,10 @@ from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from typing import Any, Literal
 
-import ldap
-import ldap.dn
 import structlog
-from ldap.filter import escape_filter_chars
+from ldap3.utils.conv import escape_filter_chars
 
-from tourniquet.connectors.directory.accounts import BATCH, AccountResolver, classify_identifier
+from tourniquet.connectors.directory.accounts import BATCH, AccountResolver, classify_identifier, looks_like_dn
 from tourniquet.connectors.directory.config import DirectoryConfig
 from tourniquet.connectors.directory.connections import Connections
 from tourniquet.connectors.directory.controls import (
@@ -36,12 +34,12 @@ from tourniquet.connectors.directory.controls import (
     post_read,
     post_read_attributes,
 )
-from tourniquet.connectors.directory.errors import SYSTEM
+from tourniquet.connectors.directory.errors import SYSTEM, NoSuchObject
 from tourniquet.connectors.directory.flavors import FLAVORS, Attributes, Modification
-from tourniquet.connectors.directory.libldap import BASE, ENTRY, MODIFY, SUBTREE
 from tourniquet.connectors.directory.readahead import ReadAhead
+from tourniquet.connectors.directory.transport import BASE, ENTRY, MODIFY, SUBTREE
 from tourniquet.errors import AccountNotFound, ConfigError, NotFound, PermanentError, UnsafeToChange
-from tourniquet.model import Account, canonical_dn
+from tourniquet.model import Account, canonical_dn, split_escaped
 
 __all__ = ["DirectoryClient", "classify_identifier"]
 
@@ -69,11 +67,9 @@ def _normalise(attributes: dict[str, Any]) -> Attributes:
 
 def _parent(dn: str) -> str:
     """``ou=people,dc=x`` → ``dc=x`` (where groups usually live next to people)."""
-    try:
-        parts = ldap.dn.str2dn(dn)
-    except ldap.DECODING_ERROR:
+    if not looks_like_dn(dn):
         return dn
-    return ldap.dn.dn2str(parts[1:]) or dn
+    return ",".join(part.strip() for part in split_escaped(dn, ",")[1:]) or dn
 
 
 class DirectoryClient:
@@ -105,6 +101,11 @@ class DirectoryClient:
     @property
     def encrypted(self) -> bool:
         return self._connections.encrypted
+
+    @property
+    def transport(self) -> str:
+        """The LDAP library that carries this client's requests: "ldap3" or "libldap"."""
+        return self._connections.transport
 
     # -- connections
 
@@ -142,7 +143,7 @@ class DirectoryClient:
         with self._operation(f"reading {dn}") as connection:
             try:
                 connection.search(dn, "(objectClass=*)", search_scope=BASE, attributes=list(attributes))
-            except ldap.NO_SUCH_OBJECT:
+            except NoSuchObject:
                 return None
             found = [r for r in connection.response or [] if r.get("type") == ENTRY]
             return _normalise(found[0]["attributes"]) if found else None
@@ -156,7 +157,7 @@ class DirectoryClient:
                     base or self.config.base_dn, filter_,
                     search_scope=BASE if scope == "base" else SUBTREE, attributes=attributes, size_limit=limit,
                 )
-            except ldap.NO_SUCH_OBJECT:
+            except NoSuchObject:
                 return []
             return [(r["dn"], _normalise(r.get("attributes") or {})) for r in connection.response or []
                     if r.get("type") == ENTRY]

@@ -17,6 +17,9 @@ class DirectoryConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     flavor: Literal["openldap", "389ds", "ad"] = Field("openldap", description="How accounts are locked.")
+    transport: Literal["auto", "ldap3", "libldap"] = Field(
+        "auto", description="The LDAP library: ldap3 (pure Python, always installed), libldap (OpenLDAP's C library, "
+                            "the 'libldap' extra: faster on big sweeps), auto (libldap when installed, else ldap3).")
     url: str = Field(description="ldap://host:port or ldaps://host:port")
     start_tls: bool = Field(False, description="Upgrade ldap:// with StartTLS.")
     allow_plaintext: bool = Field(
@@ -28,9 +31,9 @@ class DirectoryConfig(BaseModel):
     bind_password: SecretRef = Field(description="Where the bind password lives.")
     base_dn: str = Field(description="Subtree holding the practitioner accounts.")
     user_filter: str = Field("(objectClass=inetOrgPerson)", description="What an account entry looks like.")
-    uid_attribute: str = "uid"
+    uid_attribute: str = Field("uid", description="Attribute holding the login (sAMAccountName on AD).")
     rpps_attribute: str = Field("employeeNumber", description="Attribute holding the 11-digit RPPS number.")
-    mail_attribute: str = "mail"
+    mail_attribute: str = Field("mail", description="Attribute holding the e-mail address an alert may name.")
     default_policy_dn: str | None = Field(
         None, description="OpenLDAP: the ppolicy default (olcPPolicyDefault), for entries without pwdPolicySubentry."
     )
@@ -39,4 +42,4 @@ class DirectoryConfig(BaseModel):
                               description="What a group entry looks like.")
     group_member_attribute: str = Field("member", description="member (groupOfNames, AD) or uniqueMember.")
     timeout: float = Field(10.0, gt=0, description="Seconds for connecting and for each operation.")
-    page_size: int = Field(500, ge=1, le=5000)
+    page_size: int = Field(500, ge=1, le=5000, description="Entries per page of a paged search (hygiene sweeps).")

@@ -1,71 +1,47 @@
 """One LDAP connection through OpenLDAP's C client library (python-ldap): the few operations the client sends.
 
 Why the C library: containing 1,000 accounts, or sweeping a million entries for hygiene, is mostly
-encoding requests and decoding answers; a pure-Python LDAP library spent more time on that than the
-server spent answering (``bench/bench_contain.py``, ``bench/bench_sweep.py``).
+encoding requests and decoding answers, which C does faster than pure Python
+(``bench/bench_contain.py``, ``bench/bench_sweep.py``, docs/benchmarks/transports.md).
 
-The interface is the small one :class:`~tourniquet.connectors.directory.client.DirectoryClient`
-needs (:class:`DirectoryConnection`): ``search`` and ``modify``, each leaving its answer in
-``response`` and ``result``, so that a contract test's stand-in for a vendor's server (389-DS,
-Active Directory) is a plain object. Controls travel as BER bytes (:mod:`.controls`); values come
-back as bytes. python-ldap's exceptions leave this module untranslated: :func:`.errors.ldap_errors`
-translates them, in :mod:`.connections`, with what was being done.
+The ``libldap`` transport (the extra of that name; :mod:`.transport` chooses it when it is importable):
+the interface is :class:`~.transport.DirectoryConnection`, the same as :mod:`.ldap3_connection`'s.
+Controls travel as BER bytes (:mod:`.controls`); values come back as bytes. python-ldap's exceptions
+leave this module untranslated (a missing entry as :class:`.errors.NoSuchObject`):
+:func:`.errors.ldap_errors` translates them, in :mod:`.connections`, with what was being done.
 
-May import: python-ldap, ``directory.controls``, ``directory.errors``. Imported by: ``directory.connections``.
+May import: python-ldap, ``directory.controls``, ``directory.errors``, ``directory.transport``.
+Imported by: ``directory.transport`` (when chosen).
 """
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
-from urllib.parse import urlsplit
+from typing import Any
 
 import ldap
 from ldap.controls import RequestControl, ResponseControl
 
 from tourniquet.connectors.directory.controls import PAGED_RESULTS, POST_READ, Control, paged, parse_entry, parse_paged
-from tourniquet.connectors.directory.errors import TlsFailed, describe
+from tourniquet.connectors.directory.errors import MalformedAnswer, NoSuchObject, TlsFailed, describe
+from tourniquet.connectors.directory.transport import (
+    ADD,
+    BASE,
+    DELETE,
+    ENTRY,
+    MODIFY,
+    REPLACE,
+    SUBTREE,
+    DirectoryConnection,
+    TlsSettings,
+    reachable,
+)
 
 __all__ = ["DirectoryConnection", "LdapConnection", "TlsSettings", "BASE", "SUBTREE", "REPLACE", "ADD", "DELETE",
            "MODIFY", "ENTRY"]
 
-#: Scopes and modify operations, spelled as ldap3 spells them (contract tests may use either library's names).
-BASE, SUBTREE = "BASE", "SUBTREE"
-REPLACE, ADD, DELETE = "MODIFY_REPLACE", "MODIFY_ADD", "MODIFY_DELETE"
-#: A flavor's operation name → the connection's.
-MODIFY = {"replace": REPLACE, "add": ADD, "delete": DELETE}
-#: The ``type`` of an entry in ``response`` (references are not followed, so never returned).
-ENTRY = "searchResEntry"
 _SCOPES = {BASE: ldap.SCOPE_BASE, SUBTREE: ldap.SCOPE_SUBTREE}
 _OPERATIONS = {REPLACE: ldap.MOD_REPLACE, ADD: ldap.MOD_ADD, DELETE: ldap.MOD_DELETE}
-
-
-class DirectoryConnection(Protocol):
-    """What the client asks of a connection; after each call, ``response`` (entries) and ``result`` (controls)."""
-
-    bound: bool
-    closed: bool
-    response: list[dict[str, Any]]
-    result: dict[str, Any]
-
-    def search(self, search_base: str, search_filter: str, search_scope: str = ..., attributes: Sequence[str] | None = ...,
-               size_limit: int = ..., paged_size: int | None = ..., paged_cookie: bytes | None = ...,
-               controls: Sequence[Control] | None = ...) -> bool: ...
-
-    def modify(self, dn: str, changes: dict[str, list[tuple[str, list[Any]]]],
-               controls: Sequence[Control] | None = ...) -> bool: ...
-
-    def unbind(self) -> None: ...
-
-
-@dataclass(frozen=True)
-class TlsSettings:
-    """How the server's certificate is checked: against ``ca_file`` (or the system's CAs), and its host name."""
-
-    verify: bool = True
-    ca_file: str | None = None
 
 
 class _Raw(RequestControl):  # type: ignore[misc]  # python-ldap ships no type hints
@@ -123,20 +99,10 @@ class LdapConnection:
                 self.tls_started = True
             self._ldap.simple_bind_s(dn, password)
         except (ldap.SERVER_DOWN, ldap.CONNECT_ERROR) as exc:
-            if self.tls is not None and self._reachable():
+            if self.tls is not None and reachable(self.url, self.timeout):
                 raise TlsFailed(describe(exc)) from exc
             raise
         self.bound = True
-
-    def _reachable(self) -> bool:
-        """The TCP port answers: then a failed TLS connection failed in its handshake, not on the network."""
-        parts = urlsplit(self.url)
-        port = parts.port or (636 if parts.scheme.lower() == "ldaps" else 389)
-        try:
-            with socket.create_connection((parts.hostname or "localhost", port), timeout=min(self.timeout, 5.0)):
-                return True
-        except OSError:
-            return False
 
     def search(self, search_base: str, search_filter: str, search_scope: str = SUBTREE,
                attributes: Sequence[str] | None = None, size_limit: int = 0, paged_size: int | None = None,
@@ -153,20 +119,35 @@ class LdapConnection:
         try:
             if size_limit:
                 while True:  # one message at a time: the entries before sizeLimitExceeded are kept
-                    kind, data, _, answers = self._ldap.result3(message, 0, self.timeout, resp_ctrl_classes=_ANSWERS)
+                    kind, data, answers = self._result(message, everything=False)
                     entries.extend(data or [])
                     if kind == ldap.RES_SEARCH_RESULT:
                         break
             else:
-                _, data, _, answers = self._ldap.result3(message, 1, self.timeout, resp_ctrl_classes=_ANSWERS)
+                _, data, answers = self._result(message, everything=True)
                 entries = data or []
         except ldap.SIZELIMIT_EXCEEDED:
             answers = []
+        except ldap.NO_SUCH_OBJECT as exc:
+            raise NoSuchObject(describe(exc)) from exc
         self.response = [{"type": ENTRY, "dn": dn, "attributes": values} for dn, values in entries if dn is not None]
         self.result = {"result": 0, "controls": {
             a.controlType: {"value": {"cookie": parse_paged(a.encoded)}} for a in answers
             if a.controlType == PAGED_RESULTS}}
         return True
+
+    def _result(self, message: int, *, everything: bool) -> tuple[Any, Any, list[Any]]:
+        """The answer to ``message`` (all of it, or its next message): its kind, data and response controls.
+
+        python-ldap raises MemoryError when libldap cannot parse the controls of an answer (a hostile
+        server's bytes, not a lack of memory): that is reported as an answer that does not parse.
+        """
+        try:
+            kind, data, _, answers = self._ldap.result3(message, int(everything), self.timeout,
+                                                        resp_ctrl_classes=_ANSWERS)
+        except MemoryError as exc:
+            raise MalformedAnswer("libldap could not parse the answer's controls") from exc
+        return kind, data, answers
 
     def modify(self, dn: str, changes: dict[str, list[tuple[str, list[Any]]]],
                controls: Sequence[Control] | None = None) -> bool:
@@ -174,7 +155,7 @@ class LdapConnection:
         modlist = [(_OPERATIONS[operation], name, [_value(v) for v in values] or None)
                    for name, operations in changes.items() for operation, values in operations]
         message = self._ldap.modify_ext(dn, modlist, serverctrls=[_Raw(c) for c in controls or []] or None)
-        _, _, _, answers = self._ldap.result3(message, 1, self.timeout, resp_ctrl_classes=_ANSWERS)
+        _, _, answers = self._result(message, everything=True)
         self.result = {"result": 0, "controls": {
             a.controlType: {"value": {"result": parse_entry(a.encoded)}} for a in answers if a.controlType == POST_READ}}
         return True
