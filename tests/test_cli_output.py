@@ -4,13 +4,15 @@ Scenario: ``tourniquet run`` as a person (or a script) types it, in its own proc
 temporary Prefect server. A mistyped uid beside a real one ends the run with exit code 4 (partial) and
 one ``PARTIAL:`` line naming it — no traceback anywhere, every event printed once, no progress bar in a pipe. On a
 terminal the same command shows a progress bar moving through the steps, and with
-``TOURNIQUET_LOG_LEVEL=WARNING`` none of the run's info events.
+``TOURNIQUET_LOG_LEVEL=WARNING`` none of the run's info events; its summary says how long the
+temporary server took to start.
 """
 
 from __future__ import annotations
 
 import os
 import pty
+import re
 import select
 import subprocess
 import sys
@@ -109,5 +111,6 @@ def test_on_a_terminal_a_progress_bar_follows_the_steps_and_the_level_is_honoure
     assert "plan credential-misuse: starting a temporary Prefect server" in output  # drawn when the bar starts
     assert "plan credential-misuse: 1 of 1 accounts planned" in output  # the headline, when it stops (steps in between: as fast as they go)
     assert "PLAN (dry run, nothing changed): credential-misuse incident" in output
+    assert re.search(r"prefect: a temporary server, started in \d+\.\d s \(`tourniquet server start` keeps one", output)
     assert "run.started" not in output and "change.planned" not in output, "info events are not printed at WARNING"
     assert "Traceback" not in output

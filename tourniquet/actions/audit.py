@@ -23,20 +23,17 @@ from __future__ import annotations
 
 import base64
 import csv
-import gzip
 import json
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 import structlog
 from pydantic import BaseModel, Field
 
 from tourniquet.actions.context import ActionContext
-from tourniquet.connectors.audit import AuditConfig, ScopePlan, account_key_of
+from tourniquet.actions.scope_process import SUBJECT_COLUMNS, ScopeFiles, private_file, read_scope
+from tourniquet.connectors.audit import AuditConfig, account_key_of
 from tourniquet.connectors.directory import Account
 from tourniquet.drafts import Figures, PeopleColumns, render_cert_sante, render_cnil
 from tourniquet.drafts.people import safe_cell
@@ -45,13 +42,11 @@ from tourniquet.errors import ConfigError
 from tourniquet.extras import MissingExtra
 from tourniquet.regional import artifact_key
 from tourniquet.registry import action
-from tourniquet.scope import CONTACT, IDENTITY, AccountScope, AffectedSubject, Scope
+from tourniquet.scope import CONTACT, IDENTITY, AccountScope, Scope
 
 __all__ = ["snapshot_scope", "ScopeResult", "scope_rows", "SUBJECT_COLUMNS", "ADDRESS_COLUMNS"]
 
 log = structlog.get_logger("tourniquet")
-SUBJECT_COLUMNS = ["subject", "categories", "fields", "accounts", "records", "first", "last", "anomalous_only",
-                   "found", "national_hash"]
 ADDRESS_COLUMNS = ["account", "source_ip", "network", "events", "anomalous", "first_seen", "last_seen"]
 
 
@@ -117,11 +112,8 @@ def snapshot_scope(
         keys[key] = account.uid or account.dn
     until = until or datetime.now(timezone.utc)
     client = ctx.site.audit
-    plan = client.plan(list(keys), since, until)
-    for warning in plan.warnings:
-        log.warning("scope.window", warning=warning.message)
     if ctx.dry_run:
-        scope = client.scope(plan, on_subject=lambda subject: None)
+        scope = read_scope(client, config, keys, since, until, None).scope
         _publish(ctx.incident, scope, keys, None, None)
         return _result("computed (dry run)", scope, None, {})
 
@@ -131,25 +123,9 @@ def snapshot_scope(
         ("events", "events.jsonl.gz"), ("subjects", "subjects.csv"), ("people_to_warn", "people-to-warn.csv"),
         ("addresses", "adresses-source.csv"), ("scope", "scope.json"), ("notification", "notification.md"),
         ("cert_sante", "declaration-cert-sante.md"), ("timeline", "timeline.png"))}
-    events = _freeze_events(client, plan, files["events"])
-    columns = _people_columns(config)
-    with _private(files["subjects"]) as subjects_file, _private(files["people_to_warn"]) as warn_file:
-        subjects = csv.DictWriter(subjects_file, fieldnames=SUBJECT_COLUMNS)
-        warn = csv.DictWriter(warn_file, fieldnames=columns.names)
-        subjects.writeheader()
-        warn.writeheader()
-
-        def write_subject(subject: AffectedSubject) -> None:
-            subjects.writerow({"subject": safe_cell(subject.subject), "categories": ";".join(subject.categories),
-                               "fields": ";".join(subject.fields),
-                               "accounts": ";".join(keys.get(a, a) for a in subject.accounts),
-                               "records": subject.records, "first": subject.first.isoformat(),
-                               "last": subject.last.isoformat(), "anomalous_only": int(subject.anomalous_only),
-                               "found": "" if subject.found is None else int(subject.found),
-                               "national_hash": subject.national_hash or ""})
-            warn.writerow(columns.row(subject))
-
-        scope = client.scope(plan, on_subject=write_subject)
+    reading = read_scope(client, config, keys, since, until, ScopeFiles(
+        files["events"], files["subjects"], files["people_to_warn"], _people_columns(config)))
+    scope, events = reading.scope, reading.events
     if events != scope.total.events:  # the log moved between the two reads: say so, keep both
         log.warning("scope.events_mismatch", frozen=events, counted=scope.total.events)
     _write_addresses(scope, keys, files["addresses"])
@@ -157,7 +133,7 @@ def snapshot_scope(
         {"incident": ctx.incident, "accounts": keys, "frozen_events": events,
          **scope.model_dump(mode="json", exclude={"subjects", "addresses"})},
         indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
-    _write_queries(client, folder / "queries.json")
+    _write_queries(reading.queries, folder / "queries.json")
     from tourniquet.drafts.timeline import draw_timeline
 
     not_drawn: list[str] = []
@@ -211,14 +187,6 @@ def _people_columns(config: AuditConfig) -> PeopleColumns:
     return PeopleColumns(identity, contact, config.field_labels, zone(config.timezone), config.categories)
 
 
-@contextmanager
-def _private(path: Path) -> Iterator[IO[str]]:
-    """A text file only its owner can read (it names people), created so before anything is written."""
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with open(descriptor, "w", encoding="utf-8", newline="") as handle:
-        yield handle
-
-
 def _new_folder(parent: Path) -> Path:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     candidate, n = parent / stamp, 1
@@ -229,19 +197,8 @@ def _new_folder(parent: Path) -> Path:
     return candidate
 
 
-def _freeze_events(client: Any, plan: ScopePlan, path: Path) -> int:
-    """Stream the matching events to a gzipped JSON-lines file (mtime 0: same events, same bytes)."""
-    count = 0
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with open(descriptor, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as packed:
-        for event in client.events(plan):
-            packed.write((json.dumps(event.as_json(), sort_keys=True) + "\n").encode("utf-8"))
-            count += 1
-    return count
-
-
 def _write_addresses(scope: Scope, labels: dict[str, str], path: Path) -> None:
-    with _private(path) as handle:  # the practitioners' addresses are personal data too
+    with private_file(path) as handle:  # the practitioners' addresses are personal data too
         writer = csv.DictWriter(handle, fieldnames=ADDRESS_COLUMNS)
         writer.writeheader()
         for stat in scope.addresses:
@@ -250,8 +207,7 @@ def _write_addresses(scope: Scope, labels: dict[str, str], path: Path) -> None:
                              "first_seen": stat.first.isoformat(), "last_seen": stat.last.isoformat()})
 
 
-def _write_queries(client: Any, path: Path) -> None:
-    queries = getattr(client.source, "queries", None)
+def _write_queries(queries: list[dict[str, Any]], path: Path) -> None:
     if queries:
         path.write_text(json.dumps(queries, indent=2, default=str) + "\n", encoding="utf-8")
 

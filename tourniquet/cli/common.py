@@ -7,12 +7,15 @@ import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from tourniquet.errors import PlaybookError, PlaybookErrors
 from tourniquet.secrets import mask
 from tourniquet.site import Site
 from tourniquet.untrusted import check_incident_id
+
+if TYPE_CHECKING:
+    from tourniquet.cli.prefect_api import PrefectServer
 
 __all__ = ["site_argument", "sites_of", "one_site", "incident_argument", "incident_id", "open_site", "print_errors", "MaskedStream",
            "use_local_server", "hide_temporary_server_notes",
@@ -105,28 +108,17 @@ def print_errors(exc: PlaybookErrors) -> None:
         print(str(error), file=sys.stderr)
 
 
-def use_local_server(site: str | None) -> None:
-    """Point Prefect at the site's long-lived local server when ``PREFECT_API_URL`` is not set.
+def use_local_server(site: str | None) -> PrefectServer:
+    """The Prefect server for this command: ``PREFECT_API_URL``, the site's local server, else a temporary one.
 
-    Without one, Prefect starts a temporary server for this run (15–20 s): say so, and how to avoid it.
+    A temporary one is started by :meth:`~tourniquet.cli.prefect_api.PrefectServer.start` (timed, under
+    the progress bar), and the summary says how long it took and how to avoid it.
     """
-    import os
+    from tourniquet.cli.prefect_api import find_server
 
-    if os.environ.get("PREFECT_API_URL"):
-        return
-    from tourniquet.config import load_site
-    from tourniquet.flows import local_server
+    return find_server(site)
 
-    url = local_server.find(load_site(site).state_dir)
-    if url:
-        os.environ["PREFECT_API_URL"] = url
-    else:
-        print("note: no Prefect server (PREFECT_API_URL unset, no `tourniquet server start`): starting a temporary "
-              "one for this run, 15-20 s", file=sys.stderr)
-        # The throwaway server shares this terminal; when it stops, its services log the work they
-        # were cancelled in (tracebacks) after the command's own output. Its clients still see
-        # every real error as an API error, so its own log lines are noise here.
-        os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")
+
 def _not_a_note(record: logging.LogRecord) -> bool:
     return record.levelno >= logging.WARNING
 

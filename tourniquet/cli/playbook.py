@@ -144,10 +144,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         from tourniquet.cli.regions import run_across
 
         return run_across(args, inputs, sites)
-    use_local_server(one_site(args))
+    server = use_local_server(one_site(args))
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     from tourniquet.cli.common import hide_temporary_server_notes
+    from tourniquet.cli.prefect_api import drain_prefect_queues
     from tourniquet.cli.progress import TerminalProgress, quiet_prefect_console
     from tourniquet.flows.artifacts import progress_listener
     from tourniquet.flows.respond import RunFailed, run_playbook
@@ -155,25 +156,29 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     configure_logging()  # Prefect's logging too, so that its console can be quieted under the bar
     hide_temporary_server_notes()
-    from prefect.settings import PREFECT_API_URL
-
-    starting = "" if PREFECT_API_URL.value() else "starting a temporary Prefect server"
+    starting = "starting a temporary Prefect server" if server.kind == "temporary" else ""
     progress = TerminalProgress(f"{'plan' if args.dry_run else 'run'} {args.playbook}", first=starting)
     # A CLI run is short-lived: the heartbeat thread only adds a second of latency.
     with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}), \
             quiet_prefect_console(progress.enabled), progress, progress_listener(progress.update):
+        server.start()
         state = run_playbook(args.playbook, inputs, dry_run=args.dry_run, incident=args.incident or "",
                              site=one_site(args) or "", return_state=True)
         result = state.result(raise_on_failure=False)
-        progress.update(100.0, result["outcome"]["headline"] if isinstance(result, dict) else "failed")
+        headline = result["outcome"]["headline"] if isinstance(result, dict) else "failed"
+        progress.update(99.0, f"{headline}; sending the run's events to Prefect")
+        drain_prefect_queues()
+        progress.update(100.0, headline)
     if not isinstance(result, dict):  # nothing contained, or stopped: the flow's Failed state carries the reason
         reason = str(result) if isinstance(result, RunFailed) else (state.message or state.name)
+        print(server.describe(), file=sys.stderr)
         print(f"FAILED: {reason}", file=sys.stderr)
         return result.exit_code if isinstance(result, RunFailed) else 1
     code = _print_outcome(result)
     _print_paths(result)
     if not result["dry_run"]:
         _print_root(result["journal"])
+    print(server.describe())
     _say_exit(code, result["outcome"]["headline"], bool(result["dry_run"]))
     return code
 

@@ -83,22 +83,29 @@ def _failed_line(result: dict[str, Any]) -> None:
 
 def run_across(args: argparse.Namespace, inputs: dict[str, Any], sites: list[str]) -> int:
     """``tourniquet run`` with several sites: the ``tourniquet-regions`` flow, a subflow per region."""
-    use_local_server(sites[0])
+    server = use_local_server(sites[0])
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
+    from tourniquet.cli.prefect_api import drain_prefect_queues
     from tourniquet.flows.artifacts import progress_listener
     from tourniquet.flows.regions import run_regions
     from tourniquet.logs import configure_logging
 
     configure_logging()
     hide_temporary_server_notes()
-    progress = TerminalProgress(f"{'plan' if args.dry_run else 'run'} {args.playbook} in {len(sites)} regions")
+    progress = TerminalProgress(f"{'plan' if args.dry_run else 'run'} {args.playbook} in {len(sites)} regions",
+                                first="starting a temporary Prefect server" if server.kind == "temporary" else "")
     with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}), \
             quiet_prefect_console(progress.enabled), progress, progress_listener(RegionsProgress(progress, len(sites))):
+        server.start()
         state = run_regions(args.playbook, sites, inputs, dry_run=args.dry_run, incident=args.incident or "",
                             national_dir=args.national_dir or "", return_state=True)
         result = state.result(raise_on_failure=False)
-        progress.update(100.0, result["status"] if isinstance(result, dict) else "failed")
+        status = result["status"] if isinstance(result, dict) else "failed"
+        progress.update(99.0, f"{status}; sending the run's events to Prefect")
+        drain_prefect_queues()
+        progress.update(100.0, status)
+    print(server.describe(), file=sys.stderr)
     if not isinstance(result, dict):
         print(f"FAILED: {result if isinstance(result, Exception) else state.message or state.name}", file=sys.stderr)
         return 1

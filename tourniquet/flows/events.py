@@ -18,7 +18,8 @@ import structlog
 from tourniquet.actions.context import PlannedChange
 from tourniquet.secrets import mask_data
 
-__all__ = ["account_event_name", "emit_change", "emit_changes", "emit_incident", "ACCOUNT_EVENTS"]
+__all__ = ["account_event_name", "emit_change", "emit_changes", "emit_incident", "accounts_per_event",
+           "ACCOUNT_EVENTS", "ACCOUNTS_PER_EVENT"]
 
 log = structlog.get_logger("tourniquet")
 
@@ -37,13 +38,38 @@ ACCOUNT_EVENTS = {
 }
 
 
-#: Prefect refuses an event with more than 100 related resources (``PREFECT_EVENTS_MAXIMUM_RELATED_RESOURCES``):
-#: the incident and 99 accounts per event, as many events as it takes.
-ACCOUNTS_PER_EVENT = 99
+#: At most this many accounts per grouped event. Prefect keeps at most 100 related resources per event
+#: (``PREFECT_SERVER_EVENTS_MAXIMUM_RELATED_RESOURCES``), and its events worker adds the run's own — flow
+#: run, task run, flow, deployment, work queue, work pool and one per tag — *after* the event is built:
+#: past the maximum it drops them with a warning per event. The incident, 50 accounts and the run's
+#: resources stay well under it (:func:`accounts_per_event` leaves room for every tag as well).
+ACCOUNTS_PER_EVENT = 50
+
+#: The run-context resources Prefect's events worker may add besides tags (see above).
+RUN_CONTEXT_RESOURCES = 6
 
 
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9.@-]+", "-", text.lower()).strip("-") or "unknown"
+
+
+def accounts_per_event() -> int:
+    """How many accounts one grouped event can name and still take every resource of the run's context."""
+    maximum, tags = 100, set()
+    try:
+        from prefect.context import FlowRunContext, TaskRunContext
+        from prefect.settings import get_current_settings
+
+        maximum = int(get_current_settings().server.events.maximum_related_resources)
+        flow_context, task_context = FlowRunContext.get(), TaskRunContext.get()
+        if flow_context and flow_context.flow_run:
+            tags |= set(flow_context.flow_run.tags)
+        if task_context and task_context.task_run:
+            tags |= set(task_context.task_run.tags)
+    except Exception:  # outside a run, or another Prefect: the fixed bound alone
+        pass
+    room = maximum - 1 - RUN_CONTEXT_RESOURCES - 2 * len(tags)  # tags twice: the deployment's may differ
+    return max(1, min(ACCOUNTS_PER_EVENT, room))
 
 
 def account_event_name(operation: str) -> str:
@@ -83,7 +109,8 @@ def emit_changes(changes: list[PlannedChange], incident: str, playbook: str) -> 
     and matches against every automation (measured: about 2 ms of server CPU each, on the same cores
     as the containment). A chunk of many accounts sends ``tourniquet.accounts.<done>`` instead (e.g.
     ``tourniquet.accounts.locked``): the incident as its resource, each account a related resource
-    (role ``account``), the accounts in the payload too — at most :data:`ACCOUNTS_PER_EVENT` per event.
+    (role ``account``), the accounts in the payload too — at most :func:`accounts_per_event` per event,
+    so that Prefect never has to drop the run's own resources from it.
     """
     applied = [c for c in changes if c.outcome == "applied" and c.account]
     if len({c.account for c in applied}) <= 1:
@@ -93,10 +120,11 @@ def emit_changes(changes: list[PlannedChange], incident: str, playbook: str) -> 
     by_operation: dict[str, list[PlannedChange]] = {}
     for change in applied:
         by_operation.setdefault(change.operation, []).append(change)
+    size = accounts_per_event()
     for operation, group in by_operation.items():
         every = sorted({str(c.account) for c in group})
-        for start in range(0, len(every), ACCOUNTS_PER_EVENT):
-            accounts = every[start:start + ACCOUNTS_PER_EVENT]
+        for start in range(0, len(every), size):
+            accounts = every[start:start + size]
             related = [_incident_resource(incident, playbook)] + [
                 {"prefect.resource.id": f"tourniquet.account.{a}", "prefect.resource.name": a,
                  "prefect.resource.role": "account"} for a in accounts]

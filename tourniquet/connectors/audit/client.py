@@ -84,6 +84,7 @@ class AuditClient:
         self._networks: dict[str | None, str | None] = {}
         self._hash_key: bytes | None = None
         self._letter_fields: frozenset[str] | None = None
+        self._last_person: tuple[SubjectRow | None, Person | None] = (None, None)
         self._contact_fields: frozenset[str] = frozenset()
 
     # ---------------------------------------------------------------- the plan
@@ -208,6 +209,14 @@ class AuditClient:
                      network=network, person=self._person(row) if row is not None and raw.subject else None)
 
     def _person(self, row: SubjectRow) -> Person:
+        """What the letter needs of a person; the same subject row (consecutive groups of one person) once."""
+        if row is self._last_person[0] and self._last_person[1] is not None:
+            return self._last_person[1]
+        person = self._read_person(row)
+        self._last_person = (row, person)
+        return person
+
+    def _read_person(self, row: SubjectRow) -> Person:
         if self._letter_fields is None:
             subjects, categories = self.config.subjects, self.config.categories
             national = subjects.national_id if subjects else None

@@ -42,6 +42,9 @@ __all__ = ["quote", "Database"]
 log = structlog.get_logger("tourniquet")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _CURSORS = itertools.count(1)
+#: Sort and hash memory of one scope query on PostgreSQL (its default, 4 MB, spills the daily walk of
+#: 1,500 accounts to disk several times over); set for the query's own read-only transaction only.
+QUERY_WORK_MEM = "128MB"
 
 
 def quote(name: str) -> str:
@@ -153,6 +156,7 @@ class Database:
 
         try:
             with self.connection.transaction():
+                self.connection.execute(f"SET LOCAL work_mem = '{QUERY_WORK_MEM}'")
                 with self.connection.cursor(name=f"tourniquet_{next(_CURSORS)}") as cursor:
                     cursor.itersize = self.config.page_size
                     cursor.execute(text, self.dialect.params(params))

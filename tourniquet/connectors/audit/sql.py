@@ -102,11 +102,30 @@ class SqlSource:
 
     # ---------------------------------------------------------------- WHERE clauses
 
-    def _where(self, alias: str, spans: dict[str, Span], params: dict[str, Any], prefix: str) -> str:
-        """Each account within its own span; accounts sharing a span share one ``IN`` (index-friendly)."""
+    #: From this many distinct windows on, the accounts and their windows are one table joined to the log
+    #: (one grouped pass: an index range per account) instead of one ``OR`` term each.
+    GROUPED_FROM = 16
+
+    def _from(self, alias: str, spans: dict[str, Span], params: dict[str, Any], prefix: str) -> str:
+        """``<table> <alias> … WHERE <each account within its own span>`` (more conditions may follow with AND).
+
+        Accounts sharing a span share one ``IN`` (index-friendly). When the spans are many — ``since: auto``
+        gives each of 1,500 accounts its own — they become one ``VALUES`` table joined on the account and
+        the span: a single grouped pass over the log for all of them, not a 1,500-term ``OR``.
+        """
         by_span: dict[tuple[datetime, datetime], list[str]] = {}
         for account, span in spans.items():
             by_span.setdefault((span.start, span.end), []).append(account)
+        if len(by_span) >= self.GROUPED_FROM and self.db.dialect.name in ("sqlite", "postgresql"):
+            rows = []
+            for i, (account, span) in enumerate(spans.items()):
+                params[f"{prefix}v{i}a"], params[f"{prefix}v{i}s"], params[f"{prefix}v{i}e"] = (
+                    account, self.db.bind_time(span.start), self.db.bind_time(span.end))
+                rows.append(f"(:{prefix}v{i}a, :{prefix}v{i}s, :{prefix}v{i}e)")
+            spans_table = (f"(SELECT column1 AS a, column2 AS s, column3 AS e FROM (VALUES {', '.join(rows)}) "
+                           f"{prefix}vv)")
+            return (f"{spans_table} {prefix}w JOIN {self.table} {alias} ON {alias}.{self.account} = {prefix}w.a "
+                    f"AND {alias}.{self.ts} >= {prefix}w.s AND {alias}.{self.ts} < {prefix}w.e WHERE 1 = 1")
         terms = []
         for n, ((start, end), accounts) in enumerate(by_span.items()):
             marks = []
@@ -116,7 +135,7 @@ class SqlSource:
             params[f"{prefix}{n}s"], params[f"{prefix}{n}e"] = self.db.bind_time(start), self.db.bind_time(end)
             terms.append(f"({alias}.{self.account} IN ({', '.join(marks)}) AND {alias}.{self.ts} >= :{prefix}{n}s "
                          f"AND {alias}.{self.ts} < :{prefix}{n}e)")
-        return "(" + " OR ".join(terms) + ")" if terms else "(1 = 0)"
+        return f"{self.table} {alias} WHERE " + ("(" + " OR ".join(terms) + ")" if terms else "(1 = 0)")
 
     def _rows(self, select: list[str], windows: Windows, params: dict[str, Any], *, subject: int, account: int,
               grouped: bool) -> str:
@@ -127,15 +146,14 @@ class SqlSource:
         caseload is quadratic. One sort and a window function (:meth:`_known`) tell each row whether its pair has
         a history row, on SQLite and PostgreSQL alike."""
         names = [f"c{i}" for i in range(len(select))]
-        where = self._where("l", windows.exposure, params, "w")
-        rows = (f"SELECT {', '.join(f'{e} AS {n}' for e, n in zip(select, names))}, 1 AS w FROM {self.table} l "
-                f"WHERE {where}")
+        rows = (f"SELECT {', '.join(f'{e} AS {n}' for e, n in zip(select, names))}, 1 AS w "
+                f"FROM {self._from('l', windows.exposure, params, 'w')}")
         if windows.history:
             filler = ["NULL"] * len(select)  # untyped: PostgreSQL gives them the window rows' types
             filler[subject], filler[account] = "p.s", "p.a"
-            history = self._where("h", windows.history, params, "h")
+            history = self._from("h", windows.history, params, "h")
             rows += (f" UNION ALL SELECT {', '.join(filler)}, 0 FROM (SELECT DISTINCT h.{self.subject} AS s, "
-                     f"h.{self.account} AS a FROM {self.table} h WHERE {history} AND h.{self.subject} IS NOT NULL) p")
+                     f"h.{self.account} AS a FROM {history} AND h.{self.subject} IS NOT NULL) p")
         if not grouped:
             return rows
         keys = names[:-1]
@@ -188,6 +206,9 @@ class SqlSource:
         sql, params, width = self.groups_sql(windows)
         n_nir = len(self.nir)
         values, flags = self.subject_value_fields, self.subject_flag_fields
+        # The groups come ordered by subject and each repeats its subject's row of the subject table:
+        # read it once per subject, not once per group (a person seen a hundred times is one row).
+        previous: tuple[Any, SubjectRow | None] = (object(), None)
         for row in self.db.query("scope groups", sql, params):
             i = 4
             fields_cell = None
@@ -198,7 +219,9 @@ class SqlSource:
             count, first, last, known = row[width], row[width + 1], row[width + 2], bool(row[width + 3])
             j = width + 4
             subject_row = None
-            if self.config.subjects is not None:
+            if self.config.subjects is not None and row[0] is not None and row[0] == previous[0]:
+                subject_row = previous[1]
+            elif self.config.subjects is not None:
                 found = bool(row[j])
                 raw = row[j + 1:j + 1 + len(values)]
                 present = {f for f, v in zip(values, raw) if v is not None and str(v).strip() != ""}
@@ -206,6 +229,7 @@ class SqlSource:
                 subject_row = SubjectRow(found=found, present=frozenset(present),
                                          values=tuple((f, v) for f, v in zip(values, raw)
                                                       if v is not None and str(v).strip() != ""))
+                previous = (row[0], subject_row)
             first_time = parse_time(first)
             yield RawGroup(subject=text_or_none(row[0]), account=str(row[1]), source_ip=text_or_none(row[2]),
                            action=row[3], fields=fields_cell, nir_values=nir_values, hour=hour, count=int(count),
@@ -237,10 +261,9 @@ class SqlSource:
         if not spans:
             return
         params: dict[str, Any] = {}
-        where = self._where("h", spans, params, "h")
+        source = self._from("h", spans, params, "h")
         hour = self.db.dialect.hour(f"h.{self.ts}")
-        sql = (f"SELECT h.{self.account}, h.{self.ip}, {hour}, COUNT(*) FROM {self.table} h WHERE {where} "
-               "GROUP BY 1, 2, 3")
+        sql = f"SELECT h.{self.account}, h.{self.ip}, {hour}, COUNT(*) FROM {source} GROUP BY 1, 2, 3"
         for account, ip, hour_of_day, count in self.db.query("owner history", sql, params):
             yield HistoryRow(str(account), text_or_none(ip), int(hour_of_day or 0), int(count))
 
@@ -250,13 +273,13 @@ class SqlSource:
             return
         params: dict[str, Any] = {}
         dialect = self.db.dialect
-        where = self._where("l", spans, params, "d")
+        source = self._from("l", spans, params, "d")
         day = dialect.day(f"l.{self.ts}")
         # "first seen that day": the day against the pair's first day, by a window function (one sort, no join)
         rows = (f"SELECT l.{self.account} AS a, {day} AS d, l.{self.ip} AS i, {dialect.hour(f'l.{self.ts}')} AS h, "
                 f"l.{self.ts} AS t, CASE WHEN l.{self.subject} IS NULL THEN NULL "
                 f"WHEN {day} = MIN({day}) OVER (PARTITION BY l.{self.account}, l.{self.subject}) THEN 1 ELSE 0 END AS n "
-                f"FROM {self.table} l WHERE {where}")
+                f"FROM {source}")
         sql = f"SELECT a, d, i, h, n, COUNT(*), MIN(t) FROM ({rows}) r GROUP BY 1, 2, 3, 4, 5 ORDER BY 2"
         for account, day_value, ip, hour, new, count, first in self.db.query("daily accesses", sql, params):
             yield DailyRow(account=str(account), day=_day(day_value), source_ip=text_or_none(ip), hour=int(hour or 0),
