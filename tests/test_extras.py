@@ -103,3 +103,18 @@ def test_the_timeline_without_matplotlib_is_one_line_naming_the_plots_extra(
 
 def test_missing_extra_is_a_configuration_error() -> None:
     assert issubclass(MissingExtra, ConfigError)
+
+
+def test_the_core_dependencies_are_the_designs_five_and_the_extras_hold_the_rest() -> None:
+    """Issue 28: prefect, ldap3, httpx, pyyaml, structlog — everything else is an extra a site asks for."""
+    import re
+    import tomllib
+
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
+    names = {re.split(r"[<>=!\[ ;]", spec, maxsplit=1)[0].lower() for spec in project["dependencies"]}
+    assert names == {"prefect", "ldap3", "httpx", "pyyaml", "structlog"}
+    extras = project["optional-dependencies"]
+    assert {"libldap", "postgresql", "plots", "docs", "test"} <= set(extras)
+    assert any(spec.startswith("python-ldap") for spec in extras["libldap"])
+    assert any(spec.startswith("psycopg") for spec in extras["postgresql"])
+    assert any(spec.startswith("matplotlib") for spec in extras["plots"])

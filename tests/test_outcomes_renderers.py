@@ -83,7 +83,7 @@ def _ticket(outcome: dict[str, Any]) -> tuple[str, str]:
     step = next(s for s in yaml.safe_load(PLAYBOOK.read_text(encoding="utf-8"))["steps"] if s["id"] == "ticket")
     scope = {"outcome": outcome, "inputs": {"reason": "alert", "accounts": []},
              "steps": {"revocation": None, "lock": {"results": [], "failed": [], "skipped": [], "count": 0}},
-             "incident": {"id": "inc-prop"}}
+             "incident": {"id": "inc-prop", "run_url": "", "story_url": ""}}
     rendered = expressions.evaluate({"title": step["with"]["title"], "body": step["with"]["body"]}, scope)
     return rendered["title"], rendered["body"]
 
