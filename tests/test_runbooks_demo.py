@@ -4,8 +4,10 @@ Scenario: the demo directory (a real slapd with the demo's 50 practitioners and 
 each shell block of docs/runbooks/alert-arrived.md, then of practitioner-calls.md, is run by bash in a terminal,
 in page order, exactly as written, but for what a responder fills in for their own site: ``TOURNIQUET_SITE`` (the
 demo site), ``EVIDENCE_DIR`` (the demo's) and ``INCIDENT`` (the id the plan printed, as the runbook says to keep
-it). A block the page marks ``<!-- demo: skip … -->`` (an approval, which the demo's three accounts do not need) is
-not run. Afterwards: the three accounts' own passwords no longer bind, the evidence verifies, and the one-time
+it). The plan printed in step 2 is approved and applied with ``tourniquet apply`` in step 3 (the terminal's
+path). A block the page marks ``<!-- demo: skip … -->`` (approving a run suspended in Prefect, re-planning after a
+drift: neither happens on the demo) is not run. Afterwards: the three accounts' own passwords no longer bind, the
+plan's approval is in the incident's story, the evidence verifies, and the one-time
 password ``recover`` showed opens the practitioner's account again.
 """
 
@@ -125,6 +127,10 @@ def test_the_alert_and_practitioner_runbooks_work_on_the_demo_directory(tmp_path
         alert = responder.follow(RUNBOOKS / "alert-arrived.md")
         incident = responder.filled["INCIDENT"]
         assert "intact" in alert[-1]  # every block exited 0 (bash -e), the evidence verifies
+        said = "".join(alert)
+        assert re.search(r"APPLY plan [0-9a-f]{64} of incident " + incident + r", approved by Dr Martin, RSSI: completed",
+                         said), said  # the plan read in step 2 is the one applied in step 3
+        assert "approved plan" in alert[-1] and "dthomas contained" in alert[-1]  # `incidents show` tells it
         practitioners = generate(50, SUFFIX).practitioners
         misused = [p for p in practitioners if p.uid in ("dthomas", "llaurent", "bdubois")]
         assert len(misused) == 3
@@ -134,6 +140,7 @@ def test_the_alert_and_practitioner_runbooks_work_on_the_demo_directory(tmp_path
         del responder.filled["INCIDENT"]  # the practitioner's runbook finds it again, from the account
         calls = responder.follow(RUNBOOKS / "practitioner-calls.md")
         assert f"{state / 'evidence' / incident / 'journal.jsonl'}" in "".join(calls)
+        assert incident in calls[1]  # step 2: `tourniquet incidents` lists it
         assert responder.filled["INCIDENT"] == incident
         shown = re.search(r"dthomas: ([A-Za-z0-9]{4}(?:-[A-Za-z0-9]{4}){3})", "".join(calls))
         assert shown, calls
