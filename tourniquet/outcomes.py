@@ -22,7 +22,7 @@ from typing import Any
 
 from tourniquet.exit_codes import ExitCode, exit_codes_markdown
 
-__all__ = ["Kind", "Entry", "AccountOutcome", "Outcomes", "ExitCode", "fold", "short_reason", "listed", "WHO_APPROVES",
+__all__ = ["Kind", "Entry", "REGION_STEP", "AccountOutcome", "Outcomes", "ExitCode", "fold", "short_reason", "listed", "WHO_APPROVES",
            "shown_name", "exit_codes_markdown"]
 
 
@@ -46,6 +46,9 @@ class Kind(StrEnum):
 STRENGTH = {Kind.FAILED: 6, Kind.WAITING: 6, Kind.REFUSED: 5, Kind.QUEUED: 4, Kind.APPLIED: 3, Kind.PLANNED: 2, Kind.ALREADY: 1,
             Kind.SKIPPED: 0}
 #: Error kinds that are the tool refusing to act (not something that broke).
+#: The step of an entry about an account's region as a whole, across several sites: its part did not run
+#: (the region failed), or an earlier run of the incident contained it there.
+REGION_STEP = "region"
 REFUSAL_KINDS = frozenset({"AccountNotFound", "NotAnAccount", "AmbiguousAccount", "NotFound", "GuardrailError",
                            "ProtectedAccount", "UnsafeToChange", "NotAPerson", "RefusedTarget"})
 
@@ -101,7 +104,7 @@ class AccountOutcome:
         reason = short_reason(worst.why)
         if worst.kind is Kind.REFUSED and reason.startswith("protected"):
             return worst.kind, f"{self.account} is protected"
-        if worst.step == "" or (worst.kind in (Kind.REFUSED, Kind.WAITING) and worst.step == "resolve"):
+        if worst.step in ("", REGION_STEP) or (worst.kind in (Kind.REFUSED, Kind.WAITING) and worst.step == "resolve"):
             return worst.kind, f"{self.account} ({reason})"
         return worst.kind, f"{self.account} ({worst.step}{': ' + reason if reason else ''})"
 

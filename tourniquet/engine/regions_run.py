@@ -11,6 +11,9 @@ own controller. What this module adds:
 - **re-runs finish the job**: a region whose part completed in an earlier run of the incident is not
   run again (the national journal says so), the others are;
 - the **national summary** (:mod:`tourniquet.national`), sealed over the regional bundles.
+- **one outcome for the incident** (:func:`merged_outcomes`): each region's fold of its own journal, merged
+  with the ids no region ran (refused, or waiting for a region that is down), so the headline, the lines
+  and the exit code are the single-site ones (:class:`~tourniquet.outcomes.Outcomes`), in the same words.
 
 Nothing here imports Prefect.
 """
@@ -36,7 +39,7 @@ from tourniquet.engine.regions_after import anchor_national_everywhere
 from tourniquet.engine.run import Approver, RunSummary, reject_all
 from tourniquet.errors import ConfigError, PlaybookError, TourniquetError
 from tourniquet.evidence import SealFailed
-from tourniquet.outcomes import AccountOutcome, Entry, Kind, Outcomes
+from tourniquet.outcomes import REGION_STEP, AccountOutcome, Entry, Kind, Outcomes
 from tourniquet.regional import working_for
 from tourniquet.secrets import mask
 from tourniquet.site import Site
@@ -301,7 +304,7 @@ def merged_outcomes(run: NationalRun) -> Outcomes:
             if account not in done:
                 kind, why = ((Kind.ALREADY, "contained by an earlier run of this incident") if part.skipped else
                              (Kind.FAILED, f"region {name} {part.status}: {part.error or 'nothing was done'}"))
-                _put(merged, _named(account, name, owners), Entry("", name, account, kind, why))
+                _put(merged, _named(account, name, owners), Entry(REGION_STEP, name, account, kind, why))
         for account, found in done.items():
             _put(merged, _named(account, name, owners), *found.entries.values())
     for identifier, why in run.resolution.refused.items():

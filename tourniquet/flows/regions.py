@@ -4,9 +4,12 @@ The incident's flow run (``tourniquet-regions``, or ``respond`` given several si
 across the sites (:mod:`tourniquet.engine.regions`), then (:mod:`tourniquet.engine.regions_run`) starts
 one subflow per site that holds some — ``inc-…-hdf-contain``, ``inc-…-nor-contain`` … — on threads of
 its own, so the regions are contained at the same time and each shows its own steps, task runs,
-artifacts and approvals in the UI. A region's subflow ends Failed when its part did (its message says
-why); the incident's flow run ends Failed "completed with errors" naming it, after the other regions
-finished. The national summary is the incident run's artifact ``tourniquet-<incident>-national``.
+artifacts and approvals in the UI. A region's subflow ends as a single-site run does (*Contained*,
+*Partially contained*; Failed when its part contained nothing or failed, its message says why). The
+incident's flow run ends after every region, named after the regions' outcomes merged
+(:func:`~tourniquet.engine.regions_run.merged_outcomes`): *Contained*, *Partially contained* (a region
+down while the others contained theirs: Completed, not Failed), or Failed when nothing was contained;
+its message is the incident's headline. The national summary is the incident run's artifact ``tourniquet-<incident>-national``.
 """
 
 from __future__ import annotations
