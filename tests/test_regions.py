@@ -307,6 +307,9 @@ def test_each_region_keeps_its_own_guardrails(country: Country, tmp_path: Path) 
         assert run.error and "hdf: failed" in run.error and "pdl" not in run.error
         assert run.summary is not None and not run.summary.complete
         assert "not counted: hdf" in run.summary.explanation
+        headline = run.outcomes.headline()  # the incident's one headline, in the single-site words
+        assert run.outcomes.exit_code() == 4 and run.outcomes.state_name == "Partially contained", headline
+        assert headline.startswith("5 of 10 contained; ") and f"{protected.uid} is protected" in headline, headline
     finally:
         country.reset()
 
