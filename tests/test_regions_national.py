@@ -255,11 +255,12 @@ def test_every_site_down_means_nothing_runs_and_each_id_waits_naming_them(
 
     out, err = capsys.readouterr()
     assert code == 1, (out, err)
-    assert "across 2 sites: failed" in out
+    assert "across 2 sites: nothing planned: jdupont (region hdf down, region nor down); " \
+           "nor:amartin (region nor down)" in out, out
     assert "hdf  not run — its directory could not be searched" in out and "nor  not run" in out
     assert "waiting  'jdupont' could not be looked up: hdf, nor could not be searched" in out
     assert "waiting  'nor:amartin': nor could not be searched" in out
-    assert err.startswith("FAILED: credential-misuse failed across 2 sites") and "Traceback" not in out + err
+    assert "NOTHING PLANNED: nothing planned: " in err and "Traceback" not in out + err
 
 
 def test_a_national_folder_that_cannot_be_made_is_refused_before_anything(tmp_path: Path) -> None:

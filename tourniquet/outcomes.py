@@ -22,7 +22,7 @@ from typing import Any
 
 from tourniquet.exit_codes import ExitCode, exit_codes_markdown
 
-__all__ = ["Kind", "Entry", "AccountOutcome", "Outcomes", "ExitCode", "fold", "short_reason", "listed", "WHO_APPROVES",
+__all__ = ["Kind", "Entry", "REGION_STEP", "AccountOutcome", "Outcomes", "ExitCode", "fold", "short_reason", "listed", "WHO_APPROVES",
            "shown_name", "exit_codes_markdown"]
 
 
@@ -35,15 +35,20 @@ class Kind(StrEnum):
     SKIPPED = "skipped"
     REFUSED = "refused"
     FAILED = "failed"
+    #: Across several sites: an account in a region that could not be reached; a re-run will contain it.
+    WAITING = "waiting"
     #: Not about an account: a ticket write waiting in the outbox (the ticket system was unreachable).
     QUEUED = "queued"
 
 
 #: When one step has several records for an account (a group per change, a failure after a change), the
 #: strongest word wins: a failure is never hidden by an earlier success.
-STRENGTH = {Kind.FAILED: 6, Kind.REFUSED: 5, Kind.QUEUED: 4, Kind.APPLIED: 3, Kind.PLANNED: 2, Kind.ALREADY: 1,
+STRENGTH = {Kind.FAILED: 6, Kind.WAITING: 6, Kind.REFUSED: 5, Kind.QUEUED: 4, Kind.APPLIED: 3, Kind.PLANNED: 2, Kind.ALREADY: 1,
             Kind.SKIPPED: 0}
 #: Error kinds that are the tool refusing to act (not something that broke).
+#: The step of an entry about an account's region as a whole, across several sites: its part did not run
+#: (the region failed), or an earlier run of the incident contained it there.
+REGION_STEP = "region"
 REFUSAL_KINDS = frozenset({"AccountNotFound", "NotAnAccount", "AmbiguousAccount", "NotFound", "GuardrailError",
                            "ProtectedAccount", "UnsafeToChange", "NotAPerson", "RefusedTarget"})
 
@@ -78,7 +83,7 @@ class AccountOutcome:
 
     def worst(self) -> Entry | None:
         """The first refusal, else the first failure, else the first skip: why it is not contained."""
-        for kind in (Kind.REFUSED, Kind.FAILED, Kind.SKIPPED):
+        for kind in (Kind.REFUSED, Kind.WAITING, Kind.FAILED, Kind.SKIPPED):
             for entry in self.entries.values():
                 if entry.kind is kind:
                     return entry
@@ -88,7 +93,7 @@ class AccountOutcome:
         """Contained (a run) or going to be (a plan): a change reached it, and nothing was refused or failed."""
         kinds = self.kinds()
         done = {Kind.APPLIED, Kind.ALREADY} | ({Kind.PLANNED} if dry_run else set())
-        return bool(kinds & done) and not kinds & {Kind.REFUSED, Kind.FAILED}
+        return bool(kinds & done) and not kinds & {Kind.REFUSED, Kind.FAILED, Kind.WAITING}
 
     def why_not(self) -> tuple[Kind, str]:
         """The word and the phrase for why it is not contained: ``x is protected``, ``jdupnt (no such account)``,
@@ -99,7 +104,7 @@ class AccountOutcome:
         reason = short_reason(worst.why)
         if worst.kind is Kind.REFUSED and reason.startswith("protected"):
             return worst.kind, f"{self.account} is protected"
-        if worst.kind is Kind.REFUSED and worst.step in ("", "resolve"):
+        if worst.step in ("", REGION_STEP) or (worst.kind in (Kind.REFUSED, Kind.WAITING) and worst.step == "resolve"):
             return worst.kind, f"{self.account} ({reason})"
         return worst.kind, f"{self.account} ({worst.step}{': ' + reason if reason else ''})"
 

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from tourniquet.cli.prefect_api import PrefectServer
 
 __all__ = ["site_argument", "sites_of", "one_site", "incident_argument", "incident_id", "open_site", "print_errors", "MaskedStream",
-           "use_local_server", "hide_temporary_server_notes",
+           "use_local_server", "hide_temporary_server_notes", "say_exit",
            "SITE_HELP"]
 
 SITE_HELP = "site configuration (default: $TOURNIQUET_SITE or ./tourniquet.yaml)"
@@ -133,3 +133,15 @@ def hide_temporary_server_notes() -> None:
     prefect_logger = logging.getLogger("prefect")
     if _not_a_note not in prefect_logger.filters:
         prefect_logger.addFilter(_not_a_note)
+
+
+def say_exit(code: int, headline: str, dry_run: bool) -> None:
+    """For a script reading stderr: the one line that says why the code is not 0."""
+    from tourniquet.exit_codes import ExitCode
+
+    if code == ExitCode.PARTIAL:
+        print(f"PARTIAL: {headline}", file=sys.stderr)
+    elif code == ExitCode.NEEDS_APPROVAL:
+        print(f"NEEDS APPROVAL: {headline}", file=sys.stderr)
+    elif code == ExitCode.NONE:
+        print(f"{'NOTHING PLANNED' if dry_run else 'NOTHING CONTAINED'}: {headline}", file=sys.stderr)

@@ -7,7 +7,15 @@ import json
 import sys
 from typing import Any
 
-from tourniquet.cli.common import incident_id, one_site, print_errors, site_argument, sites_of, use_local_server
+from tourniquet.cli.common import (
+    incident_id,
+    one_site,
+    print_errors,
+    say_exit,
+    site_argument,
+    sites_of,
+    use_local_server,
+)
 from tourniquet.errors import PlaybookErrors
 
 __all__ = ["register"]
@@ -83,18 +91,6 @@ def _print_paths(result: dict[str, Any]) -> None:
     print(f"  report:  {result['report']}")
 
 
-def _say_exit(code: int, headline: str, dry_run: bool) -> None:
-    """For a script reading stderr: the one line that says why the code is not 0."""
-    from tourniquet.exit_codes import ExitCode
-
-    if code == ExitCode.PARTIAL:
-        print(f"PARTIAL: {headline}", file=sys.stderr)
-    elif code == ExitCode.NEEDS_APPROVAL:
-        print(f"NEEDS APPROVAL: {headline}", file=sys.stderr)
-    elif code == ExitCode.NONE:
-        print(f"{'NOTHING PLANNED' if dry_run else 'NOTHING CONTAINED'}: {headline}", file=sys.stderr)
-
-
 def cmd_plan(args: argparse.Namespace) -> int:
     from tourniquet.cli.progress import TerminalObserver, TerminalProgress
     from tourniquet.engine.execute import execute_playbook
@@ -118,7 +114,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     _print_changes(summary)
     _print_paths(result)
     _print_plan(summary)
-    _say_exit(code, result["outcome"]["headline"], True)
+    say_exit(code, result["outcome"]["headline"], True)
     return code
 
 
@@ -179,7 +175,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not result["dry_run"]:
         _print_root(result["journal"])
     print(server.describe())
-    _say_exit(code, result["outcome"]["headline"], bool(result["dry_run"]))
+    say_exit(code, result["outcome"]["headline"], bool(result["dry_run"]))
     return code
 
 

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from tourniquet.cli.common import hide_temporary_server_notes, use_local_server
+from tourniquet.cli.common import hide_temporary_server_notes, say_exit, use_local_server
 from tourniquet.cli.progress import TerminalProgress, quiet_prefect_console
 from tourniquet.regional import current_region
 
@@ -40,8 +40,9 @@ class RegionsProgress:
 def print_national_run(result: dict[str, Any]) -> None:
     """Region by region, the refusals, then the national summary."""
     label = "PLAN (dry run, nothing changed)" if result["dry_run"] else "RUN"
+    outcome = result["outcome"]
     print(f"{label}: {result['playbook']} incident {result['incident']} across {len(result['regions'])} sites: "
-          f"{result['status']}")
+          f"{outcome['headline']}")
     width = max(len(r["region"]) for r in result["regions"])
     for region in result["regions"]:
         status = f"{region['status']} (by an earlier run: not run again)" if region.get("skipped") else region["status"]
@@ -52,10 +53,14 @@ def print_national_run(result: dict[str, Any]) -> None:
         if region.get("error"):
             line += f" — {region['error']}"
         print(line)
+        if region.get("headline"):
+            print(f"  {'':{width}}  {region['headline']}")
         for refusal in region.get("refused") or []:
             print(f"  {'':{width}}  refused {refusal['account']}: {refusal['reason']}")
         if region.get("report"):
             print(f"  {'':{width}}  report: {region['report']}")
+    for line in outcome["lines"][1:]:
+        print(f"  {line}")
     for why in result["refused"].values():
         print(f"  refused  {why}")
     for why in result["waiting"].values():
@@ -74,11 +79,6 @@ def print_national_run(result: dict[str, Any]) -> None:
         if known:
             print(f"  people (plan): {', '.join(f'{name} {people}' for name, people in known.items())}; nationally at "
                   f"most {sum(known.values())} (the real run counts each person once)")
-
-
-def _failed_line(result: dict[str, Any]) -> None:
-    print(f"FAILED: {result['playbook']} {result['status']} across {len(result['regions'])} sites: {result['error']} "
-          "(run the same command again once fixed: regions already done are not touched again)", file=sys.stderr)
 
 
 def run_across(args: argparse.Namespace, inputs: dict[str, Any], sites: list[str]) -> int:
@@ -101,7 +101,7 @@ def run_across(args: argparse.Namespace, inputs: dict[str, Any], sites: list[str
         state = run_regions(args.playbook, sites, inputs, dry_run=args.dry_run, incident=args.incident or "",
                             national_dir=args.national_dir or "", return_state=True)
         result = state.result(raise_on_failure=False)
-        status = result["status"] if isinstance(result, dict) else "failed"
+        status = result["outcome"]["headline"] if isinstance(result, dict) else "failed"
         progress.update(99.0, f"{status}; sending the run's events to Prefect")
         drain_prefect_queues()
         progress.update(100.0, status)
@@ -109,11 +109,15 @@ def run_across(args: argparse.Namespace, inputs: dict[str, Any], sites: list[str
     if not isinstance(result, dict):
         print(f"FAILED: {result if isinstance(result, Exception) else state.message or state.name}", file=sys.stderr)
         return 1
+    return _said(result)
+
+
+def _said(result: dict[str, Any]) -> int:
+    """Print the run across sites, headline first; its exit code is the merged outcome's (as for one site)."""
     print_national_run(result)
-    if result["status"] in ("completed", "planned"):
-        return 0
-    _failed_line(result)
-    return 1
+    code = int(result["outcome"]["exit_code"])
+    say_exit(code, result["outcome"]["headline"], bool(result["dry_run"]))
+    return code
 
 
 def plan_across(args: argparse.Namespace, inputs: dict[str, Any], sites: list[str]) -> int:
@@ -123,12 +127,7 @@ def plan_across(args: argparse.Namespace, inputs: dict[str, Any], sites: list[st
 
     run = execute_across(args.playbook, inputs, sites, dry_run=True, incident=args.incident,
                          national_dir=args.national_dir)
-    result = national_run_dict(run)
-    print_national_run(result)
-    if result["status"] == "planned":
-        return 0
-    _failed_line(result)
-    return 1
+    return _said(national_run_dict(run))
 
 
 def false_alarm_by(args: argparse.Namespace) -> str:

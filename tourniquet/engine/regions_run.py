@@ -11,6 +11,9 @@ own controller. What this module adds:
 - **re-runs finish the job**: a region whose part completed in an earlier run of the incident is not
   run again (the national journal says so), the others are;
 - the **national summary** (:mod:`tourniquet.national`), sealed over the regional bundles.
+- **one outcome for the incident** (:func:`merged_outcomes`): each region's fold of its own journal, merged
+  with the ids no region ran (refused, or waiting for a region that is down), so the headline, the lines
+  and the exit code are the single-site ones (:class:`~tourniquet.outcomes.Outcomes`), in the same words.
 
 Nothing here imports Prefect.
 """
@@ -18,6 +21,7 @@ Nothing here imports Prefect.
 from __future__ import annotations
 
 import contextvars
+import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -35,12 +39,13 @@ from tourniquet.engine.regions_after import anchor_national_everywhere
 from tourniquet.engine.run import Approver, RunSummary, reject_all
 from tourniquet.errors import ConfigError, PlaybookError, TourniquetError
 from tourniquet.evidence import SealFailed
+from tourniquet.outcomes import REGION_STEP, AccountOutcome, Entry, Kind, Outcomes
 from tourniquet.regional import working_for
 from tourniquet.secrets import mask
 from tourniquet.site import Site
 
 __all__ = ["Part", "NationalRun", "RunPart", "part_of", "run_part_here", "checked_inputs", "execute_across",
-           "ACCOUNTS_INPUT"]
+           "merged_outcomes", "ACCOUNTS_INPUT"]
 
 log = structlog.get_logger("tourniquet")
 
@@ -64,6 +69,8 @@ class Part:
     scope: dict[str, Any] | None = None
     #: accounts its guardrails refused (protected): {"account", "step", "reason"}
     refused: list[dict[str, Any]] = field(default_factory=list)
+    #: what its run did per account, folded from its journal (None when it did not run)
+    outcome: Outcomes | None = None
 
     def as_record(self) -> dict[str, Any]:
         return {"region": self.region, "ids": self.ids, "status": self.status, "error": self.error,
@@ -81,7 +88,7 @@ def part_of(region: str, ids: list[str], summary: RunSummary) -> Part:
                 journal=str(summary.journal) if summary.journal else None,
                 report=str(summary.report) if summary.report else None,
                 scope=scope if isinstance(scope, dict) else None,
-                refused=list(refused.values()))
+                refused=list(refused.values()), outcome=summary.outcomes)
 
 
 #: Runs one site's part: (region, its ids, the playbook inputs for it, incident, dry_run) → its Part.
@@ -117,6 +124,8 @@ class NationalRun:
     summary: national.NationalSummary | None = None
     folder: Path | None = None
     root: str = ""
+    #: every region's outcome merged (:func:`merged_outcomes`): the incident's headline and exit code
+    outcomes: Outcomes = field(default_factory=Outcomes)
 
     @property
     def problems(self) -> list[str]:
@@ -179,6 +188,7 @@ def execute_across(
     run = NationalRun(incident=incident, playbook=playbook_name, dry_run=dry_run, status="", resolution=resolution,
                       parts=parts)
     run.status = _status(run)
+    run.outcomes = merged_outcomes(run)
     problems = run.problems
     run.error = "; ".join(problems) if problems else None
     if not dry_run:
@@ -267,3 +277,59 @@ def _status(run: NationalRun) -> str:
     if not any(status.startswith(good) for status in ended):
         return "failed"
     return f"{good} with errors"
+
+
+def merged_outcomes(run: NationalRun) -> Outcomes:
+    """Every region's outcome (folded from its own journal) as one, plus the ids no region ran: refused ones
+    (unknown, ambiguous) and waiting ones (their region down). Its headline, lines and exit code are the
+    single-site ones (:class:`~tourniquet.outcomes.Outcomes`), so the wording cannot differ."""
+    merged = Outcomes(dry_run=run.dry_run)
+    owners: dict[str, list[str]] = {}
+    for name, part in run.parts.items():
+        for account in (part.outcome.accounts if part.outcome is not None else {}) or part.accounts:
+            owners.setdefault(account, []).append(name)
+    for name, part in run.parts.items():
+        outcome = part.outcome
+        if outcome is not None:
+            merged.word = outcome.word
+            for step, action in outcome.steps.items():
+                merged.steps.setdefault(step, action)
+            merged.approvals += [{**a, "reason": f"{name}: {a.get('reason', '')}"} for a in outcome.approvals]
+            merged.problems += [f"{name}: {problem}" for problem in outcome.problems]
+            merged.others += outcome.others
+            if outcome.stopped and not merged.stopped:
+                merged.status, merged.error = outcome.status, f"{name}: {outcome.error}"
+        done = outcome.accounts if outcome is not None else {}
+        for account in part.accounts:  # assigned to the region, yet its journal has nothing for it
+            if account not in done:
+                kind, why = ((Kind.ALREADY, "contained by an earlier run of this incident") if part.skipped else
+                             (Kind.FAILED, f"region {name} {part.status}: {part.error or 'nothing was done'}"))
+                _put(merged, _named(account, name, owners), Entry(REGION_STEP, name, account, kind, why))
+        for account, found in done.items():
+            _put(merged, _named(account, name, owners), *found.entries.values())
+    for identifier, why in run.resolution.refused.items():
+        _put(merged, identifier, Entry("resolve", "directory", identifier, Kind.REFUSED, _without_id(why)))
+    for identifier, why in run.resolution.waiting.items():
+        down = [name for name in run.resolution.unreachable if re.search(rf"\b{re.escape(name)}\b", _without_id(why))]
+        reason = ", ".join(f"region {name} down" for name in down) or _without_id(why)
+        _put(merged, identifier, Entry("resolve", "directory", identifier, Kind.WAITING, reason))
+    if not merged.stopped and merged.accounts:
+        merged.status = "planned" if run.dry_run else "completed"
+    return merged
+
+
+def _named(account: str, region: str, owners: dict[str, list[str]]) -> str:
+    """The account as the headline names it: qualified by its region when another region holds the same name."""
+    return f"{region}:{account}" if len(owners.get(account, [])) > 1 else account
+
+
+def _put(merged: Outcomes, name: str, *entries: Entry) -> None:
+    outcome = merged.accounts.setdefault(name, AccountOutcome(name))
+    for entry in entries:
+        outcome.add(entry)
+
+
+def _without_id(why: str) -> str:
+    """``'jdupnt' names no account in hdf, nor`` → ``no account in hdf, nor`` (the headline names the id)."""
+    text = why.split("' ", 1)[1] if why.startswith("'") and "' " in why else why
+    return text.removeprefix(": ").removeprefix("names ")

@@ -79,6 +79,8 @@ def _new_plans(playbook: str, inputs: dict[str, Any], incident: str, sites: list
         from tourniquet.flows.regions import run_across_in_flow
 
         result = run_across_in_flow(playbook, inputs, sites, dry_run=True, incident=incident)
+        if isinstance(result, State) and result.is_completed() and isinstance(result.data, dict):
+            result = result.data  # Planned, Partially planned, Needs approval: the regions' plans are written
         if not isinstance(result, dict):
             return result
         incident = str(result["incident"])

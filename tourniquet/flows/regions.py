@@ -4,9 +4,12 @@ The incident's flow run (``tourniquet-regions``, or ``respond`` given several si
 across the sites (:mod:`tourniquet.engine.regions`), then (:mod:`tourniquet.engine.regions_run`) starts
 one subflow per site that holds some — ``inc-…-hdf-contain``, ``inc-…-nor-contain`` … — on threads of
 its own, so the regions are contained at the same time and each shows its own steps, task runs,
-artifacts and approvals in the UI. A region's subflow ends Failed when its part did (its message says
-why); the incident's flow run ends Failed "completed with errors" naming it, after the other regions
-finished. The national summary is the incident run's artifact ``tourniquet-<incident>-national``.
+artifacts and approvals in the UI. A region's subflow ends as a single-site run does (*Contained*,
+*Partially contained*; Failed when its part contained nothing or failed, its message says why). The
+incident's flow run ends after every region, named after the regions' outcomes merged
+(:func:`~tourniquet.engine.regions_run.merged_outcomes`): *Contained*, *Partially contained* (a region
+down while the others contained theirs: Completed, not Failed), or Failed when nothing was contained;
+its message is the incident's headline. The national summary is the incident run's artifact ``tourniquet-<incident>-national``.
 """
 
 from __future__ import annotations
@@ -22,9 +25,12 @@ from prefect.states import Failed, State
 from tourniquet.engine.regions import Region
 from tourniquet.engine.regions_run import NationalRun, Part, RunPart, execute_across, part_of
 from tourniquet.errors import TourniquetError
+from tourniquet.exit_codes import ExitCode
 from tourniquet.flows.events import emit_incident
 from tourniquet.flows.form import run_name
 from tourniquet.flows.running import execute_in_flow, name_from_parameters, not_started, tag_run
+from tourniquet.flows.states import run_state
+from tourniquet.outcomes import Outcomes
 from tourniquet.regional import artifact_key, working_for
 from tourniquet.secrets import mask
 
@@ -63,7 +69,9 @@ def region_part(region: str, site: str, playbook: str, inputs: dict[str, Any], i
             part = Part(region=region, ids=ids, status="failed", error=mask(str(exc)))
         else:
             part = part_of(region, ids, summary)
-    data = _part_dict(part)
+    data = {**_part_dict(part), "outcome": part.outcome}
+    if part.outcome is not None and part.outcome.exit_code() is not ExitCode.NONE and not part.outcome.stopped:
+        return run_state(part.outcome, data)  # Contained, Partially contained, Planned …
     if part.status in ("completed", "planned"):
         return data
     return Failed(message=mask(f"{region}: {part.status}: {part.error}"), data=data)
@@ -71,7 +79,8 @@ def region_part(region: str, site: str, playbook: str, inputs: dict[str, Any], i
 
 def _part_dict(part: Part) -> dict[str, Any]:
     return {"region": part.region, "ids": part.ids, "status": part.status, "error": part.error,
-            "journal": part.journal, "report": part.report, "scope": part.scope, "refused": part.refused}
+            "journal": part.journal, "report": part.report, "scope": part.scope, "refused": part.refused,
+            "headline": part.outcome.headline() if part.outcome is not None else None}
 
 
 def _subflows(playbook: str, live_word: str) -> RunPart:
@@ -84,7 +93,8 @@ def _subflows(playbook: str, live_word: str) -> RunPart:
         if isinstance(data, dict):
             return Part(region=region.name, ids=ids, status=str(data.get("status")), error=data.get("error"),
                         journal=data.get("journal"), report=data.get("report"), scope=data.get("scope"),
-                        refused=list(data.get("refused") or []))
+                        refused=list(data.get("refused") or []),
+                        outcome=data["outcome"] if isinstance(data.get("outcome"), Outcomes) else None)
         return Part(region=region.name, ids=ids, status="failed", error=mask(str(data or state.message)))
 
     return run
@@ -111,7 +121,9 @@ def national_run_dict(run: NationalRun) -> dict[str, Any]:
                     "in_several_regions": summary.in_several_regions, "people_by_category": summary.people_by_category,
                     "regions": {r.region: {"people": r.people, "people_by_category": r.people_by_category,
                                            "records": r.records} for r in summary.regions}}
-    return {"incident": run.incident, "playbook": run.playbook, "status": run.status, "dry_run": run.dry_run,
+    outcome = run.outcomes
+    return {"outcome": {**outcome.as_dict(), "lines": outcome.lines()},
+            "incident": run.incident, "playbook": run.playbook, "status": run.status, "dry_run": run.dry_run,
             "error": run.error, "regions": regions, "refused": run.resolution.refused,
             "waiting": run.resolution.waiting, "notes": run.resolution.notes, "national": national}
 
@@ -147,10 +159,10 @@ def run_across_in_flow(playbook: str, inputs: dict[str, Any], sites: list[str], 
     emit_incident(run.status, run.incident, run.playbook, dry_run=dry_run, error=run.error,
                   regions={name: part.status for name, part in run.parts.items()}, root=run.root or None)
     data = national_run_dict(run)
-    if run.status in ("completed", "planned"):
-        return data
-    return Failed(message=mask(f"{run.playbook} {run.status} across {len(run.resolution.regions)} sites: {run.error}"),
-                  data=data)
+    if run.outcomes.exit_code() is not ExitCode.NONE:  # Contained, Partially contained (a region down) …
+        return run_state(run.outcomes, data)
+    return Failed(message=mask(f"{run.playbook} across {len(run.resolution.regions)} sites: "
+                               f"{run.outcomes.headline()}"), data=data)
 
 
 def _regions_run_name() -> str:
