@@ -261,3 +261,26 @@ def test_recover_flow_never_lets_the_one_time_password_reach_prefect(
     stored = b"".join(p.read_bytes() for p in database.parent.glob(database.name + "*"))
     assert owner.uid.encode() in stored, "the run is in this database"
     assert otp.encode() not in stored
+
+
+def test_recover_after_an_undo_tells_the_closed_ticket_of_the_new_password(
+    site_file: Path, slapd: Slapd, practitioners: Directory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A false alarm undone (the ticket closed), then the owner, whose password was scrambled, gets a one-time one:
+    the comment reaches the closed ticket and the command ends as a success."""
+    owner = practitioners.practitioners[49]
+    incident = _contain(site_file, owner)
+    assert main(["undo", incident, "--site", str(site_file)]) == 0
+    monkeypatch.setattr(incident_cli, "_is_terminal", lambda: True)
+    capsys.readouterr()
+
+    code = main(["recover", incident, "--account", owner.uid, "--operator", "helpdesk-3", "--approved-by", "dr-rssi",
+                 "--site", str(site_file)])
+
+    out, err = capsys.readouterr()
+    assert code == 0, out + err
+    assert "no open ticket" not in out + err
+    ticket = _everything_written(tmp_path / "tickets")
+    assert "Given back to its owner by helpdesk-3: 1 of 1 accounts given back." in ticket
+    assert main(["evidence", "verify", incident, "--site", str(site_file)]) == 0

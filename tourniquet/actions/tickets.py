@@ -115,6 +115,9 @@ def comment(
     text: Annotated[str, Field(min_length=1, description="The update, e.g. the data-scope summary.")],
     links: LinksArg = {},  # noqa: B006
     incident_key: KeyArg = None,
+    closed_ok: Annotated[bool, Field(description="Also on the incident's last ticket when it was closed (a "
+                                                 "recover after an undo closed it): the comment is added, the "
+                                                 "ticket stays closed.")] = False,
 ) -> TicketResult:
     """Add an update to the incident's ticket (the same text twice is added once)."""
     key, client, state = _prepare(ctx, incident_key)
@@ -123,7 +126,7 @@ def comment(
     text = mask(text)
     known = comment_digest(text) in state.comments
     return _run(ctx, key, "comment_ticket", {"comment": "present" if known else "absent"}, {"comment": "present"},
-                lambda c: c.comment(key, text), state)
+                lambda c: c.comment(key, text, closed_ok=closed_ok), state)
 
 
 @action("tickets.close", changes=True)
