@@ -19,8 +19,10 @@ import pytest
 from tests.helpers import LdapAdmin
 from tests.regions_testbed import Country, country  # noqa: F401 (a fixture)
 from tourniquet.cli.main import main
+from tourniquet.config import load_site
 from tourniquet.demo.practitioners import Directory
 from tourniquet.lifecycle import Part, fold
+from tourniquet.national.folder import folder_for, latest_summary
 
 
 def _rows(capsys: pytest.CaptureFixture[str], *sites: str) -> dict[str, dict]:
@@ -104,6 +106,8 @@ def test_three_regions_make_one_incident_with_its_regions(
         assert row["regions"] == ["hdf", "nor", "pdl"]
         assert (row["state"], row["accounts_named"], row["accounts_contained"]) == ("scope frozen", 10, 10)
         assert row["people_in_scope"] and row["people_in_scope"] > 0
+        national = latest_summary(folder_for(load_site(sites[0]).evidence_dir, incident))
+        assert national and row["people_in_scope"] == national["people"], "each person once across regions"
         assert _rows(capsys, sites[0])[incident]["accounts_contained"] == 4  # one region: its own part
 
         story = _ok(["incidents", "show", incident, *args], capsys)

@@ -24,6 +24,7 @@ from typing import Any
 
 from tourniquet import outcomes
 from tourniquet.journal import JournalDamaged, read_journal
+from tourniquet.national.folder import folder_for, latest_summary
 
 __all__ = ["Part", "Event", "Incident", "fold", "read_part", "incidents_of", "incident_of", "incident_row", "story_lines",
            "story_markdown"]
@@ -42,6 +43,8 @@ class Part:
     decisions: list[dict[str, Any]] = field(default_factory=list)
     journal: list[dict[str, Any]] = field(default_factory=list)
     journal_path: str = ""
+    #: The latest national summary's people (each person once across regions), when this site holds it.
+    national_people: int | None = None
 
 
 @dataclass
@@ -254,6 +257,8 @@ def fold(incident: str, parts: Sequence[Part], now: datetime | None = None) -> I
         recovered += r
     named = list(dict.fromkeys(named))
     people = [r.get("people") for p in parts for r in p.journal if r.get("type") == "scope"]
+    # Across regions a person may be in two regions' scopes: the national summary counts each once.
+    national = [p.national_people for p in parts if p.national_people is not None]
     tickets = [r for p in parts for r in p.journal if r.get("type") == "ticket" and (r.get("url") or r.get("ticket"))]
     plans = sorted((plan for p in parts for plan in p.plans), key=lambda plan: plan.get("created", ""))
     concluded = [r for p in parts for r in p.journal if r.get("type") == "investigation"]
@@ -262,7 +267,8 @@ def fold(incident: str, parts: Sequence[Part], now: datetime | None = None) -> I
         id=incident, regions=sorted({p.region for p in parts}),
         state=_state(parts, named, held, recovered, now),
         accounts_named=named, accounts_contained=contained, accounts_held=held, accounts_recovered=recovered,
-        people_in_scope=sum(int(p) for p in people if isinstance(p, int)) if people else None,
+        people_in_scope=national[-1] if national else
+        sum(int(p) for p in people if isinstance(p, int)) if people else None,
         opened=min(times) if times else "", last_change=max(times) if times else "",
         ticket=str(tickets[-1].get("url") or tickets[-1].get("ticket")) if tickets else None,
         events=events, plan=plans[-1].get("sha256") if plans else None,
@@ -287,6 +293,12 @@ def read_part(region: str, plan_folder: Path, evidence_folder: Path) -> Part:
         part.decisions = list(read_journal(decisions)) if decisions.is_file() else []
     except (OSError, JournalDamaged, ValueError):
         part.decisions = []
+    try:
+        summary = latest_summary(folder_for(evidence_folder.parent, evidence_folder.name))
+    except (OSError, JournalDamaged, ValueError):
+        summary = None  # a damaged national journal: evidence verify names it; the regions' sum is shown
+    if summary and isinstance(summary.get("people"), int):
+        part.national_people = summary["people"]
     journal = evidence_folder / "journal.jsonl"
     if journal.is_file():
         part.journal_path = str(journal)
