@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -108,3 +109,15 @@ def _text(value: Any) -> str:
     if hasattr(value, "strftime"):
         return value.strftime("%Y%m%d%H%M%SZ")
     return str(value)
+
+
+def mount_tmpfs(target: Path, options: str) -> None:
+    """A small file system of its own (full disk, read-only folder); root only, so CI fails rather than skips."""
+    target.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(target)], capture_output=True,
+                            text=True)
+    if result.returncode != 0:
+        message = f"cannot mount a tmpfs ({result.stderr.strip()}): run as root"
+        if os.environ.get("CI"):
+            pytest.fail(message + " (CI must not skip storage tests)")
+        pytest.skip(message)

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import write_site
-from tests.helpers import LdapAdmin
+from tests.helpers import LdapAdmin, mount_tmpfs
 from tourniquet.cli.main import main
 from tourniquet.demo.practitioners import Directory
 from tourniquet.demo.slapd import Slapd
@@ -27,21 +27,10 @@ from tourniquet.demo.slapd import Slapd
 PLAYBOOK = str(Path(__file__).resolve().parents[1] / "playbooks" / "credential-misuse.yaml")
 
 
-def _mount(target: Path, options: str) -> None:
-    target.mkdir(parents=True, exist_ok=True)
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(target)], capture_output=True,
-                            text=True)
-    if result.returncode != 0:
-        message = f"cannot mount a tmpfs ({result.stderr.strip()}): run as root"
-        if os.environ.get("CI"):
-            pytest.fail(message + " (CI must not skip storage tests)")
-        pytest.skip(message)
-
-
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     target = tmp_path / "disk"
-    _mount(target, "size=512k,mode=0755")
+    mount_tmpfs(target, "size=512k,mode=0755")
     yield target
     subprocess.run(["umount", "-l", str(target)], check=False)
 
